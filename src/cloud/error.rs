@@ -1,0 +1,125 @@
+//! `CloudError`: one error type for every cloud call, classified by AWS error code so the engine can
+//! decide (permission denied → exit 5, conflict → precondition, transient → retry) without SDK types.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// UnauthorizedOperation / AccessDenied: the principal may not do this.
+    Denied,
+    /// The named resource does not exist.
+    NotFound,
+    /// The resource is busy (a refresh in progress, no active refresh to roll back, ...).
+    Conflict,
+    /// Throttling, timeouts, 5xx and connection errors: worth another try.
+    Transient,
+    /// The request was refused as invalid.
+    Invalid,
+    /// An EC2 DryRun request that would have succeeded.
+    DryRunOk,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub struct CloudError {
+    /// IAM action name, e.g. `autoscaling:StartInstanceRefresh`.
+    pub action: String,
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+impl CloudError {
+    /// An error answered by the service, classified from its code.
+    pub fn service(action: &str, code: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            action: action.to_string(),
+            kind: code.map(classify).unwrap_or(ErrorKind::Other),
+            code: code.map(str::to_string),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_kind(action: &str, kind: ErrorKind, code: Option<&str>, message: impl Into<String>) -> Self {
+        Self { action: action.to_string(), kind, code: code.map(str::to_string), message: message.into(), source: None }
+    }
+
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed", self.action)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Maps an AWS error code to what it means for us. Codes from the EC2, Auto Scaling and ELBv2 API references.
+pub fn classify(code: &str) -> ErrorKind {
+    match code {
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure"
+        | "Blocked" | "OptInRequired" => ErrorKind::Denied,
+        "DryRunOperation" => ErrorKind::DryRunOk,
+        "InstanceRefreshInProgress" | "ActiveInstanceRefreshNotFound" | "IrreversibleInstanceRefresh"
+        | "ResourceContention" | "ResourceInUse" | "ScalingActivityInProgress" | "IncorrectInstanceState"
+        | "InvalidAMIName.Duplicate" | "InvalidSnapshot.InUse" => ErrorKind::Conflict,
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "RequestExpired"
+        | "ServiceUnavailable" | "Unavailable" | "InternalError" | "InternalFailure" | "InsufficientInstanceCapacity" => {
+            ErrorKind::Transient
+        }
+        "LoadBalancerNotFound" | "TargetGroupNotFound" => ErrorKind::NotFound,
+        c if c.ends_with(".NotFound") || c.ends_with("NotFound") || c.ends_with(".Malformed") && c.contains("ID") => {
+            ErrorKind::NotFound
+        }
+        "ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination" | "MissingParameter"
+        | "InvalidParameter" | "LimitExceeded" => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified_by_meaning() {
+        assert_eq!(classify("UnauthorizedOperation"), ErrorKind::Denied);
+        assert_eq!(classify("AccessDenied"), ErrorKind::Denied);
+        assert_eq!(classify("DryRunOperation"), ErrorKind::DryRunOk);
+        assert_eq!(classify("InvalidAMIID.NotFound"), ErrorKind::NotFound);
+        assert_eq!(classify("InvalidLaunchTemplateId.NotFound"), ErrorKind::NotFound);
+        assert_eq!(classify("InstanceRefreshInProgress"), ErrorKind::Conflict);
+        assert_eq!(classify("Throttling"), ErrorKind::Transient);
+        assert_eq!(classify("ValidationError"), ErrorKind::Invalid);
+        assert_eq!(classify("SomethingNew"), ErrorKind::Other);
+    }
+
+    #[test]
+    fn display_names_action_and_code() {
+        let e = CloudError::service("ec2:CreateImage", Some("InvalidAMIName.Duplicate"), "name in use");
+        assert_eq!(e.to_string(), "ec2:CreateImage failed (InvalidAMIName.Duplicate): name in use");
+        assert_eq!(e.kind, ErrorKind::Conflict);
+    }
+}

@@ -1,0 +1,92 @@
+//! The domain-level cloud interface: the traits the engine calls, the error they return, and a
+//! per-action call ledger. Implemented by `crate::aws` (the real SDK) and `crate::fake` (in memory).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::core::model::*;
+
+mod error;
+pub use error::{CloudError, CloudResult, ErrorKind};
+
+#[async_trait]
+pub trait Ec2Api: Send + Sync {
+    async fn find_images(&self, filter: &ImageFilter) -> CloudResult<Vec<Image>>;
+    /// Launches one instance and returns it as EC2 reported it.
+    async fn launch_instance(&self, spec: &LaunchSpec) -> CloudResult<Instance>;
+    /// Instances by id; ids EC2 does not know are simply absent from the answer.
+    async fn describe_instances(&self, ids: &[String]) -> CloudResult<Vec<Instance>>;
+    /// Non-terminated instances carrying every one of `tags`.
+    async fn find_instances(&self, tags: &Tags) -> CloudResult<Vec<Instance>>;
+    /// Some(true) once both EC2 status checks pass (`ready = "status-ok"`).
+    async fn instance_status_ok(&self, id: &str) -> CloudResult<Option<bool>>;
+    /// The decoded console output, possibly empty.
+    async fn console_output(&self, id: &str) -> CloudResult<String>;
+    async fn create_image(
+        &self,
+        instance_id: &str,
+        name: &str,
+        description: &str,
+        no_reboot: bool,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> CloudResult<()>;
+    async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()>;
+    async fn deregister_image(&self, image_id: &str) -> CloudResult<()>;
+    async fn delete_snapshot(&self, snapshot_id: &str) -> CloudResult<()>;
+    /// Versions of a template. `versions` empty = every version (all pages), else the listed ones
+    /// (numbers, `$Latest`, `$Default`).
+    async fn launch_template_versions(&self, template_id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>>;
+    /// New version copied from `source_version`, overriding only the image id.
+    async fn create_launch_template_version(
+        &self,
+        template_id: &str,
+        source_version: i64,
+        image_id: &str,
+        description: &str,
+    ) -> CloudResult<LtVersion>;
+    async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
+}
+
+#[async_trait]
+pub trait AutoScalingApi: Send + Sync {
+    async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>>;
+    /// Points the group at a template version (used only to pin `$Latest`/`$Default` to a number).
+    async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()>;
+    async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String>;
+    /// Newest first, as AWS returns them; `ids` empty = all kept refreshes of the group.
+    async fn describe_instance_refreshes(&self, group: &str, ids: &[String]) -> CloudResult<Vec<Refresh>>;
+    async fn cancel_instance_refresh(&self, group: &str) -> CloudResult<String>;
+    async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String>;
+}
+
+#[async_trait]
+pub trait Elbv2Api: Send + Sync {
+    async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
+}
+
+/// Counts calls per IAM action (`ec2:CreateImage`), for the JSON summary and the IAM policy check.
+#[derive(Debug, Clone, Default)]
+pub struct CallLedger(Arc<Mutex<BTreeMap<String, u32>>>);
+
+impl CallLedger {
+    pub fn record(&self, action: &str) {
+        let mut map = self.0.lock().expect("call ledger poisoned");
+        *map.entry(action.to_string()).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, u32> {
+        self.0.lock().expect("call ledger poisoned").clone()
+    }
+}
+
+/// Everything the engine needs to talk to one region.
+#[derive(Clone)]
+pub struct Cloud {
+    pub ec2: Arc<dyn Ec2Api>,
+    pub autoscaling: Arc<dyn AutoScalingApi>,
+    pub elbv2: Arc<dyn Elbv2Api>,
+    pub calls: CallLedger,
+}

@@ -1,0 +1,4 @@
+//! The pure decision core: domain model, health verdicts and the rollout state machine.
+//! Nothing here imports an AWS SDK crate or sleeps; decisions are returned as data.
+
+pub mod model;

@@ -1,0 +1,11 @@
+//! bakeroll: bake an AMI, roll an Auto Scaling group onto it with an instance refresh gated on target
+//! health, and roll back automatically when the new instances are unhealthy.
+//!
+//! Layout: `core` is the pure decision core (no SDK, no sleeping); `cloud` holds the domain traits;
+//! `aws` adapts the SDK to them and `fake` is the in-memory cloud used by tests; `engine` drives the
+//! core against a `Cloud`; `cli` owns one module per subcommand; `display` owns all terminal output.
+
+pub mod aws;
+pub mod cloud;
+pub mod core;
+pub mod fake;
