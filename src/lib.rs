@@ -7,5 +7,8 @@
 
 pub mod aws;
 pub mod cloud;
+pub mod config;
 pub mod core;
+pub mod engine;
+pub mod error;
 pub mod fake;

@@ -1,4 +1,6 @@
 //! The pure decision core: domain model, health verdicts and the rollout state machine.
 //! Nothing here imports an AWS SDK crate or sleeps; decisions are returned as data.
 
+pub mod health;
 pub mod model;
+pub mod rollout;

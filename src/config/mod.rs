@@ -1,0 +1,318 @@
+//! The pipeline file (`pipeline/bakeroll.toml`): parsing with file and line in every syntax error,
+//! durations like `90s`, and validation that names the offending field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::core::model::RefreshPrefs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{field}` {problem}")]
+    Invalid { path: PathBuf, field: String, problem: String },
+    #[error("{path}: no environment named `{name}` (defined: {defined})")]
+    UnknownEnv { path: PathBuf, name: String, defined: String },
+    #[error("{path}: several environments ({defined}); choose one with --env or BAKEROLL_ENV")]
+    AmbiguousEnv { path: PathBuf, defined: String },
+}
+
+/// A duration written as `90s`, `5m`, `1h 30m` (humantime syntax).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Dur)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration `{s}` ({e}); write e.g. \"90s\" or \"5m\"")))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Optional: else the usual AWS region chain.
+    pub region: Option<String>,
+    /// A name for this pipeline, tagged on everything bakeroll creates; defaults to the file stem.
+    pub name: Option<String>,
+    pub bake: Bake,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AmiFilter {
+    #[serde(default)]
+    pub owners: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ready {
+    /// The provisioning script ends by powering the instance off.
+    #[default]
+    Stopped,
+    /// Both EC2 status checks pass.
+    StatusOk,
+    /// The script tags its instance `bakeroll:ready=ok|failed`.
+    Tag,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bake {
+    pub base_ami: Option<String>,
+    pub base_ami_filter: Option<AmiFilter>,
+    pub build_instance: Option<String>,
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    pub iam_instance_profile: Option<String>,
+    /// Path of the provisioning script, relative to the pipeline file's directory's parent (the repo).
+    pub user_data: Option<PathBuf>,
+    #[serde(default)]
+    pub ready: Ready,
+    pub ami_name: String,
+    #[serde(default = "default_bake_timeout")]
+    pub timeout: Dur,
+    /// How long an image may stay `pending` after CreateImage.
+    #[serde(default = "default_image_timeout")]
+    pub image_timeout: Dur,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default = "default_bake_poll")]
+    pub poll_interval: Dur,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub auto_scaling_groups: Vec<String>,
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy_percentage: i32,
+    #[serde(default = "default_max_healthy")]
+    pub max_healthy_percentage: i32,
+    pub instance_warmup: Option<Dur>,
+    #[serde(default)]
+    pub checkpoints: Vec<i32>,
+    pub checkpoint_delay: Option<Dur>,
+    pub bake_time: Option<Dur>,
+    #[serde(default = "yes")]
+    pub skip_matching: bool,
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    #[serde(default = "default_poll")]
+    pub poll_interval: Dur,
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+    #[serde(default = "default_health_grace")]
+    pub health_grace: Dur,
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout: Dur,
+    /// Make the new launch-template version the template's default after a successful deploy.
+    #[serde(default = "yes")]
+    pub set_default_version: bool,
+    /// How long to wait for the fleet to be verified healthy after a refresh or rollback ends.
+    pub verify_timeout: Option<Dur>,
+}
+
+fn default_instance_type() -> String {
+    "t3.micro".into()
+}
+fn default_bake_timeout() -> Dur {
+    Dur(Duration::from_secs(45 * 60))
+}
+fn default_image_timeout() -> Dur {
+    // Large images take tens of minutes to snapshot (packer-plugin-amazon #642 timed out at 10 min).
+    Dur(Duration::from_secs(60 * 60))
+}
+fn default_bake_poll() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_min_healthy() -> i32 {
+    100
+}
+fn default_max_healthy() -> i32 {
+    200
+}
+fn default_poll() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_unhealthy_threshold() -> u32 {
+    2
+}
+fn default_health_grace() -> Dur {
+    Dur(Duration::from_secs(5 * 60))
+}
+fn default_deploy_timeout() -> Dur {
+    Dur(Duration::from_secs(60 * 60))
+}
+fn yes() -> bool {
+    true
+}
+
+/// A loaded, validated pipeline file plus where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub pipeline: Pipeline,
+}
+
+impl Loaded {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        // toml's message already carries "at line N, column M" and the offending snippet.
+        let pipeline: Pipeline =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let loaded = Self { path: path.into(), pipeline };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// The pipeline's name: `name` key, else the file stem (`bakeroll` for `pipeline/bakeroll.toml`).
+    pub fn name(&self) -> String {
+        self.pipeline.name.clone().unwrap_or_else(|| {
+            self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "bakeroll".into())
+        })
+    }
+
+    /// Where relative paths in the file (user_data) are resolved: the repository root, i.e. the parent of
+    /// the pipeline directory when the file lives in `pipeline/`, else the file's own directory.
+    pub fn base_dir(&self) -> PathBuf {
+        let dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if dir.file_name().is_some_and(|n| n == "pipeline") {
+            dir.parent().map(Path::to_path_buf).unwrap_or_default()
+        } else {
+            dir
+        }
+    }
+
+    /// Picks the environment: explicit name, else the file's only one.
+    pub fn environment(&self, name: Option<&str>) -> Result<(String, &Environment), ConfigError> {
+        let envs = &self.pipeline.environments;
+        let defined = envs.keys().cloned().collect::<Vec<_>>().join(", ");
+        match name {
+            Some(n) => envs.get(n).map(|e| (n.to_string(), e)).ok_or_else(|| ConfigError::UnknownEnv {
+                path: self.path.clone(),
+                name: n.into(),
+                defined: if defined.is_empty() { "none".into() } else { defined },
+            }),
+            None if envs.len() == 1 => {
+                let (n, e) = envs.iter().next().expect("one environment");
+                Ok((n.clone(), e))
+            }
+            None if envs.is_empty() => Err(ConfigError::Invalid {
+                path: self.path.clone(),
+                field: "environments".into(),
+                problem: "defines no environment; add e.g. [environments.staging]".into(),
+            }),
+            None => Err(ConfigError::AmbiguousEnv { path: self.path.clone(), defined }),
+        }
+    }
+
+    fn invalid(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.path.clone(), field: field.into(), problem: problem.into() }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let b = &self.pipeline.bake;
+        let sources = [b.base_ami.is_some(), b.base_ami_filter.is_some(), b.build_instance.is_some()];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(self.invalid("bake", "sets more than one of base_ami, base_ami_filter, build_instance; keep exactly one"));
+        }
+        if !b.ami_name.contains("{commit}") && !b.ami_name.contains("{short_commit}") {
+            return Err(self.invalid("bake.ami_name", "must contain {commit} or {short_commit}: the name is what makes a retried bake reuse its image"));
+        }
+        if b.ami_name.len() > 128 {
+            return Err(self.invalid("bake.ami_name", "is longer than the 128 characters EC2 allows"));
+        }
+        for (name, env) in &self.pipeline.environments {
+            self.validate_env(name, env)?;
+        }
+        Ok(())
+    }
+
+    fn validate_env(&self, name: &str, e: &Environment) -> Result<(), ConfigError> {
+        let f = |k: &str| format!("environments.{name}.{k}");
+        if e.auto_scaling_groups.is_empty() {
+            return Err(self.invalid(f("auto_scaling_groups"), "is empty; list at least one group"));
+        }
+        if !(0..=100).contains(&e.min_healthy_percentage) {
+            return Err(self.invalid(f("min_healthy_percentage"), format!("is {}; AWS allows 0-100", e.min_healthy_percentage)));
+        }
+        if !(100..=200).contains(&e.max_healthy_percentage) {
+            return Err(self.invalid(f("max_healthy_percentage"), format!("is {}; AWS allows 100-200", e.max_healthy_percentage)));
+        }
+        if e.max_healthy_percentage - e.min_healthy_percentage > 100 {
+            return Err(self.invalid(f("max_healthy_percentage"), "minus min_healthy_percentage exceeds 100, which AWS rejects"));
+        }
+        if !e.checkpoints.is_empty() {
+            let ascending = e.checkpoints.windows(2).all(|w| w[0] < w[1]);
+            let in_range = e.checkpoints.iter().all(|p| (1..=100).contains(p));
+            if !ascending || !in_range || e.checkpoints.last() != Some(&100) {
+                return Err(self.invalid(f("checkpoints"), "must be strictly ascending percentages in 1-100 ending with 100 (or the refresh never finishes)"));
+            }
+        }
+        let max_aws = Duration::from_secs(172_800);
+        for (k, d) in [("checkpoint_delay", e.checkpoint_delay), ("bake_time", e.bake_time)] {
+            if d.is_some_and(|d| d.0 > max_aws) {
+                return Err(self.invalid(f(k), "exceeds the 48 h (172800 s) AWS allows"));
+            }
+        }
+        if e.alarms.len() > 10 {
+            return Err(self.invalid(f("alarms"), "lists more than the 10 alarms AWS allows"));
+        }
+        if e.unhealthy_threshold == 0 {
+            return Err(self.invalid(f("unhealthy_threshold"), "must be at least 1"));
+        }
+        if e.poll_interval.0.is_zero() {
+            return Err(self.invalid(f("poll_interval"), "must be more than zero"));
+        }
+        Ok(())
+    }
+}
+
+impl Environment {
+    /// Preferences for StartInstanceRefresh. AutoRollback is always on: AWS then rolls back a failed
+    /// refresh itself even if this process dies.
+    pub fn refresh_prefs(&self) -> RefreshPrefs {
+        RefreshPrefs {
+            min_healthy_percentage: self.min_healthy_percentage,
+            max_healthy_percentage: self.max_healthy_percentage,
+            instance_warmup: self.instance_warmup.map(|d| d.0),
+            checkpoints: self.checkpoints.clone(),
+            checkpoint_delay: self.checkpoint_delay.map(|d| d.0),
+            skip_matching: self.skip_matching,
+            auto_rollback: true,
+            bake_time: self.bake_time.map(|d| d.0),
+            alarms: self.alarms.clone(),
+        }
+    }
+
+    pub fn verify_timeout(&self) -> Duration {
+        self.verify_timeout.map(|d| d.0).unwrap_or(self.health_grace.0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! Tests for the pipeline file: the documented example parses, and every bad input names its field.
+
+use super::*;
+
+const EXAMPLE: &str = r#"
+region = "ap-south-1"
+[bake]
+base_ami_filter = { owners = ["amazon"], name = "al2023-ami-*-x86_64" }
+instance_type = "c6g.large"
+subnet_id = "subnet-1"
+user_data = "scripts/provision.sh"
+ready = "stopped"
+ami_name = "shop-{commit}"
+timeout = "45m"
+tags = { app = "shop" }
+[environments.staging]
+auto_scaling_groups = ["shop-staging"]
+min_healthy_percentage = 100
+max_healthy_percentage = 200
+instance_warmup = "90s"
+checkpoints = [50, 100]
+checkpoint_delay = "2m"
+bake_time = "5m"
+skip_matching = true
+alarms = []
+poll_interval = "5s"
+unhealthy_threshold = 2
+health_grace = "5m"
+timeout = "60m"
+"#;
+
+fn parse(text: &str) -> Result<Loaded, ConfigError> {
+    Loaded::parse(Path::new("pipeline/bakeroll.toml"), text)
+}
+
+#[test]
+fn documented_example_parses_with_durations() {
+    let l = parse(EXAMPLE).expect("example parses");
+    let (name, env) = l.environment(None).unwrap();
+    assert_eq!(name, "staging");
+    assert_eq!(env.instance_warmup, Some(Dur(Duration::from_secs(90))));
+    assert_eq!(env.checkpoint_delay, Some(Dur(Duration::from_secs(120))));
+    assert_eq!(l.pipeline.bake.ready, Ready::Stopped);
+    assert_eq!(l.pipeline.bake.timeout.0, Duration::from_secs(45 * 60));
+    assert_eq!(l.name(), "bakeroll");
+    assert_eq!(l.base_dir(), PathBuf::from(""));
+    let prefs = env.refresh_prefs();
+    assert!(prefs.auto_rollback);
+    assert_eq!(prefs.checkpoints, vec![50, 100]);
+}
+
+#[test]
+fn unknown_key_is_rejected_with_line() {
+    let text = EXAMPLE.replace("skip_matching = true", "skip_matching = true\nskip_matchin = false");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("pipeline/bakeroll.toml"), "{err}");
+    assert!(err.contains("skip_matchin"), "{err}");
+    assert!(err.contains("line 21"), "{err}");
+}
+
+#[test]
+fn bad_duration_names_value() {
+    let err = parse(&EXAMPLE.replace("\"90s\"", "\"90 parsecs\"")).unwrap_err().to_string();
+    assert!(err.contains("90 parsecs"), "{err}");
+    assert!(err.contains("line 16"), "{err}");
+}
+
+#[test]
+fn invalid_values_name_their_field() {
+    let cases = [
+        ("max_healthy_percentage = 200", "max_healthy_percentage = 250", "environments.staging.max_healthy_percentage"),
+        ("min_healthy_percentage = 100", "min_healthy_percentage = 50", "environments.staging.max_healthy_percentage"),
+        ("checkpoints = [50, 100]", "checkpoints = [50, 90]", "environments.staging.checkpoints"),
+        ("checkpoints = [50, 100]", "checkpoints = [100, 50]", "environments.staging.checkpoints"),
+        ("ami_name = \"shop-{commit}\"", "ami_name = \"shop\"", "bake.ami_name"),
+        ("unhealthy_threshold = 2", "unhealthy_threshold = 0", "environments.staging.unhealthy_threshold"),
+        ("bake_time = \"5m\"", "bake_time = \"49h\"", "environments.staging.bake_time"),
+        ("auto_scaling_groups = [\"shop-staging\"]", "auto_scaling_groups = []", "environments.staging.auto_scaling_groups"),
+    ];
+    for (from, to, field) in cases {
+        let err = parse(&EXAMPLE.replace(from, to)).unwrap_err().to_string();
+        assert!(err.contains(field), "{to}: {err}");
+    }
+}
+
+#[test]
+fn two_image_sources_are_rejected() {
+    let text = EXAMPLE.replace("instance_type", "base_ami = \"ami-1\"\ninstance_type");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("more than one of base_ami"), "{err}");
+}
+
+#[test]
+fn environment_choice() {
+    let two = format!("{EXAMPLE}\n[environments.production]\nauto_scaling_groups = [\"shop-prod\"]\n");
+    let l = parse(&two).unwrap();
+    assert!(matches!(l.environment(None), Err(ConfigError::AmbiguousEnv { .. })));
+    assert_eq!(l.environment(Some("production")).unwrap().0, "production");
+    let err = l.environment(Some("prod")).unwrap_err().to_string();
+    assert!(err.contains("`prod`") && err.contains("production, staging"), "{err}");
+    // Defaults apply to a minimal environment.
+    let (_, prod) = l.environment(Some("production")).unwrap();
+    assert_eq!((prod.min_healthy_percentage, prod.max_healthy_percentage), (100, 200));
+    assert!(prod.skip_matching && prod.set_default_version);
+}
+
+#[test]
+fn base_dir_is_repo_root_for_pipeline_dir() {
+    let l = Loaded::parse(Path::new("/repo/pipeline/local.toml"), EXAMPLE).unwrap();
+    assert_eq!(l.base_dir(), PathBuf::from("/repo"));
+    assert_eq!(l.name(), "local");
+}

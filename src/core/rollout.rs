@@ -1,0 +1,426 @@
+//! The rollout state machine for one Auto Scaling group: from a started instance refresh to a verified
+//! outcome. `step` turns an observation into a decision (wait, act, finish); `on_action` takes the
+//! result of an action. No I/O, no sleeping: the driver in `crate::engine::watch` does both.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::health::{fleet_problems, GateParams, HealthByGroup, HealthFailure, HealthGate};
+use super::model::{Group, Refresh, RefreshStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RolloutParams {
+    pub poll: Duration,
+    /// From the start of the refresh to the decision to roll back for lack of progress.
+    pub timeout: Duration,
+    /// How long a finished refresh or rollback may take to show a verified-healthy fleet.
+    pub verify_timeout: Duration,
+    pub gate: GateParams,
+}
+
+/// A release as the group sees it: a launch-template version and the image it launches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    pub version: i64,
+    pub image_id: String,
+}
+
+/// Why a deploy was rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RollbackReason {
+    Unhealthy { failure: HealthFailure },
+    RefreshEnded { status: String, status_reason: Option<String> },
+    AwsRollback { reason: Option<String> },
+    Timeout { after_secs: u64 },
+    VerificationFailed { problems: Vec<String> },
+    Requested,
+}
+
+impl fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unhealthy { failure } => write!(f, "{failure}"),
+            Self::RefreshEnded { status, status_reason } => {
+                write!(f, "the instance refresh ended {status}")?;
+                status_reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
+            }
+            Self::AwsRollback { reason } => {
+                write!(f, "AWS rolled the refresh back")?;
+                reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
+            }
+            Self::Timeout { after_secs } => write!(f, "the refresh did not finish within {after_secs}s (timeout)"),
+            Self::VerificationFailed { problems } => write!(f, "the new fleet did not verify: {}", problems.join("; ")),
+            Self::Requested => write!(f, "rollback requested"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The fleet is verified on the new release.
+    Deployed,
+    /// Rolled back and verified healthy on the previous release.
+    RolledBack { reason: RollbackReason },
+    /// A human must look: rollback failed or the fleet could not be verified.
+    Failed { reason: Option<RollbackReason>, detail: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Action {
+    /// RollbackInstanceRefresh on the group (the refresh is still active).
+    RollbackRefresh,
+    /// CancelInstanceRefresh: needed before a new refresh when AWS refuses a native rollback.
+    CancelRefresh,
+    /// A new refresh back to the previous version (the forward refresh has ended).
+    StartRollbackRefresh { version: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Wait(Duration),
+    Act(Action),
+    Finish(Outcome),
+}
+
+/// How an action went, as the driver reports it back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionResult {
+    Started { refresh_id: String },
+    Cancelled,
+    /// Refused with this AWS error code (e.g. ActiveInstanceRefreshNotFound).
+    Refused { code: String, message: String },
+    Error { message: String },
+}
+
+/// What one poll saw.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Elapsed since the rollout started.
+    pub now: Duration,
+    /// The refresh being watched (see `Rollout::watched_refresh`), if AWS still reports it.
+    pub refresh: Option<Refresh>,
+    pub group: Group,
+    /// Instance id → image id, from EC2.
+    pub images: BTreeMap<String, String>,
+    pub health: HealthByGroup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    Refreshing { refresh_id: String },
+    RollingBack { refresh_id: String },
+    Cancelling { refresh_id: String },
+    /// A decision to start a rollback refresh is out; waiting for its result.
+    StartingRollback,
+    RollbackRefreshing { refresh_id: String },
+    Verifying { release: String, since_secs: u64 },
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub params: RolloutParams,
+    pub old: Release,
+    pub new: Release,
+    pub phase: Phase,
+    pub reason: Option<RollbackReason>,
+    /// Every refresh id this rollout started or watched, in order.
+    pub refresh_ids: Vec<String>,
+    /// (elapsed, phase name) each time the phase changed: the timeline for reports.
+    pub timeline: Vec<(Duration, String)>,
+    gate: HealthGate,
+    phase_since: Duration,
+    verify_since: Duration,
+    action_errors: u32,
+    /// An action to re-issue at the next step (after a transient refusal).
+    retry: Option<Action>,
+}
+
+/// Transient action errors tolerated before giving up on a rollback (with `poll` between tries).
+const MAX_ACTION_ERRORS: u32 = 5;
+
+impl Rollout {
+    /// `baseline`: the group's instances before the refresh started (they are not judged by the gate).
+    pub fn new(params: RolloutParams, old: Release, new: Release, refresh_id: String, baseline: Vec<String>) -> Self {
+        Self {
+            gate: HealthGate::new(params.gate, baseline),
+            params,
+            old,
+            new,
+            phase: Phase::Refreshing { refresh_id: refresh_id.clone() },
+            reason: None,
+            refresh_ids: vec![refresh_id],
+            timeline: vec![(Duration::ZERO, "refreshing".into())],
+            phase_since: Duration::ZERO,
+            verify_since: Duration::ZERO,
+            action_errors: 0,
+            retry: None,
+        }
+    }
+
+    /// A rollout that goes back: a new refresh from `from` to `to` (manual rollback, or undoing a group
+    /// that deployed before a sibling group failed). The first step starts that refresh.
+    pub fn back_to(params: RolloutParams, from: Release, to: Release, reason: RollbackReason) -> Self {
+        let mut r = Self::new(params, to, from, String::new(), Vec::new());
+        r.refresh_ids.clear();
+        r.reason = Some(reason);
+        r.timeline.clear();
+        r.enter(Phase::StartingRollback, Duration::ZERO);
+        r.retry = Some(Action::StartRollbackRefresh { version: r.old.version });
+        r
+    }
+
+    /// The refresh whose status the driver should fetch for the next observation.
+    pub fn watched_refresh(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Refreshing { refresh_id }
+            | Phase::RollingBack { refresh_id }
+            | Phase::Cancelling { refresh_id }
+            | Phase::RollbackRefreshing { refresh_id } => Some(refresh_id),
+            _ => self.refresh_ids.last().map(String::as_str),
+        }
+    }
+
+    fn enter(&mut self, phase: Phase, now: Duration) {
+        let name = match &phase {
+            Phase::Refreshing { .. } => "refreshing",
+            Phase::RollingBack { .. } => "rolling-back",
+            Phase::Cancelling { .. } => "cancelling",
+            Phase::StartingRollback => "starting-rollback",
+            Phase::RollbackRefreshing { .. } => "rollback-refreshing",
+            Phase::Verifying { .. } => "verifying",
+            Phase::Done => "done",
+        };
+        self.timeline.push((now, name.into()));
+        self.phase = phase;
+        self.phase_since = now;
+    }
+
+    fn roll_back(&mut self, reason: RollbackReason, now: Duration) -> Decision {
+        self.reason.get_or_insert(reason);
+        self.enter(Phase::StartingRollback, now);
+        Decision::Act(Action::RollbackRefresh)
+    }
+
+    fn roll_forward_back(&mut self, reason: Option<RollbackReason>, now: Duration) -> Decision {
+        if let Some(r) = reason {
+            self.reason.get_or_insert(r);
+        }
+        self.enter(Phase::StartingRollback, now);
+        Decision::Act(Action::StartRollbackRefresh { version: self.old.version })
+    }
+
+    fn finish(&mut self, outcome: Outcome, now: Duration) -> Decision {
+        self.enter(Phase::Done, now);
+        Decision::Finish(outcome)
+    }
+
+    fn fail(&mut self, detail: impl Into<String>, now: Duration) -> Decision {
+        let outcome = Outcome::Failed { reason: self.reason.clone(), detail: detail.into() };
+        self.finish(outcome, now)
+    }
+
+    fn verify(&mut self, release: &str, now: Duration) -> Decision {
+        self.verify_since = now;
+        self.enter(Phase::Verifying { release: release.into(), since_secs: now.as_secs() }, now);
+        Decision::Wait(Duration::ZERO)
+    }
+
+    fn wait(&self) -> Decision {
+        Decision::Wait(self.params.poll)
+    }
+
+    pub fn step(&mut self, obs: &Observation) -> Decision {
+        if let Some(action) = self.retry.take() {
+            return Decision::Act(action);
+        }
+        let now = obs.now;
+        let status = obs.refresh.as_ref().map(|r| r.status.clone());
+        match self.phase.clone() {
+            Phase::Refreshing { .. } => self.step_refreshing(obs, status),
+            Phase::RollingBack { .. } => match status {
+                Some(RefreshStatus::RollbackSuccessful) => self.verify("previous", now),
+                Some(RefreshStatus::RollbackFailed) => self.fail(refresh_detail("the rollback failed", obs), now),
+                // The rollback request was overtaken: the refresh ended on its own. Go back with a new refresh.
+                Some(RefreshStatus::Successful | RefreshStatus::Failed | RefreshStatus::Cancelled) => {
+                    self.roll_forward_back(None, now)
+                }
+                _ if now.saturating_sub(self.phase_since) > self.params.timeout => {
+                    self.fail(format!("the rollback did not finish within {}s", self.params.timeout.as_secs()), now)
+                }
+                _ => self.wait(),
+            },
+            Phase::Cancelling { .. } => match status {
+                Some(s) if s.is_terminal() => self.roll_forward_back(None, now),
+                _ if now.saturating_sub(self.phase_since) > self.params.timeout => {
+                    self.fail("the refresh did not finish cancelling", now)
+                }
+                _ => self.wait(),
+            },
+            Phase::RollbackRefreshing { .. } => match status {
+                Some(RefreshStatus::Successful) => self.verify("previous", now),
+                Some(s) if s.is_terminal() => {
+                    self.fail(refresh_detail(&format!("the rollback refresh ended {}", s.as_str()), obs), now)
+                }
+                _ if now.saturating_sub(self.phase_since) > self.params.timeout => {
+                    self.fail(format!("the rollback refresh did not finish within {}s", self.params.timeout.as_secs()), now)
+                }
+                _ => self.wait(),
+            },
+            Phase::Verifying { release, .. } => self.step_verifying(obs, &release),
+            // The driver must report an action's result before observing again; keep waiting.
+            Phase::StartingRollback | Phase::Done => self.wait(),
+        }
+    }
+
+    fn step_refreshing(&mut self, obs: &Observation, status: Option<RefreshStatus>) -> Decision {
+        let now = obs.now;
+        match status {
+            Some(RefreshStatus::Successful) => self.verify("new", now),
+            Some(RefreshStatus::RollbackInProgress) => {
+                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                let id = self.watched_refresh().unwrap_or_default().to_string();
+                self.enter(Phase::RollingBack { refresh_id: id }, now);
+                self.wait()
+            }
+            Some(RefreshStatus::RollbackSuccessful) => {
+                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                self.verify("previous", now)
+            }
+            Some(RefreshStatus::RollbackFailed) => {
+                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                self.fail(refresh_detail("AWS's rollback failed", obs), now)
+            }
+            Some(s @ (RefreshStatus::Failed | RefreshStatus::Cancelled)) => {
+                let status_reason = obs.refresh.as_ref().and_then(|r| r.status_reason.clone());
+                self.roll_forward_back(Some(RollbackReason::RefreshEnded { status: s.as_str().into(), status_reason }), now)
+            }
+            Some(RefreshStatus::Cancelling) => self.wait(),
+            None => self.fail("the instance refresh is no longer reported by AWS", now),
+            // Pending, InProgress, Baking, or a status newer than this code: keep gating on health.
+            Some(_) => {
+                if let Some(failure) = self.gate.observe(&obs.group, &obs.health, now) {
+                    return self.roll_back(RollbackReason::Unhealthy { failure }, now);
+                }
+                if now > self.params.timeout {
+                    return self.roll_back(RollbackReason::Timeout { after_secs: self.params.timeout.as_secs() }, now);
+                }
+                self.wait()
+            }
+        }
+    }
+
+    fn step_verifying(&mut self, obs: &Observation, release: &str) -> Decision {
+        let now = obs.now;
+        let forward = release == "new";
+        let image = if forward { self.new.image_id.clone() } else { self.old.image_id.clone() };
+        let problems = fleet_problems(&obs.group, &obs.images, &obs.health, Some(&image));
+        if problems.is_empty() {
+            let outcome = match (forward, self.reason.clone()) {
+                (true, _) => Outcome::Deployed,
+                (false, Some(reason)) => Outcome::RolledBack { reason },
+                (false, None) => Outcome::RolledBack { reason: RollbackReason::Requested },
+            };
+            return self.finish(outcome, now);
+        }
+        if forward {
+            // The gate still applies after success: a new instance going bad now is a failed deploy.
+            if let Some(failure) = self.gate.observe(&obs.group, &obs.health, now) {
+                return self.roll_forward_back(Some(RollbackReason::Unhealthy { failure }), now);
+            }
+        }
+        if now.saturating_sub(self.verify_since) > self.params.verify_timeout {
+            return if forward {
+                self.roll_forward_back(Some(RollbackReason::VerificationFailed { problems }), now)
+            } else {
+                self.fail(format!("the fleet is not verified healthy on {image}: {}", problems.join("; ")), now)
+            };
+        }
+        self.wait()
+    }
+
+    /// Feeds the result of the last `Decision::Act`.
+    pub fn on_action(&mut self, action: &Action, result: ActionResult, now: Duration) -> Decision {
+        match (action, result) {
+            (Action::RollbackRefresh, ActionResult::Started { refresh_id }) => {
+                self.note_refresh(&refresh_id);
+                self.enter(Phase::RollingBack { refresh_id }, now);
+                self.wait()
+            }
+            // The refresh already ended (e.g. it succeeded a moment ago): roll back with a new refresh.
+            (Action::RollbackRefresh, ActionResult::Refused { code, .. }) if code == "ActiveInstanceRefreshNotFound" => {
+                self.roll_forward_back(None, now)
+            }
+            (Action::RollbackRefresh, ActionResult::Refused { code, .. }) if code == "IrreversibleInstanceRefresh" => {
+                let id = self.watched_refresh().unwrap_or_default().to_string();
+                self.enter(Phase::Cancelling { refresh_id: id }, now);
+                Decision::Act(Action::CancelRefresh)
+            }
+            (Action::CancelRefresh, ActionResult::Cancelled | ActionResult::Started { .. }) => self.wait(),
+            (Action::CancelRefresh, ActionResult::Refused { code, .. }) if code == "ActiveInstanceRefreshNotFound" => {
+                self.roll_forward_back(None, now)
+            }
+            (Action::StartRollbackRefresh { .. }, ActionResult::Started { refresh_id }) => {
+                self.note_refresh(&refresh_id);
+                self.enter(Phase::RollbackRefreshing { refresh_id }, now);
+                self.wait()
+            }
+            // Another refresh is still winding down (Cancelling); try again next poll.
+            (Action::StartRollbackRefresh { .. }, ActionResult::Refused { code, .. })
+                if code == "InstanceRefreshInProgress" && self.action_errors < MAX_ACTION_ERRORS * 4 =>
+            {
+                self.action_errors += 1;
+                self.wait_then(action.clone())
+            }
+            (_, ActionResult::Error { .. }) if self.action_errors < MAX_ACTION_ERRORS => {
+                self.action_errors += 1;
+                self.wait_then(action.clone())
+            }
+            (action, result) => {
+                let what = match result {
+                    ActionResult::Refused { code, message } => format!("{code}: {message}"),
+                    ActionResult::Error { message } => message,
+                    other => format!("{other:?}"),
+                };
+                self.fail(format!("{action:?} could not be carried out: {what}"), now)
+            }
+        }
+    }
+
+    /// Retry an action after one poll interval; the driver sleeps, then re-issues it.
+    fn wait_then(&mut self, action: Action) -> Decision {
+        self.retry = Some(action);
+        self.wait()
+    }
+
+    fn note_refresh(&mut self, id: &str) {
+        if self.refresh_ids.last().map(String::as_str) != Some(id) {
+            self.refresh_ids.push(id.to_string());
+        }
+    }
+}
+
+fn aws_reason(obs: &Observation) -> Option<String> {
+    obs.refresh.as_ref().and_then(|r| r.rollback_reason.clone().or_else(|| r.status_reason.clone()))
+}
+
+fn refresh_detail(what: &str, obs: &Observation) -> String {
+    match obs.refresh.as_ref() {
+        Some(r) => format!(
+            "{what} (refresh {}{})",
+            r.id,
+            r.status_reason.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
+        ),
+        None => what.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;

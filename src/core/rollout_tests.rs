@@ -1,0 +1,232 @@
+//! Table tests for the rollout state machine: each scenario is a list of observations and the
+//! decisions they must produce. No async, no cloud.
+
+use super::*;
+use crate::core::health::GateParams;
+use crate::core::model::{GroupInstance, TargetHealth, TargetState};
+
+const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";
+const POLL: Duration = Duration::from_secs(5);
+
+fn params() -> RolloutParams {
+    RolloutParams {
+        poll: POLL,
+        timeout: Duration::from_secs(600),
+        verify_timeout: Duration::from_secs(60),
+        gate: GateParams { unhealthy_threshold: 2, grace: Duration::from_secs(120) },
+    }
+}
+
+fn rollout() -> Rollout {
+    Rollout::new(
+        params(),
+        Release { version: 1, image_id: "ami-old".into() },
+        Release { version: 2, image_id: "ami-new".into() },
+        "r-1".into(),
+        vec!["i-old1".into(), "i-old2".into()],
+    )
+}
+
+/// A fleet: (instance id, image, target state).
+fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> Observation {
+    let group = Group {
+        name: "shop".into(),
+        launch_template: None,
+        mixed_instances_policy: false,
+        min_size: 2,
+        max_size: 4,
+        desired_capacity: 2,
+        target_group_arns: vec![TG.into()],
+        instances: fleet
+            .iter()
+            .map(|(id, _, _)| GroupInstance { id: id.to_string(), lifecycle_state: "InService".into(), health_status: "Healthy".into() })
+            .collect(),
+    };
+    let refresh = status.map(|s| Refresh {
+        id: "r-1".into(),
+        group: "shop".into(),
+        status: RefreshStatus::parse(s),
+        status_reason: Some("reason from AWS".into()),
+        percentage_complete: Some(50),
+        instances_to_update: Some(1),
+        desired_version: Some("2".into()),
+        rollback_reason: None,
+        start_time: None,
+        end_time: None,
+    });
+    let images = fleet.iter().map(|(id, img, _)| (id.to_string(), img.to_string())).collect();
+    let mut health = HealthByGroup::new();
+    health.insert(
+        TG.into(),
+        fleet
+            .iter()
+            .map(|(id, _, st)| TargetHealth { target_id: id.to_string(), port: Some(80), state: st.clone(), reason: None, description: None })
+            .collect(),
+    );
+    Observation { now: Duration::from_secs(secs), refresh, group, images, health }
+}
+
+use TargetState::*;
+
+#[test]
+fn happy_path_deploys_after_verifying() {
+    let mut r = rollout();
+    let mixed = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Initial)];
+    assert_eq!(r.step(&obs(5, Some("InProgress"), &mixed)), Decision::Wait(POLL));
+    let done = [("i-new1", "ami-new", Healthy), ("i-new2", "ami-new", Healthy)];
+    assert_eq!(r.step(&obs(10, Some("Baking"), &done)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(15, Some("Successful"), &done)), Decision::Wait(Duration::ZERO));
+    assert_eq!(r.step(&obs(15, Some("Successful"), &done)), Decision::Finish(Outcome::Deployed));
+    let names: Vec<_> = r.timeline.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["refreshing", "verifying", "done"]);
+}
+
+#[test]
+fn unhealthy_new_target_triggers_native_rollback_then_verified() {
+    let mut r = rollout();
+    let bad = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Unhealthy)];
+    assert_eq!(r.step(&obs(5, Some("InProgress"), &bad)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(10, Some("InProgress"), &bad)), Decision::Act(Action::RollbackRefresh));
+    let d = r.on_action(&Action::RollbackRefresh, ActionResult::Started { refresh_id: "r-1".into() }, Duration::from_secs(10));
+    assert_eq!(d, Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(15, Some("RollbackInProgress"), &bad)), Decision::Wait(POLL));
+    let back = [("i-old1", "ami-old", Healthy), ("i-old3", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(20, Some("RollbackSuccessful"), &back)), Decision::Wait(Duration::ZERO));
+    match r.step(&obs(20, Some("RollbackSuccessful"), &back)) {
+        Decision::Finish(Outcome::RolledBack { reason: RollbackReason::Unhealthy { failure } }) => {
+            assert!(failure.to_string().contains("i-new1"), "{failure}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.refresh_ids, ["r-1"]);
+}
+
+#[test]
+fn refresh_that_ended_before_rollback_gets_a_new_refresh() {
+    let mut r = rollout();
+    let bad = [("i-new1", "ami-new", Unhealthy)];
+    r.step(&obs(5, Some("InProgress"), &bad));
+    assert_eq!(r.step(&obs(10, Some("InProgress"), &bad)), Decision::Act(Action::RollbackRefresh));
+    let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
+    assert_eq!(
+        r.on_action(&Action::RollbackRefresh, refused, Duration::from_secs(11)),
+        Decision::Act(Action::StartRollbackRefresh { version: 1 })
+    );
+    let started = ActionResult::Started { refresh_id: "r-2".into() };
+    r.on_action(&Action::StartRollbackRefresh { version: 1 }, started, Duration::from_secs(12));
+    assert_eq!(r.watched_refresh(), Some("r-2"));
+    let back = [("i-old1", "ami-old", Healthy), ("i-old3", "ami-old", Healthy)];
+    r.step(&obs(30, Some("Successful"), &back));
+    assert!(matches!(r.step(&obs(30, Some("Successful"), &back)), Decision::Finish(Outcome::RolledBack { .. })));
+    assert_eq!(r.refresh_ids, ["r-1", "r-2"]);
+}
+
+#[test]
+fn externally_failed_or_cancelled_refresh_rolls_back_forward() {
+    for status in ["Failed", "Cancelled"] {
+        let mut r = rollout();
+        let d = r.step(&obs(5, Some(status), &[("i-old1", "ami-old", Healthy)]));
+        assert_eq!(d, Decision::Act(Action::StartRollbackRefresh { version: 1 }), "{status}");
+        assert!(matches!(r.reason, Some(RollbackReason::RefreshEnded { ref status_reason, .. }) if status_reason.is_some()));
+    }
+}
+
+#[test]
+fn aws_auto_rollback_is_followed_and_failure_is_exit_4_material() {
+    let mut r = rollout();
+    let fleet = [("i-old1", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(5, Some("RollbackInProgress"), &fleet)), Decision::Wait(POLL));
+    match r.step(&obs(10, Some("RollbackFailed"), &fleet)) {
+        Decision::Finish(Outcome::Failed { reason: Some(RollbackReason::AwsRollback { .. }), detail }) => {
+            assert!(detail.contains("r-1"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stuck_initial_past_grace_rolls_back() {
+    let mut r = rollout();
+    let stuck = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Initial)];
+    assert_eq!(r.step(&obs(0, Some("InProgress"), &stuck)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(120, Some("InProgress"), &stuck)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(121, Some("InProgress"), &stuck)), Decision::Act(Action::RollbackRefresh));
+    assert!(matches!(r.reason, Some(RollbackReason::Unhealthy { failure: HealthFailure::StuckInitial { .. } })));
+}
+
+#[test]
+fn timeout_rolls_back() {
+    let mut r = rollout();
+    let fleet = [("i-old1", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(601, Some("InProgress"), &fleet)), Decision::Act(Action::RollbackRefresh));
+    assert!(matches!(r.reason, Some(RollbackReason::Timeout { after_secs: 600 })));
+}
+
+#[test]
+fn rollback_not_verified_in_time_fails() {
+    let mut r = rollout();
+    r.step(&obs(5, Some("RollbackSuccessful"), &[]));
+    let unhealthy_old = [("i-old1", "ami-old", Unhealthy), ("i-old2", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(30, Some("RollbackSuccessful"), &unhealthy_old)), Decision::Wait(POLL));
+    match r.step(&obs(66, Some("RollbackSuccessful"), &unhealthy_old)) {
+        Decision::Finish(Outcome::Failed { detail, .. }) => assert!(detail.contains("i-old1"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn irreversible_refresh_is_cancelled_then_rolled_back_forward() {
+    let mut r = rollout();
+    let bad = [("i-new1", "ami-new", Unhealthy)];
+    r.step(&obs(5, Some("InProgress"), &bad));
+    r.step(&obs(10, Some("InProgress"), &bad));
+    let refused = ActionResult::Refused { code: "IrreversibleInstanceRefresh".into(), message: "".into() };
+    assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::from_secs(10)), Decision::Act(Action::CancelRefresh));
+    assert_eq!(r.on_action(&Action::CancelRefresh, ActionResult::Cancelled, Duration::from_secs(10)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(15, Some("Cancelling"), &bad)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(20, Some("Cancelled"), &bad)), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+}
+
+#[test]
+fn transient_action_errors_are_retried_then_give_up() {
+    let mut r = rollout();
+    r.step(&obs(5, Some("Failed"), &[]));
+    let action = Action::StartRollbackRefresh { version: 1 };
+    for i in 0..MAX_ACTION_ERRORS {
+        let d = r.on_action(&action, ActionResult::Error { message: "timeout".into() }, Duration::from_secs(6));
+        assert_eq!(d, Decision::Wait(POLL), "try {i}");
+        assert_eq!(r.step(&obs(7, Some("Failed"), &[])), Decision::Act(action.clone()));
+    }
+    let d = r.on_action(&action, ActionResult::Error { message: "timeout".into() }, Duration::from_secs(8));
+    assert!(matches!(d, Decision::Finish(Outcome::Failed { .. })), "{d:?}");
+}
+
+#[test]
+fn new_instance_failing_after_success_rolls_back() {
+    let mut r = rollout();
+    let bad = [("i-new1", "ami-new", Unhealthy), ("i-new2", "ami-new", Healthy)];
+    r.step(&obs(5, Some("Successful"), &bad));
+    assert_eq!(r.step(&obs(6, Some("Successful"), &bad)), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(11, Some("Successful"), &bad)), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+}
+
+#[test]
+fn back_to_starts_a_refresh_to_the_target_and_verifies_it() {
+    let mut r = Rollout::back_to(
+        params(),
+        Release { version: 2, image_id: "ami-new".into() },
+        Release { version: 1, image_id: "ami-old".into() },
+        RollbackReason::Requested,
+    );
+    let fleet = [("i-a", "ami-new", Healthy)];
+    assert_eq!(r.step(&obs(0, None, &fleet)), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+    let started = ActionResult::Started { refresh_id: "r-9".into() };
+    assert_eq!(r.on_action(&Action::StartRollbackRefresh { version: 1 }, started, Duration::ZERO), Decision::Wait(POLL));
+    let back = [("i-b", "ami-old", Healthy), ("i-c", "ami-old", Healthy)];
+    r.step(&obs(9, Some("Successful"), &back));
+    assert_eq!(
+        r.step(&obs(9, Some("Successful"), &back)),
+        Decision::Finish(Outcome::RolledBack { reason: RollbackReason::Requested })
+    );
+    assert_eq!(r.refresh_ids, ["r-9"]);
+}

@@ -1,0 +1,63 @@
+//! Events the engine emits while it works. Only `crate::display` renders them (bars, plain CI lines,
+//! NDJSON); the engine never prints.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::core::health::TgCount;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A new phase of work began (`scope` is `bake` or an Auto Scaling group name).
+    Phase { scope: String, phase: String, detail: String },
+    /// A refresh poll: status, percentage and healthy/total per target group.
+    Progress { scope: String, status: String, percent: Option<i32>, counts: Vec<TgCount> },
+    Info { scope: String, message: String },
+    Warn { scope: String, message: String },
+    /// Where an operator should look: e.g. the build instance's console output on failure.
+    Detail { scope: String, title: String, body: String },
+}
+
+pub trait Sink: Send + Sync {
+    fn emit(&self, event: Event);
+}
+
+/// Convenience wrapper so engine code reads `events.phase("bake", "launch", "...")`.
+#[derive(Clone)]
+pub struct Events(pub Arc<dyn Sink>);
+
+impl Events {
+    pub fn phase(&self, scope: &str, phase: &str, detail: impl Into<String>) {
+        self.0.emit(Event::Phase { scope: scope.into(), phase: phase.into(), detail: detail.into() });
+    }
+    pub fn info(&self, scope: &str, message: impl Into<String>) {
+        self.0.emit(Event::Info { scope: scope.into(), message: message.into() });
+    }
+    pub fn warn(&self, scope: &str, message: impl Into<String>) {
+        self.0.emit(Event::Warn { scope: scope.into(), message: message.into() });
+    }
+    pub fn detail(&self, scope: &str, title: impl Into<String>, body: impl Into<String>) {
+        self.0.emit(Event::Detail { scope: scope.into(), title: title.into(), body: body.into() });
+    }
+    pub fn progress(&self, scope: &str, status: &str, percent: Option<i32>, counts: Vec<TgCount>) {
+        self.0.emit(Event::Progress { scope: scope.into(), status: status.into(), percent, counts });
+    }
+}
+
+/// A sink that keeps every event: for tests and for the JSON summary.
+#[derive(Default, Clone)]
+pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
+
+impl Sink for Recorder {
+    fn emit(&self, event: Event) {
+        self.0.lock().expect("recorder poisoned").push(event);
+    }
+}
+
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().expect("recorder poisoned").clone()
+    }
+}

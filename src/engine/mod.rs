@@ -1,0 +1,24 @@
+//! The engine: drives the pure core against a `Cloud`. Bake, deploy and the refresh watcher live here;
+//! each returns data (results, outcomes) and emits events, never prints.
+
+pub mod bake;
+pub mod cleanup;
+pub mod deploy;
+pub mod events;
+pub mod wait;
+pub mod watch;
+
+use crate::cloud::Cloud;
+use crate::config::Loaded;
+
+pub use cleanup::Ledger;
+pub use events::{Event, Events};
+
+/// What every engine operation needs.
+#[derive(Clone)]
+pub struct Ctx {
+    pub cloud: Cloud,
+    pub events: Events,
+    pub pipeline: Loaded,
+    pub ledger: Ledger,
+}

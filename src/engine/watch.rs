@@ -1,0 +1,153 @@
+//! The refresh watcher: the small loop that drives `core::rollout::Rollout` — observe (refresh,
+//! group, instance images, health of every target group), step, sleep or act — until an outcome.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Ctx;
+use crate::cloud::{CloudError, ErrorKind};
+use crate::core::health::{counts, HealthByGroup};
+use crate::core::model::RefreshPrefs;
+use crate::core::model::RefreshRequest;
+use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, Rollout};
+
+/// Consecutive failed observations tolerated before the watcher gives up and says so (exit 4).
+/// With the default 5 s poll this is a minute of AWS being unreachable.
+const MAX_OBSERVE_FAILURES: u32 = 12;
+
+/// What the watcher needs besides the state machine.
+pub struct WatchTarget<'a> {
+    pub group: &'a str,
+    pub template_id: &'a str,
+    /// Preferences for a refresh that goes back to the previous version.
+    pub rollback_prefs: RefreshPrefs,
+}
+
+pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) -> (Rollout, Outcome) {
+    let start = Instant::now();
+    let mut decision = Decision::Wait(Duration::ZERO);
+    let mut failures = 0u32;
+    loop {
+        decision = match decision {
+            Decision::Finish(outcome) => {
+                ctx.ledger.refresh_done(target.group);
+                return (rollout, outcome);
+            }
+            Decision::Wait(d) => {
+                tokio::time::sleep(d).await;
+                match observe(ctx, target.group, rollout.watched_refresh(), start.elapsed()).await {
+                    Ok(obs) => {
+                        failures = 0;
+                        if let Some(r) = &obs.refresh {
+                            let phase = serde_json::to_value(&rollout.phase).ok();
+                            let phase = phase.as_ref().and_then(|v| v["phase"].as_str()).unwrap_or("").to_string();
+                            let status = format!("{} {}", phase, r.status.as_str());
+                            ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
+                        }
+                        rollout.step(&obs)
+                    }
+                    Err(e) if e.kind != ErrorKind::Denied && failures < MAX_OBSERVE_FAILURES => {
+                        failures += 1;
+                        ctx.events.warn(target.group, format!("could not observe the group (try {failures}): {e}"));
+                        Decision::Wait(rollout.params.poll)
+                    }
+                    Err(e) => {
+                        let outcome = Outcome::Failed {
+                            reason: rollout.reason.clone(),
+                            detail: format!(
+                                "lost sight of the group while refresh {} was in flight: {e}",
+                                rollout.watched_refresh().unwrap_or("?")
+                            ),
+                        };
+                        return (rollout, outcome);
+                    }
+                }
+            }
+            Decision::Act(action) => {
+                let result = act(ctx, target, &action).await;
+                if let ActionResult::Started { refresh_id } = &result {
+                    ctx.ledger.refresh_started(target.group, refresh_id);
+                }
+                let note = match &action {
+                    Action::RollbackRefresh => "rolling back the instance refresh (RollbackInstanceRefresh)".to_string(),
+                    Action::CancelRefresh => "cancelling the instance refresh before rolling back".to_string(),
+                    Action::StartRollbackRefresh { version } => {
+                        format!("starting a refresh back to launch-template version {version}")
+                    }
+                };
+                let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
+                rollout.on_action(&action, result, start.elapsed())
+            }
+        };
+    }
+}
+
+async fn act(ctx: &Ctx, target: &WatchTarget<'_>, action: &Action) -> ActionResult {
+    let asg = &ctx.cloud.autoscaling;
+    let result = match action {
+        Action::RollbackRefresh => asg.rollback_instance_refresh(target.group).await,
+        Action::CancelRefresh => asg.cancel_instance_refresh(target.group).await,
+        Action::StartRollbackRefresh { version } => {
+            let req = RefreshRequest {
+                group: target.group.into(),
+                template_id: target.template_id.into(),
+                version: *version,
+                prefs: target.rollback_prefs.clone(),
+            };
+            asg.start_instance_refresh(&req).await
+        }
+    };
+    match result {
+        Ok(id) if *action == Action::CancelRefresh => {
+            let _ = id;
+            ActionResult::Cancelled
+        }
+        Ok(refresh_id) => ActionResult::Started { refresh_id },
+        Err(e) => classify(e),
+    }
+}
+
+fn classify(e: CloudError) -> ActionResult {
+    match (e.kind, e.code.clone()) {
+        (ErrorKind::Conflict | ErrorKind::Invalid | ErrorKind::Denied | ErrorKind::NotFound, Some(code)) => {
+            ActionResult::Refused { code, message: e.message }
+        }
+        _ => ActionResult::Error { message: e.to_string() },
+    }
+}
+
+/// One observation: the watched refresh, the group, each member's image, and every target group's health.
+pub async fn observe(ctx: &Ctx, group: &str, refresh: Option<&str>, now: Duration) -> Result<Observation, CloudError> {
+    let asg = &ctx.cloud.autoscaling;
+    let refresh = match refresh {
+        Some(id) if !id.is_empty() => asg.describe_instance_refreshes(group, &[id.to_string()]).await?.into_iter().next(),
+        _ => None,
+    };
+    let g = asg.describe_group(group).await?.ok_or_else(|| {
+        CloudError::service("autoscaling:DescribeAutoScalingGroups", Some("ValidationError"), format!("group {group} disappeared"))
+    })?;
+    let (images, health) = fleet(ctx, &g).await?;
+    Ok(Observation { now, refresh, group: g, images, health })
+}
+
+/// Images of the group's members (from EC2: Auto Scaling's per-instance template version is not
+/// reliable everywhere) and the health of every target group.
+pub async fn fleet(
+    ctx: &Ctx,
+    g: &crate::core::model::Group,
+) -> Result<(BTreeMap<String, String>, HealthByGroup), CloudError> {
+    let ids: Vec<String> = g.instances.iter().map(|i| i.id.clone()).collect();
+    let images = if ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        ctx.cloud.ec2.describe_instances(&ids).await?.into_iter().map(|i| (i.id, i.image_id)).collect()
+    };
+    let mut health = HealthByGroup::new();
+    for arn in &g.target_group_arns {
+        health.insert(arn.clone(), ctx.cloud.elbv2.target_health(arn).await?);
+    }
+    Ok((images, health))
+}

@@ -1,0 +1,155 @@
+//! The top-level error: every way a command can fail, the exit code each maps to, and the one place
+//! that renders the headline, the `Caused by:` chain, the state the world was left in and what to do next.
+
+use std::fmt::Write as _;
+
+use crate::cloud::{CloudError, ErrorKind};
+use crate::config::ConfigError;
+
+/// Exit codes: part of the user contract (README "Exit codes").
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const BUG: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const ROLLED_BACK: i32 = 3;
+    pub const NEEDS_HUMAN: i32 = 4;
+    pub const DENIED: i32 = 5;
+    pub const BAKE_FAILED: i32 = 6;
+    pub const AWS_ERROR: i32 = 7;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    /// Checked before anything was changed.
+    #[error("{message}")]
+    Precondition {
+        message: String,
+        #[source]
+        source: Option<CloudError>,
+    },
+    #[error("permission denied for {}", source.action)]
+    Denied {
+        state: String,
+        #[source]
+        source: CloudError,
+    },
+    #[error("bake of {ami_name} failed: {message}")]
+    Bake {
+        ami_name: String,
+        message: String,
+        state: String,
+        #[source]
+        source: Option<CloudError>,
+    },
+    #[error("deploy of {release} to {env} failed and was rolled back: {reason}")]
+    RolledBack { env: String, release: String, reason: String, state: String },
+    #[error("deploy of {release} to {env} failed and the fleet is not verified healthy: {detail}")]
+    NeedsHuman { env: String, release: String, detail: String, state: String },
+    #[error("interrupted")]
+    Interrupted { state: String },
+    #[error("an AWS call failed")]
+    Cloud {
+        state: String,
+        #[source]
+        source: CloudError,
+    },
+    #[error("internal error (a bug in bakeroll): {0}")]
+    Bug(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A failed cloud call, given the state the world is in at that point.
+    pub fn cloud(source: CloudError, state: impl Into<String>) -> Self {
+        let state = state.into();
+        match source.kind {
+            ErrorKind::Denied => Self::Denied { state, source },
+            _ => Self::Cloud { state, source },
+        }
+    }
+
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::Precondition { message: message.into(), source: None }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => exit::USAGE,
+            Self::Denied { .. } => exit::DENIED,
+            Self::Bake { .. } => exit::BAKE_FAILED,
+            Self::RolledBack { .. } => exit::ROLLED_BACK,
+            Self::NeedsHuman { .. } => exit::NEEDS_HUMAN,
+            Self::Interrupted { .. } => exit::INTERRUPTED,
+            Self::Cloud { .. } => exit::AWS_ERROR,
+            Self::Bug(_) => exit::BUG,
+        }
+    }
+
+    /// What the world looks like after this error.
+    pub fn state(&self) -> Option<&str> {
+        match self {
+            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => Some("nothing was changed"),
+            Self::Denied { state, .. }
+            | Self::Bake { state, .. }
+            | Self::RolledBack { state, .. }
+            | Self::NeedsHuman { state, .. }
+            | Self::Interrupted { state }
+            | Self::Cloud { state, .. } => Some(state),
+            Self::Bug(_) => None,
+        }
+    }
+}
+
+/// Renders an error for people: headline, cause chain, state, and (when known) the next command.
+pub fn render(err: &Error, next: Option<&str>) -> String {
+    let mut out = format!("error: {err}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = writeln!(out, "  Caused by: {cause}");
+        source = cause.source();
+    }
+    if let Some(state) = err.state() {
+        let _ = writeln!(out, "  State: {state}");
+    }
+    if let Some(next) = next {
+        let _ = writeln!(out, "  Next: {next}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_shows_chain_state_and_next() {
+        let cause = CloudError::service("ec2:CreateImage", Some("UnauthorizedOperation"), "not allowed");
+        let err = Error::cloud(cause, "build instance i-1 terminated; no image was created");
+        assert_eq!(err.exit_code(), exit::DENIED);
+        let text = render(&err, Some("ask for ec2:CreateImage"));
+        assert_eq!(
+            text,
+            "error: permission denied for ec2:CreateImage\n  Caused by: ec2:CreateImage failed (UnauthorizedOperation): not allowed\n  State: build instance i-1 terminated; no image was created\n  Next: ask for ec2:CreateImage\n"
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_per_contract() {
+        let codes = [
+            Error::Usage("x".into()).exit_code(),
+            Error::RolledBack { env: "e".into(), release: "r".into(), reason: "x".into(), state: "s".into() }.exit_code(),
+            Error::NeedsHuman { env: "e".into(), release: "r".into(), detail: "x".into(), state: "s".into() }.exit_code(),
+            Error::Interrupted { state: "s".into() }.exit_code(),
+            Error::Bug("b".into()).exit_code(),
+        ];
+        assert_eq!(codes, [2, 3, 4, 130, 1]);
+        let transient = CloudError::with_kind("ec2:DescribeImages", ErrorKind::Transient, None, "timeout");
+        assert_eq!(Error::cloud(transient, "nothing").exit_code(), exit::AWS_ERROR);
+    }
+}
