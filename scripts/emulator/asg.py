@@ -223,11 +223,15 @@ def _tick_group(group: FakeAutoScalingGroup) -> None:
             state.health_status = "Unhealthy"
             inst._la_replaced_unhealthy = True
             begin_termination(group, state)
-            launch(group, 1)
-    # keep the desired capacity (AWS replaces members that vanished, e.g. terminated through EC2)
+    # Keep the desired capacity: replace members that were terminated (health check replacement,
+    # EC2 TerminateInstances). During an instance refresh the refresh itself may run above the
+    # desired capacity (MaxHealthyPercentage), so only an idle group is scaled back in.
     missing = (group.desired_capacity or 0) - len(live_states(group))
     if missing > 0:
         launch(group, missing)
+    elif missing < 0 and not getattr(group, "_la_refresh_active", False):
+        for state in _choose_for_scale_in(group, -missing):
+            begin_termination(group, state)
     reconcile(group)
 
 

@@ -187,7 +187,12 @@ class Refresh:
         last_goal = self.cp_index >= len(checkpoints) - 1
         goal_new = min(total_new_goal, max(0, math.ceil(self.n * goal_pct / 100) - self.skipped))
 
-        if len(ready) >= goal_new and not inflight and (goal_pct < 100 or not old) and not own_terminating:
+        replaced = len(ready) >= goal_new and not inflight and (goal_pct < 100 or not old)
+        if replaced and own_terminating:
+            self.status_reason = (f"Waiting for {len(own_terminating)} replaced instance(s) to finish terminating "
+                                  "(target group deregistration delay).")
+            return
+        if replaced:
             if not last_goal:
                 delay = self.prefs.get("CheckpointDelay", 3600)
                 self.cp_until = clock.deadline(delay)
@@ -287,3 +292,4 @@ def advance_refreshes() -> None:
                 r.tick(group)
                 if group is not None:
                     group._la_launch_override = r.launch_override()
+                    group._la_refresh_active = r.status in ACTIVE

@@ -121,6 +121,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
     refresh = Refresh(group, merged, desired, target, strategy)
     refreshes(backend).setdefault(group.name, []).append(refresh)
     group._la_launch_override = refresh.launch_override()
+    group._la_refresh_active = True
     return ActionResult({"InstanceRefreshId": refresh.id})
 
 
