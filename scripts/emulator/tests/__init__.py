@@ -1,0 +1,1 @@
+"""Tests of the local-aws emulator: each drives a behaviour through boto3 against a real server."""

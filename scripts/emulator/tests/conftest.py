@@ -1,0 +1,130 @@
+"""Fixtures: a real local-aws server per test module, started and stopped through
+`scripts/local-aws` with a temporary LOCAL_AWS_DIR, and boto3 clients pointed at it.
+
+Tests reset the server's state (POST /moto-api/reset) instead of restarting it, except where they
+need different server settings (their own `Server`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2]
+LOCAL_AWS = SCRIPTS / "local-aws"
+sys.path.insert(0, str(SCRIPTS))
+
+from emulator import seed as seed_module  # noqa: E402
+
+
+class Server:
+    """One local-aws server in its own state dir."""
+
+    def __init__(self, scale: float = 0.005, **env: str):
+        self.dir = Path(tempfile.mkdtemp(prefix="local-aws-test-"))
+        self.scale = scale
+        self.env = dict(os.environ, LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=str(scale), **env)
+        self.env.pop("AWS_PROFILE", None)
+        self.endpoint = ""
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([str(LOCAL_AWS), *args], env=self.env, capture_output=True, text=True, check=check)
+
+    def up(self) -> "Server":
+        out = self.run("up").stdout
+        for line in out.splitlines():
+            if line.startswith("export AWS_ENDPOINT_URL="):
+                self.endpoint = line.split("=", 1)[1]
+        assert self.endpoint, out
+        return self
+
+    def down(self) -> None:
+        self.run("down", check=False)
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
+        urllib.request.urlopen(req, timeout=30).read()
+
+    def seed(self, *args: str) -> dict:
+        assert seed_module.main(list(args), self.endpoint, self.dir) == 0
+        return json.loads((self.dir / "seed.json").read_text())
+
+    def aws(self, seconds: float) -> float:
+        """Real seconds that `seconds` AWS seconds last on this server."""
+        return seconds * self.scale
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    # A module may set TIME_SCALE (default 0.005: one AWS second lasts 5 ms).
+    srv = Server(scale=getattr(request.module, "TIME_SCALE", 0.005)).up()
+    try:
+        yield srv
+    finally:
+        srv.down()
+
+
+@pytest.fixture
+def fresh(server):
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def clients(fresh):
+    return fresh.client("ec2"), fresh.client("autoscaling"), fresh.client("elbv2")
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.01, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy (returned) or fail after `timeout` real s."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def refresh_status(asg, name: str = "shop-web") -> dict:
+    return asg.describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"][0]
+
+
+def wait_refresh_done(asg, name: str = "shop-web", timeout: float = 60.0) -> dict:
+    terminal = {"Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"}
+    return wait_for(lambda: (lambda r: r if r["Status"] in terminal else None)(refresh_status(asg, name)),
+                    timeout=timeout, what="refresh to finish")
+
+
+def group(asg, name: str = "shop-web") -> dict:
+    return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def new_version(ec2, image_id: str, name: str = "shop-web", source: str = "1") -> str:
+    v = ec2.create_launch_template_version(LaunchTemplateName=name, SourceVersion=source,
+                                           LaunchTemplateData={"ImageId": image_id})
+    return str(v["LaunchTemplateVersion"]["VersionNumber"])
+
+
+def make_image(ec2, source_ami: str, name: str, unhealthy: bool = False) -> str:
+    """An AMI registered from an instance of `source_ami`, optionally marked broken for health checks."""
+    inst = ec2.run_instances(ImageId=source_ami, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
+    tags = [{"Key": "local-aws:health", "Value": "unhealthy"}] if unhealthy else []
+    spec = [{"ResourceType": "image", "Tags": tags}] if tags else []
+    image_id = ec2.create_image(InstanceId=inst["InstanceId"], Name=name, TagSpecifications=spec)["ImageId"]
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    return image_id
