@@ -6,9 +6,12 @@
 //! core against a `Cloud`; `cli` owns one module per subcommand; `display` owns all terminal output.
 
 pub mod aws;
+pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod core;
+pub mod display;
 pub mod engine;
 pub mod error;
 pub mod fake;
+pub mod logging;

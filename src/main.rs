@@ -1,1 +1,16 @@
-fn main() {}
+//! The `bakeroll` binary: parse the command line, dispatch to the subcommand, exit with its code.
+
+use bakeroll::cli::{self, Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    bakeroll::logging::init(cli.global.verbose);
+    let finished = match cli.command {
+        Command::Bake(args) => cli::bake::run(&cli.global, args).await,
+        Command::Deploy(args) => cli::deploy::run(&cli.global, args).await,
+        Command::Ship(args) => cli::ship::run(&cli.global, args).await,
+    };
+    std::process::exit(cli::finish(&cli.global, finished));
+}

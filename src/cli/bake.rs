@@ -1,0 +1,64 @@
+//! `bakeroll bake`: bake the AMI for a commit and print its id.
+
+use std::path::PathBuf;
+
+use super::{parse_tag, provenance, resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
+use crate::engine::bake::{self, BakeRequest, Baked};
+use crate::error::Result;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Commit to bake [default: $CI_COMMIT_SHA, else `git rev-parse HEAD`].
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Image this existing, already provisioned instance (it is never terminated).
+    #[arg(long, value_name = "ID")]
+    pub build_instance: Option<String>,
+    /// Write AMI_ID, AMI_NAME and RELEASE as KEY=value lines (GitLab artifacts:reports:dotenv).
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// Extra tag for the image and its snapshots (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+}
+
+impl Args {
+    pub fn request(&self) -> Result<BakeRequest> {
+        Ok(BakeRequest {
+            commit: resolve_commit(self.commit.as_deref())?,
+            build_instance: self.build_instance.clone(),
+            extra_tags: self.tags.iter().cloned().collect(),
+            provenance: provenance(),
+        })
+    }
+}
+
+pub fn dotenv_vars(baked: &Baked) -> Vec<(&'static str, String)> {
+    vec![("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())]
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let req = match args.request() {
+        Ok(r) => r,
+        Err(e) => return Finished::early("bake", e),
+    };
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("bake", e),
+    };
+    let result = session.interruptible(bake::bake(&session.ctx, &req)).await;
+    session.display.finish();
+    let mut summary = summary_base(&session, "bake");
+    let result = result.and_then(|baked| {
+        summary.insert("bake".into(), serde_json::to_value(&baked).unwrap_or_default());
+        summary.insert("outcome".into(), "baked".into());
+        if let Some(path) = &args.dotenv {
+            write_dotenv(path, &dotenv_vars(&baked))?;
+        }
+        Ok(baked)
+    });
+    match result {
+        Ok(baked) => Finished { summary, text: Some(baked.ami_id), result: Ok(()), next: None },
+        Err(e) => Finished { summary, text: None, result: Err(e), next: None },
+    }
+}

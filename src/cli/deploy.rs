@@ -1,0 +1,134 @@
+//! `bakeroll deploy`: roll the environment onto an AMI (given, or the one baked for a commit).
+
+use std::path::PathBuf;
+
+use super::{resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
+use crate::core::model::ImageFilter;
+use crate::core::rollout::Outcome;
+use crate::engine::bake::ami_name;
+use crate::engine::deploy::{self, DeployReport, DeployRequest};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("release").required(true).args(["ami", "commit"])))]
+pub struct Args {
+    /// The AMI to deploy.
+    #[arg(long, value_name = "AMI_ID")]
+    pub ami: Option<String>,
+    /// Deploy the AMI baked for this commit.
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Write DEPLOY_OUTCOME, AMI_ID, RELEASE and BAKEROLL_ENV as KEY=value lines.
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// Deploy even if the fleet is already unhealthy before the deploy.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The AMI baked for `commit` by this pipeline (found by its unique name).
+pub async fn image_for_commit(session: &Session, commit: &str) -> Result<String> {
+    let name = ami_name(&session.ctx.pipeline.pipeline.bake.ami_name, commit);
+    let filter = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
+    let images = session.ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    images
+        .into_iter()
+        .find(|i| i.name == name)
+        .map(|i| i.id)
+        .ok_or_else(|| Error::precondition(format!("no image baked for commit {commit} (looked for an AMI named {name}); run `bakeroll bake --commit {commit}`")))
+}
+
+/// Deploys and fills the summary; shared with `ship`.
+pub async fn execute(
+    session: &Session,
+    env_name: Option<&str>,
+    image: String,
+    commit: Option<String>,
+    force: bool,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) -> (Option<DeployReport>, Result<()>, Option<String>) {
+    let (env, env_cfg) = match session.ctx.pipeline.environment(env_name) {
+        Ok((n, e)) => (n, e.clone()),
+        Err(e) => return (None, Err(e.into()), None),
+    };
+    let req = DeployRequest { env: env.clone(), image_id: image, commit, force };
+    let (report, result) = session.interruptible(async { Ok(deploy::deploy(&session.ctx, &env_cfg, &req).await) }).await.map_or_else(
+        |e| (None, Err(e)),
+        |(report, result)| (Some(report), result),
+    );
+    summary.insert("env".into(), env.clone().into());
+    summary.insert("release".into(), serde_json::json!({ "ami": req.image_id, "commit": req.commit }));
+    if let Some(r) = &report {
+        summary.insert("deploy".into(), serde_json::to_value(r).unwrap_or_default());
+    }
+    let outcome = match (&result, report.as_ref()) {
+        (Ok(()), _) => "deployed",
+        (Err(e), _) if e.exit_code() == crate::error::exit::ROLLED_BACK => "rolled-back",
+        (Err(e), Some(r)) if e.exit_code() == crate::error::exit::NEEDS_HUMAN || r.groups.iter().any(|g| g.outcome.is_some()) => "failed",
+        _ => "not-started",
+    };
+    summary.insert("outcome".into(), outcome.into());
+    let next = match &result {
+        Err(e) if e.exit_code() == crate::error::exit::ROLLED_BACK => {
+            Some(format!("fix the release and ship again; AMI {} is kept for inspection", req.image_id))
+        }
+        Err(e) if e.exit_code() == crate::error::exit::NEEDS_HUMAN || e.exit_code() == crate::error::exit::INTERRUPTED => Some(format!(
+            "inspect with `aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>`; the groups of {env} are listed above"
+        )),
+        _ => None,
+    };
+    (report, result, next)
+}
+
+pub fn dotenv_vars(env: &str, image: &str, commit: Option<&str>, outcome: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DEPLOY_OUTCOME", outcome.to_string()),
+        ("AMI_ID", image.to_string()),
+        ("RELEASE", commit.unwrap_or("").to_string()),
+        ("BAKEROLL_ENV", env.to_string()),
+    ]
+}
+
+pub fn text(report: &DeployReport) -> String {
+    let groups: Vec<String> = report
+        .groups
+        .iter()
+        .map(|g| match (&g.outcome, g.already_deployed) {
+            (Some(Outcome::Deployed), true) => format!("{} already on it", g.group),
+            (_, _) => format!("{} on launch-template version {}", g.group, g.new_version.unwrap_or(g.old_version)),
+        })
+        .collect();
+    format!("deployed {} to {}: {}", report.ami, report.env, groups.join(", "))
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("deploy", e),
+    };
+    let mut summary = summary_base(&session, "deploy");
+    let (image, commit) = match (&args.ami, &args.commit) {
+        (Some(ami), c) => (ami.clone(), c.clone()),
+        (None, Some(c)) => match resolve_commit(Some(c)) {
+            Ok(c) => match image_for_commit(&session, &c).await {
+                Ok(ami) => (ami, Some(c)),
+                Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+            },
+            Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+        },
+        (None, None) => unreachable!("clap requires --ami or --commit"),
+    };
+    let (report, result, next) = execute(&session, global.env.as_deref(), image.clone(), commit.clone(), args.force, &mut summary).await;
+    session.display.finish();
+    summary.extend(summary_base(&session, "deploy"));
+    let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let mut result = result;
+    if let Some(path) = &args.dotenv {
+        if let Err(e) = write_dotenv(path, &dotenv_vars(&env, &image, commit.as_deref(), &outcome)) {
+            result = result.and(Err(e));
+        }
+    }
+    let text = report.as_ref().map(text);
+    Finished { summary, text, result, next }
+}

@@ -1,0 +1,242 @@
+//! The command line: global options, the subcommand enum, and what every command shares (loading the
+//! pipeline, connecting to AWS, choosing the display, handling Ctrl-C/SIGTERM, writing dotenv files).
+//! Each subcommand lives in its own module with its clap args and `run`.
+
+pub mod bake;
+pub mod deploy;
+pub mod ship;
+
+use std::path::{Path, PathBuf};
+
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cloud::Cloud;
+use crate::config::Loaded;
+use crate::core::model::Tags;
+use crate::display::{self, Display};
+use crate::engine::{Ctx, Events, Ledger};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(name = "bakeroll", version, about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Pipeline file.
+    #[arg(long, global = true, default_value = "pipeline/bakeroll.toml", value_name = "PATH")]
+    pub pipeline: PathBuf,
+    /// Environment to deploy to [default: $BAKEROLL_ENV, else the file's only environment].
+    #[arg(long, global = true, env = "BAKEROLL_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// `json` prints one JSON document on stdout at the end; human text goes to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Plain timestamped lines instead of progress bars (also when CI is set or stderr is not a terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Show the AWS SDK's own logs.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bake the AMI for a commit and print its id.
+    Bake(bake::Args),
+    /// Roll an environment's Auto Scaling groups onto an AMI.
+    Deploy(deploy::Args),
+    /// Bake, then deploy.
+    Ship(ship::Args),
+}
+
+/// Everything a running command holds.
+pub struct Session {
+    pub ctx: Ctx,
+    pub display: Display,
+    pub global_output: Output,
+    pub started: tokio::time::Instant,
+}
+
+impl Session {
+    pub async fn open(global: &Global) -> Result<Self> {
+        let pipeline = Loaded::load(&global.pipeline)?;
+        let display = display::Display::new(global.no_progress, global.output == Output::Json);
+        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
+        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default() };
+        Ok(Self { ctx, display, global_output: global.output, started: tokio::time::Instant::now() })
+    }
+
+    /// Runs `work`; on Ctrl-C or SIGTERM (a cancelled GitLab job) stops it, terminates build
+    /// instances, rolls back refreshes in flight, and reports what it did (exit 130).
+    pub async fn interruptible<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            r = work => r,
+            sig = shutdown_signal() => {
+                self.ctx.events.warn("bakeroll", format!("{sig} received: cleaning up"));
+                let mut report = self.ctx.ledger.clean_bake(&self.ctx.cloud).await;
+                let rb = self.ctx.ledger.roll_back_inflight(&self.ctx.cloud).await;
+                report.rolled_back = rb.rolled_back;
+                report.errors.extend(rb.errors);
+                Err(Error::Interrupted { state: report.describe() })
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// `--commit`, else `$CI_COMMIT_SHA`, else `git rev-parse HEAD`.
+pub fn resolve_commit(flag: Option<&str>) -> Result<String> {
+    if let Some(c) = flag.map(str::trim).filter(|c| !c.is_empty()) {
+        return validate_commit(c);
+    }
+    if let Ok(c) = std::env::var("CI_COMMIT_SHA") {
+        if !c.trim().is_empty() {
+            return validate_commit(c.trim());
+        }
+    }
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
+    match out {
+        Ok(o) if o.status.success() => validate_commit(String::from_utf8_lossy(&o.stdout).trim()),
+        _ => Err(Error::Usage("no commit: pass --commit SHA, set CI_COMMIT_SHA, or run inside a git checkout".into())),
+    }
+}
+
+fn validate_commit(c: &str) -> Result<String> {
+    let ok = !c.is_empty() && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+    if ok {
+        Ok(c.to_string())
+    } else {
+        Err(Error::Usage(format!("--commit `{c}` is not a commit id (letters, digits, - _ . only)")))
+    }
+}
+
+/// GitLab CI provenance from its predefined variables, as tags.
+pub fn provenance() -> Tags {
+    let mut t = Tags::new();
+    for (var, key) in [
+        ("CI_PIPELINE_ID", "bakeroll:ci-pipeline-id"),
+        ("CI_PIPELINE_URL", "bakeroll:ci-pipeline-url"),
+        ("CI_JOB_ID", "bakeroll:ci-job-id"),
+        ("CI_JOB_URL", "bakeroll:ci-job-url"),
+        ("CI_PROJECT_PATH", "bakeroll:ci-project"),
+        ("CI_COMMIT_REF_NAME", "bakeroll:ci-ref"),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                // EC2 tag values hold at most 256 characters.
+                t.insert(key.into(), v.chars().take(256).collect());
+            }
+        }
+    }
+    t
+}
+
+/// `--tag KEY=VALUE`.
+pub fn parse_tag(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => Ok((k.into(), v.into())),
+        _ => Err(format!("`{s}` is not KEY=VALUE (key 1-128, value 0-256 characters)")),
+    }
+}
+
+/// Writes `KEY=value` lines GitLab's `artifacts:reports:dotenv` accepts (single-line values).
+pub fn write_dotenv(path: &Path, vars: &[(&str, String)]) -> Result<()> {
+    let mut text = String::new();
+    for (k, v) in vars {
+        if v.contains('\n') {
+            return Err(Error::Bug(format!("dotenv value for {k} spans lines")));
+        }
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(path, text).map_err(|e| Error::Usage(format!("--dotenv {}: cannot write: {e}", path.display())))
+}
+
+/// Shared handle for the call ledger and timings in JSON summaries.
+pub fn summary_base(session: &Session, command: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("schema".into(), "bakeroll.summary/v1".into());
+    m.insert("command".into(), command.into());
+    m.insert("pipeline".into(), session.ctx.pipeline.path.display().to_string().into());
+    m.insert("api_calls".into(), serde_json::to_value(session.ctx.cloud.calls.snapshot()).unwrap_or_default());
+    m.insert("seconds".into(), session.started.elapsed().as_secs_f64().into());
+    m
+}
+
+
+/// What a command hands back to `finish`: the JSON summary, the stdout text, the result and a hint.
+pub struct Finished {
+    pub summary: serde_json::Map<String, serde_json::Value>,
+    /// Printed on stdout in text mode when the command succeeded (e.g. the AMI id).
+    pub text: Option<String>,
+    pub result: Result<()>,
+    /// The command to run next, shown under an error.
+    pub next: Option<String>,
+}
+
+impl Finished {
+    pub fn early(command: &str, err: Error) -> Self {
+        let mut summary = serde_json::Map::new();
+        summary.insert("schema".into(), "bakeroll.summary/v1".into());
+        summary.insert("command".into(), command.into());
+        Self { summary, text: None, result: Err(err), next: None }
+    }
+}
+
+/// Prints the outcome (stdout: result or JSON; stderr: the rendered error) and returns the exit code.
+pub fn finish(global: &Global, mut f: Finished) -> i32 {
+    let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
+    if let Err(e) = &f.result {
+        eprint!("{}", crate::error::render(e, f.next.as_deref()));
+        let mut causes = Vec::new();
+        let mut src = std::error::Error::source(e);
+        while let Some(c) = src {
+            causes.push(serde_json::Value::from(c.to_string()));
+            src = c.source();
+        }
+        f.summary.insert(
+            "error".into(),
+            serde_json::json!({ "message": e.to_string(), "causes": causes, "state": e.state(), "next": f.next }),
+        );
+    }
+    f.summary.insert("exit_code".into(), code.into());
+    match global.output {
+        Output::Json => println!("{}", serde_json::Value::Object(f.summary)),
+        Output::Text => {
+            if let (Ok(()), Some(text)) = (&f.result, &f.text) {
+                println!("{text}");
+            }
+        }
+    }
+    code
+}

@@ -1,0 +1,63 @@
+//! `bakeroll ship`: bake the commit's AMI, then deploy it (what a GitLab job on every commit runs).
+
+use std::path::PathBuf;
+
+use super::{parse_tag, summary_base, write_dotenv, Finished, Global, Session};
+use crate::engine::bake;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Commit to ship [default: $CI_COMMIT_SHA, else `git rev-parse HEAD`].
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Write AMI_ID, AMI_NAME, RELEASE, DEPLOY_OUTCOME and BAKEROLL_ENV as KEY=value lines.
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// Extra tag for the image and its snapshots (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Deploy even if the fleet is already unhealthy before the deploy.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let bake_args = super::bake::Args { commit: args.commit.clone(), build_instance: None, dotenv: None, tags: args.tags.clone() };
+    let req = match bake_args.request() {
+        Ok(r) => r,
+        Err(e) => return Finished::early("ship", e),
+    };
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("ship", e),
+    };
+    // Check the environment before baking: a typo should not cost a 20-minute bake.
+    if let Err(e) = session.ctx.pipeline.environment(global.env.as_deref()) {
+        return Finished { summary: summary_base(&session, "ship"), text: None, result: Err(e.into()), next: None };
+    }
+    let baked = session.interruptible(bake::bake(&session.ctx, &req)).await;
+    let mut summary = summary_base(&session, "ship");
+    let baked = match baked {
+        Ok(b) => b,
+        Err(e) => {
+            session.display.finish();
+            return Finished { summary, text: None, result: Err(e), next: None };
+        }
+    };
+    summary.insert("bake".into(), serde_json::to_value(&baked).unwrap_or_default());
+    let (report, mut result, next) =
+        super::deploy::execute(&session, global.env.as_deref(), baked.ami_id.clone(), Some(baked.commit.clone()), args.force, &mut summary).await;
+    session.display.finish();
+    summary.extend(summary_base(&session, "ship"));
+    if let Some(path) = &args.dotenv {
+        let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let mut vars = super::bake::dotenv_vars(&baked);
+        vars.extend(super::deploy::dotenv_vars(&env, &baked.ami_id, Some(&baked.commit), &outcome).into_iter().filter(|(k, _)| *k != "AMI_ID" && *k != "RELEASE"));
+        if let Err(e) = write_dotenv(path, &vars) {
+            result = result.and(Err(e));
+        }
+    }
+    let text = report.as_ref().map(super::deploy::text);
+    Finished { summary, text, result, next }
+}

@@ -1,0 +1,57 @@
+//! All terminal output: progress bars on a terminal (indicatif, the only module that touches it), plain
+//! timestamped lines with GitLab collapsible sections in CI or when stderr is not a terminal. Human
+//! text always goes to stderr; stdout is reserved for results (AMI id, JSON summary).
+
+mod bars;
+mod plain;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use crate::engine::events::{Event, Sink};
+
+pub use plain::Plain;
+
+/// The chosen renderer.
+pub struct Display {
+    sink: Arc<dyn Renderer>,
+}
+
+/// A sink that can also close itself (end sections, clear bars).
+pub trait Renderer: Sink {
+    fn finish(&self);
+}
+
+struct Shared(Arc<dyn Renderer>);
+
+impl Sink for Shared {
+    fn emit(&self, event: Event) {
+        self.0.emit(event)
+    }
+}
+
+impl Display {
+    /// Bars only on an interactive terminal outside CI and without `--no-progress`.
+    pub fn new(no_progress: bool, _json: bool) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+        let sink: Arc<dyn Renderer> = if !no_progress && !ci && std::io::stderr().is_terminal() {
+            Arc::new(bars::Bars::new())
+        } else {
+            Arc::new(Plain::stderr(ci))
+        };
+        Self { sink }
+    }
+
+    pub fn sink(&self) -> Arc<dyn Sink> {
+        Arc::new(Shared(self.sink.clone()))
+    }
+
+    pub fn finish(&self) {
+        self.sink.finish()
+    }
+}
+
+/// `web 2/3, admin 3/3`
+pub(crate) fn counts_text(counts: &[crate::core::health::TgCount]) -> String {
+    counts.iter().map(|c| format!("{} {}/{} healthy", c.target_group, c.healthy, c.total)).collect::<Vec<_>>().join(", ")
+}
