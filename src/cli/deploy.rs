@@ -51,7 +51,7 @@ pub async fn execute(
         Ok((n, e)) => (n, e.clone()),
         Err(e) => return (None, Err(e.into()), None),
     };
-    let req = DeployRequest { env: env.clone(), image_id: image, commit, force };
+    let req = DeployRequest { env: env.clone(), image_id: image, commit, force, existing_version: None };
     let (report, result) = session.interruptible(async { Ok(deploy::deploy(&session.ctx, &env_cfg, &req).await) }).await.map_or_else(
         |e| (None, Err(e)),
         |(report, result)| (Some(report), result),

@@ -24,6 +24,9 @@ pub struct DeployRequest {
     pub commit: Option<String>,
     /// Deploy even onto a fleet that is already unhealthy.
     pub force: bool,
+    /// Use this existing launch-template version instead of creating one (rollback to an earlier
+    /// release). Its image must be `image_id`.
+    pub existing_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,6 +232,17 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
 /// than the current one), else create it from the current version changing only the image.
 async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64, crate::cloud::CloudError> {
     let ec2 = &ctx.cloud.ec2;
+    if let Some(n) = req.existing_version {
+        let found = ec2.launch_template_versions(&p.template.id, &[n.to_string()]).await?;
+        return match found.first() {
+            Some(v) if v.image_id.as_deref() == Some(req.image_id.as_str()) => Ok(n),
+            other => Err(crate::cloud::CloudError::service(
+                "ec2:DescribeLaunchTemplateVersions",
+                Some("VersionMismatch"),
+                format!("version {n} of {} launches {:?}, not {}", p.template.id, other.and_then(|v| v.image_id.clone()), req.image_id),
+            )),
+        };
+    }
     let latest = ec2.launch_template_versions(&p.template.id, &["$Latest".to_string()]).await?;
     if let Some(v) = latest.first() {
         let ours = v.description.as_deref().is_some_and(|d| d.starts_with(RELEASE_MARK));

@@ -1,0 +1,100 @@
+//! Fake-cloud scenarios in virtual time: the engine's decisions on every failure path, with the world
+//! asserted afterwards (images, instances, refreshes), not the calls made.
+
+mod bake;
+mod deploy;
+mod multi;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bakeroll::config::Loaded;
+use bakeroll::engine::events::{Event, Recorder};
+use bakeroll::engine::{Ctx, Events, Ledger};
+use bakeroll::fake::{FakeCloud, ImageSpec, StackIds, StackSpec};
+
+pub const PIPELINE: &str = r#"
+region = "us-east-1"
+[bake]
+base_ami_filter = { owners = ["amazon"], name = "al2023-ami-*-x86_64" }
+user_data = "scripts/provision-demo.sh"
+ami_name = "shop-{commit}"
+timeout = "20m"
+image_timeout = "30m"
+poll_interval = "10s"
+tags = { app = "shop" }
+[environments.prod]
+auto_scaling_groups = ["shop-web"]
+instance_warmup = "60s"
+checkpoints = [50, 100]
+checkpoint_delay = "2m"
+bake_time = "5m"
+poll_interval = "5s"
+unhealthy_threshold = 2
+health_grace = "5m"
+timeout = "60m"
+"#;
+
+pub struct World {
+    pub fake: FakeCloud,
+    pub ctx: Ctx,
+    pub recorder: Recorder,
+    pub stack: StackIds,
+    pub base: String,
+}
+
+/// A fake region with an Amazon Linux base image and the `shop-web` stack (3 instances, `tgs` target
+/// groups), and a context for `pipeline` (text of a pipeline file).
+pub fn world_with(pipeline: &str, tgs: u32) -> World {
+    let fake = FakeCloud::new();
+    let base = fake.add_image(ImageSpec::amazon_linux());
+    let stack = fake.add_stack(StackSpec::new("shop-web").target_groups(tgs));
+    let recorder = Recorder::default();
+    // The user_data path resolves against the repository root, where scripts/provision-demo.sh lives.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/scenario.toml");
+    let pipeline = Loaded::parse(&path, pipeline).expect("scenario pipeline parses");
+    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default() };
+    World { fake, ctx, recorder, stack, base }
+}
+
+pub fn world() -> World {
+    world_with(PIPELINE, 1)
+}
+
+impl World {
+    pub fn env(&self) -> bakeroll::config::Environment {
+        self.ctx.pipeline.environment(None).expect("one environment").1.clone()
+    }
+
+    pub fn calls(&self, action: &str) -> u32 {
+        self.ctx.cloud.calls.snapshot().get(action).copied().unwrap_or(0)
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.recorder.events()
+    }
+
+    /// Every mutating call made so far (for "nothing was changed" checks).
+    pub fn mutations(&self) -> Vec<String> {
+        let reads = ["Describe", "Get", "List"];
+        self.ctx
+            .cloud
+            .calls
+            .snapshot()
+            .into_keys()
+            .filter(|a| !reads.iter().any(|r| a.split(':').nth(1).is_some_and(|op| op.starts_with(r))))
+            .collect()
+    }
+
+    /// Waits (virtual time) until the group's newest refresh reaches `status`.
+    pub async fn until_refresh(&self, group: &str, status: &str) {
+        for _ in 0..10_000 {
+            if self.fake.refreshes(group).first().is_some_and(|r| r.status.as_str() == status) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        panic!("refresh of {group} never reached {status}: {:?}", self.fake.refreshes(group));
+    }
+}
