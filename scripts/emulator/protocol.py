@@ -103,6 +103,7 @@ def call_action(self: BaseResponse):
         return _respond(self, denied)
     try:
         with clock.LOCK:
+            clock.advance()  # everything due by now happens before moto answers
             result = _original_call_action(self)
     except AwsError as e:  # raised outside moto's own ServiceException handling
         return _respond(self, e)

@@ -30,11 +30,12 @@ from .ec2_lifecycle import HEALTH_TAG, instance_broken_at
 class Rec:
     """One registration of one target in one target group."""
 
-    __slots__ = ("id", "port", "registered_at", "drain_until", "base", "checks", "state", "ok", "fail")
+    __slots__ = ("id", "port", "instance", "registered_at", "drain_until", "base", "checks", "state", "ok", "fail")
 
-    def __init__(self, target_id: str, port):
+    def __init__(self, target_id: str, port, instance):
         self.id = target_id
         self.port = port
+        self.instance = instance  # looked up once: moto's lookup walks every reservation
         self.registered_at = clock.now()
         self.drain_until: float | None = None  # set when deregistered
         self._reset()
@@ -69,8 +70,8 @@ def drain_seconds(tg: FakeTargetGroup) -> float:
 
 
 def ami_broken(backend, image_id: str) -> bool:
-    ami = backend.amis.get(image_id)
-    return bool(ami) and any(t["key"] == HEALTH_TAG and t["value"] == "unhealthy" for t in ami.get_tags())
+    # moto's TagBackend keeps {resource id: {key: value}}; get_tags() would build regexes per call
+    return backend.tags.get(image_id, {}).get(HEALTH_TAG) == "unhealthy"
 
 
 def _register(self: FakeTargetGroup, targets) -> None:
@@ -83,7 +84,7 @@ def _register(self: FakeTargetGroup, targets) -> None:
         port = target.get("Port", self.port)
         if rec is not None and rec.drain_until is None:
             continue  # registering a registered target changes nothing (AWS is idempotent)
-        recs(self)[tid] = Rec(tid, port)
+        recs(self)[tid] = Rec(tid, port, instance)
         self.targets[tid] = {"Id": tid, "Port": port}
         self.deregistered_targets.pop(tid, None)
 
@@ -158,7 +159,7 @@ def status(tg: FakeTargetGroup, tid: str) -> tuple[str, str | None, str | None]:
         return "unused", "Target.NotRegistered", "Target is not registered to the target group"
     if rec.drain_until is not None:
         return "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
-    instance = _instance(tg, tid)
+    instance = rec.instance
     if instance is not None and instance.state in ("shutting-down", "terminated"):
         begin_drain(tg, tid)  # AWS deregisters terminated instances itself
         return "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
