@@ -1,0 +1,77 @@
+"""The `scripts/local-aws` command and the protocol-level behaviour: idempotent `up`, several
+servers at once, `down` stopping only its own process, `dump`, AWS-shaped errors and LOCAL_AWS_DENY."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import Server
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for its parent to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_up_is_idempotent_and_down_stops_only_its_own_server():
+    a, b = Server(), Server()
+    try:
+        a.up()
+        env1 = (a.dir / "env").read_text()
+        pid = int((a.dir / "server.pid").read_text())
+        assert a.run("up").stdout == env1  # reused, same port
+        assert int((a.dir / "server.pid").read_text()) == pid
+        for key in ("AWS_ENDPOINT_URL=http://127.0.0.1:", "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
+                    "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_EC2_METADATA_DISABLED=true"):
+            assert f"export {key}" in env1
+        b.up()
+        assert b.endpoint != a.endpoint
+        assert a.run("status").returncode == 0
+        a.down()
+        assert not _alive(pid)
+        assert a.run("status", check=False).returncode == 3
+        assert b.run("status").returncode == 0  # the other server is untouched
+    finally:
+        a.down()
+        b.down()
+
+
+def test_dump_prints_moto_state(fresh):
+    fresh.client("ec2").create_vpc(CidrBlock="10.1.0.0/16")
+    data = json.loads(fresh.run("dump", "--compact").stdout)
+    assert any(v["cidr_block"] == "10.1.0.0/16" for v in data["ec2"]["VPC"])
+
+
+def test_unimplemented_action_is_an_xml_error_not_html(fresh):
+    asg = fresh.client("autoscaling")
+    with pytest.raises(ClientError) as err:
+        asg.describe_traffic_sources(AutoScalingGroupName="x")
+    assert err.value.response["Error"]["Code"] == "InvalidAction"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_deny_list():
+    srv = Server(LOCAL_AWS_DENY="ec2:CreateImage,autoscaling:StartInstanceRefresh").up()
+    try:
+        ec2, asg = srv.client("ec2"), srv.client("autoscaling")
+        for dry in (True, False):
+            with pytest.raises(ClientError) as err:
+                ec2.create_image(InstanceId="i-12345678", Name="xyz", DryRun=dry)
+            assert err.value.response["Error"]["Code"] == "UnauthorizedOperation"
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with pytest.raises(ClientError) as err:
+            asg.start_instance_refresh(AutoScalingGroupName="x")
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with pytest.raises(ClientError) as err:  # allowed actions still work (DryRun answers DryRunOperation)
+            ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, DryRun=True)
+        assert err.value.response["Error"]["Code"] == "DryRunOperation"
+    finally:
+        srv.down()
