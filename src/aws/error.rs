@@ -8,7 +8,7 @@
 use std::error::Error as StdError;
 
 use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 
@@ -32,14 +32,10 @@ where
     let code = err.code().map(str::to_string);
     let message = match err.message() {
         Some(m) if !m.is_empty() => m.to_string(),
-        // DisplayErrorContext walks the source chain; plain Display would print only "service error".
-        _ => {
-            let context = DisplayErrorContext(&err).to_string();
-            match status {
-                Some(s) if code.is_none() => format!("HTTP {s}: {context}"),
-                _ => context,
-            }
-        }
+        _ => match status {
+            Some(s) if code.is_none() => format!("HTTP {s}: {}", source_chain(&err)),
+            _ => source_chain(&err),
+        },
     };
     let mut cloud = match code.as_deref() {
         Some(c) => CloudError::service(action, Some(c), message),
@@ -50,6 +46,21 @@ where
         cloud.kind = ErrorKind::Transient;
     }
     cloud.with_source(err)
+}
+
+/// "service error: unhandled error: error parsing XML: no root element": the Display of the error and of
+/// each source, which is what `DisplayErrorContext` prints before appending the error's `Debug`. That
+/// `Debug` carries the raw HTTP response, body included (moto's HTML error page), so it stays in the
+/// `source` we keep rather than in a message meant for one line of output.
+fn source_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 /// What an HTTP status alone says when the body carried no error code. A bare 404 is deliberately not
@@ -136,7 +147,8 @@ mod tests {
         // moto's HTML 500 for an unimplemented action.
         let e = ec2_error(500, None, None);
         assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::Transient, None));
-        assert!(e.message.starts_with("HTTP 500"), "{}", e.message);
+        assert!(e.message.starts_with("HTTP 500: service error"), "{}", e.message);
+        assert!(!e.message.contains("raw:"), "the raw response stays out of the message: {}", e.message);
         assert_eq!(ec2_error(403, None, None).kind, ErrorKind::Denied);
         assert_eq!(ec2_error(404, None, None).kind, ErrorKind::Invalid);
         assert_eq!(ec2_error(400, None, None).kind, ErrorKind::Invalid);
