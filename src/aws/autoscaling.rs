@@ -164,8 +164,7 @@ fn group(g: &sdk::AutoScalingGroup) -> Group {
 fn refresh(action: &str, group: &str, r: &sdk::InstanceRefresh) -> CloudResult<Refresh> {
     let desired = r.desired_configuration();
     let desired_spec = desired.and_then(|d| {
-        d.launch_template()
-            .or_else(|| d.mixed_instances_policy()?.launch_template()?.launch_template_specification())
+        d.launch_template().or_else(|| d.mixed_instances_policy()?.launch_template()?.launch_template_specification())
     });
     Ok(Refresh {
         id: r.instance_refresh_id().ok_or_else(|| missing(action, "InstanceRefreshId"))?.to_string(),
@@ -273,7 +272,8 @@ mod tests {
         let mip = MixedInstancesPolicy::builder()
             .launch_template(sdk::LaunchTemplate::builder().launch_template_specification(spec(None)).build())
             .build();
-        let got = group(&sdk::AutoScalingGroup::builder().auto_scaling_group_name("web").mixed_instances_policy(mip).build());
+        let got =
+            group(&sdk::AutoScalingGroup::builder().auto_scaling_group_name("web").mixed_instances_policy(mip).build());
         assert!(got.mixed_instances_policy);
         assert_eq!(got.launch_template.map(|t| t.version), Some("$Default".to_string()));
     }

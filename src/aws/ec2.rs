@@ -53,8 +53,7 @@ impl Ec2Api for Ec2 {
     async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
         const A: &str = "ec2:DescribeImages";
         self.calls.record(A);
-        let mut req =
-            self.client.describe_images().set_image_ids(non_empty(&f.ids)).set_owners(non_empty(&f.owners));
+        let mut req = self.client.describe_images().set_image_ids(non_empty(&f.ids)).set_owners(non_empty(&f.owners));
         if let Some(name) = &f.name {
             req = req.filters(filter("name", name));
         }
@@ -158,8 +157,13 @@ impl Ec2Api for Ec2 {
     ) -> CloudResult<String> {
         const A: &str = "ec2:CreateImage";
         self.calls.record(A);
-        let mut req =
-            self.client.create_image().instance_id(instance_id).name(name).description(description).no_reboot(no_reboot);
+        let mut req = self
+            .client
+            .create_image()
+            .instance_id(instance_id)
+            .name(name)
+            .description(description)
+            .no_reboot(no_reboot);
         // Image only: moto answers HTTP 500 to a `snapshot` tag specification; the engine tags the
         // snapshots with CreateTags once the image is available (AWS accepts either way).
         if !tags.is_empty() {

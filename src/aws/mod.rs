@@ -53,10 +53,7 @@ pub async fn connect(region: Option<String>) -> Cloud {
 
 pub async fn connect_with(options: ConnectOptions) -> Cloud {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .build(),
+        TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(ATTEMPT_TIMEOUT).build(),
     );
     if let Some(region) = options.region {
         loader = loader.region(Region::new(region));

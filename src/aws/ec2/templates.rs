@@ -70,7 +70,12 @@ pub(super) async fn create_version(
     lt_version(A, version)
 }
 
-pub(super) async fn set_default(client: &Client, calls: &CallLedger, template_id: &str, version: i64) -> CloudResult<()> {
+pub(super) async fn set_default(
+    client: &Client,
+    calls: &CallLedger,
+    template_id: &str,
+    version: i64,
+) -> CloudResult<()> {
     const A: &str = "ec2:ModifyLaunchTemplate";
     calls.record(A);
     client
