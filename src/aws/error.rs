@@ -65,7 +65,7 @@ fn source_chain(err: &(dyn StdError + 'static)) -> String {
 
 /// What an HTTP status alone says when the body carried no error code. A bare 404 is deliberately not
 /// `NotFound`: it means a wrong endpoint (AWS_ENDPOINT_URL with a path), not a missing resource, and
-/// the engine treats `NotFound` as "already gone".
+/// callers may read `NotFound` as "already gone" (e.g. during cleanup).
 fn kind_from_status(status: Option<u16>) -> ErrorKind {
     match status {
         Some(403) => ErrorKind::Denied,
