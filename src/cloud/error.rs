@@ -90,9 +90,8 @@ pub fn classify(code: &str) -> ErrorKind {
             ErrorKind::Transient
         }
         "LoadBalancerNotFound" | "TargetGroupNotFound" => ErrorKind::NotFound,
-        c if c.ends_with(".NotFound") || c.ends_with("NotFound") || c.ends_with(".Malformed") && c.contains("ID") => {
-            ErrorKind::NotFound
-        }
+        // A malformed id names nothing that exists: for us the same as not found.
+        c if c.ends_with("NotFound") || c.ends_with(".Malformed") => ErrorKind::NotFound,
         "ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination" | "MissingParameter"
         | "InvalidParameter" | "LimitExceeded" => ErrorKind::Invalid,
         _ => ErrorKind::Other,
@@ -110,6 +109,7 @@ mod tests {
         assert_eq!(classify("DryRunOperation"), ErrorKind::DryRunOk);
         assert_eq!(classify("InvalidAMIID.NotFound"), ErrorKind::NotFound);
         assert_eq!(classify("InvalidLaunchTemplateId.NotFound"), ErrorKind::NotFound);
+        assert_eq!(classify("InvalidLaunchTemplateId.Malformed"), ErrorKind::NotFound);
         assert_eq!(classify("InstanceRefreshInProgress"), ErrorKind::Conflict);
         assert_eq!(classify("Throttling"), ErrorKind::Transient);
         assert_eq!(classify("ValidationError"), ErrorKind::Invalid);
