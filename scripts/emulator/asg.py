@@ -290,7 +290,10 @@ def _instance_launch_template(self: InstanceState):
     return _orig_lt_property.fget(self)
 
 
-def _with_default_warmup(original):
+def _with_group_defaults(original, creating: bool):
+    """moto ignores DefaultInstanceWarmup and defaults HealthCheckGracePeriod to 300 s; the API's
+    default is 0 ("Set the health check grace period": 0 when created with the CLI or an SDK)."""
+
     def handler(self: AutoScalingResponse):
         result = original(self)
         warmup = self._get_param("DefaultInstanceWarmup")
@@ -298,6 +301,8 @@ def _with_default_warmup(original):
         group = self.autoscaling_backend.autoscaling_groups.get(name)
         if group is not None and warmup is not None:
             group.default_instance_warmup = int(warmup)
+        if group is not None and creating and self._get_param("HealthCheckGracePeriod") is None:
+            group.health_check_grace_period = 0
         return result
 
     handler.__name__ = original.__name__
@@ -316,5 +321,5 @@ def install() -> None:
     AutoScalingBackend.delete_auto_scaling_group = _delete_group
     AutoScalingBackend.update_attached_target_groups = _update_attached_target_groups
     InstanceState.launch_template = property(_instance_launch_template)
-    AutoScalingResponse.create_auto_scaling_group = _with_default_warmup(AutoScalingResponse.create_auto_scaling_group)
-    AutoScalingResponse.update_auto_scaling_group = _with_default_warmup(AutoScalingResponse.update_auto_scaling_group)
+    AutoScalingResponse.create_auto_scaling_group = _with_group_defaults(AutoScalingResponse.create_auto_scaling_group, True)
+    AutoScalingResponse.update_auto_scaling_group = _with_group_defaults(AutoScalingResponse.update_auto_scaling_group, False)
