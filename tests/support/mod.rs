@@ -69,7 +69,7 @@ impl LocalAws {
     /// The group's state, read with boto3 (an independent client).
     pub fn inspect(&self, group: &str) -> Value {
         let out = Command::new(self.python())
-            .arg(self.repo.join("tests/support/inspect.py"))
+            .arg(self.repo.join("tests/support/read_state.py"))
             .arg(group)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()

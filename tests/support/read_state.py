@@ -1,6 +1,6 @@
-"""Reads the local AWS's state with an independent client (boto3) for the end-to-end tests' asserts.
+"""(Not named inspect.py: that would shadow the standard library module.) Reads the local AWS's state with an independent client (boto3) for the end-to-end tests' asserts.
 
-Usage: inspect.py GROUP  -> one JSON document on stdout. Endpoint and credentials come from the
+Usage: read_state.py GROUP  -> one JSON document on stdout. Endpoint and credentials come from the
 environment (the `env` file `scripts/local-aws up` writes).
 """
 
