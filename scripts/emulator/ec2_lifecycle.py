@@ -1,5 +1,6 @@
-"""EC2 instance states that take (scaled) time, the "build instance stops itself" flow, the console
-log, and the record of when the test-controlled health tag changed on an instance.
+"""EC2 that takes (scaled) time: instance states, the "build instance stops itself" flow, the console
+log, AMIs that are pending before available, AMI name uniqueness, and the record of when the
+test-controlled health tag changed on an instance.
 
 Follows the Amazon EC2 User Guide — "Amazon EC2 instance state changes" (pending → running,
 stopping → stopped, shutting-down → terminated) and "Change the instance initiated shutdown
@@ -14,7 +15,11 @@ moto makes every instance `running` at once and stops/terminates in zero time. H
 * user data whose last command powers the machine off (`poweroff`, `shutdown -h now`, `halt -p`,
   ...) makes the instance shut itself down LOCAL_AWS_PROVISION_SECONDS (default 60) after it
   reached `running`; user data containing `local-aws:fail-provisioning` never finishes;
-* GetConsoleOutput returns a cloud-init style log that matches where provisioning is.
+* GetConsoleOutput returns a cloud-init style log that matches where provisioning is;
+* CreateImage leaves the image and its snapshot `pending` for LOCAL_AWS_IMAGE_SECONDS (default 120),
+  then `available`/`completed` ("Create an Amazon EBS-backed AMI"); TagSpecifications may tag the
+  snapshot (moto answered HTTP 500); a name already used by the account's images is refused with
+  `InvalidAMIName.Duplicate` (EC2 API Reference — "CreateImage").
 """
 
 from __future__ import annotations
@@ -24,17 +29,22 @@ import re
 
 from moto.core.types import Base64EncodedString
 from moto.core.utils import utcnow
+from moto.ec2.exceptions import InvalidTaggableResourceType
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.instances import Instance, StateReason
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.general import General
 
 from . import clock
+from .server import AwsError
 
 BOOT_SECONDS = clock.env_seconds("LOCAL_AWS_BOOT_SECONDS", 15)
 STOP_SECONDS = clock.env_seconds("LOCAL_AWS_STOP_SECONDS", 10)
 SHUTDOWN_SECONDS = clock.env_seconds("LOCAL_AWS_SHUTDOWN_SECONDS", 10)
 PROVISION_SECONDS = clock.env_seconds("LOCAL_AWS_PROVISION_SECONDS", 60)
+IMAGE_SECONDS = clock.env_seconds("LOCAL_AWS_IMAGE_SECONDS", 120)
 
 HEALTH_TAG = "local-aws:health"
 FAIL_MARKER = "local-aws:fail-provisioning"
@@ -240,6 +250,55 @@ def get_console_output(self: General):
     )
 
 
+# --- AMIs ---------------------------------------------------------------------------------------
+
+_orig_create_image = AmiBackend.create_image
+
+
+def _create_image(self, instance_id: str, name: str, description: str, tag_specifications):
+    for ami in self.amis.values():
+        if ami.name == name and ami.owner_id == self.account_id:
+            raise AwsError("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
+    image_tags, snapshot_tags = [], []
+    for spec in tag_specifications or []:
+        kind = spec.get("ResourceType")
+        if kind == "image":
+            image_tags.append(spec)
+        elif kind == "snapshot":
+            snapshot_tags.extend(spec.get("Tags", []))
+        else:
+            raise InvalidTaggableResourceType(kind)
+    ami = _orig_create_image(self, instance_id, name, description, image_tags)
+    snapshot = ami.ebs_snapshot
+    for tag in snapshot_tags:
+        snapshot.add_tag(tag["Key"], tag["Value"])
+    ami.state = "pending"
+    snapshot.status = "pending"
+    snapshot._la_progress = "0%"
+    ami._la_available_at = clock.deadline(IMAGE_SECONDS)
+    self.__dict__.setdefault("_la_pending_images", []).append(ami.id)
+    return ami
+
+
+@clock.on_tick
+def advance_images() -> None:
+    now = clock.now()
+    for backend in clock.backends(ec2_backends):
+        pending = backend.__dict__.get("_la_pending_images")
+        if not pending:
+            continue
+        for ami_id in list(pending):
+            ami = backend.amis.get(ami_id)
+            if ami is None:  # deregistered while pending
+                pending.remove(ami_id)
+                continue
+            if ami._la_available_at <= now:
+                pending.remove(ami_id)
+                ami.state = "available"
+                ami.ebs_snapshot.status = "completed"
+                ami.ebs_snapshot._la_progress = "100%"
+
+
 def install() -> None:
     Instance.__init__ = _init
     Instance.start = _start
@@ -248,3 +307,5 @@ def install() -> None:
     TagBackend.create_tags = _create_tags
     TagBackend.delete_tags = _delete_tags
     General.get_console_output = get_console_output
+    AmiBackend.create_image = _create_image
+    Snapshot.progress = property(lambda self: getattr(self, "_la_progress", "100%"))
