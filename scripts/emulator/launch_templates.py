@@ -1,15 +1,17 @@
-"""Launch template versions as AWS keeps them: CreateLaunchTemplateVersion with SourceVersion, and
+"""Launch template versions as AWS keeps them: CreateLaunchTemplateVersion with SourceVersion,
 DescribeLaunchTemplateVersions with Versions ($Latest/$Default/numbers), MinVersion/MaxVersion,
-MaxResults/NextToken paging and newest-first order.
+MaxResults/NextToken paging and newest-first order, and DeleteLaunchTemplateVersions (version
+numbers are never reused; the default version cannot be deleted).
 
 Follows the Amazon EC2 API Reference — "CreateLaunchTemplateVersion" (SourceVersion: "the new
 version inherits the same launch parameters as the source version, except for parameters that you
 specify in LaunchTemplateData") and "DescribeLaunchTemplateVersions" (MaxResults 1-200 with
-NextToken; the example answer lists version 2 before version 1).
+NextToken; the example answer lists version 2 before version 1) and "DeleteLaunchTemplateVersions"
+(per-version results; "You can't delete the default version of a launch template").
 
 moto ignored SourceVersion (a version made of only ImageId lost the instance type, security groups
 and tags), stopped at 15 versions with no NextToken, and stored UserData of new versions as a plain
-string that later crashed launches from that version.
+string that later crashed launches from that version; it had no DeleteLaunchTemplateVersions.
 """
 
 from __future__ import annotations
@@ -135,7 +137,72 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
     return ActionResult(result)
 
 
+def delete_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    name = self._get_param("LaunchTemplateName")
+    tmpl_id = self._get_param("LaunchTemplateId")
+    versions = [str(v) for v in self._get_param("Versions", []) or []]
+    self.error_on_dryrun()
+    if name and tmpl_id:
+        raise InvalidParameterCombination("Specify either the launch template ID or the launch template name, but not both.")
+    if len(versions) > 200:
+        raise InvalidParameterValue("You can delete up to 200 launch template versions in a single request.")
+    template = (
+        self.ec2_backend.get_launch_template(tmpl_id)
+        if tmpl_id
+        else self.ec2_backend.get_launch_template_by_name(name)
+    )
+    done, failed = [], []
+    for ref in versions:
+        row = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name}
+        match = [v for v in template.versions if str(v.number) == ref]
+        if not ref.isdigit() or not match:
+            failed.append(dict(row, VersionNumber=int(ref) if ref.isdigit() else None, ResponseError={
+                "Code": "launchTemplateVersionDoesNotExist",
+                "Message": f"The specified launch template version does not exist: {ref}"}))
+        elif template.default_version_number == match[0].number:
+            failed.append(dict(row, VersionNumber=match[0].number, ResponseError={
+                "Code": "unexpectedError",
+                "Message": "You can't delete the default version of a launch template; "
+                           "first assign a different version as the default."}))
+        else:
+            template.versions.remove(match[0])
+            done.append(dict(row, VersionNumber=match[0].number))
+    return ActionResult({"SuccessfullyDeletedLaunchTemplateVersions": done,
+                         "UnsuccessfullyDeletedLaunchTemplateVersions": failed})
+
+
+def _get_version(self, num):
+    """By number, not by list position: deleted versions leave gaps."""
+    from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound
+
+    ref = str(num)
+    if ref.lower() == "$latest":
+        return self.versions[-1]
+    if ref.lower() == "$default":
+        ref = str(self.default_version_number)
+    for v in self.versions:
+        if str(v.number) == ref:
+            return v
+    raise InvalidLaunchTemplateVersionNotFound(template_id=self.id, version=num)
+
+
+def _create_version(self, data, description):
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    number = getattr(self, "_la_last_number", len(self.versions)) + 1  # numbers are never reused
+    self._la_last_number = number
+    version = LaunchTemplateVersion(self, number, data, description)
+    self.versions.append(version)
+    return version
+
+
 def install() -> None:
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    LaunchTemplate.get_version = _get_version
+    LaunchTemplate.default_version = lambda self: _get_version(self, "$Default")
+    LaunchTemplate.create_version = _create_version
+    LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
     # Launch templates created by moto's own handler already parse UserData; keep a guard for

@@ -83,3 +83,20 @@ def test_user_data_of_a_new_version_launches(clients, fresh):
     attr = ec2.describe_instance_attribute(InstanceId=new[0]["InstanceId"], Attribute="userData")
     assert attr["UserData"]["Value"] == script
     assert seed
+
+
+def test_delete_versions_never_reuses_numbers_and_keeps_the_default(clients):
+    ec2, _, _ = clients
+    lt = _template(ec2)
+    for _ in range(3):
+        ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={})
+    out = ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=["1", "3", "9"])
+    assert [v["VersionNumber"] for v in out["SuccessfullyDeletedLaunchTemplateVersions"]] == [3]
+    codes = {v["VersionNumber"]: v["ResponseError"]["Code"] for v in out["UnsuccessfullyDeletedLaunchTemplateVersions"]}
+    assert codes[9] == "launchTemplateVersionDoesNotExist" and 1 in codes  # 1 is the default
+    new = ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="2", LaunchTemplateData={})
+    assert new["LaunchTemplateVersion"]["VersionNumber"] == 5
+    listed = [v["VersionNumber"] for v in ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]]
+    assert listed == [5, 4, 2, 1]
+    assert ec2.describe_launch_template_versions(LaunchTemplateId=lt, Versions=["$Latest"])[
+        "LaunchTemplateVersions"][0]["VersionNumber"] == 5
