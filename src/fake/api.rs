@@ -78,7 +78,14 @@ impl Ec2Api for FakeApi {
         self.0.with(|s| s.console_output(id))
     }
 
-    async fn create_image(&self, instance_id: &str, name: &str, _description: &str, no_reboot: bool, tags: &Tags) -> CloudResult<String> {
+    async fn create_image(
+        &self,
+        instance_id: &str,
+        name: &str,
+        _description: &str,
+        no_reboot: bool,
+        tags: &Tags,
+    ) -> CloudResult<String> {
         self.enter(act::CREATE_IMAGE).await?;
         self.0.with(|s| s.create_image(instance_id, name, no_reboot, tags))
     }
@@ -116,7 +123,8 @@ impl Ec2Api for FakeApi {
         description: &str,
     ) -> CloudResult<LtVersion> {
         self.enter(act::CREATE_LT_VERSION).await?;
-        self.0.with(|s| s.create_lt_version(template_id, source_version, image_id, description))
+        self.0
+            .with(|s| s.create_lt_version(template_id, source_version, image_id, description))
     }
 
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
@@ -135,7 +143,8 @@ impl AutoScalingApi for FakeApi {
 
     async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
         self.enter(act::UPDATE_GROUP).await?;
-        self.0.with(|s| s.set_group_template_version(group, template_id, version))
+        self.0
+            .with(|s| s.set_group_template_version(group, template_id, version))
     }
 
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
@@ -150,7 +159,8 @@ impl AutoScalingApi for FakeApi {
 
     async fn cancel_instance_refresh(&self, group: &str) -> CloudResult<String> {
         self.enter(act::CANCEL_REFRESH).await?;
-        self.0.with(|s| s.cancel_refresh(group, "Cancelled due to user request."))
+        self.0
+            .with(|s| s.cancel_refresh(group, "Cancelled due to user request."))
     }
 
     async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String> {

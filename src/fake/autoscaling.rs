@@ -45,6 +45,8 @@ pub(crate) struct MemberRec {
     pub template_id: String,
     pub version: i64,
     pub in_service_at: Option<Instant>,
+    /// End of the health-check grace period: before it, Auto Scaling ignores ELB health.
+    pub grace_until: Option<Instant>,
     /// Terminating: when draining is over and the EC2 instance is terminated.
     pub terminate_at: Option<Instant>,
 }
@@ -58,7 +60,11 @@ impl GroupRec {
 impl State {
     pub fn group_or_err(&self, action: &str, name: &str) -> CloudResult<&GroupRec> {
         self.groups.get(name).ok_or_else(|| {
-            err(action, "ValidationError", format!("AutoScalingGroup name not found - AutoScalingGroup '{name}' not found"))
+            err(
+                action,
+                "ValidationError",
+                format!("AutoScalingGroup name not found - AutoScalingGroup '{name}' not found"),
+            )
         })
     }
 
@@ -96,12 +102,20 @@ impl State {
     pub fn set_group_template_version(&mut self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
         const A: &str = act::UPDATE_GROUP;
         self.group_or_err(A, group)?;
-        let invalid = |what: String| err(A, "ValidationError", format!("You must use a valid fully-formed launch template. {what}"));
-        let t = self
-            .templates
-            .get(template_id)
-            .ok_or_else(|| invalid(format!("The specified launch template, with template ID {template_id}, does not exist.")))?;
-        t.resolve(version).ok_or_else(|| invalid(format!("Could not find launch template version {version}.")))?;
+        let invalid = |what: String| {
+            err(
+                A,
+                "ValidationError",
+                format!("You must use a valid fully-formed launch template. {what}"),
+            )
+        };
+        let t = self.templates.get(template_id).ok_or_else(|| {
+            invalid(format!(
+                "The specified launch template, with template ID {template_id}, does not exist."
+            ))
+        })?;
+        t.resolve(version)
+            .ok_or_else(|| invalid(format!("Could not find launch template version {version}.")))?;
         let g = self.groups.get_mut(group).expect("checked above");
         g.template_id = template_id.to_string();
         g.version = version.to_string();
@@ -109,14 +123,22 @@ impl State {
     }
 
     /// Launches a member from a template version; the error is Auto Scaling's activity status message.
-    pub fn launch_member(&mut self, group: &str, template_id: &str, version: i64, at: Instant) -> Result<String, String> {
+    pub fn launch_member(
+        &mut self,
+        group: &str,
+        template_id: &str,
+        version: i64,
+        at: Instant,
+    ) -> Result<String, String> {
         let data = self
             .templates
             .get(template_id)
             .and_then(|t| t.versions.get(&version))
             .cloned()
             .ok_or_else(|| format!("Launch template {template_id} version {version} does not exist."))?;
-        let image_id = data.image_id.ok_or("The launch template version specifies no image id.")?;
+        let image_id = data
+            .image_id
+            .ok_or("The launch template version specifies no image id.")?;
         let mut tags = data.instance_tags;
         tags.insert("aws:autoscaling:groupName".to_string(), group.to_string());
         let new = NewInstance {
@@ -125,7 +147,9 @@ impl State {
             user_data: data.user_data.as_deref(),
             tags,
         };
-        let id = self.create_instance(new, at).map_err(|(code, msg)| format!("{msg} ({code}). Launching EC2 instance failed."))?;
+        let id = self
+            .create_instance(new, at)
+            .map_err(|(code, msg)| format!("{msg} ({code}). Launching EC2 instance failed."))?;
         let member = MemberRec {
             id: id.clone(),
             lifecycle: Lifecycle::Pending,
@@ -133,17 +157,34 @@ impl State {
             template_id: template_id.to_string(),
             version,
             in_service_at: None,
+            grace_until: None,
             terminate_at: None,
         };
-        self.groups.get_mut(group).expect("caller checked the group").members.push(member);
+        self.groups
+            .get_mut(group)
+            .expect("caller checked the group")
+            .members
+            .push(member);
         Ok(id)
     }
 
     /// Deregisters the member from every target group of the group and terminates it once draining is over.
     pub fn begin_terminate(&mut self, group: &str, id: &str, at: Instant) {
-        let tgs = self.groups.get(group).map(|g| g.target_groups.clone()).unwrap_or_default();
-        let delay = tgs.iter().map(|arn| self.deregister_target(arn, id, at)).max().unwrap_or_default();
-        if let Some(m) = self.groups.get_mut(group).and_then(|g| g.members.iter_mut().find(|m| m.id == id)) {
+        let tgs = self
+            .groups
+            .get(group)
+            .map(|g| g.target_groups.clone())
+            .unwrap_or_default();
+        let delay = tgs
+            .iter()
+            .map(|arn| self.deregister_target(arn, id, at))
+            .max()
+            .unwrap_or_default();
+        if let Some(m) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.members.iter_mut().find(|m| m.id == id))
+        {
             if m.lifecycle != Lifecycle::Terminating {
                 m.lifecycle = Lifecycle::Terminating;
                 m.terminate_at = Some(at + delay);
@@ -152,19 +193,29 @@ impl State {
     }
 
     pub fn healthy_in_all_tgs(&self, g: &GroupRec, id: &str) -> bool {
-        self.instances.get(id).is_some_and(|i| i.state == InstanceState::Running)
-            && g.target_groups.iter().all(|arn| self.target_state(arn, id) == Some(&TargetState::Healthy))
+        self.instances
+            .get(id)
+            .is_some_and(|i| i.state == InstanceState::Running)
+            && g.target_groups
+                .iter()
+                .all(|arn| self.target_state(arn, id) == Some(&TargetState::Healthy))
     }
 
     /// Healthy as Auto Scaling judges it: in service, running, and (ELB health checks) healthy in every target group.
     pub fn member_healthy(&self, g: &GroupRec, m: &MemberRec) -> bool {
-        let running = self.instances.get(&m.id).is_some_and(|i| i.state == InstanceState::Running);
+        let running = self
+            .instances
+            .get(&m.id)
+            .is_some_and(|i| i.state == InstanceState::Running);
         m.lifecycle == Lifecycle::InService && running && (!g.elb_health || self.healthy_in_all_tgs(g, &m.id))
     }
 
     /// The first target group (by name) reporting the member `unhealthy`.
     pub fn unhealthy_in(&self, g: &GroupRec, id: &str) -> Option<String> {
-        let arn = g.target_groups.iter().find(|arn| self.target_state(arn, id) == Some(&TargetState::Unhealthy))?;
+        let arn = g
+            .target_groups
+            .iter()
+            .find(|arn| self.target_state(arn, id) == Some(&TargetState::Unhealthy))?;
         Some(self.target_groups[arn].name.clone())
     }
 
@@ -182,8 +233,11 @@ impl State {
                     Lifecycle::Pending if state != Some(InstanceState::Pending) => to_replace.push(m.id.clone()),
                     Lifecycle::Pending => {}
                     Lifecycle::InService => {
-                        let past_grace = m.in_service_at.is_some_and(|s| s + g.grace <= t);
-                        let elb_bad = g.elb_health && past_grace && !managed.contains(&m.id) && self.unhealthy_in(g, &m.id).is_some();
+                        let past_grace = m.grace_until.is_some_and(|until| until <= t);
+                        let elb_bad = g.elb_health
+                            && past_grace
+                            && !managed.contains(&m.id)
+                            && self.unhealthy_in(g, &m.id).is_some();
                         if !running || elb_bad {
                             to_replace.push(m.id.clone());
                         }
@@ -197,22 +251,35 @@ impl State {
                     }
                 }
             }
-            let tgs = g.target_groups.clone();
+            let (tgs, grace) = (g.target_groups.clone(), g.grace);
             for id in &to_service {
                 tgs.iter().for_each(|arn| self.register_target(arn, id, t));
-                if let Some(m) = self.groups.get_mut(&name).and_then(|g| g.members.iter_mut().find(|m| &m.id == id)) {
+                if let Some(m) = self
+                    .groups
+                    .get_mut(&name)
+                    .and_then(|g| g.members.iter_mut().find(|m| &m.id == id))
+                {
                     m.lifecycle = Lifecycle::InService;
                     m.in_service_at = Some(t);
+                    m.grace_until = Some(t + grace);
                 }
             }
             for id in &to_replace {
-                if let Some(m) = self.groups.get_mut(&name).and_then(|g| g.members.iter_mut().find(|m| &m.id == id)) {
+                if let Some(m) = self
+                    .groups
+                    .get_mut(&name)
+                    .and_then(|g| g.members.iter_mut().find(|m| &m.id == id))
+                {
                     m.healthy = false;
                 }
                 self.begin_terminate(&name, id, t);
             }
             to_kill.iter().for_each(|id| self.terminate_instance(id, t));
-            self.groups.get_mut(&name).expect("listed above").members.retain(|m| !gone.contains(&m.id));
+            self.groups
+                .get_mut(&name)
+                .expect("listed above")
+                .members
+                .retain(|m| !gone.contains(&m.id));
         }
     }
 
@@ -228,9 +295,12 @@ impl State {
             if live < desired && g.launch_retry_at.is_none_or(|at| at <= t) {
                 let (template, version) = (g.template_id.clone(), self.group_version(g));
                 for _ in live..desired {
-                    let launched = version.ok_or_else(String::new).and_then(|v| self.launch_member(&name, &template, v, t));
+                    let launched = version
+                        .ok_or_else(String::new)
+                        .and_then(|v| self.launch_member(&name, &template, v, t));
                     if launched.is_err() {
-                        self.groups.get_mut(&name).expect("listed above").launch_retry_at = Some(t + self.timings.launch_retry);
+                        self.groups.get_mut(&name).expect("listed above").launch_retry_at =
+                            Some(t + self.timings.launch_retry);
                         break;
                     }
                 }

@@ -38,12 +38,17 @@ impl State {
     pub fn insert_image(&mut self, name: &str, owner: &str, tags: Tags, ready_at: Option<Instant>) -> String {
         let id = self.next_id("ami");
         let snapshot_id = self.next_id("snap");
-        self.snapshots.insert(snapshot_id.clone(), SnapshotRec { tags: Tags::new() });
+        self.snapshots
+            .insert(snapshot_id.clone(), SnapshotRec { tags: Tags::new() });
         let rec = ImageRec {
             id: id.clone(),
             name: name.to_string(),
             owner: owner.to_string(),
-            state: if ready_at.is_some() { ImageState::Pending } else { ImageState::Available },
+            state: if ready_at.is_some() {
+                ImageState::Pending
+            } else {
+                ImageState::Available
+            },
             created: self.now,
             ready_at,
             will_fail: false,
@@ -85,14 +90,21 @@ impl State {
     pub fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
         for id in &f.ids {
             if !id.starts_with("ami-") {
-                return Err(err(act::DESCRIBE_IMAGES, "InvalidAMIID.Malformed", format!("Invalid id: \"{id}\"")));
+                return Err(err(
+                    act::DESCRIBE_IMAGES,
+                    "InvalidAMIID.Malformed",
+                    format!("Invalid id: \"{id}\""),
+                ));
             }
             if !self.images.contains_key(id) {
                 return Err(image_not_found(act::DESCRIBE_IMAGES, id));
             }
         }
         let owner_ok = |img: &ImageRec| {
-            f.owners.is_empty() || f.owners.iter().any(|o| *o == img.owner || (o == "self" && img.owner == ACCOUNT))
+            f.owners.is_empty()
+                || f.owners
+                    .iter()
+                    .any(|o| *o == img.owner || (o == "self" && img.owner == ACCOUNT))
         };
         Ok(self
             .images
@@ -101,7 +113,11 @@ impl State {
             .filter(|img| f.ids.is_empty() || f.ids.contains(&img.id))
             .filter(|img| owner_ok(img))
             .filter(|img| f.name.as_deref().is_none_or(|pat| glob(pat, &img.name)))
-            .filter(|img| f.tags.iter().all(|(k, v)| img.tags.get(k).is_some_and(|have| glob(v, have))))
+            .filter(|img| {
+                f.tags
+                    .iter()
+                    .all(|(k, v)| img.tags.get(k).is_some_and(|have| glob(v, have)))
+            })
             .map(|img| self.image_view(img))
             .collect())
     }
@@ -111,18 +127,31 @@ impl State {
     /// The description is accepted and not modelled (the domain `Image` has none).
     pub fn create_image(&mut self, instance_id: &str, name: &str, no_reboot: bool, tags: &Tags) -> CloudResult<String> {
         const A: &str = act::CREATE_IMAGE;
-        let inst = self.instances.get(instance_id).ok_or_else(|| instance_not_found(A, instance_id))?;
+        let inst = self
+            .instances
+            .get(instance_id)
+            .ok_or_else(|| instance_not_found(A, instance_id))?;
         if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
             let msg = format!("The instance '{instance_id}' is not in a state from which it can be imaged.");
             return Err(err(A, "IncorrectInstanceState", msg));
         }
-        let name_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+        let name_ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
         if !(3..=128).contains(&name.len()) || !name_ok {
             let msg = format!("AMI names must be 3-128 characters of letters, numbers and ()[] ./-'@_ : {name:?}");
             return Err(err(A, "InvalidAMIName.Malformed", msg));
         }
-        if let Some(other) = self.images.values().find(|i| i.name == name && i.owner == ACCOUNT && i.state != ImageState::Deregistered) {
-            return Err(err(A, "InvalidAMIName.Duplicate", format!("AMI name {name} is already in use by AMI {}", other.id)));
+        if let Some(other) = self
+            .images
+            .values()
+            .find(|i| i.name == name && i.owner == ACCOUNT && i.state != ImageState::Deregistered)
+        {
+            return Err(err(
+                A,
+                "InvalidAMIName.Duplicate",
+                format!("AMI name {name} is already in use by AMI {}", other.id),
+            ));
         }
         validate_tags(A, tags)?;
         let (inherited, running) = (self.instance_health(instance_id), inst.state == InstanceState::Running);
@@ -156,7 +185,9 @@ impl State {
                 Some("snap") => self.snapshots.get_mut(id).map(|s| &mut s.tags),
                 _ => self.instances.get_mut(id).map(|i| &mut i.tags),
             };
-            target.expect("checked above").extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            target
+                .expect("checked above")
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         Ok(())
     }
@@ -169,8 +200,16 @@ impl State {
                 .filter(|i| i.state != ImageState::Deregistered)
                 .map(|i| &i.tags)
                 .ok_or_else(|| image_not_found(action, id)),
-            Some("snap") => self.snapshots.get(id).map(|s| &s.tags).ok_or_else(|| snapshot_not_found(action, id)),
-            Some("i") => self.instances.get(id).map(|i| &i.tags).ok_or_else(|| instance_not_found(action, id)),
+            Some("snap") => self
+                .snapshots
+                .get(id)
+                .map(|s| &s.tags)
+                .ok_or_else(|| snapshot_not_found(action, id)),
+            Some("i") => self
+                .instances
+                .get(id)
+                .map(|i| &i.tags)
+                .ok_or_else(|| instance_not_found(action, id)),
             _ => Err(err(action, "InvalidID", format!("The ID '{id}' is not valid"))),
         }
     }
@@ -190,8 +229,16 @@ impl State {
         if !self.snapshots.contains_key(id) {
             return Err(snapshot_not_found(A, id));
         }
-        if let Some(img) = self.images.values().find(|i| i.snapshot_id == id && i.state != ImageState::Deregistered) {
-            return Err(err(A, "InvalidSnapshot.InUse", format!("The snapshot {id} is currently in use by {}", img.id)));
+        if let Some(img) = self
+            .images
+            .values()
+            .find(|i| i.snapshot_id == id && i.state != ImageState::Deregistered)
+        {
+            return Err(err(
+                A,
+                "InvalidSnapshot.InUse",
+                format!("The snapshot {id} is currently in use by {}", img.id),
+            ));
         }
         self.snapshots.remove(id);
         Ok(())
@@ -202,7 +249,11 @@ impl State {
 fn validate_tags(action: &str, tags: &Tags) -> CloudResult<()> {
     for (k, v) in tags {
         if k.is_empty() || k.len() > 128 || v.len() > 256 || k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(err(action, "InvalidParameterValue", format!("Tag {k:?}={v:?} is not allowed")));
+            return Err(err(
+                action,
+                "InvalidParameterValue",
+                format!("Tag {k:?}={v:?} is not allowed"),
+            ));
         }
     }
     Ok(())
@@ -213,9 +264,17 @@ pub(crate) fn err(action: &str, code: &str, msg: impl Into<String>) -> CloudErro
 }
 
 fn image_not_found(action: &str, id: &str) -> CloudError {
-    err(action, "InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist"))
+    err(
+        action,
+        "InvalidAMIID.NotFound",
+        format!("The image id '[{id}]' does not exist"),
+    )
 }
 
 fn snapshot_not_found(action: &str, id: &str) -> CloudError {
-    err(action, "InvalidSnapshot.NotFound", format!("The snapshot '{id}' does not exist."))
+    err(
+        action,
+        "InvalidSnapshot.NotFound",
+        format!("The snapshot '{id}' does not exist."),
+    )
 }

@@ -50,7 +50,13 @@ enum Change {
 }
 
 impl State {
-    pub fn insert_target_group(&mut self, name: &str, interval: Duration, healthy_threshold: u32, dereg: Duration) -> String {
+    pub fn insert_target_group(
+        &mut self,
+        name: &str,
+        interval: Duration,
+        healthy_threshold: u32,
+        dereg: Duration,
+    ) -> String {
         let arn = format!(
             "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{name}/{}",
             super::state::REGION,
@@ -74,14 +80,21 @@ impl State {
     pub fn register_target(&mut self, arn: &str, id: &str, at: Instant) {
         if let Some(tg) = self.target_groups.get_mut(arn) {
             let initial_until = at + tg.interval * tg.healthy_threshold;
-            let rec = TargetRec { state: TargetState::Initial, initial_until, flip_at: None, drain_until: None };
+            let rec = TargetRec {
+                state: TargetState::Initial,
+                initial_until,
+                flip_at: None,
+                drain_until: None,
+            };
             tg.targets.insert(id.to_string(), rec);
         }
     }
 
     /// Starts draining; returns the deregistration delay (zero when the target was not registered).
     pub fn deregister_target(&mut self, arn: &str, id: &str, at: Instant) -> Duration {
-        let Some(tg) = self.target_groups.get_mut(arn) else { return Duration::ZERO };
+        let Some(tg) = self.target_groups.get_mut(arn) else {
+            return Duration::ZERO;
+        };
         let delay = tg.deregistration_delay;
         match tg.targets.get_mut(id) {
             Some(t) if t.drain_until.is_none() => {
@@ -90,7 +103,9 @@ impl State {
                 t.flip_at = None;
                 delay
             }
-            Some(t) => t.drain_until.map_or(Duration::ZERO, |until| until.saturating_duration_since(at)),
+            Some(t) => t
+                .drain_until
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(at)),
             None => Duration::ZERO,
         }
     }
@@ -106,13 +121,18 @@ impl State {
         if let Some(h) = self.rules.instance_in_tg.get(&key(id)) {
             return *h;
         }
-        let image_rule = self.instances.get(id).and_then(|i| self.rules.image_in_tg.get(&key(&i.image_id)));
+        let image_rule = self
+            .instances
+            .get(id)
+            .and_then(|i| self.rules.image_in_tg.get(&key(&i.image_id)));
         image_rule.copied().unwrap_or_else(|| self.instance_health(id))
     }
 
     /// Health ignoring per-target-group rules; also what CreateImage bakes into an image.
     pub fn instance_health(&self, id: &str) -> Health {
-        let Some(inst) = self.instances.get(id) else { return Health::Healthy };
+        let Some(inst) = self.instances.get(id) else {
+            return Health::Healthy;
+        };
         let img = self.images.get(&inst.image_id);
         self.rules
             .instance
@@ -129,7 +149,10 @@ impl State {
         let mut changes = Vec::new();
         for (arn, tg) in &self.target_groups {
             for (id, rec) in &tg.targets {
-                let running = self.instances.get(id).is_some_and(|i| i.state == InstanceState::Running);
+                let running = self
+                    .instances
+                    .get(id)
+                    .is_some_and(|i| i.state == InstanceState::Running);
                 match evolve(rec, tg, running, self.app_health(id, arn), t) {
                     Change::Keep => {}
                     change => changes.push((arn.clone(), id.clone(), change)),
@@ -152,20 +175,29 @@ impl State {
 
     pub fn target_health(&self, arn: &str) -> CloudResult<Vec<TargetHealth>> {
         let tg = self.target_groups.get(arn).ok_or_else(|| {
-            err(act::DESCRIBE_TARGET_HEALTH, "TargetGroupNotFound", format!("Target groups '{arn}' not found"))
+            err(
+                act::DESCRIBE_TARGET_HEALTH,
+                "TargetGroupNotFound",
+                format!("Target groups '{arn}' not found"),
+            )
         })?;
         Ok(tg
             .targets
             .iter()
             .map(|(id, t)| {
                 let (reason, description) = match t.state {
-                    TargetState::Initial => (Some("Elb.InitialHealthChecking"), Some("Initial health checks in progress")),
-                    TargetState::Unhealthy => {
-                        (Some("Target.ResponseCodeMismatch"), Some("Health checks failed with these codes: [503]"))
-                    }
-                    TargetState::Draining => {
-                        (Some("Target.DeregistrationInProgress"), Some("Target deregistration is in progress"))
-                    }
+                    TargetState::Initial => (
+                        Some("Elb.InitialHealthChecking"),
+                        Some("Initial health checks in progress"),
+                    ),
+                    TargetState::Unhealthy => (
+                        Some("Target.ResponseCodeMismatch"),
+                        Some("Health checks failed with these codes: [503]"),
+                    ),
+                    TargetState::Draining => (
+                        Some("Target.DeregistrationInProgress"),
+                        Some("Target deregistration is in progress"),
+                    ),
                     TargetState::Unused => (Some("Target.InvalidState"), Some("Target is in the stopped state")),
                     _ => (None, None),
                 };
@@ -183,7 +215,13 @@ impl State {
 
 /// One tick of one target's health-check state machine.
 fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: Instant) -> Change {
-    let with = |state: TargetState, flip_at: Option<Instant>| Change::Set(TargetRec { state, flip_at, ..rec.clone() });
+    let with = |state: TargetState, flip_at: Option<Instant>| {
+        Change::Set(TargetRec {
+            state,
+            flip_at,
+            ..rec.clone()
+        })
+    };
     match rec.state {
         TargetState::Draining => match rec.drain_until {
             Some(until) if until <= t => Change::Remove,
@@ -208,14 +246,27 @@ fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: 
             let is_healthy = rec.state == TargetState::Healthy;
             // A target out of `initial` that stops answering is unhealthy; `StuckInitial` cannot go back.
             if (want == Health::Healthy) == is_healthy {
-                return if rec.flip_at.is_some() { with(rec.state.clone(), None) } else { Change::Keep };
+                return if rec.flip_at.is_some() {
+                    with(rec.state.clone(), None)
+                } else {
+                    Change::Keep
+                };
             }
-            let threshold = if is_healthy { tg.unhealthy_threshold } else { tg.healthy_threshold };
+            let threshold = if is_healthy {
+                tg.unhealthy_threshold
+            } else {
+                tg.healthy_threshold
+            };
             match rec.flip_at {
                 None => with(rec.state.clone(), Some(t + tg.interval * threshold)),
-                Some(at) if at <= t => {
-                    with(if is_healthy { TargetState::Unhealthy } else { TargetState::Healthy }, None)
-                }
+                Some(at) if at <= t => with(
+                    if is_healthy {
+                        TargetState::Unhealthy
+                    } else {
+                        TargetState::Healthy
+                    },
+                    None,
+                ),
                 Some(_) => Change::Keep,
             }
         }
@@ -246,10 +297,18 @@ impl FakeCloud {
 
     /// Health of instances from `ami` as seen by one target group only (mixed health across target groups).
     pub fn set_image_health_in(&self, ami: &str, target_group_arn: &str, health: Health) {
-        self.with(|s| s.rules.image_in_tg.insert((ami.to_string(), target_group_arn.to_string()), health));
+        self.with(|s| {
+            s.rules
+                .image_in_tg
+                .insert((ami.to_string(), target_group_arn.to_string()), health)
+        });
     }
 
     pub fn set_instance_health_in(&self, id: &str, target_group_arn: &str, health: Health) {
-        self.with(|s| s.rules.instance_in_tg.insert((id.to_string(), target_group_arn.to_string()), health));
+        self.with(|s| {
+            s.rules
+                .instance_in_tg
+                .insert((id.to_string(), target_group_arn.to_string()), health)
+        });
     }
 }

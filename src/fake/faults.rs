@@ -25,7 +25,11 @@ impl Faults {
     /// The injected error for this call, if any. Denials first (they are about who calls), then one-shots.
     pub fn check(&mut self, action: &str) -> CloudResult<()> {
         if self.denied.iter().any(|p| glob(p, action)) {
-            let code = if action.starts_with("ec2:") { "UnauthorizedOperation" } else { "AccessDenied" };
+            let code = if action.starts_with("ec2:") {
+                "UnauthorizedOperation"
+            } else {
+                "AccessDenied"
+            };
             let msg = format!(
                 "User: arn:aws:sts::{}:assumed-role/bakeroll-ci/fake is not authorized to perform: {action}",
                 super::state::ACCOUNT
@@ -34,16 +38,30 @@ impl Faults {
         }
         if let Some(i) = self.next.iter().position(|(p, ..)| glob(p, action)) {
             let (_, kind, code) = self.next.remove(i);
-            return Err(CloudError::with_kind(action, kind, Some(&code), "injected fault (fail_next)"));
+            return Err(CloudError::with_kind(
+                action,
+                kind,
+                Some(&code),
+                "injected fault (fail_next)",
+            ));
         }
         if let Some((_, kind, code)) = self.always.iter().find(|(p, ..)| glob(p, action)) {
-            return Err(CloudError::with_kind(action, *kind, Some(code), "injected fault (fail_always)"));
+            return Err(CloudError::with_kind(
+                action,
+                *kind,
+                Some(code),
+                "injected fault (fail_always)",
+            ));
         }
         Ok(())
     }
 
     pub fn latency(&self, action: &str) -> Option<Duration> {
-        self.latency.iter().rev().find(|(p, _)| glob(p, action)).map(|(_, d)| *d)
+        self.latency
+            .iter()
+            .rev()
+            .find(|(p, _)| glob(p, action))
+            .map(|(_, d)| *d)
     }
 }
 

@@ -23,7 +23,12 @@ pub struct ImageSpec {
 
 impl ImageSpec {
     pub fn named(name: impl Into<String>) -> Self {
-        Self { name: name.into(), owner: ACCOUNT.to_string(), tags: Tags::new(), health: None }
+        Self {
+            name: name.into(),
+            owner: ACCOUNT.to_string(),
+            tags: Tags::new(),
+            health: None,
+        }
     }
 
     /// An Amazon Linux 2023 base image as `amazon` publishes it.
@@ -155,9 +160,16 @@ impl FakeCloud {
 
     /// Panics on a spec no test means (duplicate group, unknown image): fixtures fail loudly.
     pub fn add_stack(&self, spec: StackSpec) -> StackIds {
-        let image_id = spec.image.clone().unwrap_or_else(|| self.add_image(ImageSpec::named(format!("{}-v1", spec.group))));
+        let image_id = spec
+            .image
+            .clone()
+            .unwrap_or_else(|| self.add_image(ImageSpec::named(format!("{}-v1", spec.group))));
         self.with(|s| {
-            assert!(!s.groups.contains_key(&spec.group), "group {} already exists", spec.group);
+            assert!(
+                !s.groups.contains_key(&spec.group),
+                "group {} already exists",
+                spec.group
+            );
             assert!(s.images.contains_key(&image_id), "unknown image {image_id}");
             let now = s.now;
             let data = TemplateVersion {
@@ -172,8 +184,9 @@ impl FakeCloud {
             };
             let template_name = format!("{}-lt", spec.group);
             let template_id = s.insert_template(&template_name, data);
-            let (interval, threshold) =
-                spec.health_check.unwrap_or((s.timings.health_check_interval, s.timings.healthy_threshold));
+            let (interval, threshold) = spec
+                .health_check
+                .unwrap_or((s.timings.health_check_interval, s.timings.healthy_threshold));
             let dereg = spec.deregistration_delay.unwrap_or(s.timings.deregistration_delay);
             let target_group_arns: Vec<String> = (1..=spec.target_groups)
                 .map(|i| s.insert_target_group(&format!("{}-tg{i}", spec.group), interval, threshold, dereg))
@@ -184,12 +197,21 @@ impl FakeCloud {
                     ("Service".to_string(), spec.group.clone()),
                     ("aws:autoscaling:groupName".to_string(), spec.group.clone()),
                 ]);
-                let new = NewInstance { image_id: &image_id, instance_type: &spec.instance_type, user_data: None, tags };
+                let new = NewInstance {
+                    image_id: &image_id,
+                    instance_type: &spec.instance_type,
+                    user_data: None,
+                    tags,
+                };
                 let id = s.create_instance(new, now).expect("fixture image is available");
                 s.force_running(&id, now);
                 for arn in &target_group_arns {
                     s.register_target(arn, &id, now);
-                    let target = s.target_groups.get_mut(arn).and_then(|tg| tg.targets.get_mut(&id)).expect("registered");
+                    let target = s
+                        .target_groups
+                        .get_mut(arn)
+                        .and_then(|tg| tg.targets.get_mut(&id))
+                        .expect("registered");
                     (target.state, target.initial_until) = (TargetState::Healthy, now);
                 }
                 members.push(MemberRec {
@@ -199,6 +221,8 @@ impl FakeCloud {
                     template_id: template_id.clone(),
                     version: 1,
                     in_service_at: Some(now),
+                    // In service long before the test: past its grace period already.
+                    grace_until: Some(now),
                     terminate_at: None,
                 });
             }
@@ -222,7 +246,14 @@ impl FakeCloud {
                     launch_retry_at: None,
                 },
             );
-            StackIds { group: spec.group, template_id, template_name, image_id, target_group_arns, instance_ids }
+            StackIds {
+                group: spec.group,
+                template_id,
+                template_name,
+                image_id,
+                target_group_arns,
+                instance_ids,
+            }
         })
     }
 }

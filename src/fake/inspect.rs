@@ -11,7 +11,9 @@ impl FakeCloud {
     /// The group's members as (instance id, image id, lifecycle state), terminating ones included.
     pub fn group_instances(&self, group: &str) -> Vec<(String, String, String)> {
         self.with(|s| {
-            let Some(g) = s.groups.get(group) else { return Vec::new() };
+            let Some(g) = s.groups.get(group) else {
+                return Vec::new();
+            };
             g.members
                 .iter()
                 .map(|m| {
@@ -24,8 +26,12 @@ impl FakeCloud {
 
     /// Image ids of the members in service, sorted: `["ami-new"; 4]` says the whole fleet is on the new image.
     pub fn in_service_images(&self, group: &str) -> Vec<String> {
-        let mut images: Vec<String> =
-            self.group_instances(group).into_iter().filter(|(.., l)| l == "InService").map(|(_, image, _)| image).collect();
+        let mut images: Vec<String> = self
+            .group_instances(group)
+            .into_iter()
+            .filter(|(.., l)| l == "InService")
+            .map(|(_, image, _)| image)
+            .collect();
         images.sort();
         images
     }
@@ -50,7 +56,13 @@ impl FakeCloud {
 
     /// Images not deregistered, this account's and others'.
     pub fn images(&self) -> Vec<Image> {
-        self.with(|s| s.images.values().filter(|i| i.state != ImageState::Deregistered).map(|i| s.image_view(i)).collect())
+        self.with(|s| {
+            s.images
+                .values()
+                .filter(|i| i.state != ImageState::Deregistered)
+                .map(|i| s.image_view(i))
+                .collect()
+        })
     }
 
     /// Tags of a snapshot that still exists.
@@ -70,7 +82,11 @@ impl FakeCloud {
     /// Instances (not shutting down or terminated) tagged `key=value`: what a leak check looks for.
     pub fn live_instances_with_tag(&self, key: &str, value: &str) -> Vec<String> {
         self.with(|s| {
-            s.instances.values().filter(|i| !i.state.is_gone() && i.tags.get(key).is_some_and(|v| v == value)).map(|i| i.id.clone()).collect()
+            s.instances
+                .values()
+                .filter(|i| !i.state.is_gone() && i.tags.get(key).is_some_and(|v| v == value))
+                .map(|i| i.id.clone())
+                .collect()
         })
     }
 

@@ -40,12 +40,23 @@ impl State {
     /// Launches an instance in `pending`. Errors are (code, message) so each caller can name its own action.
     pub fn create_instance(&mut self, new: NewInstance<'_>, at: Instant) -> Result<String, (&'static str, String)> {
         match self.images.get(new.image_id) {
-            None => return Err(("InvalidAMIID.NotFound", format!("The image id '[{}]' does not exist", new.image_id))),
+            None => {
+                return Err((
+                    "InvalidAMIID.NotFound",
+                    format!("The image id '[{}]' does not exist", new.image_id),
+                ))
+            }
             Some(img) if img.state == ImageState::Deregistered => {
-                return Err(("InvalidAMIID.NotFound", format!("The image id '[{}]' does not exist", new.image_id)))
+                return Err((
+                    "InvalidAMIID.NotFound",
+                    format!("The image id '[{}]' does not exist", new.image_id),
+                ))
             }
             Some(img) if img.state != ImageState::Available => {
-                return Err(("InvalidAMIID.Unavailable", format!("The image {} is not available", new.image_id)))
+                return Err((
+                    "InvalidAMIID.Unavailable",
+                    format!("The image {} is not available", new.image_id),
+                ))
             }
             Some(_) => {}
         }
@@ -55,7 +66,12 @@ impl State {
         let rec = InstanceRec {
             id: id.clone(),
             image_id: new.image_id.to_string(),
-            instance_type: if new.instance_type.is_empty() { "m1.small" } else { new.instance_type }.to_string(),
+            instance_type: if new.instance_type.is_empty() {
+                "m1.small"
+            } else {
+                new.instance_type
+            }
+            .to_string(),
             state: InstanceState::Pending,
             next: Some((at + self.timings.instance_running, InstanceState::Running)),
             launched: at,
@@ -85,10 +101,14 @@ impl State {
     }
 
     pub fn step_instances(&mut self, t: Instant) {
-        let (stopping, visible, provisioning) =
-            (self.timings.stopping, self.timings.terminated_visible, self.timings.provisioning);
+        let (stopping, visible, provisioning) = (
+            self.timings.stopping,
+            self.timings.terminated_visible,
+            self.timings.provisioning,
+        );
         let (status_ok, stamp) = (self.timings.status_ok, self.iso(t));
-        self.instances.retain(|_, i| !i.terminated_at.is_some_and(|at| at + visible <= t));
+        self.instances
+            .retain(|_, i| i.terminated_at.is_none_or(|at| at + visible > t));
         for i in self.instances.values_mut() {
             if let Some((at, next)) = i.next.clone() {
                 if at <= t {
@@ -114,7 +134,9 @@ impl State {
                 // The script's last command powers off; instance-initiated shutdown behaviour `stop` is the default.
                 i.state = InstanceState::Stopping;
                 i.next = Some((t + stopping, InstanceState::Stopped));
-                i.console.push(format!("Cloud-init v. 22.2.2 finished at {stamp}. Datasource DataSourceEc2."));
+                i.console.push(format!(
+                    "Cloud-init v. 22.2.2 finished at {stamp}. Datasource DataSourceEc2."
+                ));
                 i.console.push("[  OK  ] Reached target Power-Off.".to_string());
                 i.console.push("reboot: Power down".to_string());
             }
@@ -149,7 +171,10 @@ impl State {
     }
 
     pub fn describe_instances(&self, ids: &[String]) -> Vec<Instance> {
-        ids.iter().filter_map(|id| self.instances.get(id)).map(|i| self.instance_view(i)).collect()
+        ids.iter()
+            .filter_map(|id| self.instances.get(id))
+            .map(|i| self.instance_view(i))
+            .collect()
     }
 
     /// Instances not shutting down or terminated that carry every tag.
@@ -200,12 +225,19 @@ impl State {
 }
 
 pub(crate) fn not_found(action: &str, id: &str) -> CloudError {
-    CloudError::service(action, Some("InvalidInstanceID.NotFound"), format!("The instance ID '{id}' does not exist"))
+    CloudError::service(
+        action,
+        Some("InvalidInstanceID.NotFound"),
+        format!("The instance ID '{id}' does not exist"),
+    )
 }
 
 /// True when the script's last command powers the machine off (`poweroff`, `shutdown -h now`, ...).
 fn powers_off(user_data: &str) -> bool {
-    let last = user_data.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).last();
+    let last = user_data
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'));
     last.is_some_and(|l| {
         l.ends_with("poweroff")
             || l == "halt -p"
@@ -246,6 +278,9 @@ mod tests {
 
     #[test]
     fn echo_lines_strip_quotes() {
-        assert_eq!(echo_lines("echo \"BAKE-MARKER ok\"\nls\n  echo 'two'\n"), vec!["BAKE-MARKER ok", "two"]);
+        assert_eq!(
+            echo_lines("echo \"BAKE-MARKER ok\"\nls\n  echo 'two'\n"),
+            vec!["BAKE-MARKER ok", "two"]
+        );
     }
 }

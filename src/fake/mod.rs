@@ -29,9 +29,9 @@ mod refresh;
 mod rollout;
 mod state;
 mod templates;
-mod timings;
 #[cfg(test)]
 mod tests;
+mod timings;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,10 @@ impl FakeCloud {
     }
 
     pub fn with_timings(timings: Timings) -> Self {
-        Self { state: Arc::new(Mutex::new(state::State::new(timings))), calls: CallLedger::default() }
+        Self {
+            state: Arc::new(Mutex::new(state::State::new(timings))),
+            calls: CallLedger::default(),
+        }
     }
 
     /// Changes timings from now on; already scheduled transitions keep their deadlines.
@@ -81,7 +84,12 @@ impl FakeCloud {
     /// The three service clients over this world, sharing one ledger with the fake.
     pub fn cloud(&self) -> Cloud {
         let api = Arc::new(api::FakeApi(self.clone()));
-        Cloud { ec2: api.clone(), autoscaling: api.clone(), elbv2: api, calls: self.calls.clone() }
+        Cloud {
+            ec2: api.clone(),
+            autoscaling: api.clone(),
+            elbv2: api,
+            calls: self.calls.clone(),
+        }
     }
 
     /// Calls made so far per IAM action, failed ones included.

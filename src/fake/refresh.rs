@@ -53,12 +53,16 @@ pub(crate) struct Phase {
 
 impl State {
     pub fn active_refresh(&self, group: &str) -> Option<usize> {
-        self.refreshes.iter().rposition(|r| r.group == group && r.status.is_active())
+        self.refreshes
+            .iter()
+            .rposition(|r| r.group == group && r.status.is_active())
     }
 
     /// Instances the group's active refresh launched: the refresh, not plain health replacement, handles them.
     pub fn refresh_managed(&self, group: &str) -> BTreeSet<String> {
-        let phase = self.active_refresh(group).and_then(|i| self.refreshes[i].phase.as_ref());
+        let phase = self
+            .active_refresh(group)
+            .and_then(|i| self.refreshes[i].phase.as_ref());
         phase.map(|p| p.launched.clone()).unwrap_or_default()
     }
 
@@ -90,16 +94,28 @@ impl State {
         let invalid = |msg: String| err(A, "ValidationError", msg);
         validate(&req.prefs).map_err(invalid)?;
         let template = self.templates.get(&req.template_id).ok_or_else(|| {
-            invalid(format!("The specified launch template, with template ID {}, does not exist.", req.template_id))
+            invalid(format!(
+                "The specified launch template, with template ID {}, does not exist.",
+                req.template_id
+            ))
         })?;
         if !template.versions.contains_key(&req.version) {
-            return Err(invalid(format!("Could not find launch template version {} of {}.", req.version, req.template_id)));
+            return Err(invalid(format!(
+                "Could not find launch template version {} of {}.",
+                req.version, req.template_id
+            )));
         }
         if req.prefs.auto_rollback && g.version.parse::<i64>().is_err() {
-            let msg = format!("AutoRollback is not supported when the group uses launch template version {}.", g.version);
+            let msg = format!(
+                "AutoRollback is not supported when the group uses launch template version {}.",
+                g.version
+            );
             return Err(invalid(msg));
         }
-        let to_update = self.new_phase(&req.group, &req.template_id, req.version, req.prefs.skip_matching).to_replace.len();
+        let to_update = self
+            .new_phase(&req.group, &req.template_id, req.version, req.prefs.skip_matching)
+            .to_replace
+            .len();
         let id = self.next_uuid();
         self.refreshes.push(RefreshRec {
             id: id.clone(),
@@ -167,10 +183,18 @@ impl State {
         let g = self.group_or_err(A, group)?;
         let idx = self
             .active_refresh(group)
-            .filter(|&i| matches!(self.refreshes[i].status, RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking))
+            .filter(|&i| {
+                matches!(
+                    self.refreshes[i].status,
+                    RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking
+                )
+            })
             .ok_or_else(|| no_active(A, group))?;
         if g.version.parse::<i64>().is_err() {
-            let msg = format!("The group uses launch template version {}; only a numbered version can be restored.", g.version);
+            let msg = format!(
+                "The group uses launch template version {}; only a numbered version can be restored.",
+                g.version
+            );
             return Err(err(A, "IrreversibleInstanceRefresh", msg));
         }
         self.begin_rollback(idx, "Rollback requested by user.".to_string());
@@ -240,18 +264,17 @@ impl State {
                     r.phase = Some(phase);
                 }
                 RefreshStatus::InProgress | RefreshStatus::Baking => self.step_forward(idx, t),
-                RefreshStatus::Cancelling => {
-                    if self.census(idx, t).in_flight == 0 {
-                        self.end_refresh(idx, RefreshStatus::Cancelled, None, t);
-                    }
+                // WaitForTransitioningInstances (the default): launches under way finish first.
+                RefreshStatus::Cancelling if self.census(idx, t).in_flight == 0 => {
+                    self.end_refresh(idx, RefreshStatus::Cancelled, None, t)
                 }
                 RefreshStatus::RollbackInProgress => match self.rollout_step(idx, t, false) {
                     super::rollout::Outcome::Working => {}
-                    super::rollout::Outcome::Done => {
-                        self.refreshes[idx].reason = None;
-                        self.end_refresh(idx, RefreshStatus::RollbackSuccessful, None, t)
+                    // StatusReason keeps why the refresh failed, if it did; RollbackReason says why it rolled back.
+                    super::rollout::Outcome::Done => self.end_refresh(idx, RefreshStatus::RollbackSuccessful, None, t),
+                    super::rollout::Outcome::Failed(why) => {
+                        self.end_refresh(idx, RefreshStatus::RollbackFailed, Some(why), t)
                     }
-                    super::rollout::Outcome::Failed(why) => self.end_refresh(idx, RefreshStatus::RollbackFailed, Some(why), t),
                 },
                 _ => {}
             }
@@ -290,10 +313,16 @@ fn no_active(action: &str, group: &str) -> crate::cloud::CloudError {
 /// StartInstanceRefresh's documented parameter limits.
 fn validate(p: &RefreshPrefs) -> Result<(), String> {
     if !(0..=100).contains(&p.min_healthy_percentage) {
-        return Err(format!("MinHealthyPercentage {} is not between 0 and 100.", p.min_healthy_percentage));
+        return Err(format!(
+            "MinHealthyPercentage {} is not between 0 and 100.",
+            p.min_healthy_percentage
+        ));
     }
     if !(100..=200).contains(&p.max_healthy_percentage) {
-        return Err(format!("MaxHealthyPercentage {} is not between 100 and 200.", p.max_healthy_percentage));
+        return Err(format!(
+            "MaxHealthyPercentage {} is not between 100 and 200.",
+            p.max_healthy_percentage
+        ));
     }
     if p.max_healthy_percentage - p.min_healthy_percentage > 100 {
         return Err("MaxHealthyPercentage minus MinHealthyPercentage cannot exceed 100.".to_string());

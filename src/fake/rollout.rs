@@ -38,7 +38,8 @@ pub(crate) struct Census {
 
 enum Gate {
     Hold,
-    Limit(usize),
+    /// Replace no more than this many before the next checkpoint (None: no checkpoint in the way).
+    Limit(Option<usize>),
     Finished,
 }
 
@@ -46,7 +47,9 @@ impl State {
     pub fn census(&self, idx: usize, t: Instant) -> Census {
         let r = &self.refreshes[idx];
         let mut c = Census::default();
-        let (Some(p), Some(g)) = (&r.phase, self.groups.get(&r.group)) else { return c };
+        let (Some(p), Some(g)) = (&r.phase, self.groups.get(&r.group)) else {
+            return c;
+        };
         // AWS: the refresh's InstanceWarmup, else the group's DefaultInstanceWarmup, else its grace period.
         let warmup = r.prefs.instance_warmup.or(g.default_warmup).unwrap_or(g.grace);
         for m in &g.members {
@@ -83,13 +86,22 @@ impl State {
             return Some(format!("instance {} is {state}", m.id));
         }
         let since = m.in_service_at?;
-        if g.elb_health && since + g.grace <= t {
+        if g.elb_health && m.grace_until.is_some_and(|until| until <= t) {
             if let Some(tg) = self.unhealthy_in(g, &m.id) {
-                return Some(format!("instance {} failed ELB health checks in target group {tg}", m.id));
+                return Some(format!(
+                    "instance {} failed ELB health checks in target group {tg}",
+                    m.id
+                ));
             }
         }
         let timeout = self.timings.new_instance_timeout;
-        (since + timeout <= t).then(|| format!("instance {} was not healthy {} s after entering service", m.id, timeout.as_secs()))
+        (since + timeout <= t).then(|| {
+            format!(
+                "instance {} was not healthy {} s after entering service",
+                m.id,
+                timeout.as_secs()
+            )
+        })
     }
 
     /// One tick of the phase of refresh `idx`. `forward` honours checkpoints (a rollback ignores them).
@@ -113,7 +125,7 @@ impl State {
         let new_live = c.new_live - c.failed.len();
         let r = &mut self.refreshes[idx];
         let done = c.ready.min(total);
-        r.percentage = if total == 0 { 100 } else { (done * 100 / total) as i32 };
+        r.percentage = (done * 100).checked_div(total).map_or(100, |p| p as i32);
         r.to_update = (total - done) as i32;
         if c.old.is_empty() && c.leaving == 0 && c.in_flight == 0 && c.failed.is_empty() && new_live >= desired {
             return Outcome::Done;
@@ -125,7 +137,7 @@ impl State {
                 Gate::Limit(n) => n,
             }
         } else {
-            total
+            None
         };
         let prefs = &self.refreshes[idx].prefs;
         let (min_healthy, max_total) = bounds(desired, prefs.min_healthy_percentage, prefs.max_healthy_percentage);
@@ -133,7 +145,7 @@ impl State {
         // Terminate old instances: unhealthy ones freely (they are no capacity), healthy ones while the healthy
         // count stays at or above the minimum; never past the current checkpoint.
         let mut budget = c.healthy as i64 - min_healthy as i64;
-        let mut room = limit.saturating_sub(replaced);
+        let mut room = limit.map_or(usize::MAX, |l| l.saturating_sub(replaced));
         let mut old = c.old.clone();
         old.sort_by_key(|(_, healthy)| *healthy);
         let mut terminated = 0;
@@ -147,12 +159,13 @@ impl State {
             self.begin_terminate(&group, &id, t);
         }
 
-        // Launch replacements up to desired capacity, under the MaxHealthyPercentage ceiling and the checkpoint.
+        // Launch up to desired capacity (replacements, and refills after failures) under the MaxHealthyPercentage
+        // ceiling and the checkpoint.
         let live_total = c.old.len() - terminated + new_live;
         let launches = desired
             .saturating_sub(new_live)
             .min(max_total.saturating_sub(live_total))
-            .min(limit.saturating_sub(c.ready + c.in_flight));
+            .min(limit.map_or(usize::MAX, |l| l.saturating_sub(c.ready + c.in_flight)));
         let p = self.phase_mut(idx);
         if p.retry_at.is_some_and(|at| at > t) {
             return Outcome::Working;
@@ -177,7 +190,10 @@ impl State {
     }
 
     fn phase_mut(&mut self, idx: usize) -> &mut super::refresh::Phase {
-        self.refreshes[idx].phase.as_mut().expect("a refresh past Pending has a phase")
+        self.refreshes[idx]
+            .phase
+            .as_mut()
+            .expect("a refresh past Pending has a phase")
     }
 
     fn too_many_failures(&mut self, idx: usize) -> Option<Outcome> {
@@ -185,7 +201,10 @@ impl State {
         let p = self.phase_mut(idx);
         (p.failures >= max).then(|| {
             let last = p.last_failure.clone().unwrap_or_default();
-            Outcome::Failed(format!("{} replacement instances failed to launch or to pass health checks; last: {last}", p.failures))
+            Outcome::Failed(format!(
+                "{} replacement instances failed to launch or to pass health checks; last: {last}",
+                p.failures
+            ))
         })
     }
 
@@ -194,7 +213,7 @@ impl State {
     fn checkpoint_gate(&mut self, idx: usize, t: Instant, c: &Census, total: usize, replaced: usize) -> Gate {
         let r = &mut self.refreshes[idx];
         if r.prefs.checkpoints.is_empty() {
-            return Gate::Limit(total);
+            return Gate::Limit(None);
         }
         if let Some(until) = r.checkpoint_until {
             if until > t {
@@ -204,7 +223,9 @@ impl State {
             r.checkpoint += 1;
             r.reason = None;
         }
-        let Some(&pct) = r.prefs.checkpoints.get(r.checkpoint) else { return Gate::Finished };
+        let Some(&pct) = r.prefs.checkpoints.get(r.checkpoint) else {
+            return Gate::Finished;
+        };
         let limit = (total * pct as usize).div_ceil(100);
         if pct < 100 && c.ready >= limit && replaced >= limit && c.in_flight == 0 && c.leaving == 0 {
             let delay = r.prefs.checkpoint_delay.unwrap_or(DEFAULT_CHECKPOINT_DELAY);
@@ -212,7 +233,7 @@ impl State {
             r.reason = Some(format!("Waiting at checkpoint {pct}% for {} s.", delay.as_secs()));
             return Gate::Hold;
         }
-        Gate::Limit(limit)
+        Gate::Limit((pct < 100).then_some(limit))
     }
 }
 
@@ -237,7 +258,11 @@ mod tests {
     fn bounds_follow_the_documented_percentages() {
         assert_eq!(bounds(4, 100, 200), (4, 8), "launch before terminating");
         assert_eq!(bounds(4, 100, 100), (3, 4), "one at a time");
-        assert_eq!(bounds(4, 90, 100), (3, 4), "90% of 4 rounds up to 4, still one at a time");
+        assert_eq!(
+            bounds(4, 90, 100),
+            (3, 4),
+            "90% of 4 rounds up to 4, still one at a time"
+        );
         assert_eq!(bounds(10, 50, 100), (5, 10));
         assert_eq!(bounds(4, 90, 110), (4, 5));
         assert_eq!(bounds(1, 100, 110), (1, 2));

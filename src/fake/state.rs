@@ -77,13 +77,13 @@ impl State {
         self.now = now.max(self.clock);
     }
 
-    /// One tick. The order matters: instance state first (it feeds group lifecycle), then target health
-    /// (fed by registrations), then refresh decisions on that picture, then plain capacity repair.
+    /// One tick. The order matters: instance state first, then target health on it, then the group's
+    /// reaction to both, then refresh decisions on that picture, then plain capacity repair.
     fn step(&mut self, t: Instant) {
         self.step_images(t);
         self.step_instances(t);
-        self.step_group_lifecycle(t);
         self.step_targets(t);
+        self.step_group_lifecycle(t);
         self.step_refreshes(t);
         self.step_group_capacity(t);
         self.record_capacity();

@@ -55,14 +55,23 @@ impl State {
         data.number = 1;
         self.templates.insert(
             id.clone(),
-            TemplateRec { id: id.clone(), name: name.to_string(), default_version: 1, versions: BTreeMap::from([(1, data)]) },
+            TemplateRec {
+                id: id.clone(),
+                name: name.to_string(),
+                default_version: 1,
+                versions: BTreeMap::from([(1, data)]),
+            },
         );
         id
     }
 
     pub fn template(&self, action: &str, id: &str) -> CloudResult<&TemplateRec> {
         if !id.starts_with("lt-") {
-            return Err(err(action, "InvalidLaunchTemplateId.Malformed", format!("The launch template ID '{id}' is malformed")));
+            return Err(err(
+                action,
+                "InvalidLaunchTemplateId.Malformed",
+                format!("The launch template ID '{id}' is malformed"),
+            ));
         }
         self.templates.get(id).ok_or_else(|| {
             let msg = format!("The specified launch template, with template ID {id}, does not exist.");
@@ -100,13 +109,27 @@ impl State {
 
     /// Copies `source` and overrides only the image, as AWS does with SourceVersion. AWS does not check the
     /// image here (bad parameters come back as warnings); a bad image fails later, at launch.
-    pub fn create_lt_version(&mut self, id: &str, source: i64, image_id: &str, description: &str) -> CloudResult<LtVersion> {
+    pub fn create_lt_version(
+        &mut self,
+        id: &str,
+        source: i64,
+        image_id: &str,
+        description: &str,
+    ) -> CloudResult<LtVersion> {
         const A: &str = act::CREATE_LT_VERSION;
         if description.chars().count() > 255 {
-            return Err(err(A, "InvalidParameterValue", "VersionDescription is longer than 255 characters"));
+            return Err(err(
+                A,
+                "InvalidParameterValue",
+                "VersionDescription is longer than 255 characters",
+            ));
         }
         let t = self.template(A, id)?;
-        let mut data = t.versions.get(&source).cloned().ok_or_else(|| version_not_found(A, id, &source.to_string()))?;
+        let mut data = t
+            .versions
+            .get(&source)
+            .cloned()
+            .ok_or_else(|| version_not_found(A, id, &source.to_string()))?;
         data.number = t.latest() + 1;
         data.image_id = Some(image_id.to_string());
         data.description = Some(description.to_string());
