@@ -305,17 +305,23 @@ impl State {
                     }
                 }
             } else if live > desired {
-                // Default termination policy: instances from the oldest template version first, then the oldest.
-                let current = self.group_version(g);
-                let mut extra: Vec<(bool, i64, Instant, String)> = g
+                // Scale-in order: instances not on the group's configuration first (as the OldestLaunchTemplate
+                // policy does; the default policy leaves the order among versions of one template unspecified),
+                // then the oldest. After a cancelled Max>100 refresh this removes the surplus new instances.
+                let current = (g.template_id.clone(), self.group_version(g));
+                let mut extra: Vec<(bool, Instant, String)> = g
                     .live()
                     .map(|m| {
                         let launched = self.instances.get(&m.id).map_or(t, |i| i.launched);
-                        (Some(m.version) == current, m.version, launched, m.id.clone())
+                        (
+                            (m.template_id.clone(), Some(m.version)) == current,
+                            launched,
+                            m.id.clone(),
+                        )
                     })
                     .collect();
                 extra.sort();
-                for (_, _, _, id) in extra.into_iter().take(live - desired) {
+                for (_, _, id) in extra.into_iter().take(live - desired) {
                     self.begin_terminate(&name, &id, t);
                 }
             }

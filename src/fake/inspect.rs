@@ -96,6 +96,11 @@ impl FakeCloud {
         self.with(|s| s.min_healthy_seen.get(group).copied())
     }
 
+    /// Forgets the lowest healthy count seen so far (e.g. after a test broke instances on purpose).
+    pub fn reset_min_in_service_healthy_seen(&self, group: &str) {
+        self.with(|s| s.min_healthy_seen.remove(group));
+    }
+
     /// Target states of a target group, draining ones included.
     pub fn target_states(&self, target_group_arn: &str) -> Vec<(String, TargetState)> {
         self.with(|s| {

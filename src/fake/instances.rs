@@ -119,9 +119,7 @@ impl State {
                             i.running_since = Some(t);
                             i.status_ok_at = Some(t + status_ok);
                             i.console = boot_lines(&stamp);
-                            if i.powers_off {
-                                i.console.extend(echo_lines(i.user_data.as_deref().unwrap_or_default()));
-                            }
+                            i.console.extend(echo_lines(i.user_data.as_deref().unwrap_or_default()));
                         }
                         InstanceState::Terminated => i.terminated_at = Some(t),
                         InstanceState::Stopped => i.running_since = None,

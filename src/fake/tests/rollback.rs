@@ -250,3 +250,26 @@ async fn a_rollback_that_cannot_launch_the_old_image_fails() {
     assert_eq!(done.status, RefreshStatus::RollbackFailed);
     assert!(done.status_reason.unwrap().contains("InvalidAMIID.NotFound"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_a_cancelled_max200_refresh_the_surplus_is_scaled_in() {
+    let d = Deploy::standard().await;
+    d.start(prefs(100, 200)).await;
+    sleep(40).await; // four replacements in service, not yet healthy
+    assert_eq!(d.fleet_images().len(), 8);
+    d.cloud.autoscaling.cancel_instance_refresh("shop-web").await.unwrap();
+    assert_eq!(
+        d.latest().status,
+        RefreshStatus::Cancelling,
+        "waits for the replacements under way"
+    );
+    let done = d.finished().await;
+    assert_eq!(done.status, RefreshStatus::Cancelled);
+    sleep(120).await;
+    assert_eq!(
+        d.fleet_images(),
+        vec![d.stack.image_id.clone(); 4],
+        "instances off the group's version go first"
+    );
+    assert_eq!(d.fake.min_in_service_healthy_seen("shop-web"), Some(4));
+}
