@@ -12,6 +12,7 @@ use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
 
+#[derive(Debug)]
 pub(crate) struct GroupRec {
     pub name: String,
     pub template_id: String,
@@ -37,6 +38,7 @@ pub(crate) enum Lifecycle {
     Terminating,
 }
 
+#[derive(Debug)]
 pub(crate) struct MemberRec {
     pub id: String,
     pub lifecycle: Lifecycle,
@@ -233,7 +235,7 @@ impl State {
                     Lifecycle::Pending if state != Some(InstanceState::Pending) => to_replace.push(m.id.clone()),
                     Lifecycle::Pending => {}
                     Lifecycle::InService => {
-                        let past_grace = m.grace_until.is_some_and(|until| until <= t);
+                        let past_grace = m.grace_until.is_some_and(|until| self.wake.due(until, t));
                         let elb_bad = g.elb_health
                             && past_grace
                             && !managed.contains(&m.id)
@@ -245,7 +247,7 @@ impl State {
                     Lifecycle::Terminating => {
                         if state.is_none() || state == Some(InstanceState::Terminated) {
                             gone.insert(m.id.clone());
-                        } else if m.terminate_at.is_some_and(|at| at <= t) {
+                        } else if m.terminate_at.is_some_and(|at| self.wake.due(at, t)) {
                             to_kill.push(m.id.clone());
                         }
                     }
@@ -292,7 +294,7 @@ impl State {
             }
             let g = &self.groups[&name];
             let (live, desired) = (g.live().count(), g.desired.max(0) as usize);
-            if live < desired && g.launch_retry_at.is_none_or(|at| at <= t) {
+            if live < desired && g.launch_retry_at.is_none_or(|at| self.wake.due(at, t)) {
                 let (template, version) = (g.template_id.clone(), self.group_version(g));
                 for _ in live..desired {
                     let launched = version
@@ -336,8 +338,12 @@ impl State {
                 .iter()
                 .filter(|m| m.lifecycle == Lifecycle::InService && self.healthy_in_all_tgs(g, &m.id))
                 .count();
-            let seen = self.min_healthy_seen.entry(g.name.clone()).or_insert(healthy);
-            *seen = (*seen).min(healthy);
+            match self.min_healthy_seen.get_mut(&g.name) {
+                Some(seen) => *seen = (*seen).min(healthy),
+                None => {
+                    self.min_healthy_seen.insert(g.name.clone(), healthy);
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use super::Health;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
 
+#[derive(Debug)]
 pub(crate) struct ImageRec {
     pub id: String,
     pub name: String,
@@ -62,8 +63,9 @@ impl State {
     }
 
     pub fn step_images(&mut self, t: Instant) {
+        let wake = &self.wake;
         for img in self.images.values_mut() {
-            if img.state == ImageState::Pending && img.ready_at.is_some_and(|at| at <= t) {
+            if img.state == ImageState::Pending && img.ready_at.is_some_and(|at| wake.due(at, t)) {
                 if img.will_fail {
                     img.state = ImageState::Failed;
                     img.state_reason = Some("Server.InternalError: Internal error on snapshot creation".into());

@@ -7,7 +7,7 @@ use tokio::time::{Duration, Instant};
 
 use super::api::act;
 use super::ec2::err;
-use super::state::State;
+use super::state::{State, Wake};
 use super::{FakeCloud, Health};
 use crate::cloud::CloudResult;
 use crate::core::model::*;
@@ -15,6 +15,7 @@ use crate::core::model::*;
 /// The tag the local AWS emulator reads on an image or instance: `unhealthy`, `initial` (stuck) or `healthy`.
 pub const HEALTH_TAG: &str = "local-aws:health";
 
+#[derive(Debug)]
 pub(crate) struct TargetGroupRec {
     pub name: String,
     pub port: i32,
@@ -25,7 +26,7 @@ pub(crate) struct TargetGroupRec {
     pub targets: BTreeMap<String, TargetRec>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct TargetRec {
     pub state: TargetState,
     pub initial_until: Instant,
@@ -39,8 +40,10 @@ pub(crate) struct TargetRec {
 pub(crate) struct HealthRules {
     pub image: BTreeMap<String, Health>,
     pub instance: BTreeMap<String, Health>,
-    pub image_in_tg: BTreeMap<(String, String), Health>,
-    pub instance_in_tg: BTreeMap<(String, String), Health>,
+    /// Target group ARN → image id → health.
+    pub image_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
+    /// Target group ARN → instance id → health.
+    pub instance_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
 }
 
 enum Change {
@@ -117,15 +120,14 @@ impl State {
     /// The application's health on `id` as seen from target group `arn`, most specific rule first:
     /// instance-in-TG, image-in-TG, instance override, instance tag, image override, image tag, inherited.
     pub fn app_health(&self, id: &str, arn: &str) -> Health {
-        let key = |a: &str| (a.to_string(), arn.to_string());
-        if let Some(h) = self.rules.instance_in_tg.get(&key(id)) {
-            return *h;
-        }
-        let image_rule = self
-            .instances
-            .get(id)
-            .and_then(|i| self.rules.image_in_tg.get(&key(&i.image_id)));
-        image_rule.copied().unwrap_or_else(|| self.instance_health(id))
+        let in_tg = |rules: &BTreeMap<String, BTreeMap<String, Health>>, key: &str| rules.get(arn)?.get(key).copied();
+        in_tg(&self.rules.instance_in_tg, id)
+            .or_else(|| {
+                self.instances
+                    .get(id)
+                    .and_then(|i| in_tg(&self.rules.image_in_tg, &i.image_id))
+            })
+            .unwrap_or_else(|| self.instance_health(id))
     }
 
     /// Health ignoring per-target-group rules; also what CreateImage bakes into an image.
@@ -153,7 +155,7 @@ impl State {
                     .instances
                     .get(id)
                     .is_some_and(|i| i.state == InstanceState::Running);
-                match evolve(rec, tg, running, self.app_health(id, arn), t) {
+                match evolve(rec, tg, running, self.app_health(id, arn), t, &self.wake) {
                     Change::Keep => {}
                     change => changes.push((arn.clone(), id.clone(), change)),
                 }
@@ -214,7 +216,7 @@ impl State {
 }
 
 /// One tick of one target's health-check state machine.
-fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: Instant) -> Change {
+fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: Instant, wake: &Wake) -> Change {
     let with = |state: TargetState, flip_at: Option<Instant>| {
         Change::Set(TargetRec {
             state,
@@ -224,7 +226,7 @@ fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: 
     };
     match rec.state {
         TargetState::Draining => match rec.drain_until {
-            Some(until) if until <= t => Change::Remove,
+            Some(until) if wake.due(until, t) => Change::Remove,
             _ => Change::Keep,
         },
         _ if !running => match rec.state {
@@ -237,7 +239,7 @@ fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: 
             flip_at: None,
             drain_until: None,
         }),
-        TargetState::Initial if rec.initial_until <= t => match want {
+        TargetState::Initial if wake.due(rec.initial_until, t) => match want {
             Health::Healthy => with(TargetState::Healthy, None),
             Health::Unhealthy => with(TargetState::Unhealthy, None),
             Health::StuckInitial => Change::Keep,
@@ -259,7 +261,7 @@ fn evolve(rec: &TargetRec, tg: &TargetGroupRec, running: bool, want: Health, t: 
             };
             match rec.flip_at {
                 None => with(rec.state.clone(), Some(t + tg.interval * threshold)),
-                Some(at) if at <= t => with(
+                Some(at) if wake.due(at, t) => with(
                     if is_healthy {
                         TargetState::Unhealthy
                     } else {
@@ -300,7 +302,9 @@ impl FakeCloud {
         self.with(|s| {
             s.rules
                 .image_in_tg
-                .insert((ami.to_string(), target_group_arn.to_string()), health)
+                .entry(target_group_arn.to_string())
+                .or_default()
+                .insert(ami.to_string(), health)
         });
     }
 
@@ -308,7 +312,9 @@ impl FakeCloud {
         self.with(|s| {
             s.rules
                 .instance_in_tg
-                .insert((id.to_string(), target_group_arn.to_string()), health)
+                .entry(target_group_arn.to_string())
+                .or_default()
+                .insert(id.to_string(), health)
         });
     }
 }

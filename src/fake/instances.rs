@@ -4,10 +4,11 @@
 use tokio::time::Instant;
 
 use super::api::act;
-use super::state::State;
+use super::state::{iso8601, State};
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
 
+#[derive(Debug)]
 pub(crate) struct InstanceRec {
     pub id: String,
     pub image_id: String,
@@ -106,19 +107,20 @@ impl State {
             self.timings.terminated_visible,
             self.timings.provisioning,
         );
-        let (status_ok, stamp) = (self.timings.status_ok, self.iso(t));
+        let (status_ok, unix) = (self.timings.status_ok, self.unix(t));
+        let wake = &self.wake;
         self.instances
-            .retain(|_, i| i.terminated_at.is_none_or(|at| at + visible > t));
+            .retain(|_, i| i.terminated_at.is_none_or(|at| !wake.due(at + visible, t)));
         for i in self.instances.values_mut() {
             if let Some((at, next)) = i.next.clone() {
-                if at <= t {
+                if wake.due(at, t) {
                     i.next = None;
                     i.state = next.clone();
                     match next {
                         InstanceState::Running => {
                             i.running_since = Some(t);
                             i.status_ok_at = Some(t + status_ok);
-                            i.console = boot_lines(&stamp);
+                            i.console = boot_lines(&iso8601(unix));
                             i.console.extend(echo_lines(i.user_data.as_deref().unwrap_or_default()));
                         }
                         InstanceState::Terminated => i.terminated_at = Some(t),
@@ -127,11 +129,12 @@ impl State {
                     }
                 }
             }
-            let done_provisioning = i.running_since.is_some_and(|since| since + provisioning <= t);
+            let done_provisioning = i.running_since.is_some_and(|since| wake.due(since + provisioning, t));
             if i.state == InstanceState::Running && i.powers_off && !i.hang && done_provisioning {
                 // The script's last command powers off; instance-initiated shutdown behaviour `stop` is the default.
                 i.state = InstanceState::Stopping;
                 i.next = Some((t + stopping, InstanceState::Stopped));
+                let stamp = iso8601(unix);
                 i.console.push(format!(
                     "Cloud-init v. 22.2.2 finished at {stamp}. Datasource DataSourceEc2."
                 ));

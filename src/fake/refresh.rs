@@ -17,6 +17,7 @@ const KEPT: Duration = Duration::from_secs(42 * 24 * 3600);
 /// Upper bound AWS puts on CheckpointDelay and BakeTime (48 h).
 const MAX_DELAY: Duration = Duration::from_secs(172_800);
 
+#[derive(Debug)]
 pub(crate) struct RefreshRec {
     pub id: String,
     pub group: String,
@@ -40,6 +41,7 @@ pub(crate) struct RefreshRec {
 }
 
 /// One replacement pass: move the group's members onto (template, version).
+#[derive(Debug)]
 pub(crate) struct Phase {
     pub template_id: String,
     pub version: i64,
@@ -256,7 +258,7 @@ impl State {
         for idx in 0..self.refreshes.len() {
             let r = &self.refreshes[idx];
             match r.status {
-                RefreshStatus::Pending if r.pending_until <= t => {
+                RefreshStatus::Pending if self.wake.due(r.pending_until, t) => {
                     let phase = self.new_phase(&r.group, &r.template_id, r.version, r.prefs.skip_matching);
                     let r = &mut self.refreshes[idx];
                     r.status = RefreshStatus::InProgress;
@@ -291,13 +293,14 @@ impl State {
             super::rollout::Outcome::Working => {}
             super::rollout::Outcome::Failed(why) => self.fail_refresh(idx, why, t),
             super::rollout::Outcome::Done => {
-                let r = &mut self.refreshes[idx];
+                let r = &self.refreshes[idx];
                 let bake = r.prefs.bake_time.unwrap_or_default();
                 if r.status == RefreshStatus::InProgress && !bake.is_zero() {
                     // After the last replacement the refresh waits, still rollbackable (AWS `Baking`).
+                    let r = &mut self.refreshes[idx];
                     r.status = RefreshStatus::Baking;
                     r.bake_until = Some(t + bake);
-                } else if r.bake_until.is_none_or(|until| until <= t) {
+                } else if r.bake_until.is_none_or(|until| self.wake.due(until, t)) {
                     self.succeed(idx, t);
                 }
             }

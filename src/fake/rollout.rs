@@ -66,7 +66,7 @@ impl State {
             c.new_live += 1;
             if !p.launched.contains(&m.id) {
                 c.healthy += usize::from(healthy);
-            } else if healthy && m.in_service_at.is_some_and(|s| s + warmup <= t) {
+            } else if healthy && m.in_service_at.is_some_and(|s| self.wake.due(s + warmup, t)) {
                 c.ready += 1;
                 c.healthy += 1;
             } else if let Some(why) = self.failure(g, m, t) {
@@ -86,7 +86,7 @@ impl State {
             return Some(format!("instance {} is {state}", m.id));
         }
         let since = m.in_service_at?;
-        if g.elb_health && m.grace_until.is_some_and(|until| until <= t) {
+        if g.elb_health && m.grace_until.is_some_and(|until| self.wake.due(until, t)) {
             if let Some(tg) = self.unhealthy_in(g, &m.id) {
                 return Some(format!(
                     "instance {} failed ELB health checks in target group {tg}",
@@ -95,7 +95,7 @@ impl State {
             }
         }
         let timeout = self.timings.new_instance_timeout;
-        (since + timeout <= t).then(|| {
+        self.wake.due(since + timeout, t).then(|| {
             format!(
                 "instance {} was not healthy {} s after entering service",
                 m.id,
@@ -166,8 +166,11 @@ impl State {
             .saturating_sub(new_live)
             .min(max_total.saturating_sub(live_total))
             .min(limit.map_or(usize::MAX, |l| l.saturating_sub(c.ready + c.in_flight)));
-        let p = self.phase_mut(idx);
-        if p.retry_at.is_some_and(|at| at > t) {
+        let p = &self.refreshes[idx]
+            .phase
+            .as_ref()
+            .expect("a refresh past Pending has a phase");
+        if p.retry_at.is_some_and(|at| !self.wake.due(at, t)) {
             return Outcome::Working;
         }
         let (template, version) = (p.template_id.clone(), p.version);
@@ -211,12 +214,12 @@ impl State {
     /// Checkpoints: replace up to each percentage, wait CheckpointDelay, go on. A last checkpoint below 100
     /// ends the refresh there, as AWS documents ("the last number must be 100 to replace all instances").
     fn checkpoint_gate(&mut self, idx: usize, t: Instant, c: &Census, total: usize, replaced: usize) -> Gate {
-        let r = &mut self.refreshes[idx];
-        if r.prefs.checkpoints.is_empty() {
+        if self.refreshes[idx].prefs.checkpoints.is_empty() {
             return Gate::Limit(None);
         }
+        let r = &mut self.refreshes[idx];
         if let Some(until) = r.checkpoint_until {
-            if until > t {
+            if !self.wake.due(until, t) {
                 return Gate::Hold;
             }
             r.checkpoint_until = None;

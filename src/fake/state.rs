@@ -1,6 +1,9 @@
 //! The fake cloud's whole world: every record, the virtual clock, and the tick that advances them together.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+use std::hash::{DefaultHasher, Hasher};
 
 use tokio::time::{Duration, Instant};
 
@@ -41,6 +44,26 @@ pub(crate) struct State {
     pub alarms: BTreeSet<String>,
     /// Lowest count of in-service instances healthy in all their target groups, per group, over all ticks.
     pub min_healthy_seen: BTreeMap<String, usize>,
+    pub wake: Wake,
+    /// Skip ticks in which nothing can change (see `advance`). Off only to prove that skipping changes nothing.
+    pub fast_forward: bool,
+}
+
+/// The one way a tick asks about time. Besides answering `at <= t` it remembers the earliest instant still in
+/// the future it was asked about: when a tick changed nothing, nothing can change before that instant.
+#[derive(Default)]
+pub(crate) struct Wake(Cell<Option<Instant>>);
+
+impl Wake {
+    pub fn due(&self, at: Instant, t: Instant) -> bool {
+        if at <= t {
+            return true;
+        }
+        if self.0.get().is_none_or(|earliest| at < earliest) {
+            self.0.set(Some(at));
+        }
+        false
+    }
 }
 
 impl State {
@@ -63,18 +86,68 @@ impl State {
             rules: HealthRules::default(),
             alarms: BTreeSet::new(),
             min_healthy_seen: BTreeMap::new(),
+            wake: Wake::default(),
+            fast_forward: true,
         }
     }
 
     /// Steps the world tick by tick up to `now`. Stepping on a fixed grid (rather than once per call) is what
     /// makes the simulation depend on elapsed time only: polling twice as often observes the same history.
+    ///
+    /// Quiet stretches are skipped exactly: a tick is a pure function of the world and of `Wake::due` answers,
+    /// so after a tick that changed nothing, every tick before the earliest pending `due` instant would run
+    /// the same path and change nothing too. Checking costs two hashes of the world, so after a tick that did
+    /// change something the next few ticks run without checking.
     pub fn advance(&mut self, now: Instant) {
         let tick = self.timings.tick.max(Duration::from_millis(1));
+        let mut check_in = 0u32;
         while self.clock + tick <= now {
+            // Checking only pays off when there are ticks ahead to skip (a caller polling every tick gains nothing).
+            let ahead = now.saturating_duration_since(self.clock) >= tick * 4;
+            let before = (self.fast_forward && check_in == 0 && ahead).then(|| self.fingerprint());
+            self.wake.0.set(None);
             self.clock += tick;
             self.step(self.clock);
+            match before {
+                Some(fp) if fp == self.fingerprint() => self.skip_quiet_ticks(now, tick),
+                Some(_) => check_in = 8,
+                None => check_in = check_in.saturating_sub(1),
+            }
         }
         self.now = now.max(self.clock);
+    }
+
+    /// Moves the clock over the ticks strictly before the wake-up instant (and not after `now`).
+    fn skip_quiet_ticks(&mut self, now: Instant, tick: Duration) {
+        let per = tick.as_nanos();
+        let to_now = now.saturating_duration_since(self.clock).as_nanos() / per;
+        let to_wake = self.wake.0.take().map_or(u128::MAX, |at| {
+            (at.saturating_duration_since(self.clock).as_nanos() - 1) / per
+        });
+        let skip = to_now.min(to_wake).min(u128::from(u32::MAX)) as u32;
+        self.clock += tick * skip;
+    }
+
+    /// A hash of everything a tick can change.
+    fn fingerprint(&self) -> u64 {
+        struct Sink(DefaultHasher);
+        impl fmt::Write for Sink {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut sink = Sink(DefaultHasher::new());
+        let world = (
+            self.seq,
+            &self.images,
+            &self.instances,
+            &self.target_groups,
+            &self.groups,
+            &self.refreshes,
+        );
+        write!(sink, "{world:?}{:?}", self.min_healthy_seen).expect("hashing cannot fail");
+        sink.0.finish()
     }
 
     /// One tick. The order matters: instance state first, then target health on it, then the group's

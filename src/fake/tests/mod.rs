@@ -4,6 +4,7 @@ mod ec2;
 mod elbv2;
 mod refresh;
 mod rollback;
+mod time;
 
 use std::time::Duration;
 

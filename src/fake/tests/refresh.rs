@@ -1,5 +1,5 @@
 //! Forward instance refresh: batch sizes under Min/MaxHealthyPercentage, checkpoints, bake time, SkipMatching,
-//! one refresh at a time, and a history that depends on elapsed time only.
+//! one refresh at a time.
 
 use super::*;
 use crate::cloud::ErrorKind;
@@ -267,38 +267,4 @@ async fn a_version_whose_image_is_gone_fails_to_launch() {
     );
     assert_eq!(d.fleet_images(), vec![d.stack.image_id.clone(); 4]);
     assert_eq!(d.fake.min_in_service_healthy_seen("shop-web"), Some(4));
-}
-
-/// Polls every `every` seconds until the refresh ends, then looks at the world at a fixed virtual time.
-async fn history(every: u64) -> (Vec<(String, String, String)>, Vec<Refresh>, BTreeMap<String, u32>) {
-    let d = Deploy::standard().await;
-    d.start(prefs(90, 150)).await;
-    loop {
-        sleep(every).await;
-        let r = d
-            .cloud
-            .autoscaling
-            .describe_instance_refreshes("shop-web", &[])
-            .await
-            .unwrap();
-        if r[0].status.is_terminal() {
-            break;
-        }
-    }
-    sleep(3000 - d.fake.now_offset().as_secs()).await;
-    let calls = d
-        .fake
-        .calls()
-        .into_iter()
-        .filter(|(a, _)| a != "autoscaling:DescribeInstanceRefreshes")
-        .collect();
-    (d.fake.group_instances("shop-web"), d.fake.refreshes("shop-web"), calls)
-}
-
-#[tokio::test(start_paused = true)]
-async fn polling_frequency_does_not_change_history() {
-    let often = history(1).await;
-    let rarely = history(97).await;
-    assert_eq!(often, rarely);
-    assert_eq!(often.1[0].status, RefreshStatus::Successful);
 }
