@@ -212,7 +212,7 @@ impl State {
         m.lifecycle == Lifecycle::InService && running && (!g.elb_health || self.healthy_in_all_tgs(g, &m.id))
     }
 
-    /// The first target group (by name) reporting the member `unhealthy`.
+    /// The name of the first of the group's target groups reporting the member `unhealthy`.
     pub fn unhealthy_in(&self, g: &GroupRec, id: &str) -> Option<String> {
         let arn = g
             .target_groups

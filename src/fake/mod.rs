@@ -16,6 +16,11 @@
 //! Application health follows the local emulator's rule: an image or instance tagged
 //! `local-aws:health=unhealthy` (or `initial`) makes its targets unhealthy (or stuck in `initial`) once the
 //! `initial` period is over; `set_image_health` / `set_instance_health` / `..._in` override it.
+//!
+//! Layout: `state` (world, clock, tick), `ec2`/`instances`/`templates`, `elbv2` (target health),
+//! `autoscaling` (members, capacity), `refresh` (API and status machine) and `rollout` (batch replacement),
+//! `faults`, `fixtures`, `inspect`, `api` (the traits). One rule keeps quiet-tick skipping exact: code run
+//! by a tick asks about time only through `Wake::due` (see `State::advance`).
 
 mod api;
 mod autoscaling;

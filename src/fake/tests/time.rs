@@ -45,7 +45,10 @@ async fn run(n: u8, fast_forward: bool, every: u64) -> Outcome {
     }
     let r = d.latest();
     let ended = r.end_time.unwrap() - r.start_time.unwrap();
-    assert!(ended < 3600, "the look at 2 h must also see terminated instances vanish an hour later: {ended}");
+    assert!(
+        ended < 3600,
+        "the look at 2 h must also see terminated instances vanish an hour later: {ended}"
+    );
     sleep(2 * 3600 - d.fake.now_offset().as_secs()).await;
     let calls = d
         .fake
