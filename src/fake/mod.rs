@@ -1,2 +1,117 @@
 //! An in-memory cloud implementing the domain traits, with virtual time and fault injection.
 //! Always compiled (not only for `cfg(test)`) so integration tests and benchmarks can use it.
+//!
+//! The fake is a stateful model of the AWS behaviour bakeroll relies on (see `notes/aws-facts.md`), not a
+//! script of expected calls: engines may call in any order, poll as often as they like, and see the same
+//! world. It advances with `tokio::time::Instant` only, lazily: every call or inspection first steps the
+//! world tick by tick (1 s by default) up to now. Under `#[tokio::test(start_paused = true)]` the engine's
+//! `tokio::time::sleep`s auto-advance virtual time, so an hour-long deploy runs in milliseconds.
+//!
+//! ```ignore
+//! let fake = FakeCloud::new();
+//! let stack = fake.add_stack(StackSpec::new("shop-web").instances(4).target_groups(2));
+//! let cloud = fake.cloud();   // hand to the engine; assert with fake.group_instances(..), fake.refreshes(..)
+//! ```
+//!
+//! Application health follows the local emulator's rule: an image or instance tagged
+//! `local-aws:health=unhealthy` (or `initial`) makes its targets unhealthy (or stuck in `initial`) once the
+//! `initial` period is over; `set_image_health` / `set_instance_health` / `..._in` override it.
+//!
+//! Layout: `state` (world, clock, tick), `ec2`/`instances`/`templates`, `elbv2` (target health),
+//! `autoscaling` (members, capacity), `refresh` (API and status machine) and `rollout` (batch replacement),
+//! `faults`, `fixtures`, `inspect`, `api` (the traits). One rule keeps quiet-tick skipping exact: code run
+//! by a tick asks about time only through `Wake::due` (see `State::advance`).
+
+mod api;
+mod autoscaling;
+mod ec2;
+mod elbv2;
+mod faults;
+mod fixtures;
+mod inspect;
+mod instances;
+mod refresh;
+mod rollout;
+mod state;
+mod templates;
+#[cfg(test)]
+mod tests;
+mod timings;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use crate::cloud::{CallLedger, Cloud};
+
+pub use api::act;
+pub use elbv2::HEALTH_TAG;
+pub use fixtures::{ImageSpec, StackIds, StackSpec};
+pub use state::{ACCOUNT, REGION};
+pub use templates::TemplateVersion;
+pub use timings::Timings;
+
+/// What the application on an instance answers to the load balancer's health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    /// Never answers: the target stays `initial` (for example a health-check path that times out).
+    StuckInitial,
+}
+
+/// A cheaply clonable handle on one fake region; clones share the world and the call ledger.
+#[derive(Clone)]
+pub struct FakeCloud {
+    state: Arc<Mutex<state::State>>,
+    calls: CallLedger,
+}
+
+impl FakeCloud {
+    /// An empty region with the default `Timings`; its virtual clock starts now.
+    pub fn new() -> Self {
+        Self::with_timings(Timings::default())
+    }
+
+    pub fn with_timings(timings: Timings) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state::State::new(timings))),
+            calls: CallLedger::default(),
+        }
+    }
+
+    /// Changes timings from now on; already scheduled transitions keep their deadlines.
+    pub fn update_timings(&self, f: impl FnOnce(&mut Timings)) {
+        self.with(|s| f(&mut s.timings));
+    }
+
+    /// The three service clients over this world, sharing one ledger with the fake.
+    pub fn cloud(&self) -> Cloud {
+        let api = Arc::new(api::FakeApi(self.clone()));
+        Cloud {
+            ec2: api.clone(),
+            autoscaling: api.clone(),
+            elbv2: api,
+            calls: self.calls.clone(),
+        }
+    }
+
+    /// Calls made so far per IAM action, failed ones included.
+    pub fn calls(&self) -> BTreeMap<String, u32> {
+        self.calls.snapshot()
+    }
+
+    /// Steps the world to now, then runs `f` on it under the lock (never held across an await).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut state::State) -> R) -> R {
+        let mut state = self.state.lock().expect("fake cloud state poisoned");
+        state.advance(Instant::now());
+        f(&mut state)
+    }
+}
+
+impl Default for FakeCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}

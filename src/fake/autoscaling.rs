@@ -1,0 +1,349 @@
+//! Auto Scaling groups: members and their lifecycle (Pending → InService with target registration;
+//! Terminating = draining, then EC2 termination), health replacement, and desired-capacity repair.
+
+use std::collections::BTreeSet;
+
+use tokio::time::{Duration, Instant};
+
+use super::api::act;
+use super::ec2::err;
+use super::instances::NewInstance;
+use super::state::State;
+use crate::cloud::CloudResult;
+use crate::core::model::*;
+
+#[derive(Debug)]
+pub(crate) struct GroupRec {
+    pub name: String,
+    pub template_id: String,
+    /// A number, `$Latest` or `$Default`, as the group stores it.
+    pub version: String,
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+    pub target_groups: Vec<String>,
+    pub members: Vec<MemberRec>,
+    /// The group's DefaultInstanceWarmup.
+    pub default_warmup: Option<Duration>,
+    pub grace: Duration,
+    /// Health check type ELB (true) or EC2: with EC2 checks Auto Scaling ignores target health entirely.
+    pub elb_health: bool,
+    pub launch_retry_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    Pending,
+    InService,
+    Terminating,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemberRec {
+    pub id: String,
+    pub lifecycle: Lifecycle,
+    pub healthy: bool,
+    /// The launch template and numbered version the instance was launched from.
+    pub template_id: String,
+    pub version: i64,
+    pub in_service_at: Option<Instant>,
+    /// End of the health-check grace period: before it, Auto Scaling ignores ELB health.
+    pub grace_until: Option<Instant>,
+    /// Terminating: when draining is over and the EC2 instance is terminated.
+    pub terminate_at: Option<Instant>,
+}
+
+impl GroupRec {
+    pub fn live(&self) -> impl Iterator<Item = &MemberRec> {
+        self.members.iter().filter(|m| m.lifecycle != Lifecycle::Terminating)
+    }
+}
+
+impl State {
+    pub fn group_or_err(&self, action: &str, name: &str) -> CloudResult<&GroupRec> {
+        self.groups.get(name).ok_or_else(|| {
+            err(
+                action,
+                "ValidationError",
+                format!("AutoScalingGroup name not found - AutoScalingGroup '{name}' not found"),
+            )
+        })
+    }
+
+    /// The group's template version as a number (`$Latest`/`$Default` resolved).
+    pub fn group_version(&self, g: &GroupRec) -> Option<i64> {
+        self.templates.get(&g.template_id)?.resolve(&g.version)
+    }
+
+    pub fn group_view(&self, g: &GroupRec) -> Group {
+        let template = self.templates.get(&g.template_id);
+        Group {
+            name: g.name.clone(),
+            launch_template: Some(TemplateRef {
+                id: g.template_id.clone(),
+                name: template.map(|t| t.name.clone()).unwrap_or_default(),
+                version: g.version.clone(),
+            }),
+            mixed_instances_policy: false,
+            min_size: g.min,
+            max_size: g.max,
+            desired_capacity: g.desired,
+            target_group_arns: g.target_groups.clone(),
+            instances: g
+                .members
+                .iter()
+                .map(|m| GroupInstance {
+                    id: m.id.clone(),
+                    lifecycle_state: format!("{:?}", m.lifecycle),
+                    health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn set_group_template_version(&mut self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
+        const A: &str = act::UPDATE_GROUP;
+        self.group_or_err(A, group)?;
+        let invalid = |what: String| {
+            err(
+                A,
+                "ValidationError",
+                format!("You must use a valid fully-formed launch template. {what}"),
+            )
+        };
+        let t = self.templates.get(template_id).ok_or_else(|| {
+            invalid(format!(
+                "The specified launch template, with template ID {template_id}, does not exist."
+            ))
+        })?;
+        t.resolve(version)
+            .ok_or_else(|| invalid(format!("Could not find launch template version {version}.")))?;
+        let g = self.groups.get_mut(group).expect("checked above");
+        g.template_id = template_id.to_string();
+        g.version = version.to_string();
+        Ok(())
+    }
+
+    /// Launches a member from a template version; the error is Auto Scaling's activity status message.
+    pub fn launch_member(
+        &mut self,
+        group: &str,
+        template_id: &str,
+        version: i64,
+        at: Instant,
+    ) -> Result<String, String> {
+        let data = self
+            .templates
+            .get(template_id)
+            .and_then(|t| t.versions.get(&version))
+            .cloned()
+            .ok_or_else(|| format!("Launch template {template_id} version {version} does not exist."))?;
+        let image_id = data
+            .image_id
+            .ok_or("The launch template version specifies no image id.")?;
+        let mut tags = data.instance_tags;
+        tags.insert("aws:autoscaling:groupName".to_string(), group.to_string());
+        let new = NewInstance {
+            image_id: &image_id,
+            instance_type: data.instance_type.as_deref().unwrap_or("t3.micro"),
+            user_data: data.user_data.as_deref(),
+            tags,
+        };
+        let id = self
+            .create_instance(new, at)
+            .map_err(|(code, msg)| format!("{msg} ({code}). Launching EC2 instance failed."))?;
+        let member = MemberRec {
+            id: id.clone(),
+            lifecycle: Lifecycle::Pending,
+            healthy: true,
+            template_id: template_id.to_string(),
+            version,
+            in_service_at: None,
+            grace_until: None,
+            terminate_at: None,
+        };
+        self.groups
+            .get_mut(group)
+            .expect("caller checked the group")
+            .members
+            .push(member);
+        Ok(id)
+    }
+
+    /// Deregisters the member from every target group of the group and terminates it once draining is over.
+    pub fn begin_terminate(&mut self, group: &str, id: &str, at: Instant) {
+        let tgs = self
+            .groups
+            .get(group)
+            .map(|g| g.target_groups.clone())
+            .unwrap_or_default();
+        let delay = tgs
+            .iter()
+            .map(|arn| self.deregister_target(arn, id, at))
+            .max()
+            .unwrap_or_default();
+        if let Some(m) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.members.iter_mut().find(|m| m.id == id))
+        {
+            if m.lifecycle != Lifecycle::Terminating {
+                m.lifecycle = Lifecycle::Terminating;
+                m.terminate_at = Some(at + delay);
+            }
+        }
+    }
+
+    pub fn healthy_in_all_tgs(&self, g: &GroupRec, id: &str) -> bool {
+        self.instances
+            .get(id)
+            .is_some_and(|i| i.state == InstanceState::Running)
+            && g.target_groups
+                .iter()
+                .all(|arn| self.target_state(arn, id) == Some(&TargetState::Healthy))
+    }
+
+    /// Healthy as Auto Scaling judges it: in service, running, and (ELB health checks) healthy in every target group.
+    pub fn member_healthy(&self, g: &GroupRec, m: &MemberRec) -> bool {
+        let running = self
+            .instances
+            .get(&m.id)
+            .is_some_and(|i| i.state == InstanceState::Running);
+        m.lifecycle == Lifecycle::InService && running && (!g.elb_health || self.healthy_in_all_tgs(g, &m.id))
+    }
+
+    /// The name of the first of the group's target groups reporting the member `unhealthy`.
+    pub fn unhealthy_in(&self, g: &GroupRec, id: &str) -> Option<String> {
+        let arn = g
+            .target_groups
+            .iter()
+            .find(|arn| self.target_state(arn, id) == Some(&TargetState::Unhealthy))?;
+        Some(self.target_groups[arn].name.clone())
+    }
+
+    pub fn step_group_lifecycle(&mut self, t: Instant) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for name in names {
+            let managed = self.refresh_managed(&name);
+            let g = &self.groups[&name];
+            let (mut to_service, mut to_replace, mut to_kill, mut gone) = (vec![], vec![], vec![], BTreeSet::new());
+            for m in &g.members {
+                let state = self.instances.get(&m.id).map(|i| i.state.clone());
+                let running = state == Some(InstanceState::Running);
+                match m.lifecycle {
+                    Lifecycle::Pending if running => to_service.push(m.id.clone()),
+                    Lifecycle::Pending if state != Some(InstanceState::Pending) => to_replace.push(m.id.clone()),
+                    Lifecycle::Pending => {}
+                    Lifecycle::InService => {
+                        let past_grace = m.grace_until.is_some_and(|until| self.wake.due(until, t));
+                        let elb_bad = g.elb_health
+                            && past_grace
+                            && !managed.contains(&m.id)
+                            && self.unhealthy_in(g, &m.id).is_some();
+                        if !running || elb_bad {
+                            to_replace.push(m.id.clone());
+                        }
+                    }
+                    Lifecycle::Terminating => {
+                        if state.is_none() || state == Some(InstanceState::Terminated) {
+                            gone.insert(m.id.clone());
+                        } else if m.terminate_at.is_some_and(|at| self.wake.due(at, t)) {
+                            to_kill.push(m.id.clone());
+                        }
+                    }
+                }
+            }
+            let (tgs, grace) = (g.target_groups.clone(), g.grace);
+            for id in &to_service {
+                tgs.iter().for_each(|arn| self.register_target(arn, id, t));
+                if let Some(m) = self
+                    .groups
+                    .get_mut(&name)
+                    .and_then(|g| g.members.iter_mut().find(|m| &m.id == id))
+                {
+                    m.lifecycle = Lifecycle::InService;
+                    m.in_service_at = Some(t);
+                    m.grace_until = Some(t + grace);
+                }
+            }
+            for id in &to_replace {
+                if let Some(m) = self
+                    .groups
+                    .get_mut(&name)
+                    .and_then(|g| g.members.iter_mut().find(|m| &m.id == id))
+                {
+                    m.healthy = false;
+                }
+                self.begin_terminate(&name, id, t);
+            }
+            to_kill.iter().for_each(|id| self.terminate_instance(id, t));
+            self.groups
+                .get_mut(&name)
+                .expect("listed above")
+                .members
+                .retain(|m| !gone.contains(&m.id));
+        }
+    }
+
+    /// Keeps the group at its desired capacity, except while a refresh owns the group's launches.
+    pub fn step_group_capacity(&mut self, t: Instant) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for name in names {
+            if self.active_refresh(&name).is_some() {
+                continue;
+            }
+            let g = &self.groups[&name];
+            let (live, desired) = (g.live().count(), g.desired.max(0) as usize);
+            if live < desired && g.launch_retry_at.is_none_or(|at| self.wake.due(at, t)) {
+                let (template, version) = (g.template_id.clone(), self.group_version(g));
+                for _ in live..desired {
+                    let launched = version
+                        .ok_or_else(String::new)
+                        .and_then(|v| self.launch_member(&name, &template, v, t));
+                    if launched.is_err() {
+                        self.groups.get_mut(&name).expect("listed above").launch_retry_at =
+                            Some(t + self.timings.launch_retry);
+                        break;
+                    }
+                }
+            } else if live > desired {
+                // Scale-in order: instances not on the group's configuration first (as the OldestLaunchTemplate
+                // policy does; the default policy leaves the order among versions of one template unspecified),
+                // then the oldest. After a cancelled Max>100 refresh this removes the surplus new instances.
+                let current = (g.template_id.clone(), self.group_version(g));
+                let mut extra: Vec<(bool, Instant, String)> = g
+                    .live()
+                    .map(|m| {
+                        let launched = self.instances.get(&m.id).map_or(t, |i| i.launched);
+                        (
+                            (m.template_id.clone(), Some(m.version)) == current,
+                            launched,
+                            m.id.clone(),
+                        )
+                    })
+                    .collect();
+                extra.sort();
+                for (_, _, id) in extra.into_iter().take(live - desired) {
+                    self.begin_terminate(&name, &id, t);
+                }
+            }
+        }
+    }
+
+    /// Records, per group, the lowest number of in-service members healthy in all their target groups.
+    pub fn record_capacity(&mut self) {
+        for g in self.groups.values() {
+            let healthy = g
+                .members
+                .iter()
+                .filter(|m| m.lifecycle == Lifecycle::InService && self.healthy_in_all_tgs(g, &m.id))
+                .count();
+            match self.min_healthy_seen.get_mut(&g.name) {
+                Some(seen) => *seen = (*seen).min(healthy),
+                None => {
+                    self.min_healthy_seen.insert(g.name.clone(), healthy);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! EC2 images and snapshots: DescribeImages filters, CreateImage (pending → available, one snapshot per image),
+//! CreateTags, DeregisterImage and DeleteSnapshot, with EC2's error codes.
+
+use std::collections::BTreeSet;
+
+use tokio::time::Instant;
+
+use super::api::act;
+use super::instances::not_found as instance_not_found;
+use super::state::{glob, State, ACCOUNT};
+use super::Health;
+use crate::cloud::{CloudError, CloudResult};
+use crate::core::model::*;
+
+#[derive(Debug)]
+pub(crate) struct ImageRec {
+    pub id: String,
+    pub name: String,
+    /// An account id, or an alias such as `amazon` for fixture base images.
+    pub owner: String,
+    pub state: ImageState,
+    pub created: Instant,
+    /// When a pending image settles (available, or failed when `will_fail`).
+    pub ready_at: Option<Instant>,
+    pub will_fail: bool,
+    pub tags: Tags,
+    pub snapshot_id: String,
+    pub state_reason: Option<String>,
+    /// Application health baked in from the build instance (what was broken there is broken in the image).
+    pub inherited: Option<Health>,
+}
+
+pub(crate) struct SnapshotRec {
+    pub tags: Tags,
+}
+
+impl State {
+    /// Registers an image and its snapshot. `ready_at` None means available at once (fixtures).
+    pub fn insert_image(&mut self, name: &str, owner: &str, tags: Tags, ready_at: Option<Instant>) -> String {
+        let id = self.next_id("ami");
+        let snapshot_id = self.next_id("snap");
+        self.snapshots
+            .insert(snapshot_id.clone(), SnapshotRec { tags: Tags::new() });
+        let rec = ImageRec {
+            id: id.clone(),
+            name: name.to_string(),
+            owner: owner.to_string(),
+            state: if ready_at.is_some() {
+                ImageState::Pending
+            } else {
+                ImageState::Available
+            },
+            created: self.now,
+            ready_at,
+            will_fail: false,
+            tags,
+            snapshot_id,
+            state_reason: None,
+            inherited: None,
+        };
+        self.images.insert(id.clone(), rec);
+        id
+    }
+
+    pub fn step_images(&mut self, t: Instant) {
+        let wake = &self.wake;
+        for img in self.images.values_mut() {
+            if img.state == ImageState::Pending && img.ready_at.is_some_and(|at| wake.due(at, t)) {
+                if img.will_fail {
+                    img.state = ImageState::Failed;
+                    img.state_reason = Some("Server.InternalError: Internal error on snapshot creation".into());
+                } else {
+                    img.state = ImageState::Available;
+                }
+            }
+        }
+    }
+
+    pub fn image_view(&self, img: &ImageRec) -> Image {
+        Image {
+            id: img.id.clone(),
+            name: img.name.clone(),
+            state: img.state.clone(),
+            creation_date: self.iso(img.created),
+            tags: img.tags.clone(),
+            snapshot_ids: vec![img.snapshot_id.clone()],
+            state_reason: img.state_reason.clone(),
+        }
+    }
+
+    /// Deregistered images are not listed; asking for an id EC2 never had is an error, as in EC2.
+    pub fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
+        for id in &f.ids {
+            if !id.starts_with("ami-") {
+                return Err(err(
+                    act::DESCRIBE_IMAGES,
+                    "InvalidAMIID.Malformed",
+                    format!("Invalid id: \"{id}\""),
+                ));
+            }
+            if !self.images.contains_key(id) {
+                return Err(image_not_found(act::DESCRIBE_IMAGES, id));
+            }
+        }
+        let owner_ok = |img: &ImageRec| {
+            f.owners.is_empty()
+                || f.owners
+                    .iter()
+                    .any(|o| *o == img.owner || (o == "self" && img.owner == ACCOUNT))
+        };
+        Ok(self
+            .images
+            .values()
+            .filter(|img| img.state != ImageState::Deregistered)
+            .filter(|img| f.ids.is_empty() || f.ids.contains(&img.id))
+            .filter(|img| owner_ok(img))
+            .filter(|img| f.name.as_deref().is_none_or(|pat| glob(pat, &img.name)))
+            .filter(|img| {
+                f.tags
+                    .iter()
+                    .all(|(k, v)| img.tags.get(k).is_some_and(|have| glob(v, have)))
+            })
+            .map(|img| self.image_view(img))
+            .collect())
+    }
+
+    /// Tags go on the image only: the engine must tag the snapshot itself (moto rejects snapshot tags in
+    /// CreateImage, so an adapter may not send them).
+    /// The description is accepted and not modelled (the domain `Image` has none).
+    pub fn create_image(&mut self, instance_id: &str, name: &str, no_reboot: bool, tags: &Tags) -> CloudResult<String> {
+        const A: &str = act::CREATE_IMAGE;
+        let inst = self
+            .instances
+            .get(instance_id)
+            .ok_or_else(|| instance_not_found(A, instance_id))?;
+        if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
+            let msg = format!("The instance '{instance_id}' is not in a state from which it can be imaged.");
+            return Err(err(A, "IncorrectInstanceState", msg));
+        }
+        let name_ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+        if !(3..=128).contains(&name.len()) || !name_ok {
+            let msg = format!("AMI names must be 3-128 characters of letters, numbers and ()[] ./-'@_ : {name:?}");
+            return Err(err(A, "InvalidAMIName.Malformed", msg));
+        }
+        if let Some(other) = self
+            .images
+            .values()
+            .find(|i| i.name == name && i.owner == ACCOUNT && i.state != ImageState::Deregistered)
+        {
+            return Err(err(
+                A,
+                "InvalidAMIName.Duplicate",
+                format!("AMI name {name} is already in use by AMI {}", other.id),
+            ));
+        }
+        validate_tags(A, tags)?;
+        let (inherited, running) = (self.instance_health(instance_id), inst.state == InstanceState::Running);
+        let ready_at = Some(self.now + self.timings.image_available);
+        let id = self.insert_image(name, ACCOUNT, tags.clone(), ready_at);
+        let fail = self.faults.fail_new_images;
+        let img = self.images.get_mut(&id).expect("just inserted");
+        img.will_fail = fail;
+        img.inherited = (inherited != Health::Healthy).then_some(inherited);
+        if running && !no_reboot {
+            if let Some(i) = self.instances.get_mut(instance_id) {
+                i.console.push("reboot: Restarting system (CreateImage)".to_string());
+            }
+        }
+        Ok(id)
+    }
+
+    /// All or nothing, like EC2: every resource must exist and stay within 50 tags before any is tagged.
+    pub fn create_tags(&mut self, ids: &[String], tags: &Tags) -> CloudResult<()> {
+        const A: &str = act::CREATE_TAGS;
+        validate_tags(A, tags)?;
+        for id in ids {
+            let have = self.taggable(A, id)?;
+            if have.keys().chain(tags.keys()).collect::<BTreeSet<_>>().len() > 50 {
+                return Err(err(A, "TagLimitExceeded", format!("{id} would have more than 50 tags")));
+            }
+        }
+        for id in ids {
+            let target = match id.split('-').next() {
+                Some("ami") => self.images.get_mut(id).map(|i| &mut i.tags),
+                Some("snap") => self.snapshots.get_mut(id).map(|s| &mut s.tags),
+                _ => self.instances.get_mut(id).map(|i| &mut i.tags),
+            };
+            target
+                .expect("checked above")
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Ok(())
+    }
+
+    fn taggable(&self, action: &str, id: &str) -> CloudResult<&Tags> {
+        match id.split('-').next() {
+            Some("ami") => self
+                .images
+                .get(id)
+                .filter(|i| i.state != ImageState::Deregistered)
+                .map(|i| &i.tags)
+                .ok_or_else(|| image_not_found(action, id)),
+            Some("snap") => self
+                .snapshots
+                .get(id)
+                .map(|s| &s.tags)
+                .ok_or_else(|| snapshot_not_found(action, id)),
+            Some("i") => self
+                .instances
+                .get(id)
+                .map(|i| &i.tags)
+                .ok_or_else(|| instance_not_found(action, id)),
+            _ => Err(err(action, "InvalidID", format!("The ID '{id}' is not valid"))),
+        }
+    }
+
+    pub fn deregister_image(&mut self, id: &str) -> CloudResult<()> {
+        match self.images.get_mut(id) {
+            Some(img) if img.state != ImageState::Deregistered => {
+                img.state = ImageState::Deregistered;
+                Ok(())
+            }
+            _ => Err(image_not_found(act::DEREGISTER_IMAGE, id)),
+        }
+    }
+
+    pub fn delete_snapshot(&mut self, id: &str) -> CloudResult<()> {
+        const A: &str = act::DELETE_SNAPSHOT;
+        if !self.snapshots.contains_key(id) {
+            return Err(snapshot_not_found(A, id));
+        }
+        if let Some(img) = self
+            .images
+            .values()
+            .find(|i| i.snapshot_id == id && i.state != ImageState::Deregistered)
+        {
+            return Err(err(
+                A,
+                "InvalidSnapshot.InUse",
+                format!("The snapshot {id} is currently in use by {}", img.id),
+            ));
+        }
+        self.snapshots.remove(id);
+        Ok(())
+    }
+}
+
+/// EC2's tag rules: the `aws:` prefix is reserved, keys up to 128 and values up to 256 characters.
+fn validate_tags(action: &str, tags: &Tags) -> CloudResult<()> {
+    for (k, v) in tags {
+        if k.is_empty() || k.len() > 128 || v.len() > 256 || k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(err(
+                action,
+                "InvalidParameterValue",
+                format!("Tag {k:?}={v:?} is not allowed"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn err(action: &str, code: &str, msg: impl Into<String>) -> CloudError {
+    CloudError::service(action, Some(code), msg)
+}
+
+fn image_not_found(action: &str, id: &str) -> CloudError {
+    err(
+        action,
+        "InvalidAMIID.NotFound",
+        format!("The image id '[{id}]' does not exist"),
+    )
+}
+
+fn snapshot_not_found(action: &str, id: &str) -> CloudError {
+    err(
+        action,
+        "InvalidSnapshot.NotFound",
+        format!("The snapshot '{id}' does not exist."),
+    )
+}

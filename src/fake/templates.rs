@@ -1,0 +1,158 @@
+//! Launch templates: numbered versions from 1, `$Latest`/`$Default` resolution, CreateLaunchTemplateVersion
+//! copying its SourceVersion (the AWS behaviour moto lacks), and the default-version switch.
+
+use std::collections::BTreeMap;
+
+use tokio::time::Instant;
+
+use super::api::act;
+use super::ec2::err;
+use super::state::State;
+use crate::cloud::CloudResult;
+use crate::core::model::*;
+
+pub(crate) struct TemplateRec {
+    pub id: String,
+    pub name: String,
+    pub default_version: i64,
+    pub versions: BTreeMap<i64, TemplateVersion>,
+}
+
+impl TemplateRec {
+    pub fn latest(&self) -> i64 {
+        self.versions.keys().next_back().copied().unwrap_or(1)
+    }
+
+    /// A number, `$Latest` or `$Default` to an existing version number.
+    pub fn resolve(&self, version: &str) -> Option<i64> {
+        let n = match version {
+            "$Latest" => self.latest(),
+            "$Default" => self.default_version,
+            other => other.parse().ok()?,
+        };
+        self.versions.contains_key(&n).then_some(n)
+    }
+}
+
+/// The launch data of one version, as much of it as the fake models (enough to see that a copy kept it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateVersion {
+    pub number: i64,
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub user_data: Option<String>,
+    pub security_group_ids: Vec<String>,
+    /// Tags the template puts on launched instances.
+    pub instance_tags: Tags,
+    pub description: Option<String>,
+    pub created: Instant,
+}
+
+impl State {
+    /// Fixture: a template whose version 1 (the default) holds `data`.
+    pub fn insert_template(&mut self, name: &str, mut data: TemplateVersion) -> String {
+        let id = self.next_id("lt");
+        data.number = 1;
+        self.templates.insert(
+            id.clone(),
+            TemplateRec {
+                id: id.clone(),
+                name: name.to_string(),
+                default_version: 1,
+                versions: BTreeMap::from([(1, data)]),
+            },
+        );
+        id
+    }
+
+    pub fn template(&self, action: &str, id: &str) -> CloudResult<&TemplateRec> {
+        if !id.starts_with("lt-") {
+            return Err(err(
+                action,
+                "InvalidLaunchTemplateId.Malformed",
+                format!("The launch template ID '{id}' is malformed"),
+            ));
+        }
+        self.templates.get(id).ok_or_else(|| {
+            let msg = format!("The specified launch template, with template ID {id}, does not exist.");
+            err(action, "InvalidLaunchTemplateId.NotFound", msg)
+        })
+    }
+
+    fn lt_view(&self, t: &TemplateRec, v: &TemplateVersion) -> LtVersion {
+        LtVersion {
+            template_id: t.id.clone(),
+            template_name: t.name.clone(),
+            number: v.number,
+            image_id: v.image_id.clone(),
+            description: v.description.clone(),
+            is_default: v.number == t.default_version,
+            created: Some(self.iso(v.created)),
+        }
+    }
+
+    /// Newest first, as the console and CLI show them; callers should not rely on the order.
+    pub fn lt_versions(&self, id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>> {
+        const A: &str = act::DESCRIBE_LT_VERSIONS;
+        let t = self.template(A, id)?;
+        let numbers: Vec<i64> = if versions.is_empty() {
+            t.versions.keys().rev().copied().collect()
+        } else {
+            let mut ns = Vec::new();
+            for v in versions {
+                ns.push(t.resolve(v).ok_or_else(|| version_not_found(A, id, v))?);
+            }
+            ns
+        };
+        Ok(numbers.iter().map(|n| self.lt_view(t, &t.versions[n])).collect())
+    }
+
+    /// Copies `source` and overrides only the image, as AWS does with SourceVersion. AWS does not check the
+    /// image here (bad parameters come back as warnings); a bad image fails later, at launch.
+    pub fn create_lt_version(
+        &mut self,
+        id: &str,
+        source: i64,
+        image_id: &str,
+        description: &str,
+    ) -> CloudResult<LtVersion> {
+        const A: &str = act::CREATE_LT_VERSION;
+        if description.chars().count() > 255 {
+            return Err(err(
+                A,
+                "InvalidParameterValue",
+                "VersionDescription is longer than 255 characters",
+            ));
+        }
+        let t = self.template(A, id)?;
+        let mut data = t
+            .versions
+            .get(&source)
+            .cloned()
+            .ok_or_else(|| version_not_found(A, id, &source.to_string()))?;
+        data.number = t.latest() + 1;
+        data.image_id = Some(image_id.to_string());
+        data.description = Some(description.to_string());
+        data.created = self.now;
+        let number = data.number;
+        let t = self.templates.get_mut(id).expect("checked above");
+        t.versions.insert(number, data);
+        let t = &self.templates[id];
+        Ok(self.lt_view(t, &t.versions[&number]))
+    }
+
+    pub fn set_default_version(&mut self, id: &str, version: i64) -> CloudResult<()> {
+        const A: &str = act::MODIFY_LT;
+        let t = self.template(A, id)?;
+        if !t.versions.contains_key(&version) {
+            return Err(version_not_found(A, id, &version.to_string()));
+        }
+        self.templates.get_mut(id).expect("checked above").default_version = version;
+        Ok(())
+    }
+}
+
+fn version_not_found(action: &str, id: &str, version: &str) -> crate::cloud::CloudError {
+    let msg = format!("Could not find launch template version {version} for launch template ID {id}");
+    err(action, "InvalidLaunchTemplateId.VersionNotFound", msg)
+}
