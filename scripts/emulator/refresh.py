@@ -9,7 +9,9 @@ terminating), "Add checkpoints to an instance refresh" (a checkpoint is reached 
 replaced *and warmed-up* instances reaches it; the last checkpoint below 100 is a partial refresh),
 "Use bake time", "Cancel an instance refresh" (stops, does not undo), "Undo changes with a manual or
 auto rollback" (replaces what was deployed so far with the configuration last saved on the group),
-and "Check the status of an instance refresh" (the statuses).
+and "Check the status of an instance refresh" (the statuses), and the RefreshPreferences reference for
+ScaleInProtectedInstances (Refresh replaces protected instances, Ignore skips them, Wait waits up to
+one hour for the protection to be removed, then fails).
 
 Choices the documentation leaves open are module constants, listed in the README: Pending lasts
 PENDING_SECONDS; Min is rounded up and Max rounded up; at least one instance is always replaced at a
@@ -30,6 +32,7 @@ from . import target_health as th
 
 PENDING_SECONDS = clock.env_seconds("LOCAL_AWS_REFRESH_PENDING_SECONDS", 5)
 FAIL_AFTER = int(clock.env_seconds("LOCAL_AWS_REFRESH_FAIL_AFTER", 3)) or 1
+PROTECTION_WAIT_SECONDS = 3600  # ScaleInProtectedInstances / StandbyInstances "Wait": one hour
 ACTIVE = ("Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress")
 TERMINAL = ("Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed")
 
@@ -69,12 +72,15 @@ class Refresh:
         live = asgmod.live_states(group)
         self.before = {s.instance.id for s in group.instance_states}
         skip = self.prefs.get("SkipMatching") and self.rollback is None
+        ignore_protected = self.prefs.get("ScaleInProtectedInstances") == "Ignore"
         self.to_replace = {
             s.instance.id
             for s in live
             if not (skip and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
             and not (self.rollback is not None and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
+            and not (ignore_protected and s.protected_from_scale_in)
         }
+        self.blocked_since: float | None = None
         self.n = max(1, group.desired_capacity or len(live) or 1)
         self.skipped = max(0, self.n - len(self.to_replace))
         self.failed: set[str] = set()
@@ -220,14 +226,21 @@ class Refresh:
         healthy = len(ready) + sum(1 for s in old if self._old_is_healthy(group, s))
         gone = len(self.to_replace) - len(old)
         allowed_term = max(0, goal_new - gone)
-        old_sorted = sorted(old, key=lambda s: self._old_is_healthy(group, s))  # unhealthy first
-        term = max(0, min(healthy - min_count, len(old), allowed_term))
+        # ScaleInProtectedInstances=Wait: a protected instance is only replaced once unprotected
+        waiting_protection = self.prefs.get("ScaleInProtectedInstances", "Wait") == "Wait"
+        movable = [s for s in old if not (waiting_protection and s.protected_from_scale_in)]
+        old_sorted = sorted(movable, key=lambda s: self._old_is_healthy(group, s))  # unhealthy first
+        term = max(0, min(healthy - min_count, len(old_sorted), allowed_term))
         for s in old_sorted[:term]:
             asgmod.begin_termination(group, s)
         total = len(live) - term
         need = goal_new - len(new)
         launch = max(0, min(need, max_count - total))
-        if term == 0 and launch == 0 and not inflight and old and allowed_term > 0:
+        if term == 0 and launch == 0 and not inflight and old and not old_sorted:
+            self._wait_for_protection(group, old)
+            return
+        self.blocked_since = None
+        if term == 0 and launch == 0 and not inflight and old_sorted and allowed_term > 0:
             # never stall: AWS always replaces at least one instance at a time
             asgmod.begin_termination(group, old_sorted[0])
             total -= 1
@@ -240,6 +253,17 @@ class Refresh:
                                   f"{self._health_wait(group, waiting[0])}.")
         else:
             self.status_reason = None
+
+    def _wait_for_protection(self, group, old) -> None:
+        """AWS waits for scale-in protection to be removed, for one hour, then fails the refresh."""
+        if self.blocked_since is None:
+            self.blocked_since = clock.now()
+        ids = ", ".join(sorted(s.instance.id for s in old)[:3])
+        if clock.aws_elapsed(self.blocked_since) >= PROTECTION_WAIT_SECONDS:
+            self._fail(group, f"Instance refresh failed: instances protected from scale in were not "
+                              f"unprotected within one hour ({ids}).")
+            return
+        self.status_reason = f"Waiting for instances protected from scale in to be unprotected: {ids}."
 
     def _succeed(self, group) -> None:
         if self.desired and self.desired.get("LaunchTemplate"):

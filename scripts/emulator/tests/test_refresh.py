@@ -231,3 +231,26 @@ def test_describe_lists_newest_first_with_preferences(fresh, clients):
     assert items[0]["Preferences"]["MinHealthyPercentage"] == 90
     page = asg.describe_instance_refreshes(AutoScalingGroupName="shop-web", MaxRecords=1)
     assert len(page["InstanceRefreshes"]) == 1 and page["NextToken"]
+
+
+@pytest.mark.parametrize("mode", ["Ignore", "Refresh", "Wait"])
+def test_scale_in_protected_instances(fresh, clients, mode):
+    ec2, asg, _ = clients
+    seed = fresh.seed()
+    protected = group(asg)["Instances"][0]["InstanceId"]
+    asg.set_instance_protection(AutoScalingGroupName="shop-web", InstanceIds=[protected], ProtectedFromScaleIn=True)
+    version = new_version(ec2, make_image(ec2, seed["base_ami"], "shop-v2"))
+    asg.start_instance_refresh(
+        AutoScalingGroupName="shop-web",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateName": "shop-web", "Version": version}},
+        Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200, "ScaleInProtectedInstances": mode},
+    )
+    if mode == "Wait":
+        r = wait_for(lambda: (lambda r: r if "protected" in (r.get("StatusReason") or "") else None)(
+            refresh_status(asg)), what="waiting for protection")
+        assert r["Status"] == "InProgress"
+        asg.set_instance_protection(AutoScalingGroupName="shop-web", InstanceIds=[protected], ProtectedFromScaleIn=False)
+    r = wait_refresh_done(asg)
+    assert r["Status"] == "Successful"
+    ids = {i["InstanceId"] for i in group(asg)["Instances"] if i["LifecycleState"] == "InService"}
+    assert (protected in ids) == (mode == "Ignore")
