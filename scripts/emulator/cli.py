@@ -198,7 +198,9 @@ def cmd_seed(args: list[str]) -> int:
 
 def cmd_test(args: list[str]) -> int:
     os.chdir(REPO)
-    return subprocess.call([str(VENV / "bin" / "python"), "-m", "pytest", str(SCRIPTS / "emulator" / "tests"), *args])
+    # no cache dir: the tests must not leave files in the work tree
+    return subprocess.call([str(VENV / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider",
+                            str(SCRIPTS / "emulator" / "tests"), *args])
 
 
 USAGE = """usage: scripts/local-aws COMMAND
