@@ -23,11 +23,13 @@ def test_default_preferences_replace_one_at_a_time(fresh, clients):
     asg.start_instance_refresh(AutoScalingGroupName="shop-web", DesiredConfiguration={
         "LaunchTemplate": {"LaunchTemplateName": "shop-web", "Version": version}})
     most_new_pending = 0
-    while refresh_status(asg)["Status"] not in TERMINAL:
-        pending = [i for i in group(asg)["Instances"] if i["LifecycleState"] == "Pending"]
-        most_new_pending = max(most_new_pending, len(pending))
+    while True:
+        g = group(asg)  # read before the status: if the refresh is still running after, g was mid-refresh
+        if refresh_status(asg)["Status"] in TERMINAL:
+            break
+        most_new_pending = max(most_new_pending, len([i for i in g["Instances"] if i["LifecycleState"] == "Pending"]))
         # the group's configuration stays the old one until the refresh succeeds
-        assert group(asg)["LaunchTemplate"]["Version"] == "1"
+        assert g["LaunchTemplate"]["Version"] == "1"
     assert refresh_status(asg)["Status"] == "Successful"
     assert most_new_pending == 1  # Min 90 % of 3 rounds up to 3: one instance at a time
 
