@@ -51,6 +51,7 @@ class Refresh:
         self.start_time = clock.wall()
         self.end_time = None
         self.prefs = prefs
+        self.reported_prefs = dict(prefs)  # a rollback changes how we work, not what was asked
         self.desired = desired
         self.target = target  # (template, version ref) new instances launch from
         self.original = (group.ec2_launch_template, group.launch_template_version)

@@ -138,7 +138,7 @@ def _describe(r: Refresh) -> dict:
         "ProgressDetails": {
             "LivePoolProgress": {"PercentageComplete": r.percentage, "InstancesToUpdate": r.to_update}
         },
-        "Preferences": {k: v for k, v in r.prefs.items() if v is not None},
+        "Preferences": {k: v for k, v in r.reported_prefs.items() if v is not None},
         "Strategy": r.strategy,
     }
     if r.desired:
