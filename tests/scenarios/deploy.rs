@@ -65,7 +65,9 @@ async fn unhealthy_at_first_checkpoint_rolls_back_natively() {
 
 #[tokio::test(start_paused = true)]
 async fn unhealthy_during_bake_time_rolls_back() {
-    let w = world();
+    // EC2 health checks: Auto Scaling ignores target health (as on AWS), so only bakeroll's gate can
+    // notice the application breaking while the refresh bakes.
+    let w = crate::world_of(PIPELINE, bakeroll::fake::StackSpec::new("shop-web").ec2_health_check());
     let ami = new_image(&w, "shop-c1");
     let watcher = {
         let (ctx, env) = (w.ctx.clone(), w.env());
@@ -162,15 +164,26 @@ async fn mixed_health_across_target_groups_rolls_back_naming_the_bad_one() {
 
 #[tokio::test(start_paused = true)]
 async fn preflight_refuses_without_changing_anything() {
-    let w = world();
+    // EC2 health checks, so Auto Scaling does not replace the broken instance before the deploy looks.
+    let w = crate::world_of(PIPELINE, bakeroll::fake::StackSpec::new("shop-web").ec2_health_check());
     let ami = new_image(&w, "shop-c1");
     // Unknown AMI.
     let (_, r) = run(&w, "ami-00000000000000000").await;
     assert_eq!(r.unwrap_err().exit_code(), exit::USAGE);
-    // A fleet that is already broken.
+    // A fleet that is already broken: wait until the load balancer says so (before Auto Scaling replaces it).
     let victim = w.stack.instance_ids[0].clone();
     w.fake.set_instance_health(&victim, Health::Unhealthy);
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    let tg = w.stack.target_group_arns[0].clone();
+    let broken = |w: &World| {
+        w.fake.target_states(&tg).iter().any(|(id, s)| *id == victim && *s == bakeroll::core::model::TargetState::Unhealthy)
+    };
+    for _ in 0..120 {
+        if broken(&w) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(broken(&w), "the load balancer never saw {victim} fail: {:?}", w.fake.target_states(&tg));
     let (_, r) = run(&w, &ami).await;
     let err = r.unwrap_err();
     assert_eq!(err.exit_code(), exit::USAGE, "{err}");

@@ -47,9 +47,14 @@ pub struct World {
 /// A fake region with an Amazon Linux base image and the `shop-web` stack (3 instances, `tgs` target
 /// groups), and a context for `pipeline` (text of a pipeline file).
 pub fn world_with(pipeline: &str, tgs: u32) -> World {
+    world_of(pipeline, StackSpec::new("shop-web").target_groups(tgs))
+}
+
+/// Like `world_with`, for any stack shape.
+pub fn world_of(pipeline: &str, spec: StackSpec) -> World {
     let fake = FakeCloud::new();
     let base = fake.add_image(ImageSpec::amazon_linux());
-    let stack = fake.add_stack(StackSpec::new("shop-web").target_groups(tgs));
+    let stack = fake.add_stack(spec);
     let recorder = Recorder::default();
     // The user_data path resolves against the repository root, where scripts/provision-demo.sh lives.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/scenario.toml");
