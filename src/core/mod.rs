@@ -4,3 +4,5 @@
 pub mod health;
 pub mod model;
 pub mod rollout;
+pub mod releases;
+pub mod retention;

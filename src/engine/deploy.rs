@@ -253,11 +253,14 @@ async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64
     }
     let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
     let job = std::env::var("CI_JOB_ID").map(|j| format!(" job={j}")).unwrap_or_default();
+    // `from=` (the version the group runs now) lets `history` and `rollback` tell, after AWS has
+    // forgotten the refreshes, which release was deployed before which (see core::releases).
     let description = format!(
-        "{RELEASE_MARK} commit={} ami={} env={} at={at}{job}",
+        "{RELEASE_MARK} commit={} ami={} env={} at={at}{job} from={}",
         req.commit.as_deref().unwrap_or("-"),
         req.image_id,
-        req.env
+        req.env,
+        p.current
     );
     ctx.events.phase(&p.group.name, "template", format!("creating launch-template version from {} with image {}", p.current, req.image_id));
     let created = ec2.create_launch_template_version(&p.template.id, p.current, &req.image_id, &description).await?;

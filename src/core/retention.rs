@@ -1,0 +1,191 @@
+//! What `prune` may delete and what `gc` must terminate, decided as data before anything is touched (so
+//! a dry run can print it and `--yes` can execute it). Pure; the engine gathers the facts.
+//!
+//! prune: keep the newest N available images of the pipeline, every image still being created, and every
+//! image the engine marked protected (in use, `$Default`/`$Latest`, rollback targets, running instances);
+//! delete the rest with their snapshots.
+//! gc: terminate build instances of the pipeline launched longer ago than a threshold; report launch-
+//! template versions bakeroll created that nothing refers to any more (never deleted automatically).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Tags};
+use super::releases::parse_mark;
+
+/// `prune --keep` default: a week of daily releases to step back through, beyond the images kept
+/// because something uses them or a rollback would need them.
+pub const DEFAULT_KEEP: usize = 5;
+
+/// `gc --older-than` default. A bake waits at most `bake.timeout` (45 m) for its build instance and
+/// `bake.image_timeout` (60 m) for the image, and terminates the instance on every exit path, so with
+/// the default timeouts an older build instance belongs to a bake that died (SIGKILL, lost runner).
+pub const DEFAULT_GC_AGE: Duration = Duration::from_secs(2 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeptImage {
+    pub ami: String,
+    pub name: String,
+    pub commit: Option<String>,
+    pub created: String,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoomedImage {
+    pub ami: String,
+    pub name: String,
+    pub commit: Option<String>,
+    pub created: String,
+    pub snapshots: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrunePlan {
+    pub keep_newest: usize,
+    /// Newest first.
+    pub keep: Vec<KeptImage>,
+    /// Newest first.
+    pub delete: Vec<DoomedImage>,
+}
+
+/// Decides which of the pipeline's `images` to keep. `protected` holds (AMI id, why) pairs; an AMI may
+/// appear several times. `commit_tag` is the tag key that names an image's commit.
+pub fn plan_prune(images: &[Image], keep_newest: usize, protected: &[(String, String)], commit_tag: &str) -> PrunePlan {
+    let mut why: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (ami, reason) in protected {
+        let reasons = why.entry(ami.as_str()).or_default();
+        if !reasons.contains(reason) {
+            reasons.push(reason.clone());
+        }
+    }
+    let mut sorted: Vec<&Image> = images.iter().filter(|i| i.state != ImageState::Deregistered).collect();
+    sorted.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then_with(|| b.id.cmp(&a.id)));
+    let mut plan = PrunePlan { keep_newest, keep: vec![], delete: vec![] };
+    let mut newest = 0;
+    for img in sorted {
+        let mut reasons = Vec::new();
+        match img.state {
+            // Deregistering an image a bake is still creating would fail that bake.
+            ImageState::Pending => reasons.push("still being created".to_string()),
+            ImageState::Available if newest < keep_newest => {
+                newest += 1;
+                reasons.push(format!("one of the newest {keep_newest}"));
+            }
+            _ => {}
+        }
+        reasons.extend(why.get(img.id.as_str()).cloned().unwrap_or_default());
+        let commit = img.tags.get(commit_tag).cloned();
+        if reasons.is_empty() {
+            plan.delete.push(DoomedImage {
+                ami: img.id.clone(),
+                name: img.name.clone(),
+                commit,
+                created: img.creation_date.clone(),
+                snapshots: img.snapshot_ids.clone(),
+            });
+        } else {
+            plan.keep.push(KeptImage { ami: img.id.clone(), name: img.name.clone(), commit, created: img.creation_date.clone(), reasons });
+        }
+    }
+    plan
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildInstance {
+    pub id: String,
+    pub state: String,
+    pub commit: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub launched: Option<i64>,
+    pub age_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spared {
+    #[serde(flatten)]
+    pub instance: BuildInstance,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeakPlan {
+    pub older_than_secs: u64,
+    pub terminate: Vec<BuildInstance>,
+    pub spared: Vec<Spared>,
+}
+
+/// Which of `instances` are leaked build instances: carrying every one of `required` tags (role and
+/// pipeline — checked here again, whatever the query returned), not already going away, and launched
+/// more than `older_than` before `now` (Unix seconds). Instances of unknown age are spared.
+pub fn plan_gc(instances: &[Instance], required: &Tags, now: i64, older_than: Duration, commit_tag: &str) -> LeakPlan {
+    let mut plan = LeakPlan { older_than_secs: older_than.as_secs(), terminate: vec![], spared: vec![] };
+    for i in instances {
+        if !required.iter().all(|(k, v)| i.tags.get(k) == Some(v)) {
+            continue;
+        }
+        let age = i.launch_time.map(|t| now.saturating_sub(t).max(0) as u64);
+        let b = BuildInstance {
+            id: i.id.clone(),
+            state: state_name(&i.state).to_string(),
+            commit: i.tags.get(commit_tag).cloned(),
+            launched: i.launch_time,
+            age_secs: age,
+        };
+        let reason = match age {
+            _ if i.state.is_gone() => Some("already terminating".to_string()),
+            None => Some("launch time unknown".to_string()),
+            Some(a) if a < older_than.as_secs() => Some(format!("launched {} ago, younger than the threshold", human(a))),
+            Some(_) => None,
+        };
+        match reason {
+            Some(reason) => plan.spared.push(Spared { instance: b, reason }),
+            None => plan.terminate.push(b),
+        }
+    }
+    plan
+}
+
+/// EC2's name for an instance state.
+fn state_name(s: &InstanceState) -> &str {
+    match s {
+        InstanceState::Pending => "pending",
+        InstanceState::Running => "running",
+        InstanceState::Stopping => "stopping",
+        InstanceState::Stopped => "stopped",
+        InstanceState::ShuttingDown => "shutting-down",
+        InstanceState::Terminated => "terminated",
+        InstanceState::Other(s) => s,
+    }
+}
+
+/// `5400` → `1h 30m`.
+pub fn human(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+/// Versions bakeroll created (marked) that nothing refers to: not in `in_use` (a group's current version,
+/// the target of a kept successful or active refresh), not the template's default or latest, and not the
+/// version a later release was deployed from. Numbers ascending.
+pub fn unreferenced_versions(versions: &[LtVersion], in_use: &[i64]) -> Vec<i64> {
+    let latest = versions.iter().map(|v| v.number).max();
+    let marks: Vec<(i64, Option<i64>)> = versions
+        .iter()
+        .filter_map(|v| v.description.as_deref().and_then(parse_mark).map(|m| (v.number, m.from)))
+        .collect();
+    let mut out: Vec<i64> = versions
+        .iter()
+        .filter(|v| marks.iter().any(|(n, _)| *n == v.number))
+        .filter(|v| !v.is_default && Some(v.number) != latest && !in_use.contains(&v.number))
+        .filter(|v| !marks.iter().any(|(_, from)| *from == Some(v.number)))
+        .map(|v| v.number)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod tests;
