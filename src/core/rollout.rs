@@ -176,6 +176,25 @@ impl Rollout {
         r
     }
 
+    /// Undoes a refresh that is in flight (`bakeroll rollback` while a deploy refreshes or bakes): asks AWS
+    /// to roll it back — or keeps watching a rollback or cancellation already under way — then verifies
+    /// the fleet on `old`, the group's saved version. A refresh that ends before AWS accepts the request
+    /// is undone with a new refresh to `old`, as in a deploy.
+    pub fn undo(params: RolloutParams, old: Release, new: Release, refresh_id: String, status: &RefreshStatus) -> Self {
+        let mut r = Self::new(params, old, new, refresh_id.clone(), Vec::new());
+        r.reason = Some(RollbackReason::Requested);
+        r.timeline.clear();
+        match status {
+            RefreshStatus::RollbackInProgress => r.enter(Phase::RollingBack { refresh_id }, Duration::ZERO),
+            RefreshStatus::Cancelling => r.enter(Phase::Cancelling { refresh_id }, Duration::ZERO),
+            _ => {
+                r.enter(Phase::StartingRollback, Duration::ZERO);
+                r.retry = Some(Action::RollbackRefresh);
+            }
+        }
+        r
+    }
+
     /// The refresh whose status the driver should fetch for the next observation.
     pub fn watched_refresh(&self) -> Option<&str> {
         match &self.phase {

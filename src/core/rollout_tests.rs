@@ -230,3 +230,52 @@ fn back_to_starts_a_refresh_to_the_target_and_verifies_it() {
     );
     assert_eq!(r.refresh_ids, ["r-9"]);
 }
+
+fn undo(status: &str) -> Rollout {
+    Rollout::undo(
+        params(),
+        Release { version: 1, image_id: "ami-old".into() },
+        Release { version: 2, image_id: "ami-new".into() },
+        "r-1".into(),
+        &RefreshStatus::parse(status),
+    )
+}
+
+#[test]
+fn undo_rolls_back_the_refresh_in_flight_and_verifies_the_saved_version() {
+    let mut r = undo("Baking");
+    let mixed = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Healthy)];
+    assert_eq!(r.watched_refresh(), Some("r-1"));
+    assert_eq!(r.step(&obs(0, Some("Baking"), &mixed)), Decision::Act(Action::RollbackRefresh));
+    let started = ActionResult::Started { refresh_id: "r-1".into() };
+    assert_eq!(r.on_action(&Action::RollbackRefresh, started, Duration::ZERO), Decision::Wait(POLL));
+    assert_eq!(r.step(&obs(5, Some("RollbackInProgress"), &mixed)), Decision::Wait(POLL));
+    let back = [("i-old1", "ami-old", Healthy), ("i-old2", "ami-old", Healthy)];
+    r.step(&obs(10, Some("RollbackSuccessful"), &back));
+    assert_eq!(
+        r.step(&obs(10, Some("RollbackSuccessful"), &back)),
+        Decision::Finish(Outcome::RolledBack { reason: RollbackReason::Requested })
+    );
+    // Never rolled forward: the fleet on the new image would not have verified.
+    let mut r = undo("InProgress");
+    r.step(&obs(0, Some("InProgress"), &mixed));
+    r.on_action(&Action::RollbackRefresh, ActionResult::Started { refresh_id: "r-1".into() }, Duration::ZERO);
+    let forward = [("i-new1", "ami-new", Healthy), ("i-new2", "ami-new", Healthy)];
+    r.step(&obs(5, Some("RollbackSuccessful"), &forward));
+    assert_eq!(r.step(&obs(80, Some("RollbackSuccessful"), &forward)), Decision::Finish(Outcome::Failed {
+        reason: Some(RollbackReason::Requested),
+        detail: "the fleet is not verified healthy on ami-old: i-new1 runs ami-new, not ami-old; i-new2 runs ami-new, not ami-old".into(),
+    }));
+}
+
+#[test]
+fn undo_watches_a_rollback_already_under_way_and_handles_a_refresh_that_just_ended() {
+    let mut r = undo("RollbackInProgress");
+    let back = [("i-old1", "ami-old", Healthy), ("i-old2", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(0, Some("RollbackInProgress"), &back)), Decision::Wait(POLL), "no second rollback request");
+    // The refresh succeeded a moment before the request: go back with a new refresh to the saved version.
+    let mut r = undo("Baking");
+    r.step(&obs(0, Some("Baking"), &back));
+    let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
+    assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::ZERO), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+}
