@@ -11,6 +11,11 @@ async fn main() {
         Command::Bake(args) => cli::bake::run(&cli.global, args).await,
         Command::Deploy(args) => cli::deploy::run(&cli.global, args).await,
         Command::Ship(args) => cli::ship::run(&cli.global, args).await,
+        Command::Rollback(args) => cli::rollback::run(&cli.global, args).await,
+        Command::Status(args) => cli::status::run(&cli.global, args).await,
+        Command::History(args) => cli::history::run(&cli.global, args).await,
+        Command::Prune(args) => cli::prune::run(&cli.global, args).await,
+        Command::Gc(args) => cli::gc::run(&cli.global, args).await,
     };
     std::process::exit(cli::finish(&cli.global, finished));
 }

@@ -5,6 +5,11 @@
 pub mod bake;
 pub mod deploy;
 pub mod ship;
+pub mod status;
+pub mod history;
+pub mod rollback;
+pub mod prune;
+pub mod gc;
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +65,16 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Bake, then deploy.
     Ship(ship::Args),
+    /// Put the environment back on an earlier release (default: the one before the current one).
+    Rollback(rollback::Args),
+    /// Per group: the release it runs, the refresh in flight, health per target group.
+    Status(status::Args),
+    /// Releases newest first: when, commit, AMI, launch-template version, outcome.
+    History(history::Args),
+    /// Deregister old AMIs of this pipeline and delete their snapshots (shows the plan without --yes).
+    Prune(prune::Args),
+    /// Terminate build instances a dead bake left behind (shows them without --yes).
+    Gc(gc::Args),
 }
 
 /// Everything a running command holds.

@@ -188,15 +188,24 @@ fn outcome(f: &GroupFacts, marks: &[(&LtVersion, Option<Mark>)], v: i64) -> (Rel
             };
         }
     }
-    if let Some((w, _)) = marks.iter().find(|(_, m)| m.as_ref().and_then(|m| m.from) == Some(v)) {
-        return (Superseded, format!("version {} was deployed from it", w.number));
+    // A version W with from=V proves the group ran V when W was deployed; W itself ran if it is current or
+    // a later one was deployed from it. V was superseded only if a successor ran.
+    let successors = |n: i64| marks.iter().filter(move |(_, m)| m.as_ref().and_then(|m| m.from) == Some(n)).map(|(w, _)| w.number);
+    let ran = |n: i64| f.current == Some(n) || successors(n).next().is_some();
+    if let Some(w) = successors(v).find(|w| ran(*w)) {
+        return (Superseded, format!("version {w} was deployed from it"));
+    }
+    let current = f.current;
+    if successors(v).next().is_some() {
+        let to = current.map(|c| format!(" to version {c}")).unwrap_or_default();
+        return (RolledBack, format!("it ran, the releases deployed from it did not last, and the group went back{to}"));
     }
     if let Some(r) = f.refreshes.iter().find(|r| desired(r) == Some(v)) {
         if successes.iter().all(|(_, n)| *n != v) {
             return (RolledBack, format!("never became current: instance refresh {} ended {}", r.id, r.status.as_str()));
         }
     }
-    let Some(current) = f.current else { return (Superseded, "the group's current version is unknown".into()) };
+    let Some(current) = current else { return (Superseded, "the group's current version is unknown".into()) };
     if v > current {
         return (RolledBack, format!("the group went back to version {current}"));
     }
@@ -221,8 +230,8 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
-    /// `previous` | a launch-template version number | an AMI id (`ami-…`) | a commit SHA (full, or a
-    /// prefix of 7 or more; `commit:` forces a commit when it is all digits).
+    /// `previous` | a launch-template version number (fewer than 7 digits) | an AMI id (`ami-…`) | a commit
+    /// SHA (full, or a prefix of 7 or more; `commit:` forces a commit).
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if s.is_empty() {
@@ -237,7 +246,8 @@ impl TargetSpec {
         if s.starts_with("ami-") {
             return Ok(Self::Ami(s.to_string()));
         }
-        if s.chars().all(|c| c.is_ascii_digit()) {
+        // Templates hold at most 10,000 versions: 7 or more digits can only be a (short) commit SHA.
+        if s.len() < 7 && s.chars().all(|c| c.is_ascii_digit()) {
             return s.parse().map(Self::Version).map_err(|_| format!("--to {s}: not a launch-template version number"));
         }
         Ok(Self::Commit(s.to_string()))

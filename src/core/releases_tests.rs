@@ -120,6 +120,30 @@ fn a_release_rolled_back_before_a_later_good_one_is_not_called_superseded() {
 }
 
 #[test]
+fn a_release_whose_successor_failed_and_that_was_then_rolled_back_is_rolled_back() {
+    // A (v2); B (v3) ok; C (v4, from 3) ok; D (v5, from 4) rolled back automatically; rollback --to A.
+    let versions = vec![
+        version(1, None),
+        version(2, Some(mark("aaaaaaa1", Some(1)))),
+        version(3, Some(mark("bbbbbbb2", Some(2)))),
+        version(4, Some(mark("ccccccc3", Some(3)))),
+        version(5, Some(mark("ddddddd4", Some(4)))),
+    ];
+    let refreshes = vec![
+        refresh("r5", 2, "Successful"),
+        refresh("r4", 5, "RollbackSuccessful"),
+        refresh("r3", 4, "Successful"),
+        refresh("r2", 3, "Successful"),
+        refresh("r1", 2, "Successful"),
+    ];
+    let expected = vec![(5, "rolled-back"), (4, "rolled-back"), (3, "superseded"), (2, "deployed"), (1, "superseded")];
+    assert_eq!(outcomes(&history(&facts(&versions, Some(2), &refreshes))), expected);
+    let durable = history(&facts(&versions, Some(2), &[]));
+    assert_eq!(outcomes(&durable), expected, "the same without refresh history");
+    assert!(durable[1].detail.contains("went back to version 2"), "{}", durable[1].detail);
+}
+
+#[test]
 fn versions_without_from_fall_back_to_their_number() {
     let old = |c: &str| Some(format!("bakeroll:release commit={c} ami=ami-{c} env=prod at=x"));
     let versions = vec![version(1, None), version(2, old("a")), version(3, old("b")), version(4, old("c"))];
@@ -196,6 +220,7 @@ fn target_specs_parse() {
     assert_eq!(TargetSpec::parse("12"), Ok(TargetSpec::Version(12)));
     assert_eq!(TargetSpec::parse("ami-0abc"), Ok(TargetSpec::Ami("ami-0abc".into())));
     assert_eq!(TargetSpec::parse("c0ffee1"), Ok(TargetSpec::Commit("c0ffee1".into())));
-    assert_eq!(TargetSpec::parse("commit:1234567"), Ok(TargetSpec::Commit("1234567".into())));
+    assert_eq!(TargetSpec::parse("1234567"), Ok(TargetSpec::Commit("1234567".into())), "7 digits: a short SHA");
+    assert_eq!(TargetSpec::parse("commit:12"), Ok(TargetSpec::Commit("12".into())));
     assert!(TargetSpec::parse(" ").is_err());
 }

@@ -5,6 +5,9 @@ pub mod bake;
 pub mod cleanup;
 pub mod deploy;
 pub mod events;
+pub mod releases;
+pub mod retention;
+pub mod rollback;
 pub mod wait;
 pub mod watch;
 

@@ -4,6 +4,8 @@
 mod bake;
 mod deploy;
 mod multi;
+mod releases;
+mod retention;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,85 @@
+//! `bakeroll gc [--older-than 2h] [--yes]`: find and terminate build instances of this pipeline that a
+//! dead bake left behind, and report launch-template versions nothing refers to. Without `--yes` it only
+//! shows what it would terminate.
+
+use std::time::Duration;
+
+use super::{summary_base, Finished, Global, Session};
+use crate::core::retention::human;
+use crate::engine::retention::{gc_execute, gc_plan, Executed, GcPlan};
+use crate::error::Result;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Only build instances launched longer ago than this (e.g. 90m, 2h, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
+    pub older_than: Duration,
+    /// Terminate for real; without it, only show what would be terminated.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 90m or 2h"))
+}
+
+pub fn text(plan: &GcPlan, executed: Option<&Executed>) -> String {
+    let mut lines = Vec::new();
+    let b = &plan.build_instances;
+    for i in &b.terminate {
+        let age = i.age_secs.map(human).unwrap_or_else(|| "?".into());
+        lines.push(format!("terminate {} ({}, commit {}, launched {age} ago)", i.id, i.state, i.commit.as_deref().unwrap_or("-")));
+    }
+    for s in &b.spared {
+        lines.push(format!("spare     {} ({}): {}", s.instance.id, s.instance.state, s.reason));
+    }
+    lines.push(match executed {
+        None if b.terminate.is_empty() => format!("no build instance older than {} to terminate", human(b.older_than_secs)),
+        None => format!("nothing terminated: pass --yes to terminate {} build instances", b.terminate.len()),
+        Some(e) => format!("terminated {}", if e.done.is_empty() { "nothing".into() } else { e.done.join(", ") }),
+    });
+    for u in &plan.unreferenced_versions {
+        let versions: Vec<String> = u.versions.iter().map(i64::to_string).collect();
+        lines.push(format!(
+            "unreferenced launch-template versions of {} ({}): {} (report only; `aws ec2 delete-launch-template-versions --launch-template-id {} --versions {}`)",
+            u.template_name,
+            u.groups.join(", "),
+            versions.join(", "),
+            u.template_id,
+            versions.join(" ")
+        ));
+    }
+    lines.join("\n")
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("gc", e),
+    };
+    let ctx = &session.ctx;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    let work = async {
+        let plan = gc_plan(ctx, args.older_than, now).await?;
+        let executed = if args.yes { Some(gc_execute(ctx, &plan).await) } else { None };
+        Result::Ok((plan, executed))
+    };
+    let result = session.interruptible(work).await;
+    session.display.finish();
+    let mut summary = summary_base(&session, "gc");
+    summary.insert("executed".into(), args.yes.into());
+    let (plan, executed) = match result {
+        Ok(r) => r,
+        Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+    };
+    summary.insert("build_instances".into(), serde_json::to_value(&plan.build_instances).unwrap_or_default());
+    summary.insert("unreferenced_versions".into(), serde_json::to_value(&plan.unreferenced_versions).unwrap_or_default());
+    let (done, result) = match executed {
+        Some((done, result)) => (Some(done), result),
+        None => (None, Ok(())),
+    };
+    if let Some(d) = &done {
+        summary.insert("terminated".into(), serde_json::to_value(&d.done).unwrap_or_default());
+    }
+    Finished { text: Some(text(&plan, done.as_ref())), summary, result, next: None }
+}

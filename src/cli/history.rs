@@ -1,0 +1,96 @@
+//! `bakeroll history`: each group's releases, newest first — when, commit, AMI, launch-template version
+//! and outcome — from the launch-template versions deploy records (kept for good) sharpened by the
+//! refreshes AWS still keeps (six weeks). Read-only.
+
+use serde::Serialize;
+
+use super::status::environments;
+use super::{summary_base, Finished, Global, Session};
+use crate::core::releases::ReleaseRecord;
+use crate::engine::releases::require_group;
+use crate::error::Result;
+
+/// `--limit` default: enough to see the last few weeks of a busy pipeline on one screen.
+pub const DEFAULT_LIMIT: usize = 20;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Show at most N releases per group, newest first.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupHistory {
+    pub env: String,
+    pub group: String,
+    pub template_id: String,
+    pub current_version: Option<i64>,
+    /// Releases beyond `--limit` that were left out.
+    pub more: usize,
+    pub releases: Vec<ReleaseRecord>,
+}
+
+async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
+    let mut out = Vec::new();
+    for (env, cfg) in environments(session, global)? {
+        for name in &cfg.auto_scaling_groups {
+            let state = require_group(&session.ctx, &env, name).await?;
+            let mut releases = state.history();
+            let more = releases.len().saturating_sub(limit);
+            releases.truncate(limit);
+            out.push(GroupHistory {
+                env: env.clone(),
+                group: name.clone(),
+                template_id: state.template.id.clone(),
+                current_version: state.current,
+                more,
+                releases,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn text(groups: &[GroupHistory]) -> String {
+    let mut lines = Vec::new();
+    for g in groups {
+        let on = g.current_version.map(|v| format!(", on version {v}")).unwrap_or_default();
+        lines.push(format!("{} (environment {}){on}:", g.group, g.env));
+        lines.push(format!("  {:<7}  {:<20}  {:<12}  {:<21}  {:<12}  {}", "VERSION", "WHEN", "COMMIT", "AMI", "OUTCOME", "DETAIL"));
+        for r in &g.releases {
+            let commit: String = r.commit.as_deref().unwrap_or(if r.bakeroll { "-" } else { "(not bakeroll)" }).chars().take(12).collect();
+            let when: String = r.at.as_deref().unwrap_or("-").chars().take(20).collect();
+            lines.push(format!(
+                "  {:<7}  {:<20}  {:<12}  {:<21}  {:<12}  {}",
+                r.version,
+                when,
+                commit,
+                r.ami.as_deref().unwrap_or("-"),
+                r.outcome.as_str(),
+                r.detail
+            ));
+        }
+        if g.more > 0 {
+            lines.push(format!("  … {} older (--limit)", g.more));
+        }
+    }
+    lines.join("\n")
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("history", e),
+    };
+    let result = session.interruptible(collect(&session, global, args.limit)).await;
+    session.display.finish();
+    let mut summary = summary_base(&session, "history");
+    match result {
+        Ok(groups) => {
+            summary.insert("groups".into(), serde_json::to_value(&groups).unwrap_or_default());
+            Finished { summary, text: Some(text(&groups)), result: Ok(()), next: None }
+        }
+        Err(e) => Finished { summary, text: None, result: Err(e), next: None },
+    }
+}

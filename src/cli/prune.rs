@@ -1,0 +1,68 @@
+//! `bakeroll prune [--keep N] [--yes]`: deregister old AMIs of this pipeline and delete their snapshots.
+//! Without `--yes` it only shows what it would delete and why each kept image stays.
+
+use super::{summary_base, Finished, Global, Session};
+use crate::core::retention::{PrunePlan, DEFAULT_KEEP};
+use crate::engine::retention::{prune_execute, prune_plan, Executed};
+use crate::error::Result;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Keep the newest N available images (in-use and rollback-target images are kept on top).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_KEEP)]
+    pub keep: usize,
+    /// Delete for real; without it, only show what would be deleted.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
+    let mut lines = Vec::new();
+    for k in &plan.keep {
+        lines.push(format!("keep   {} {} ({})", k.ami, k.name, k.reasons.join("; ")));
+    }
+    for d in &plan.delete {
+        let snaps = if d.snapshots.is_empty() { "no snapshots".into() } else { d.snapshots.join(", ") };
+        lines.push(format!("delete {} {} created {} with {snaps}", d.ami, d.name, d.created));
+    }
+    let snapshots: usize = plan.delete.iter().map(|d| d.snapshots.len()).sum();
+    lines.push(match executed {
+        None if plan.delete.is_empty() => "nothing to delete".into(),
+        None => format!("nothing deleted: pass --yes to deregister {} images and delete {snapshots} snapshots", plan.delete.len()),
+        Some(e) => format!("deregistered {} images, deleted {} snapshots", e.done.len(), e.snapshots_deleted.len()),
+    });
+    lines.join("\n")
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("prune", e),
+    };
+    let ctx = &session.ctx;
+    let work = async {
+        let plan = prune_plan(ctx, args.keep).await?;
+        let executed = if args.yes { Some(prune_execute(ctx, &plan).await) } else { None };
+        Result::Ok((plan, executed))
+    };
+    let result = session.interruptible(work).await;
+    session.display.finish();
+    let mut summary = summary_base(&session, "prune");
+    summary.insert("executed".into(), args.yes.into());
+    let (plan, executed) = match result {
+        Ok(r) => r,
+        Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+    };
+    summary.insert("keep_newest".into(), plan.keep_newest.into());
+    summary.insert("keep".into(), serde_json::to_value(&plan.keep).unwrap_or_default());
+    summary.insert("delete".into(), serde_json::to_value(&plan.delete).unwrap_or_default());
+    let (done, result) = match executed {
+        Some((done, result)) => (Some(done), result),
+        None => (None, Ok(())),
+    };
+    if let Some(d) = &done {
+        summary.insert("deleted".into(), serde_json::to_value(d).unwrap_or_default());
+    }
+    let next = result.is_err().then(|| "run `bakeroll prune --yes` again: it only deletes what is still there".to_string());
+    Finished { text: Some(text(&plan, done.as_ref())), summary, result, next }
+}

@@ -1,0 +1,82 @@
+//! `bakeroll status`: per Auto Scaling group, the release it runs (commit, AMI, launch-template version),
+//! the refresh in flight, healthy/total per target group and instances per image. Read-only.
+
+use super::{summary_base, Finished, Global, Session};
+use crate::config::Environment;
+use crate::display::counts_text;
+use crate::engine::releases::{require_group, status, GroupStatus};
+use crate::error::Result;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {}
+
+/// `--env` (or $BAKEROLL_ENV) if given, else every environment of the pipeline file.
+pub fn environments(session: &Session, global: &Global) -> Result<Vec<(String, Environment)>> {
+    let p = &session.ctx.pipeline;
+    match global.env.as_deref() {
+        Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
+        // No environment at all: the same error deploy gives.
+        None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
+        None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
+    }
+}
+
+async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
+    let mut out = Vec::new();
+    for (env, cfg) in environments(session, global)? {
+        for name in &cfg.auto_scaling_groups {
+            let state = require_group(&session.ctx, &env, name).await?;
+            out.push(status(&session.ctx, &state).await?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn text(groups: &[GroupStatus]) -> String {
+    let mut lines = Vec::new();
+    for g in groups {
+        lines.push(format!("{} (environment {}): {}", g.group, g.env, g.release.describe()));
+        if g.version_ref.starts_with('$') {
+            lines.push(format!("  launch template {} on {} (version {})", g.template_id, g.version_ref, g.release.version.unwrap_or(0)));
+        }
+        let last = g.last_refresh.as_ref().map(|r| format!("; last {} {}", r.id, r.status)).unwrap_or_default();
+        match &g.refresh {
+            Some(r) => lines.push(format!(
+                "  refresh in flight: {} {} {}% to version {}",
+                r.id,
+                r.status,
+                r.percent.unwrap_or(0),
+                r.desired_version.as_deref().unwrap_or("?")
+            )),
+            None => lines.push(format!("  refresh: none in flight{last}")),
+        }
+        lines.push(format!("  {} of {} desired instances in service; {}", g.in_service, g.desired, counts_text(&g.target_groups)));
+        for i in &g.images {
+            let commit = i.commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+            lines.push(format!("  {} on {}{commit}", i.instances, i.ami));
+        }
+        if g.healthy {
+            lines.push("  verified: every instance in service on the release, healthy in every target group".into());
+        } else {
+            lines.push(format!("  NOT verified: {}", if g.problems.is_empty() { "release unknown".into() } else { g.problems.join("; ") }));
+        }
+    }
+    lines.join("\n")
+}
+
+pub async fn run(global: &Global, _args: Args) -> Finished {
+    let session = match Session::open(global).await {
+        Ok(s) => s,
+        Err(e) => return Finished::early("status", e),
+    };
+    let result = session.interruptible(collect(&session, global)).await;
+    session.display.finish();
+    let mut summary = summary_base(&session, "status");
+    match result {
+        Ok(groups) => {
+            summary.insert("groups".into(), serde_json::to_value(&groups).unwrap_or_default());
+            Finished { summary, text: Some(text(&groups)), result: Ok(()), next: None }
+        }
+        Err(e) => Finished { summary, text: None, result: Err(e), next: None },
+    }
+}

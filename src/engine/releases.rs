@@ -1,0 +1,203 @@
+//! Reads what `status`, `history`, `rollback`, `prune` and `gc` decide from: per Auto Scaling group, the
+//! group, every version of its launch template, the refreshes AWS still keeps and, for `status`, the
+//! fleet's images and health. Read-only; the decisions are in `core::releases` and `core::retention`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::watch;
+use super::Ctx;
+use crate::cloud::CloudError;
+use crate::core::health::{counts, fleet_problems, TgCount};
+use crate::core::model::{Group, LtVersion, Refresh, TemplateRef};
+use crate::core::releases::{history, parse_mark, GroupFacts, ReleaseRecord};
+use crate::error::{Error, Result};
+
+/// One group as the release commands see it.
+#[derive(Debug, Clone)]
+pub struct GroupState {
+    pub env: String,
+    pub group: Group,
+    pub template: TemplateRef,
+    /// Every version of the group's launch template, newest first.
+    pub versions: Vec<LtVersion>,
+    /// The numbered version the group runs (`$Latest`/`$Default` resolved).
+    pub current: Option<i64>,
+    /// The group's refreshes as AWS still reports them, newest first.
+    pub refreshes: Vec<Refresh>,
+}
+
+impl GroupState {
+    pub fn facts(&self) -> GroupFacts<'_> {
+        GroupFacts { env: &self.env, versions: &self.versions, current: self.current, refreshes: &self.refreshes }
+    }
+
+    /// Releases newest first (see `core::releases::history`).
+    pub fn history(&self) -> Vec<ReleaseRecord> {
+        history(&self.facts())
+    }
+
+    /// The refresh that blocks a new one (Pending, InProgress, Baking, Cancelling, RollbackInProgress).
+    pub fn active_refresh(&self) -> Option<&Refresh> {
+        self.refreshes.iter().find(|r| r.status.is_active())
+    }
+
+    pub fn version(&self, n: i64) -> Option<&LtVersion> {
+        self.versions.iter().find(|v| v.number == n)
+    }
+
+    pub fn image_of(&self, n: i64) -> Option<String> {
+        self.version(n).and_then(|v| v.image_id.clone())
+    }
+
+    pub fn default_version(&self) -> Option<i64> {
+        self.versions.iter().find(|v| v.is_default).map(|v| v.number)
+    }
+
+    pub fn latest_version(&self) -> Option<i64> {
+        self.versions.iter().map(|v| v.number).max()
+    }
+}
+
+/// Reads one group. Ok(None) when the group does not exist; a group without a plain launch template is
+/// a precondition error (bakeroll never deployed it).
+pub async fn read_group(ctx: &Ctx, env: &str, name: &str) -> Result<Option<GroupState>> {
+    let cloud = |e: CloudError| Error::cloud(e, "nothing was changed");
+    let Some(group) = ctx.cloud.autoscaling.describe_group(name).await.map_err(cloud)? else { return Ok(None) };
+    let template = match (&group.launch_template, group.mixed_instances_policy) {
+        (Some(t), false) => t.clone(),
+        _ => return Err(Error::precondition(format!("group {name} does not use a plain launch template; bakeroll does not manage it"))),
+    };
+    let mut versions = ctx.cloud.ec2.launch_template_versions(&template.id, &[]).await.map_err(cloud)?;
+    versions.sort_by(|a, b| b.number.cmp(&a.number));
+    let current = template.numbered_version().or_else(|| match template.version.as_str() {
+        "$Latest" => versions.first().map(|v| v.number),
+        "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),
+        _ => None,
+    });
+    let refreshes = ctx.cloud.autoscaling.describe_instance_refreshes(name, &[]).await.map_err(cloud)?;
+    Ok(Some(GroupState { env: env.to_string(), group, template, versions, current, refreshes }))
+}
+
+/// Reads a group that must exist.
+pub async fn require_group(ctx: &Ctx, env: &str, name: &str) -> Result<GroupState> {
+    read_group(ctx, env, name)
+        .await?
+        .ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found")))
+}
+
+/// A release as `status` and `rollback` name it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReleaseRef {
+    pub version: Option<i64>,
+    pub ami: Option<String>,
+    pub commit: Option<String>,
+}
+
+impl ReleaseRef {
+    pub fn of_version(state: &GroupState, n: i64) -> Self {
+        let v = state.version(n);
+        let mark = v.and_then(|v| v.description.as_deref()).and_then(parse_mark);
+        Self { version: Some(n), ami: v.and_then(|v| v.image_id.clone()), commit: mark.and_then(|m| m.commit) }
+    }
+
+    pub fn of_record(r: &ReleaseRecord) -> Self {
+        Self { version: Some(r.version), ami: r.ami.clone(), commit: r.commit.clone() }
+    }
+
+    /// `c0ffee1 (ami-0123, version 4)`.
+    pub fn describe(&self) -> String {
+        let mut inner = Vec::new();
+        if let Some(a) = &self.ami {
+            inner.push(a.clone());
+        }
+        if let Some(v) = self.version {
+            inner.push(format!("version {v}"));
+        }
+        match &self.commit {
+            Some(c) => format!("{c} ({})", inner.join(", ")),
+            None => inner.join(", "),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshView {
+    pub id: String,
+    pub status: String,
+    pub percent: Option<i32>,
+    pub desired_version: Option<String>,
+    pub status_reason: Option<String>,
+}
+
+impl RefreshView {
+    fn of(r: &Refresh) -> Self {
+        Self {
+            id: r.id.clone(),
+            status: r.status.as_str().to_string(),
+            percent: r.percentage_complete,
+            desired_version: r.desired_version.clone(),
+            status_reason: r.status_reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageCount {
+    pub ami: String,
+    pub instances: usize,
+    /// The commit of the newest release of this group that launches the image, if any.
+    pub commit: Option<String>,
+}
+
+/// `status` of one group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupStatus {
+    pub env: String,
+    pub group: String,
+    pub template_id: String,
+    /// As the group stores it: a number, `$Latest` or `$Default`.
+    pub version_ref: String,
+    pub release: ReleaseRef,
+    /// The refresh in flight, if any.
+    pub refresh: Option<RefreshView>,
+    /// The newest refresh AWS still reports, in flight or not.
+    pub last_refresh: Option<RefreshView>,
+    pub desired: i32,
+    pub in_service: usize,
+    pub target_groups: Vec<TgCount>,
+    pub images: Vec<ImageCount>,
+    /// Every instance in service, on the current release's image and healthy in every target group.
+    pub healthy: bool,
+    pub problems: Vec<String>,
+}
+
+/// Reads the fleet of a group and summarises it.
+pub async fn status(ctx: &Ctx, state: &GroupState) -> Result<GroupStatus> {
+    let (images, health) = watch::fleet(ctx, &state.group).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let release = state.current.map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default();
+    let members: Vec<_> = state.group.instances.iter().filter(|i| i.is_member()).collect();
+    let mut per_image: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &members {
+        *per_image.entry(images.get(&m.id).cloned().unwrap_or_else(|| "unknown".into())).or_default() += 1;
+    }
+    let records = state.history();
+    let commit_of = |ami: &str| records.iter().find(|r| r.ami.as_deref() == Some(ami)).and_then(|r| r.commit.clone());
+    let problems = fleet_problems(&state.group, &images, &health, release.ami.as_deref());
+    Ok(GroupStatus {
+        env: state.env.clone(),
+        group: state.group.name.clone(),
+        template_id: state.template.id.clone(),
+        version_ref: state.template.version.clone(),
+        refresh: state.active_refresh().map(RefreshView::of),
+        last_refresh: state.refreshes.first().map(RefreshView::of),
+        desired: state.group.desired_capacity,
+        in_service: members.iter().filter(|m| m.in_service()).count(),
+        target_groups: counts(&state.group, &health),
+        images: per_image.into_iter().map(|(ami, n)| ImageCount { commit: commit_of(&ami), ami, instances: n }).collect(),
+        healthy: problems.is_empty() && release.ami.is_some(),
+        problems,
+        release,
+    })
+}

@@ -1,0 +1,245 @@
+//! prune and gc against the cloud: gather the facts (the pipeline's images and everything that protects
+//! one, its build instances, its groups' launch-template versions), let `core::retention` decide, and —
+//! only when asked — execute and verify: deregister, check the image is gone, delete its snapshots;
+//! terminate, check the instances are going.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::bake::tags;
+use super::releases::{read_group, GroupState};
+use super::wait::{poll_until, Check, PollError};
+use super::Ctx;
+use crate::cloud::{CloudError, ErrorKind};
+use crate::core::model::{ImageFilter, RefreshStatus, Tags};
+use crate::core::releases::previous;
+use crate::core::retention::{plan_gc, plan_prune, unreferenced_versions, LeakPlan, PrunePlan};
+use crate::error::{Error, Result};
+
+/// How long to wait for EC2 to stop listing a deregistered image, or to let go of its snapshot
+/// (InvalidSnapshot.InUse for a moment after DeregisterImage), or to show a terminated instance going.
+const SETTLE: Duration = Duration::from_secs(60);
+const SETTLE_POLL: Duration = Duration::from_secs(2);
+
+/// Every group of every environment of the pipeline, read once. Missing groups are skipped with a
+/// warning: nothing can be in use through a group that does not exist.
+pub async fn pipeline_groups(ctx: &Ctx) -> Result<Vec<GroupState>> {
+    let mut out = Vec::new();
+    for (env, cfg) in &ctx.pipeline.pipeline.environments {
+        for name in &cfg.auto_scaling_groups {
+            match read_group(ctx, env, name).await? {
+                Some(state) => out.push(state),
+                None => ctx.events.warn(name, format!("Auto Scaling group {name} (environment {env}) not found; skipped")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// (AMI, why it must stay) for everything the pipeline's groups use or may need to roll back to.
+async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for g in groups {
+        let mut add = |ami: Option<String>, why: String| {
+            if let Some(ami) = ami {
+                out.push((ami, why));
+            }
+        };
+        let (name, lt) = (&g.group.name, &g.template.name);
+        if let Some(n) = g.current {
+            add(g.image_of(n), format!("in use by group {name} (launch-template version {n})"));
+            if let Some(prev) = previous(&g.history(), n) {
+                add(prev.ami.clone(), format!("rollback target of group {name} (version {})", prev.version));
+            }
+        }
+        if let Some(n) = g.default_version() {
+            add(g.image_of(n), format!("$Default of launch template {lt} (version {n})"));
+        }
+        if let Some(n) = g.latest_version() {
+            add(g.image_of(n), format!("$Latest of launch template {lt} (version {n})"));
+        }
+        if let Some(r) = g.active_refresh() {
+            let n = r.desired_version.as_deref().and_then(|v| v.parse().ok());
+            add(n.and_then(|n| g.image_of(n)), format!("being deployed to group {name} (instance refresh {})", r.id));
+        }
+        let ids: Vec<String> = g.group.instances.iter().map(|i| i.id.clone()).collect();
+        let instances = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        for i in instances.into_iter().filter(|i| !i.state.is_gone()) {
+            out.push((i.image_id, format!("running on instance {} of group {name}", i.id)));
+        }
+    }
+    Ok(out)
+}
+
+/// Decides what `prune` would delete.
+pub async fn prune_plan(ctx: &Ctx, keep: usize) -> Result<PrunePlan> {
+    ctx.events.phase("prune", "plan", format!("reading the images of pipeline {}", ctx.pipeline.name()));
+    let filter = ImageFilter {
+        owners: vec!["self".into()],
+        tags: Tags::from([(tags::PIPELINE.to_string(), ctx.pipeline.name())]),
+        ..Default::default()
+    };
+    let images = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let groups = pipeline_groups(ctx).await?;
+    let protected = protections(ctx, &groups).await?;
+    Ok(plan_prune(&images, keep, &protected, tags::COMMIT))
+}
+
+/// What executing a plan did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Executed {
+    /// Images deregistered, or instances terminated.
+    pub done: Vec<String>,
+    pub snapshots_deleted: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots.
+/// Carries on past a failure; the first error is returned with what was done.
+pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>) {
+    let ec2 = &ctx.cloud.ec2;
+    let mut out = Executed::default();
+    let mut first: Option<CloudError> = None;
+    let mut fail = |out: &mut Executed, e: CloudError, what: String| {
+        out.errors.push(format!("{what}: {e}"));
+        first.get_or_insert(e);
+    };
+    for img in &plan.delete {
+        ctx.events.phase("prune", "deregister", format!("deregistering {} ({})", img.ami, img.name));
+        if let Err(e) = ec2.deregister_image(&img.ami).await {
+            fail(&mut out, e, format!("{} not deregistered; its snapshots are kept", img.ami));
+            continue;
+        }
+        let filter = ImageFilter { ids: vec![img.ami.clone()], ..Default::default() };
+        let gone = poll_until(SETTLE_POLL, SETTLE, async || match ec2.find_images(&filter).await {
+            Ok(found) if found.is_empty() => Ok(Check::Ready(())),
+            Ok(found) => Ok(Check::NotYet(format!("still listed as {:?}", found[0].state))),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
+            Err(e) => Err(e),
+        })
+        .await;
+        match gone {
+            Ok(()) => out.done.push(img.ami.clone()),
+            Err(e) => {
+                fail(&mut out, poll_error("ec2:DescribeImages", e), format!("{} still listed after deregistering; its snapshots are kept", img.ami));
+                continue;
+            }
+        }
+        for snap in &img.snapshots {
+            let deleted = poll_until(SETTLE_POLL, SETTLE, async || match ec2.delete_snapshot(snap).await {
+                Ok(()) => Ok(Check::Ready(())),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
+                Err(e) if e.is("InvalidSnapshot.InUse") => Ok(Check::NotYet(e.to_string())),
+                Err(e) => Err(e),
+            })
+            .await;
+            match deleted {
+                Ok(()) => out.snapshots_deleted.push(snap.clone()),
+                Err(e) => fail(&mut out, poll_error("ec2:DeleteSnapshot", e), format!("snapshot {snap} of {} not deleted", img.ami)),
+            }
+        }
+    }
+    let result = match first {
+        None => Ok(()),
+        Some(e) => Err(Error::cloud(e, describe(&out, "image", "deregistered"))),
+    };
+    (out, result)
+}
+
+fn poll_error(action: &str, e: PollError) -> CloudError {
+    match e {
+        PollError::Failed(e) => e,
+        PollError::TimedOut { waited, last } => {
+            CloudError::with_kind(action, ErrorKind::Other, Some("Timeout"), format!("not settled after {}s: {last}", waited.as_secs()))
+        }
+    }
+}
+
+fn describe(out: &Executed, what: &str, verb: &str) -> String {
+    let done = if out.done.is_empty() { format!("no {what} {verb}") } else { format!("{verb}: {}", out.done.join(", ")) };
+    let snaps = if out.snapshots_deleted.is_empty() { String::new() } else { format!("; snapshots deleted: {}", out.snapshots_deleted.join(", ")) };
+    format!("{done}{snaps}; not done: {}", out.errors.join("; "))
+}
+
+/// Launch-template versions bakeroll created that nothing refers to, per template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unreferenced {
+    pub template_id: String,
+    pub template_name: String,
+    pub groups: Vec<String>,
+    pub versions: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GcPlan {
+    pub build_instances: LeakPlan,
+    /// Reported only: deleting versions is left to a human.
+    pub unreferenced_versions: Vec<Unreferenced>,
+}
+
+/// Decides what `gc` would terminate; `now` is Unix seconds.
+pub async fn gc_plan(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcPlan> {
+    let required = Tags::from([
+        (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
+        (tags::PIPELINE.to_string(), ctx.pipeline.name()),
+    ]);
+    ctx.events.phase("gc", "plan", format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
+    let found = ctx.cloud.ec2.find_instances(&required).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let build_instances = plan_gc(&found, &required, now, older_than, tags::COMMIT);
+    let groups = pipeline_groups(ctx).await?;
+    let mut unreferenced: Vec<Unreferenced> = Vec::new();
+    for g in &groups {
+        if unreferenced.iter().any(|u| u.template_id == g.template.id) {
+            continue;
+        }
+        let sharing: Vec<&GroupState> = groups.iter().filter(|o| o.template.id == g.template.id).collect();
+        let mut in_use: Vec<i64> = sharing.iter().filter_map(|o| o.current).collect();
+        for o in &sharing {
+            let kept = o.refreshes.iter().filter(|r| r.status.is_active() || r.status == RefreshStatus::Successful);
+            in_use.extend(kept.filter_map(|r| r.desired_version.as_deref()?.parse::<i64>().ok()));
+        }
+        let versions = unreferenced_versions(&g.versions, &in_use);
+        if !versions.is_empty() {
+            unreferenced.push(Unreferenced {
+                template_id: g.template.id.clone(),
+                template_name: g.template.name.clone(),
+                groups: sharing.iter().map(|o| o.group.name.clone()).collect(),
+                versions,
+            });
+        }
+    }
+    Ok(GcPlan { build_instances, unreferenced_versions: unreferenced })
+}
+
+/// Terminates the plan's build instances and checks EC2 reports them going.
+pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
+    let ids: Vec<String> = plan.build_instances.terminate.iter().map(|b| b.id.clone()).collect();
+    let mut out = Executed::default();
+    if ids.is_empty() {
+        return (out, Ok(()));
+    }
+    ctx.events.phase("gc", "terminate", format!("terminating {}", ids.join(", ")));
+    if let Err(e) = ctx.cloud.ec2.terminate_instances(&ids).await {
+        out.errors.push(format!("{} not terminated: {e}", ids.join(", ")));
+        return (out, Err(Error::cloud(e, "nothing was terminated")));
+    }
+    let going = poll_until(SETTLE_POLL, SETTLE, async || {
+        let seen = ctx.cloud.ec2.describe_instances(&ids).await?;
+        let live: Vec<&str> = seen.iter().filter(|i| !i.state.is_gone()).map(|i| i.id.as_str()).collect();
+        Ok(if live.is_empty() { Check::Ready(()) } else { Check::NotYet(format!("still live: {}", live.join(", "))) })
+    })
+    .await;
+    match going {
+        Ok(()) => {
+            out.done = ids;
+            (out, Ok(()))
+        }
+        Err(e) => {
+            let e = poll_error("ec2:DescribeInstances", e);
+            out.errors.push(format!("termination of {} not confirmed: {e}", ids.join(", ")));
+            let state = format!("TerminateInstances accepted for {}, but EC2 does not show them going", ids.join(", "));
+            (out, Err(Error::cloud(e, state)))
+        }
+    }
+}

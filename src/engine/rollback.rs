@@ -1,0 +1,232 @@
+//! Rollback: put every group of an environment back on an earlier release. `plan` reads the groups,
+//! resolves the target per group and refuses (nothing changed) a target that is unknown or whose image
+//! is gone; `execute` carries the plan out: a refresh in flight is rolled back with
+//! RollbackInstanceRefresh and watched, then — if the target is not what that leaves running — a new
+//! refresh to the target's launch-template version (or a new version from its image) goes through the
+//! same health gate as a deploy. Groups are independent: one failing does not move the others back.
+
+use serde::Serialize;
+
+use super::deploy::{self, rollback_prefs, rollout_params, DeployReport, DeployRequest, GroupReport};
+use super::releases::{require_group, GroupState, ReleaseRef};
+use super::watch::{self, WatchTarget};
+use super::Ctx;
+use crate::cloud::ErrorKind;
+use crate::config::Environment;
+use crate::core::model::{ImageFilter, ImageState};
+use crate::core::releases::{resolve, Resolved, TargetSpec};
+use crate::core::rollout::{Outcome, Release, Rollout};
+use crate::engine::bake::{ami_name, tags};
+use crate::error::{exit, Error, Result};
+
+/// A refresh in flight that the rollback undoes first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InFlight {
+    pub refresh_id: String,
+    pub status: String,
+    pub release: ReleaseRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupPlan {
+    pub group: String,
+    pub template_id: String,
+    /// What the group runs now.
+    pub from: ReleaseRef,
+    pub undo: Option<InFlight>,
+    /// Where the group goes.
+    pub to: ReleaseRef,
+    /// The target's image is deployed as a new launch-template version (no version records it).
+    pub new_version: bool,
+    /// After undoing the refresh in flight (if any), a refresh to `to` is needed.
+    pub refresh: bool,
+}
+
+/// The decision, computed before anything changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackPlan {
+    pub env: String,
+    /// `--to` as given.
+    pub target: String,
+    pub groups: Vec<GroupPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupResult {
+    pub group: String,
+    /// The outcome of undoing the refresh in flight, and the refreshes involved.
+    pub undo: Option<(Outcome, Vec<String>)>,
+    /// The refresh to the target, as deploy reports it.
+    pub deploy: Option<GroupReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    pub plan: RollbackPlan,
+    pub groups: Vec<GroupResult>,
+}
+
+/// Reads every group and decides; an error here means nothing was changed.
+pub async fn plan(ctx: &Ctx, env_name: &str, env: &Environment, spec: &TargetSpec, target: &str) -> Result<RollbackPlan> {
+    let mut groups = Vec::new();
+    for name in &env.auto_scaling_groups {
+        ctx.events.phase(name, "plan", format!("reading {name} and its releases"));
+        let state = require_group(ctx, env_name, name).await?;
+        groups.push(plan_group(ctx, &state, spec, target).await?);
+    }
+    Ok(RollbackPlan { env: env_name.to_string(), target: target.to_string(), groups })
+}
+
+async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &str) -> Result<GroupPlan> {
+    let name = &state.group.name;
+    let current = state.current.ok_or_else(|| {
+        Error::precondition(format!("group {name} uses launch-template version {} which does not exist", state.template.version))
+    })?;
+    let from = ReleaseRef::of_version(state, current);
+    let undo = state.active_refresh().map(|r| InFlight {
+        refresh_id: r.id.clone(),
+        status: r.status.as_str().to_string(),
+        release: r.desired_version.as_deref().and_then(|v| v.parse().ok()).map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default(),
+    });
+    // With a refresh in flight the release deployed before the one coming in is the one the group runs.
+    let resolved = match (spec, &undo) {
+        (TargetSpec::Previous, Some(_)) => Resolved::Release(
+            state.history().into_iter().find(|r| r.version == current).ok_or_else(|| Error::Bug("current version missing from history".into()))?,
+        ),
+        _ => resolve(spec, &state.history(), Some(current))
+            .map_err(|e| Error::precondition(format!("cannot roll {name} back to {target}: {e}")))?,
+    };
+    let (to, new_version) = match resolved {
+        Resolved::Release(r) => {
+            let to = ReleaseRef::of_record(&r);
+            let ami = to.ami.clone().ok_or_else(|| {
+                Error::precondition(format!("cannot roll {name} back to {target}: launch-template version {} sets no image", r.version))
+            })?;
+            require_available(ctx, &ami, &format!("release {} of {name}", to.describe()), target).await?;
+            (to, false)
+        }
+        Resolved::Image { ami, commit } => (find_image(ctx, name, ami, commit, target).await?, true),
+    };
+    let refresh = new_version || to.version != Some(current);
+    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh })
+}
+
+/// The image must exist and be available: a deregistered one cannot launch instances.
+async fn require_available(ctx: &Ctx, ami: &str, what: &str, target: &str) -> Result<()> {
+    let filter = ImageFilter { ids: vec![ami.to_string()], ..Default::default() };
+    let found = match ctx.cloud.ec2.find_images(&filter).await {
+        Ok(f) => f,
+        Err(e) if e.kind == ErrorKind::NotFound => vec![],
+        Err(e) => return Err(Error::cloud(e, "nothing was changed")),
+    };
+    match found.first().map(|i| &i.state) {
+        Some(ImageState::Available) => Ok(()),
+        Some(state) => Err(Error::precondition(format!("cannot roll back to {target}: the AMI {ami} of {what} is {state:?}, not available"))),
+        None => Err(Error::precondition(format!(
+            "cannot roll back to {target}: the AMI {ami} of {what} is deregistered (pruned?); pick another release (`bakeroll history`)"
+        ))),
+    }
+}
+
+/// A release no launch-template version records: its image, by id or by the commit it was baked for.
+async fn find_image(ctx: &Ctx, group: &str, ami: Option<String>, commit: Option<String>, target: &str) -> Result<ReleaseRef> {
+    if let Some(ami) = ami {
+        require_available(ctx, &ami, "the target", target).await?;
+        return Ok(ReleaseRef { version: None, ami: Some(ami), commit });
+    }
+    let commit = commit.unwrap_or_default();
+    let name = ami_name(&ctx.pipeline.pipeline.bake.ami_name, &commit);
+    let by_name = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
+    let images = ctx.cloud.ec2.find_images(&by_name).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    match images.into_iter().find(|i| i.name == name && i.tags.get(tags::PIPELINE) == Some(&ctx.pipeline.name())) {
+        Some(i) if i.state == ImageState::Available => Ok(ReleaseRef { version: None, ami: Some(i.id), commit: Some(commit) }),
+        Some(i) => Err(Error::precondition(format!("cannot roll back to {target}: its AMI {} is {:?}, not available", i.id, i.state))),
+        None => Err(Error::precondition(format!(
+            "cannot roll {group} back to {target}: unknown release (no launch-template version records it and no AMI named {name} exists; deregistered?)"
+        ))),
+    }
+}
+
+/// Carries the plan out, group by group.
+pub async fn execute(ctx: &Ctx, env: &Environment, plan: &RollbackPlan) -> (RollbackReport, Result<()>) {
+    let mut report = RollbackReport { plan: plan.clone(), groups: vec![] };
+    let mut errors: Vec<(String, Error)> = Vec::new();
+    for g in &plan.groups {
+        let (result, error) = execute_group(ctx, env, &plan.env, g).await;
+        report.groups.push(result);
+        if let Some(e) = error {
+            errors.push((g.group.clone(), e));
+        }
+    }
+    (report, worst(errors))
+}
+
+async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPlan) -> (GroupResult, Option<Error>) {
+    let mut result = GroupResult { group: g.group.clone(), undo: None, deploy: None };
+    if let Some(inflight) = &g.undo {
+        ctx.events.phase(&g.group, "undo", format!("rolling back instance refresh {} ({})", inflight.refresh_id, inflight.status));
+        let (outcome, ids) = undo(ctx, env, g, inflight).await;
+        result.undo = Some((outcome.clone(), ids.clone()));
+        if let Outcome::Failed { detail, .. } = outcome {
+            let state = format!("{}: NOT VERIFIED — {detail}; refreshes {}", g.group, ids.join(", "));
+            let release = inflight.release.describe();
+            return (result, Some(Error::NeedsHuman { env: env_name.into(), release, detail, state }));
+        }
+        ctx.events.info(&g.group, format!("back on {}, verified healthy", g.from.describe()));
+    }
+    if !g.refresh {
+        return (result, None);
+    }
+    let one = Environment { auto_scaling_groups: vec![g.group.clone()], ..env.clone() };
+    let req = DeployRequest {
+        env: env_name.into(),
+        image_id: g.to.ami.clone().unwrap_or_default(),
+        commit: g.to.commit.clone(),
+        // The fleet being unhealthy is the usual reason to roll back: never refuse for it.
+        force: true,
+        existing_version: if g.new_version { None } else { g.to.version },
+    };
+    ctx.events.phase(&g.group, "rollback", format!("rolling {} back to {}", g.group, g.to.describe()));
+    let (DeployReport { groups, .. }, res) = deploy::deploy(ctx, &one, &req).await;
+    result.deploy = groups.into_iter().next();
+    (result, res.err())
+}
+
+async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) -> (Outcome, Vec<String>) {
+    let old = Release { version: g.from.version.unwrap_or_default(), image_id: g.from.ami.clone().unwrap_or_default() };
+    let new = Release {
+        version: inflight.release.version.unwrap_or_default(),
+        image_id: inflight.release.ami.clone().unwrap_or_default(),
+    };
+    let status = crate::core::model::RefreshStatus::parse(&inflight.status);
+    let rollout = Rollout::undo(rollout_params(env), old, new, inflight.refresh_id.clone(), &status);
+    let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
+    let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
+    let mut ids = vec![inflight.refresh_id.clone()];
+    ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));
+    (outcome, ids)
+}
+
+/// The most serious error decides the exit code; the other groups' failures join its state.
+fn worst(mut errors: Vec<(String, Error)>) -> Result<()> {
+    let rank = |e: &Error| match e.exit_code() {
+        exit::NEEDS_HUMAN => 0,
+        exit::INTERRUPTED => 1,
+        exit::AWS_ERROR => 2,
+        exit::DENIED => 3,
+        exit::ROLLED_BACK => 4,
+        _ => 5,
+    };
+    errors.sort_by_key(|(_, e)| rank(e));
+    let mut iter = errors.into_iter();
+    let Some((_, mut first)) = iter.next() else { return Ok(()) };
+    let others: Vec<String> = iter.map(|(g, e)| format!("{g}: {e} ({})", e.state().unwrap_or("state unknown"))).collect();
+    if !others.is_empty() {
+        if let Error::RolledBack { state, .. } | Error::NeedsHuman { state, .. } | Error::Cloud { state, .. } | Error::Denied { state, .. } =
+            &mut first
+        {
+            state.push_str(&format!("; also {}", others.join("; ")));
+        }
+    }
+    Err(first)
+}
