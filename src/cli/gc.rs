@@ -35,7 +35,7 @@ pub fn text(plan: &GcPlan, executed: Option<&Executed>) -> String {
     }
     lines.push(match executed {
         None if b.terminate.is_empty() => format!("no build instance older than {} to terminate", human(b.older_than_secs)),
-        None => format!("nothing terminated: pass --yes to terminate {} build instances", b.terminate.len()),
+        None => format!("nothing terminated: pass --yes to terminate {} build instance(s)", b.terminate.len()),
         Some(e) => format!("terminated {}", if e.done.is_empty() { "nothing".into() } else { e.done.join(", ") }),
     });
     for u in &plan.unreferenced_versions {

@@ -57,12 +57,12 @@ pub fn text(groups: &[GroupHistory]) -> String {
     for g in groups {
         let on = g.current_version.map(|v| format!(", on version {v}")).unwrap_or_default();
         lines.push(format!("{} (environment {}){on}:", g.group, g.env));
-        lines.push(format!("  {:<7}  {:<20}  {:<12}  {:<21}  {:<12}  {}", "VERSION", "WHEN", "COMMIT", "AMI", "OUTCOME", "DETAIL"));
+        lines.push(format!("  {:<7}  {:<20}  {:<14}  {:<21}  {:<11}  {}", "VERSION", "WHEN", "COMMIT", "AMI", "OUTCOME", "DETAIL"));
         for r in &g.releases {
-            let commit: String = r.commit.as_deref().unwrap_or(if r.bakeroll { "-" } else { "(not bakeroll)" }).chars().take(12).collect();
+            let commit: String = r.commit.as_deref().unwrap_or(if r.bakeroll { "-" } else { "(not bakeroll)" }).chars().take(14).collect();
             let when: String = r.at.as_deref().unwrap_or("-").chars().take(20).collect();
             lines.push(format!(
-                "  {:<7}  {:<20}  {:<12}  {:<21}  {:<12}  {}",
+                "  {:<7}  {:<20}  {:<14}  {:<21}  {:<11}  {}",
                 r.version,
                 when,
                 commit,

@@ -28,8 +28,8 @@ pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
     let snapshots: usize = plan.delete.iter().map(|d| d.snapshots.len()).sum();
     lines.push(match executed {
         None if plan.delete.is_empty() => "nothing to delete".into(),
-        None => format!("nothing deleted: pass --yes to deregister {} images and delete {snapshots} snapshots", plan.delete.len()),
-        Some(e) => format!("deregistered {} images, deleted {} snapshots", e.done.len(), e.snapshots_deleted.len()),
+        None => format!("nothing deleted: pass --yes to deregister {} image(s) and delete {snapshots} snapshot(s)", plan.delete.len()),
+        Some(e) => format!("deregistered {} image(s), deleted {} snapshot(s)", e.done.len(), e.snapshots_deleted.len()),
     });
     lines.join("\n")
 }

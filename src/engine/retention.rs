@@ -65,8 +65,12 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
         }
         let ids: Vec<String> = g.group.instances.iter().map(|i| i.id.clone()).collect();
         let instances = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        let mut running: std::collections::BTreeMap<String, usize> = Default::default();
         for i in instances.into_iter().filter(|i| !i.state.is_gone()) {
-            out.push((i.image_id, format!("running on instance {} of group {name}", i.id)));
+            *running.entry(i.image_id).or_default() += 1;
+        }
+        for (ami, n) in running {
+            out.push((ami, format!("running on {n} instance{} of group {name}", if n == 1 { "" } else { "s" })));
         }
     }
     Ok(out)

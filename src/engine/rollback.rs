@@ -102,7 +102,8 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
             let ami = to.ami.clone().ok_or_else(|| {
                 Error::precondition(format!("cannot roll {name} back to {target}: launch-template version {} sets no image", r.version))
             })?;
-            require_available(ctx, &ami, &format!("release {} of {name}", to.describe()), target).await?;
+            let commit = to.commit.as_deref().map(|c| format!("{c} ")).unwrap_or_default();
+            require_available(ctx, &ami, &format!("release {commit}(version {}) of {name}", r.version), target).await?;
             (to, false)
         }
         Resolved::Image { ami, commit } => (find_image(ctx, name, ami, commit, target).await?, true),
@@ -121,9 +122,10 @@ async fn require_available(ctx: &Ctx, ami: &str, what: &str, target: &str) -> Re
     };
     match found.first().map(|i| &i.state) {
         Some(ImageState::Available) => Ok(()),
-        Some(state) => Err(Error::precondition(format!("cannot roll back to {target}: the AMI {ami} of {what} is {state:?}, not available"))),
+        Some(state) => Err(Error::precondition(format!("cannot roll back to {target}: {what}: AMI {ami} is {state:?}, not available"))),
+        // DescribeImages cannot tell a deregistered image from one that never existed.
         None => Err(Error::precondition(format!(
-            "cannot roll back to {target}: the AMI {ami} of {what} is deregistered (pruned?); pick another release (`bakeroll history`)"
+            "cannot roll back to {target}: {what}: AMI {ami} is deregistered or does not exist (pruned?); pick another release (`bakeroll history`)"
         ))),
     }
 }
@@ -131,7 +133,7 @@ async fn require_available(ctx: &Ctx, ami: &str, what: &str, target: &str) -> Re
 /// A release no launch-template version records: its image, by id or by the commit it was baked for.
 async fn find_image(ctx: &Ctx, group: &str, ami: Option<String>, commit: Option<String>, target: &str) -> Result<ReleaseRef> {
     if let Some(ami) = ami {
-        require_available(ctx, &ami, "the target", target).await?;
+        require_available(ctx, &ami, "unknown release", target).await?;
         return Ok(ReleaseRef { version: None, ami: Some(ami), commit });
     }
     let commit = commit.unwrap_or_default();

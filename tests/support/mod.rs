@@ -62,6 +62,16 @@ impl LocalAws {
         out
     }
 
+    /// Starts the real binary in the background (to kill it mid-way); stdout and stderr are discarded.
+    pub fn bakeroll_spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
+        c.current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        for var in ["CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"] {
+            c.env_remove(var);
+        }
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn bakeroll")
+    }
+
     pub fn python(&self) -> PathBuf {
         std::env::var_os("LOCAL_AWS_VENV").map(PathBuf::from).unwrap_or_else(|| self.repo.join(".local-aws/venv")).join("bin/python")
     }

@@ -62,6 +62,7 @@ def main(group):
     for r in ec2.describe_instances(Filters=[{"Name": "tag:bakeroll:role", "Values": ["build-instance"]}])["Reservations"]:
         for i in r["Instances"]:
             builds.append({"id": i["InstanceId"], "state": i["State"]["Name"]})
+    snapshots = [{"id": s["SnapshotId"], "tags": tags(s.get("Tags"))} for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["bakeroll:commit"]}])["Snapshots"]]
     refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group).get("InstanceRefreshes", [])
     print(json.dumps({
         "desired": g["DesiredCapacity"],
@@ -71,6 +72,7 @@ def main(group):
         "lt_versions": versions,
         "images": images,
         "build_instances": builds,
+        "snapshots": snapshots,
         "refreshes": [{"id": r["InstanceRefreshId"], "status": r["Status"]} for r in refreshes],
     }, default=str))
 
