@@ -57,6 +57,8 @@ fn rollback_status_history_and_prune_over_five_releases() {
     let summary = json(&out);
     assert_eq!((summary["command"].as_str(), summary["outcome"].as_str(), summary["exit_code"].as_i64()), (Some("rollback"), Some("deployed"), Some(0)));
     assert_eq!(summary["release"]["commit"], "aaaaaaa1");
+    let plan = &summary["plan"]["groups"][0];
+    assert_eq!((plan["from"]["version"].as_i64(), plan["to"]["version"].as_i64(), plan["new_version"].as_bool()), (Some(3), Some(2), Some(false)), "{summary}");
     assert_fleet_on(&aws.inspect("shop-web"), &a);
 
     // status says so, in JSON and in text.
@@ -91,6 +93,11 @@ fn rollback_status_history_and_prune_over_five_releases() {
     ], "{history}");
     assert!(releases[0]["detail"].as_str().unwrap().contains("RollbackSuccessful"), "{history}");
     assert_eq!(releases[4]["ami"], base.as_str());
+    let limited = json(&aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "history", "--limit", "2"]));
+    assert_eq!(limited["groups"][0]["releases"].as_array().unwrap().len(), 2);
+    assert_eq!(limited["groups"][0]["more"], 3);
+    let text = String::from_utf8_lossy(&aws.bakeroll(&["--pipeline", PIPELINE, "history"]).stdout).to_string();
+    assert!(text.lines().any(|l| l.contains("ddddddd4") && l.contains("rolled-back")), "{text}");
 
     // One more good release: A becomes its rollback target.
     assert_eq!(ship(&aws, "eeeeeee5", &[]), Some(0));

@@ -155,7 +155,7 @@ pub fn history(f: &GroupFacts) -> Vec<ReleaseRecord> {
             }
         })
         .collect();
-    out.sort_by(|a, b| b.version.cmp(&a.version));
+    out.sort_by_key(|r| std::cmp::Reverse(r.version));
     out
 }
 

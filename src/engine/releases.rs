@@ -70,7 +70,7 @@ pub async fn read_group(ctx: &Ctx, env: &str, name: &str) -> Result<Option<Group
         _ => return Err(Error::precondition(format!("group {name} does not use a plain launch template; bakeroll does not manage it"))),
     };
     let mut versions = ctx.cloud.ec2.launch_template_versions(&template.id, &[]).await.map_err(cloud)?;
-    versions.sort_by(|a, b| b.number.cmp(&a.number));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.number));
     let current = template.numbered_version().or_else(|| match template.version.as_str() {
         "$Latest" => versions.first().map(|v| v.number),
         "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),

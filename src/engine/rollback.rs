@@ -51,11 +51,18 @@ pub struct RollbackPlan {
     pub groups: Vec<GroupPlan>,
 }
 
+/// How undoing a refresh in flight went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undone {
+    pub outcome: Outcome,
+    /// The refresh rolled back, then any refresh started to finish the job.
+    pub refresh_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupResult {
     pub group: String,
-    /// The outcome of undoing the refresh in flight, and the refreshes involved.
-    pub undo: Option<(Outcome, Vec<String>)>,
+    pub undo: Option<Undone>,
     /// The refresh to the target, as deploy reports it.
     pub deploy: Option<GroupReport>,
 }
@@ -168,7 +175,7 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
     if let Some(inflight) = &g.undo {
         ctx.events.phase(&g.group, "undo", format!("rolling back instance refresh {} ({})", inflight.refresh_id, inflight.status));
         let (outcome, ids) = undo(ctx, env, g, inflight).await;
-        result.undo = Some((outcome.clone(), ids.clone()));
+        result.undo = Some(Undone { outcome: outcome.clone(), refresh_ids: ids.clone() });
         if let Outcome::Failed { detail, .. } = outcome {
             let state = format!("{}: NOT VERIFIED — {detail}; refreshes {}", g.group, ids.join(", "));
             let release = inflight.release.describe();
