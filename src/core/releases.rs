@@ -275,16 +275,28 @@ pub fn previous(history: &[ReleaseRecord], current: i64) -> Option<&ReleaseRecor
     history.iter().filter(|r| r.version < current && r.outcome == ReleaseOutcome::Superseded).max_by_key(|r| r.version)
 }
 
+/// What `rollback` (to `previous`) returns a group to. While the last change is unfinished — a refresh in
+/// flight, or instances running another image than the group's version (a deploy that failed half-way
+/// and could not be verified) — undoing it means the group's own version; otherwise the release
+/// deployed before the current one. Returns the release and why it was chosen.
+pub fn previous_target(history: &[ReleaseRecord], current: i64, unfinished: Option<&str>) -> Result<(ReleaseRecord, String), String> {
+    if let Some(what) = unfinished {
+        let own = history.iter().find(|r| r.version == current).ok_or_else(|| format!("version {current} is not in the group's history"))?;
+        return Ok((own.clone(), format!("the group's own version {current}: {what}")));
+    }
+    match previous(history, current) {
+        Some(r) => Ok((r.clone(), format!("the release deployed before version {current}"))),
+        None => Err(format!("no release before version {current} is recorded (nothing to roll back to)")),
+    }
+}
+
 /// Resolves a target against one group's history (newest first). Errors say what was not found.
 pub fn resolve(spec: &TargetSpec, history: &[ReleaseRecord], current: Option<i64>) -> Result<Resolved, String> {
     let release = |r: &ReleaseRecord| Ok(Resolved::Release(r.clone()));
     match spec {
         TargetSpec::Previous => {
             let current = current.ok_or("the group's current launch-template version is unknown")?;
-            previous(history, current).map_or_else(
-                || Err(format!("no release before version {current} is recorded (nothing to roll back to)")),
-                release,
-            )
+            previous_target(history, current, None).map(|(r, _)| Resolved::Release(r))
         }
         TargetSpec::Version(n) => history
             .iter()

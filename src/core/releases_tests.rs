@@ -224,3 +224,14 @@ fn target_specs_parse() {
     assert_eq!(TargetSpec::parse("commit:12"), Ok(TargetSpec::Commit("12".into())));
     assert!(TargetSpec::parse(" ").is_err());
 }
+
+#[test]
+fn previous_target_undoes_an_unfinished_change_first() {
+    let (versions, refreshes) = story();
+    let h = history(&facts(&versions, Some(4), &refreshes));
+    let (r, why) = previous_target(&h, 4, None).unwrap();
+    assert_eq!((r.version, why.as_str()), (2, "the release deployed before version 4"));
+    let (r, why) = previous_target(&h, 4, Some("2 instances run ami-ddddddd4")).unwrap();
+    assert_eq!(r.version, 4, "finish going back to the group's own version first");
+    assert!(why.contains("2 instances run ami-ddddddd4"), "{why}");
+}

@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::cloud::ErrorKind;
 use crate::config::Environment;
 use crate::core::model::{ImageFilter, ImageState};
-use crate::core::releases::{resolve, Resolved, TargetSpec};
+use crate::core::releases::{previous_target, resolve, Resolved, TargetSpec};
 use crate::core::rollout::{Outcome, Release, Rollout};
 use crate::engine::bake::{ami_name, tags};
 use crate::error::{exit, Error, Result};
@@ -38,8 +38,11 @@ pub struct GroupPlan {
     pub to: ReleaseRef,
     /// The target's image is deployed as a new launch-template version (no version records it).
     pub new_version: bool,
-    /// After undoing the refresh in flight (if any), a refresh to `to` is needed.
+    /// A deploy of `to` follows (after undoing the refresh in flight, if any); it does nothing when the
+    /// fleet is already verified on `to`.
     pub refresh: bool,
+    /// Why `to` was chosen (for `previous`).
+    pub why: String,
 }
 
 /// The decision, computed before anything changes.
@@ -95,13 +98,17 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
         status: r.status.as_str().to_string(),
         release: r.desired_version.as_deref().and_then(|v| v.parse().ok()).map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default(),
     });
-    // With a refresh in flight the release deployed before the one coming in is the one the group runs.
-    let resolved = match (spec, &undo) {
-        (TargetSpec::Previous, Some(_)) => Resolved::Release(
-            state.history().into_iter().find(|r| r.version == current).ok_or_else(|| Error::Bug("current version missing from history".into()))?,
-        ),
-        _ => resolve(spec, &state.history(), Some(current))
-            .map_err(|e| Error::precondition(format!("cannot roll {name} back to {target}: {e}")))?,
+    let refused = |e: String| Error::precondition(format!("cannot roll {name} back to {target}: {e}"));
+    let (resolved, why) = match spec {
+        TargetSpec::Previous => {
+            let unfinished = match &undo {
+                Some(r) => Some(format!("instance refresh {} is {}", r.refresh_id, r.status)),
+                None => off_version(ctx, state, from.ami.as_deref()).await?,
+            };
+            let (r, why) = previous_target(&state.history(), current, unfinished.as_deref()).map_err(refused)?;
+            (Resolved::Release(r), why)
+        }
+        _ => (resolve(spec, &state.history(), Some(current)).map_err(refused)?, format!("--to {target}")),
     };
     let (to, new_version) = match resolved {
         Resolved::Release(r) => {
@@ -115,8 +122,24 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
         }
         Resolved::Image { ami, commit } => (find_image(ctx, name, ami, commit, target).await?, true),
     };
-    let refresh = new_version || to.version != Some(current);
-    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh })
+    // Undoing the refresh in flight already lands on the group's own version. Otherwise deploy decides:
+    // a fleet already verified on the target is left alone ("already on it"), a mixed one converges.
+    let refresh = !(undo.is_some() && to.version == Some(current) && !new_version);
+    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why })
+}
+
+/// "N instances run ami-…" when members of the group run another image than its version launches.
+async fn off_version(ctx: &Ctx, state: &GroupState, image: Option<&str>) -> Result<Option<String>> {
+    let ids: Vec<String> = state.group.instances.iter().filter(|i| i.is_member()).map(|i| i.id.clone()).collect();
+    let found = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let mut off: Vec<String> = found.into_iter().filter(|i| Some(i.image_id.as_str()) != image).map(|i| i.image_id).collect();
+    if off.is_empty() {
+        return Ok(None);
+    }
+    let n = off.len();
+    off.sort();
+    off.dedup();
+    Ok(Some(format!("{n} instance(s) run {}, left by a change that did not finish", off.join(", "))))
 }
 
 /// The image must exist and be available: a deregistered one cannot launch instances.

@@ -185,3 +185,38 @@ async fn rollback_to_an_image_no_version_records_creates_a_version() {
     assert!(plan.new_version && plan.to.ami.as_deref() == Some(old.as_str()), "{plan:?}");
     assert_eq!(fleet(&w), vec![old; 3]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_deploy_that_stopped_half_way_finishes_going_back_first() {
+    let w = world();
+    let (a, _) = ship(&w, "aaaaaaa", Health::Healthy).await;
+    let b = baked(&w, "bbbbbbb", Health::Healthy);
+    let deploying = {
+        let (ctx, env) = (w.ctx.clone(), w.env());
+        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, existing_version: None };
+        tokio::spawn(async move { deploy(&ctx, &env, &req).await })
+    };
+    // At the 50 % checkpoint someone cancels the refresh, and bakeroll cannot start its way back.
+    for _ in 0..3600 {
+        let f = fleet(&w);
+        if f.contains(&a) && f.contains(&b) && f.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    w.fake.fail_always("autoscaling:StartInstanceRefresh", bakeroll::cloud::ErrorKind::Other, "InternalFailure");
+    assert!(w.fake.cancel_refresh_externally("shop-web"));
+    let (_, deployed) = deploying.await.unwrap();
+    assert_eq!(deployed.unwrap_err().exit_code(), exit::NEEDS_HUMAN);
+    let mixed = fleet(&w);
+    assert!(mixed.contains(&a) && mixed.contains(&b), "{mixed:?}");
+    assert_eq!(w.fake.group("shop-web").unwrap().launch_template.unwrap().version, "2", "the group never left A's version");
+
+    w.fake.clear_faults();
+    let (report, result) = roll_back(&w, "previous").await;
+    result.expect("converged");
+    let plan = &report.unwrap().plan.groups[0];
+    assert_eq!(plan.to.version, Some(2), "A, not the release before it: {plan:?}");
+    assert!(plan.why.contains("did not finish") && plan.why.contains(&b), "{}", plan.why);
+    assert_eq!(fleet(&w), vec![a; 3]);
+}
