@@ -260,7 +260,7 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
 async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let ready = cfg.ready;
-    ctx.events.phase("bake", "provision", format!("waiting for {id} to be ready ({ready:?})"));
+    ctx.events.phase("bake", "provision", format!("waiting for {id} {ready}"));
     let ids = [id.to_string()];
     let result = poll_until(cfg.poll_interval.0, cfg.timeout.0, async || {
         let inst = ctx.cloud.ec2.describe_instances(&ids).await?;
