@@ -217,7 +217,8 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
     let newest = images
         .into_iter()
         .filter(|i| i.state == ImageState::Available)
-        .max_by(|a, b| a.creation_date.cmp(&b.creation_date))
+        // Ties (same creation time) break on the name, then the id, so the pick is reproducible.
+        .max_by(|a, b| (&a.creation_date, &a.name, &a.id).cmp(&(&b.creation_date, &b.name, &b.id)))
         .ok_or_else(|| Error::precondition(format!("{what} matches no available image")))?;
     ctx.events.info("bake", format!("base image {} ({})", newest.id, newest.name));
     Ok(newest.id)
