@@ -70,10 +70,10 @@ pub async fn bake(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         Err(mut err) => {
             let described = report.describe();
             match &mut err {
-                Error::Bake { state, .. } | Error::Denied { state, .. } | Error::Cloud { state, .. } => {
-                    if !report.is_empty() {
-                        *state = described;
-                    }
+                Error::Bake { state, .. } | Error::Denied { state, .. } | Error::Cloud { state, .. }
+                    if !report.is_empty() =>
+                {
+                    *state = described;
                 }
                 _ => {}
             }
