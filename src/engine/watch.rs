@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use super::Ctx;
 use crate::cloud::{CloudError, ErrorKind};
-use crate::core::health::{counts, HealthByGroup};
+use super::events::FleetInstance;
+use crate::core::health::{counts, tg_name, HealthByGroup};
 use crate::core::model::RefreshPrefs;
 use crate::core::model::RefreshRequest;
 use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, Rollout};
@@ -46,6 +47,7 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                             let status = format!("{} {}", phase, r.status.as_str());
                             ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
                         }
+                        ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
                         rollout.step(&obs)
                     }
                     Err(e) if e.kind != ErrorKind::Denied && failures < MAX_OBSERVE_FAILURES => {
@@ -131,6 +133,33 @@ pub async fn observe(ctx: &Ctx, group: &str, refresh: Option<&str>, now: Duratio
     })?;
     let (images, health) = fleet(ctx, &g).await?;
     Ok(Observation { now, refresh, group: g, images, health })
+}
+
+/// Every instance the group lists (members and those leaving), with its image and per-target-group state.
+fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
+    obs.group
+        .instances
+        .iter()
+        .map(|i| FleetInstance {
+            id: i.id.clone(),
+            image: obs.images.get(&i.id).cloned(),
+            lifecycle: i.lifecycle_state.clone(),
+            health: obs
+                .health
+                .iter()
+                .filter_map(|(arn, targets)| {
+                    // The least healthy entry when an instance is registered on several ports.
+                    let states: Vec<_> = targets.iter().filter(|t| t.target_id == i.id).map(|t| t.state.to_string()).collect();
+                    let worst = ["unhealthy", "initial", "unavailable", "draining", "unused", "healthy"]
+                        .into_iter()
+                        .find(|s| states.iter().any(|x| x == s))
+                        .map(str::to_string)
+                        .or_else(|| states.first().cloned())?;
+                    Some((tg_name(arn).to_string(), worst))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Images of the group's members (from EC2: Auto Scaling's per-instance template version is not
