@@ -30,6 +30,8 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
     let start = Instant::now();
     let mut decision = Decision::Wait(Duration::ZERO);
     let mut failures = 0u32;
+    // Whether a rollback has been announced as a phase (ours are announced when we act).
+    let mut announced = false;
     loop {
         decision = match decision {
             Decision::Finish(outcome) => {
@@ -48,7 +50,10 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                             ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
                         }
                         ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
-                        rollout.step(&obs)
+                        let before = rollout.timeline.len();
+                        let decision = rollout.step(&obs);
+                        announce(ctx, target.group, &rollout, before, &decision, &mut announced);
+                        decision
                     }
                     Err(e) if e.kind != ErrorKind::Denied && failures < MAX_OBSERVE_FAILURES => {
                         failures += 1;
@@ -81,9 +86,25 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                 };
                 let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
                 ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
+                announced = true;
                 rollout.on_action(&action, result, start.elapsed())
             }
         };
+    }
+}
+
+/// Phases the state machine entered on its own, without an action of ours: AWS rolling back by itself
+/// (AutoRollback) and the final verification. They get a phase (a CI section, a report marker) too.
+fn announce(ctx: &Ctx, group: &str, rollout: &Rollout, before: usize, decision: &Decision, announced: &mut bool) {
+    if let (Some(reason), false, false) = (&rollout.reason, *announced, matches!(decision, Decision::Act(_))) {
+        ctx.events.phase(group, "rollback", format!("rolling back: {reason}"));
+        *announced = true;
+    }
+    for (_, name) in rollout.timeline.iter().skip(before) {
+        if name == "verifying" {
+            let release = if rollout.reason.is_some() { "the previous release" } else { "the new release" };
+            ctx.events.phase(group, "verify", format!("checking every instance is in service and healthy on {release}"));
+        }
     }
 }
 
