@@ -61,6 +61,7 @@ fn failing_ship_in_ci_reports_sections_events_schema_and_a_rendered_timeline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(3));
+    assert!(stderr.contains("Next: nothing to undo: local runs ami-"), "{stderr}");
 
     // CI mode: plain timestamped lines inside GitLab collapsible sections, one per phase, all closed.
     let starts = stderr.matches("\x1b[0Ksection_start:").count();
@@ -183,7 +184,10 @@ fn oidc_web_identity_deploys_without_static_keys() {
     // Without the token there are no credentials at all: nothing can happen (exit 7, nothing changed).
     let none = oidc(&["--pipeline", PIPELINE, "ship", "--commit", "oidc1"], false);
     assert_eq!(none.status.code(), Some(7), "{}", String::from_utf8_lossy(&none.stderr));
-    assert!(String::from_utf8_lossy(&none.stderr).contains("no credentials"));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(stderr.contains("no credentials"), "{stderr}");
+    assert!(stderr.contains("Next: no AWS credentials were found") && stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{stderr}");
+    assert_eq!(stderr.matches("Caused by:").count(), 1, "the SDK's chain is said once: {stderr}");
     assert!(aws.inspect("shop-web")["images"].as_array().unwrap().is_empty(), "something was baked without credentials");
 
     let out = oidc(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "oidc1"], true);

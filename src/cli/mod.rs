@@ -243,6 +243,9 @@ impl Finished {
 pub fn finish(global: &Global, mut f: Finished) -> i32 {
     let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
     if let Err(e) = &f.result {
+        if f.next.is_none() {
+            f.next = crate::error::default_next(e);
+        }
         eprint!("{}", crate::error::render(e, f.next.as_deref()));
         let mut causes = Vec::new();
         let mut src = std::error::Error::source(e);
