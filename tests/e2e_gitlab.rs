@@ -61,6 +61,7 @@ fn run(tool: &Path, aws: &LocalAws, dir: &Path, args: &[&str]) -> (Output, Strin
         format!("BAKEROLL_BIN={}", env!("CARGO_BIN_EXE_bakeroll")),
         "BAKEROLL_SELF_TEST=false".into(),
         "BAKEROLL_PIPELINE=pipeline/gitlab-local.toml".into(),
+        format!("AWS_BAKE_ROLE_ARN={ROLE}"),
         format!("AWS_DEPLOY_ROLE_ARN={ROLE}"),
         format!("AWS_ID_TOKEN={TOKEN}"),
     ] {
@@ -151,6 +152,9 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     assert_eq!(ours, 1, "the second pipeline baked again: {production}");
     let summary: Value = serde_json::from_str(&artifact(app.path(), "deploy-production", "summary.json")).unwrap();
     assert_eq!((summary["outcome"].as_str(), summary["env"].as_str(), summary["release"]["ami"].as_str()), (Some("deployed"), Some("production"), Some(ami.as_str())));
+    let bake: Value = serde_json::from_str(&artifact(app.path(), "bake", "bake.json")).unwrap();
+    assert_eq!(bake["bake"]["reused"], true, "pipeline 2 reused the bake");
+    aws.assert_schema_valid(&[&summary, &bake]);
 
     // Rollback of production, by hand. `bakeroll rollback` comes from another branch: until it is
     // merged this stage is reported as skipped (and the job's failure is checked to be exactly that).
