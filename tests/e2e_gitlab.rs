@@ -121,6 +121,19 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     let app = tempfile::tempdir().unwrap();
     let sha = app_repo(app.path());
 
+    // A merge-request pipeline (GitLab sets no CI_COMMIT_BRANCH there) only builds, tests and plans.
+    // (`test` is switched off here by BAKEROLL_SELF_TEST=false.)
+    let (out, _) = run(&tool, &aws, app.path(), &["--list", "--variable", "CI_PIPELINE_SOURCE=merge_request_event", "--unset-variable", "CI_COMMIT_BRANCH"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let stages = ["test", "bake", "staging", "production", "rollback"];
+    let jobs: Vec<&str> = table
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|s| stages.contains(&s)))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(jobs, ["build", "dry-run"], "merge-request pipeline:\n{table}");
+
     // Pipeline 1, default branch: build → bake → staging (automatic); production waits for a person.
     let (out, log) = run(&tool, &aws, app.path(), &[]);
     assert!(out.status.success(), "pipeline 1 failed");
