@@ -11,6 +11,8 @@ async fn main() {
         Command::Bake(args) => cli::bake::run(&cli.global, args).await,
         Command::Deploy(args) => cli::deploy::run(&cli.global, args).await,
         Command::Ship(args) => cli::ship::run(&cli.global, args).await,
+        Command::Completions(args) => cli::completions::completions(args),
+        Command::Man(args) => cli::completions::man(args),
         Command::Rollback(args) => cli::rollback::run(&cli.global, args).await,
         Command::Status(args) => cli::status::run(&cli.global, args).await,
         Command::History(args) => cli::history::run(&cli.global, args).await,
