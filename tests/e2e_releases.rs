@@ -139,10 +139,16 @@ fn rollback_status_history_and_prune_over_five_releases() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ccccccc3") && stderr.contains(&doomed[1]) && stderr.contains("deregistered"), "{stderr}");
-    let out = aws.bakeroll(&["--pipeline", PIPELINE, "rollback", "--to", "fffffff"]);
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "rollback", "--to", "fffffff"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fffffff"));
+    let refused = json(&out);
+    assert_eq!((refused["outcome"].as_str(), refused["exit_code"].as_i64()), (Some("not-started"), Some(2)));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("fffffff"), "{refused}");
     assert_eq!(aws.inspect("shop-web")["refreshes"], after["refreshes"], "no refresh started");
+
+    // Every summary fits the published schema (docs/summary.schema.json).
+    aws.assert_schema_valid(&[&summary, &status, &history, &limited, &plan, &pruned, &refused]);
 }
 
 #[test]
@@ -194,7 +200,9 @@ fn gc_terminates_the_build_instance_a_killed_bake_left_behind() {
 
     let out = aws.bakeroll(&["--pipeline", pipeline, "--output", "json", "gc", "--older-than", "0s", "--yes"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(json(&out)["terminated"], serde_json::json!([leaked]));
+    let done = json(&out);
+    assert_eq!(done["terminated"], serde_json::json!([leaked]));
+    aws.assert_schema_valid(&[&plan, &done]);
     let after = aws.inspect("shop-web");
     let build = after["build_instances"].as_array().unwrap().iter().find(|b| b["id"] == leaked.as_str()).unwrap();
     assert!(matches!(build["state"].as_str(), Some("shutting-down" | "terminated")), "{after}");
