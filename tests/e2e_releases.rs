@@ -123,6 +123,8 @@ fn rollback_status_history_and_prune_over_five_releases() {
     let pruned = json(&out);
     let kept: Vec<&str> = pruned["keep"].as_array().unwrap().iter().map(|k| k["ami"].as_str().unwrap()).collect();
     assert_eq!(kept, [e.as_str(), a.as_str()], "{pruned}");
+    assert_eq!(pruned["orphan_snapshots"], serde_json::json!([]), "{pruned}");
+    assert!(pruned["deleted"]["errors"].as_array().unwrap().is_empty(), "{pruned}");
     let why_a = pruned["keep"][1]["reasons"].to_string();
     assert!(why_a.contains("rollback target"), "{why_a}");
     let after = aws.inspect("shop-web");

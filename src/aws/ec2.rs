@@ -213,6 +213,30 @@ impl Ec2Api for Ec2 {
         Ok(())
     }
 
+    async fn find_snapshots(&self, tags: &Tags) -> CloudResult<Vec<Snapshot>> {
+        const A: &str = "ec2:DescribeSnapshots";
+        self.calls.record(A);
+        let filters: Vec<Filter> = tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), v)).collect();
+        let found = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_filters(Some(filters))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .cloud(A)?;
+        found
+            .iter()
+            .map(|s| {
+                let id = s.snapshot_id().ok_or_else(|| missing(A, "SnapshotId"))?.to_string();
+                Ok(Snapshot { id, tags: convert::tags_from_sdk(s.tags()) })
+            })
+            .collect()
+    }
+
     async fn launch_template_versions(&self, template_id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>> {
         templates::versions(&self.client, &self.calls, template_id, versions).await
     }

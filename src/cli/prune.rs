@@ -25,9 +25,12 @@ pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
         let snaps = if d.snapshots.is_empty() { "no snapshots".into() } else { d.snapshots.join(", ") };
         lines.push(format!("delete {} {} created {} with {snaps}", d.ami, d.name, d.created));
     }
-    let snapshots: usize = plan.delete.iter().map(|d| d.snapshots.len()).sum();
+    if !plan.orphan_snapshots.is_empty() {
+        lines.push(format!("delete snapshots whose image is gone: {}", plan.orphan_snapshots.join(", ")));
+    }
+    let snapshots: usize = plan.delete.iter().map(|d| d.snapshots.len()).sum::<usize>() + plan.orphan_snapshots.len();
     lines.push(match executed {
-        None if plan.delete.is_empty() => "nothing to delete".into(),
+        None if plan.delete.is_empty() && plan.orphan_snapshots.is_empty() => "nothing to delete".into(),
         None => format!("nothing deleted: pass --yes to deregister {} image(s) and delete {snapshots} snapshot(s)", plan.delete.len()),
         Some(e) => format!("deregistered {} image(s), deleted {} snapshot(s)", e.done.len(), e.snapshots_deleted.len()),
     });
@@ -56,6 +59,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     summary.insert("keep_newest".into(), plan.keep_newest.into());
     summary.insert("keep".into(), serde_json::to_value(&plan.keep).unwrap_or_default());
     summary.insert("delete".into(), serde_json::to_value(&plan.delete).unwrap_or_default());
+    summary.insert("orphan_snapshots".into(), serde_json::to_value(&plan.orphan_snapshots).unwrap_or_default());
     let (done, result) = match executed {
         Some((done, result)) => (Some(done), result),
         None => (None, Ok(())),

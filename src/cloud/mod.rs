@@ -36,6 +36,9 @@ pub trait Ec2Api: Send + Sync {
     async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()>;
     async fn deregister_image(&self, image_id: &str) -> CloudResult<()>;
     async fn delete_snapshot(&self, snapshot_id: &str) -> CloudResult<()>;
+    /// Snapshots owned by this account carrying every one of `tags` (prune verifies deletions with it
+    /// and finds snapshots whose image is already gone).
+    async fn find_snapshots(&self, tags: &Tags) -> CloudResult<Vec<Snapshot>>;
     /// Versions of a template. `versions` empty = every version (all pages), else the listed ones
     /// (numbers, `$Latest`, `$Default`).
     async fn launch_template_versions(&self, template_id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>>;

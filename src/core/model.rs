@@ -321,3 +321,10 @@ pub struct TargetHealth {
     pub reason: Option<String>,
     pub description: Option<String>,
 }
+
+/// An EBS snapshot as `prune` sees it: enough to find the pipeline's and to tell it still exists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub tags: Tags,
+}

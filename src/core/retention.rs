@@ -7,12 +7,12 @@
 //! gc: terminate build instances of the pipeline launched longer ago than a threshold; report launch-
 //! template versions bakeroll created that nothing refers to any more (never deleted automatically).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Tags};
+use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Snapshot, Tags};
 use super::releases::parse_mark;
 
 /// `prune --keep` default: a week of daily releases to step back through, beyond the images kept
@@ -49,11 +49,30 @@ pub struct PrunePlan {
     pub keep: Vec<KeptImage>,
     /// Newest first.
     pub delete: Vec<DoomedImage>,
+    /// Snapshots of the pipeline no image uses any more (an earlier prune deregistered the image but
+    /// could not delete them, or someone deregistered it by hand): billable junk, deleted too.
+    pub orphan_snapshots: Vec<String>,
 }
 
-/// Decides which of the pipeline's `images` to keep. `protected` holds (AMI id, why) pairs; an AMI may
-/// appear several times. `commit_tag` is the tag key that names an image's commit.
-pub fn plan_prune(images: &[Image], keep_newest: usize, protected: &[(String, String)], commit_tag: &str) -> PrunePlan {
+/// What prune decides from.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneFacts<'a> {
+    /// The pipeline's images.
+    pub images: &'a [Image],
+    pub keep_newest: usize,
+    /// (AMI id, why it must stay); an AMI may appear several times.
+    pub protected: &'a [(String, String)],
+    /// The tag key that names an image's commit.
+    pub commit_tag: &'a str,
+    /// The pipeline's snapshots.
+    pub snapshots: &'a [Snapshot],
+    /// Every snapshot any image of the account still uses (pending ones included).
+    pub used_snapshots: &'a BTreeSet<String>,
+}
+
+/// Decides which of the pipeline's images to keep, and which orphaned snapshots to delete.
+pub fn plan_prune(f: &PruneFacts) -> PrunePlan {
+    let PruneFacts { images, keep_newest, protected, commit_tag, .. } = *f;
     let mut why: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (ami, reason) in protected {
         let reasons = why.entry(ami.as_str()).or_default();
@@ -63,7 +82,7 @@ pub fn plan_prune(images: &[Image], keep_newest: usize, protected: &[(String, St
     }
     let mut sorted: Vec<&Image> = images.iter().filter(|i| i.state != ImageState::Deregistered).collect();
     sorted.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then_with(|| b.id.cmp(&a.id)));
-    let mut plan = PrunePlan { keep_newest, keep: vec![], delete: vec![] };
+    let mut plan = PrunePlan { keep_newest, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
     let mut newest = 0;
     for img in sorted {
         let mut reasons = Vec::new();
@@ -90,6 +109,14 @@ pub fn plan_prune(images: &[Image], keep_newest: usize, protected: &[(String, St
             plan.keep.push(KeptImage { ami: img.id.clone(), name: img.name.clone(), commit, created: img.creation_date.clone(), reasons });
         }
     }
+    let with_images: BTreeSet<&str> = plan.delete.iter().flat_map(|d| d.snapshots.iter().map(String::as_str)).collect();
+    plan.orphan_snapshots = f
+        .snapshots
+        .iter()
+        .filter(|s| !f.used_snapshots.contains(&s.id) && !with_images.contains(s.id.as_str()))
+        .map(|s| s.id.clone())
+        .collect();
+    plan.orphan_snapshots.sort();
     plan
 }
 

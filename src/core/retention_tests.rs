@@ -20,13 +20,18 @@ fn images(n: u32) -> Vec<Image> {
     (1..=n).map(|d| image(&format!("ami-{d}"), d, ImageState::Available)).collect()
 }
 
+fn prune(images: &[Image], keep: usize, protected: &[(String, String)]) -> PrunePlan {
+    let used = images.iter().flat_map(|i| i.snapshot_ids.clone()).collect();
+    plan_prune(&PruneFacts { images, keep_newest: keep, protected, commit_tag: COMMIT, snapshots: &[], used_snapshots: &used })
+}
+
 fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
     items.iter().map(|i| id(i).to_string()).collect()
 }
 
 #[test]
 fn prune_keeps_the_newest_n_and_deletes_the_rest_with_their_snapshots() {
-    let plan = plan_prune(&images(6), 2, &[], COMMIT);
+    let plan = prune(&images(6), 2, &[]);
     assert_eq!(ids(&plan.keep, |k| &k.ami), ["ami-6", "ami-5"]);
     assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-4", "ami-3", "ami-2", "ami-1"]);
     assert_eq!(plan.delete[0].snapshots, ["snap-ami-4"]);
@@ -41,7 +46,7 @@ fn prune_never_deletes_a_protected_image_whatever_its_age() {
         ("ami-3".to_string(), "rollback target of shop-web".to_string()),
         ("ami-other".to_string(), "not one of ours".to_string()),
     ];
-    let plan = plan_prune(&images(6), 0, &protected, COMMIT);
+    let plan = prune(&images(6), 0, &protected);
     assert_eq!(ids(&plan.keep, |k| &k.ami), ["ami-3", "ami-1"]);
     assert_eq!(plan.keep[1].reasons, ["in use by group shop-web (version 2)"], "reasons are not repeated");
     assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-6", "ami-5", "ami-4", "ami-2"]);
@@ -53,9 +58,20 @@ fn prune_keeps_images_being_created_and_does_not_count_them_or_failed_ones_as_ne
     all.push(image("ami-pending", 9, ImageState::Pending));
     all.push(image("ami-failed", 8, ImageState::Failed));
     all.push(image("ami-gone", 7, ImageState::Deregistered));
-    let plan = plan_prune(&all, 1, &[], COMMIT);
+    let plan = prune(&all, 1, &[]);
     assert_eq!(ids(&plan.keep, |k| &k.ami), ["ami-pending", "ami-3"]);
     assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-failed", "ami-2", "ami-1"], "deregistered ones are already gone");
+}
+
+#[test]
+fn prune_deletes_orphaned_snapshots_of_the_pipeline_but_never_one_an_image_uses() {
+    let all = images(2);
+    let snap = |id: &str| Snapshot { id: id.into(), tags: Tags::new() };
+    let snapshots = vec![snap("snap-ami-1"), snap("snap-ami-2"), snap("snap-orphan"), snap("snap-of-pending-image")];
+    let used = ["snap-ami-1", "snap-ami-2", "snap-of-pending-image"].map(String::from).into_iter().collect();
+    let plan = plan_prune(&PruneFacts { images: &all, keep_newest: 1, protected: &[], commit_tag: COMMIT, snapshots: &snapshots, used_snapshots: &used });
+    assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-1"]);
+    assert_eq!(plan.orphan_snapshots, ["snap-orphan"], "ami-1's snapshot goes with its image; used ones stay");
 }
 
 fn instance(id: &str, launched: Option<i64>, state: InstanceState, pipeline: &str) -> Instance {

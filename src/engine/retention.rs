@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::cloud::{CloudError, ErrorKind};
 use crate::core::model::{ImageFilter, RefreshStatus, Tags};
 use crate::core::releases::previous;
-use crate::core::retention::{plan_gc, plan_prune, unreferenced_versions, LeakPlan, PrunePlan};
+use crate::core::retention::{plan_gc, plan_prune, unreferenced_versions, LeakPlan, PruneFacts, PrunePlan};
 use crate::error::{Error, Result};
 
 /// How long to wait for EC2 to stop listing a deregistered image, or to let go of its snapshot
@@ -79,15 +79,28 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
 /// Decides what `prune` would delete.
 pub async fn prune_plan(ctx: &Ctx, keep: usize) -> Result<PrunePlan> {
     ctx.events.phase("prune", "plan", format!("reading the images of pipeline {}", ctx.pipeline.name()));
-    let filter = ImageFilter {
-        owners: vec!["self".into()],
-        tags: Tags::from([(tags::PIPELINE.to_string(), ctx.pipeline.name())]),
-        ..Default::default()
-    };
-    let images = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let unchanged = |e| Error::cloud(e, "nothing was changed");
+    let ours = pipeline_tag(ctx);
+    let filter = ImageFilter { owners: vec!["self".into()], tags: ours.clone(), ..Default::default() };
+    let images = ctx.cloud.ec2.find_images(&filter).await.map_err(unchanged)?;
+    // Any image of the account (not only the pipeline's) keeps its snapshots.
+    let every = ImageFilter { owners: vec!["self".into()], ..Default::default() };
+    let used = ctx.cloud.ec2.find_images(&every).await.map_err(unchanged)?.into_iter().flat_map(|i| i.snapshot_ids).collect();
+    let snapshots = ctx.cloud.ec2.find_snapshots(&ours).await.map_err(unchanged)?;
     let groups = pipeline_groups(ctx).await?;
     let protected = protections(ctx, &groups).await?;
-    Ok(plan_prune(&images, keep, &protected, tags::COMMIT))
+    Ok(plan_prune(&PruneFacts {
+        images: &images,
+        keep_newest: keep,
+        protected: &protected,
+        commit_tag: tags::COMMIT,
+        snapshots: &snapshots,
+        used_snapshots: &used,
+    }))
+}
+
+fn pipeline_tag(ctx: &Ctx) -> Tags {
+    Tags::from([(tags::PIPELINE.to_string(), ctx.pipeline.name())])
 }
 
 /// What executing a plan did.
@@ -99,8 +112,9 @@ pub struct Executed {
     pub errors: Vec<String>,
 }
 
-/// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots.
-/// Carries on past a failure; the first error is returned with what was done.
+/// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots;
+/// deletes the orphaned snapshots; finally checks EC2 no longer lists any deleted snapshot. Carries on
+/// past a failure; the first error is returned with what was done.
 pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>) {
     let ec2 = &ctx.cloud.ec2;
     let mut out = Executed::default();
@@ -142,6 +156,28 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
                 Ok(()) => out.snapshots_deleted.push(snap.clone()),
                 Err(e) => fail(&mut out, poll_error("ec2:DeleteSnapshot", e), format!("snapshot {snap} of {} not deleted", img.ami)),
             }
+        }
+    }
+    for snap in &plan.orphan_snapshots {
+        ctx.events.phase("prune", "snapshot", format!("deleting snapshot {snap}, whose image is gone"));
+        match ec2.delete_snapshot(snap).await {
+            Ok(()) => out.snapshots_deleted.push(snap.clone()),
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            // An image registered from it since the plan was made: it is not junk any more.
+            Err(e) if e.is("InvalidSnapshot.InUse") => ctx.events.info("prune", format!("snapshot {snap} is in use again; kept")),
+            Err(e) => fail(&mut out, e, format!("orphaned snapshot {snap} not deleted")),
+        }
+    }
+    if !out.snapshots_deleted.is_empty() {
+        match ec2.find_snapshots(&pipeline_tag(ctx)).await {
+            Ok(left) => {
+                for s in left.iter().filter(|s| out.snapshots_deleted.contains(&s.id)) {
+                    let e = CloudError::with_kind("ec2:DescribeSnapshots", ErrorKind::Other, Some("StillListed"), format!("{} is still listed", s.id));
+                    out.errors.push(format!("snapshot {} still listed after DeleteSnapshot", s.id));
+                    first.get_or_insert(e);
+                }
+            }
+            Err(e) => fail(&mut out, e, "deleted snapshots not verified".into()),
         }
     }
     let result = match first {

@@ -19,6 +19,7 @@ pub mod act {
     pub const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
     pub const DEREGISTER_IMAGE: &str = "ec2:DeregisterImage";
     pub const DELETE_SNAPSHOT: &str = "ec2:DeleteSnapshot";
+    pub const DESCRIBE_SNAPSHOTS: &str = "ec2:DescribeSnapshots";
     pub const DESCRIBE_LT_VERSIONS: &str = "ec2:DescribeLaunchTemplateVersions";
     pub const CREATE_LT_VERSION: &str = "ec2:CreateLaunchTemplateVersion";
     pub const MODIFY_LT: &str = "ec2:ModifyLaunchTemplate";
@@ -108,6 +109,11 @@ impl Ec2Api for FakeApi {
     async fn delete_snapshot(&self, snapshot_id: &str) -> CloudResult<()> {
         self.enter(act::DELETE_SNAPSHOT).await?;
         self.0.with(|s| s.delete_snapshot(snapshot_id))
+    }
+
+    async fn find_snapshots(&self, tags: &Tags) -> CloudResult<Vec<Snapshot>> {
+        self.enter(act::DESCRIBE_SNAPSHOTS).await?;
+        Ok(self.0.with(|s| s.find_snapshots(tags)))
     }
 
     async fn launch_template_versions(&self, template_id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>> {

@@ -247,6 +247,17 @@ impl State {
     }
 }
 
+impl State {
+    /// Every snapshot is this account's (fixture base images included, as moto's catalogue snapshots are).
+    pub fn find_snapshots(&self, tags: &Tags) -> Vec<Snapshot> {
+        self.snapshots
+            .iter()
+            .filter(|(_, s)| tags.iter().all(|(k, v)| s.tags.get(k) == Some(v)))
+            .map(|(id, s)| Snapshot { id: id.clone(), tags: s.tags.clone() })
+            .collect()
+    }
+}
+
 /// EC2's tag rules: the `aws:` prefix is reserved, keys up to 128 and values up to 256 characters.
 fn validate_tags(action: &str, tags: &Tags) -> CloudResult<()> {
     for (k, v) in tags {

@@ -17,15 +17,19 @@ use crate::{world, World};
 /// The scenario pipeline is `pipeline/scenario.toml`, so its name is `scenario`.
 pub const PIPELINE_NAME: &str = "scenario";
 
-/// Registers the image `bake` would have made for `commit` (name, pipeline and commit tags).
-pub fn baked(w: &World, commit: &str, health: Health) -> String {
+/// Registers the image `bake` would have made for `commit`: name, and pipeline and commit tags on the
+/// image and its snapshots.
+pub async fn baked(w: &World, commit: &str, health: Health) -> String {
     let spec = ImageSpec::named(format!("shop-{commit}")).tag(tags::PIPELINE, PIPELINE_NAME).tag(tags::COMMIT, commit);
-    w.fake.add_image(spec.health(health))
+    let ami = w.fake.add_image(spec.clone().health(health));
+    let snapshots = w.fake.image(&ami).unwrap().snapshot_ids;
+    w.ctx.cloud.ec2.create_tags(&snapshots, &spec.tags).await.unwrap();
+    ami
 }
 
 /// Bakes (registers) and deploys a release; returns its AMI and the deploy's result.
 pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<(), Error>) {
-    let ami = baked(w, commit, health);
+    let ami = baked(w, commit, health).await;
     let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some(commit.into()), force: false, existing_version: None };
     let (_, result) = deploy(&w.ctx, &w.env(), &req).await;
     (ami, result)
@@ -121,7 +125,7 @@ async fn rollback_to_a_commit_after_a_third_release_and_history_after_six_weeks(
 async fn rollback_during_bake_time_rolls_the_refresh_back() {
     let w = world();
     let (a, _) = ship(&w, "aaaaaaa", Health::Healthy).await;
-    let b = baked(&w, "bbbbbbb", Health::Healthy);
+    let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
         let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, existing_version: None };
@@ -178,7 +182,7 @@ async fn rollback_to_a_release_that_fails_health_exits_3_back_where_it_was() {
 async fn rollback_to_an_image_no_version_records_creates_a_version() {
     let w = world();
     ship(&w, "aaaaaaa", Health::Healthy).await.1.unwrap();
-    let old = baked(&w, "0000000", Health::Healthy);
+    let old = baked(&w, "0000000", Health::Healthy).await;
     let (report, result) = roll_back(&w, "0000000").await;
     result.expect("deployed as a new version");
     let plan = &report.unwrap().plan.groups[0];
@@ -190,7 +194,7 @@ async fn rollback_to_an_image_no_version_records_creates_a_version() {
 async fn rollback_after_a_deploy_that_stopped_half_way_finishes_going_back_first() {
     let w = world();
     let (a, _) = ship(&w, "aaaaaaa", Health::Healthy).await;
-    let b = baked(&w, "bbbbbbb", Health::Healthy);
+    let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
         let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, existing_version: None };

@@ -131,3 +131,32 @@ async fn gc_reports_versions_no_group_uses_and_deletes_none() {
     result.unwrap();
     assert!(w.fake.template_version(&w.stack.template_id, 3).is_some(), "reported, never deleted");
 }
+
+#[tokio::test(start_paused = true)]
+async fn prune_finishes_an_earlier_prune_that_left_snapshots_behind() {
+    let w = world();
+    let (a, _) = ship(&w, "aaaaaaa", Health::Healthy).await;
+    let (b, _) = ship(&w, "bbbbbbb", Health::Healthy).await;
+    let (c, _) = ship(&w, "ccccccc", Health::Healthy).await;
+    let snaps = |ami: &str| w.fake.image(ami).unwrap().snapshot_ids;
+    let (a_snaps, b_snaps) = (snaps(&a), snaps(&b));
+    // A prune deregistered A and then lost its connection before deleting the snapshot.
+    w.fake.fail_next("ec2:DeleteSnapshot", bakeroll::cloud::ErrorKind::Other, "InternalError");
+    let plan = prune_plan(&w.ctx, 0).await.unwrap();
+    assert_eq!(plan.delete.iter().map(|d| d.ami.as_str()).collect::<Vec<_>>(), [a.as_str()], "B is C's rollback target");
+    let (_, result) = prune_execute(&w.ctx, &plan).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::AWS_ERROR, "{err}");
+    assert!(err.state().unwrap().contains(&a_snaps[0]), "{:?}", err.state());
+    assert!(w.fake.snapshot_ids().contains(&a_snaps[0]), "the snapshot was left behind");
+
+    // The next prune finds it although its image is gone, and deletes only it.
+    let plan = prune_plan(&w.ctx, 0).await.unwrap();
+    assert!(plan.delete.is_empty(), "{:?}", plan.delete);
+    assert_eq!(plan.orphan_snapshots, a_snaps);
+    let (done, result) = prune_execute(&w.ctx, &plan).await;
+    result.expect("finished");
+    assert_eq!(done.snapshots_deleted, a_snaps);
+    let left = w.fake.snapshot_ids();
+    assert!(!left.contains(&a_snaps[0]) && left.contains(&b_snaps[0]) && snaps(&c).iter().all(|s| left.contains(s)));
+}
