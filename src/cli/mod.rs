@@ -5,6 +5,9 @@
 pub mod bake;
 pub mod deploy;
 pub mod ship;
+pub mod dry_run;
+pub mod iam_policy;
+pub mod plan;
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +63,10 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Bake, then deploy.
     Ship(ship::Args),
+    /// What `ship` would do, changing nothing (= `ship --dry-run`).
+    Plan(plan::Args),
+    /// Print the least-privilege IAM policy this pipeline needs.
+    IamPolicy(iam_policy::Args),
 }
 
 /// Everything a running command holds.
@@ -75,7 +82,7 @@ impl Session {
         let pipeline = Loaded::load(&global.pipeline)?;
         let display = display::Display::new(global.no_progress, global.output == Output::Json);
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
-        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default() };
+        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), plan: None };
         Ok(Self { ctx, display, global_output: global.output, started: tokio::time::Instant::now() })
     }
 

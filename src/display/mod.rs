@@ -4,6 +4,7 @@
 
 mod bars;
 mod plain;
+pub mod plan;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
