@@ -89,7 +89,9 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     if not images:
         print("local-aws seed: no al2023-ami-*-x86_64 image owned by amazon in the catalogue", file=sys.stderr)
         return 1
-    base_ami = max(images, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+    # "Newest wins" as bakeroll resolves a filter; moto gives every catalogue AMI the same CreationDate,
+    # so ties break on the name (later release names sort higher), then the id, for a reproducible pick.
+    base_ami = max(images, key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))["ImageId"]
 
     try:
         lt = ec2.describe_launch_templates(LaunchTemplateNames=[NAME])["LaunchTemplates"][0]

@@ -72,6 +72,16 @@ pub enum Ready {
     Tag,
 }
 
+impl std::fmt::Display for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Stopped => "until it powers itself off",
+            Self::StatusOk => "until its status checks pass",
+            Self::Tag => "until it tags itself bakeroll:ready",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Bake {

@@ -123,6 +123,21 @@ pub enum Phase {
     Done,
 }
 
+impl Phase {
+    /// The phase's name in timelines, progress lines and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Refreshing { .. } => "refreshing",
+            Phase::RollingBack { .. } => "rolling-back",
+            Phase::Cancelling { .. } => "cancelling",
+            Phase::StartingRollback => "starting-rollback",
+            Phase::RollbackRefreshing { .. } => "rollback-refreshing",
+            Phase::Verifying { .. } => "verifying",
+            Phase::Done => "done",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rollout {
     pub params: RolloutParams,
@@ -188,16 +203,7 @@ impl Rollout {
     }
 
     fn enter(&mut self, phase: Phase, now: Duration) {
-        let name = match &phase {
-            Phase::Refreshing { .. } => "refreshing",
-            Phase::RollingBack { .. } => "rolling-back",
-            Phase::Cancelling { .. } => "cancelling",
-            Phase::StartingRollback => "starting-rollback",
-            Phase::RollbackRefreshing { .. } => "rollback-refreshing",
-            Phase::Verifying { .. } => "verifying",
-            Phase::Done => "done",
-        };
-        self.timeline.push((now, name.into()));
+        self.timeline.push((now, phase.name().into()));
         self.phase = phase;
         self.phase_since = now;
     }

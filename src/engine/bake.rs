@@ -70,10 +70,10 @@ pub async fn bake(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         Err(mut err) => {
             let described = report.describe();
             match &mut err {
-                Error::Bake { state, .. } | Error::Denied { state, .. } | Error::Cloud { state, .. } => {
-                    if !report.is_empty() {
-                        *state = described;
-                    }
+                Error::Bake { state, .. } | Error::Denied { state, .. } | Error::Cloud { state, .. }
+                    if !report.is_empty() =>
+                {
+                    *state = described;
                 }
                 _ => {}
             }
@@ -217,7 +217,8 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
     let newest = images
         .into_iter()
         .filter(|i| i.state == ImageState::Available)
-        .max_by(|a, b| a.creation_date.cmp(&b.creation_date))
+        // Ties (same creation time) break on the name, then the id, so the pick is reproducible.
+        .max_by(|a, b| (&a.creation_date, &a.name, &a.id).cmp(&(&b.creation_date, &b.name, &b.id)))
         .ok_or_else(|| Error::precondition(format!("{what} matches no available image")))?;
     ctx.events.info("bake", format!("base image {} ({})", newest.id, newest.name));
     Ok(newest.id)
@@ -260,9 +261,9 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
 async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let ready = cfg.ready;
-    ctx.events.phase("bake", "provision", format!("waiting for {id} to be ready ({ready:?})"));
+    ctx.events.phase("bake", "provision", format!("waiting for {id} {ready}"));
     if let Some(plan) = &ctx.plan {
-        let what = format!("until build instance {id} is ready ({ready:?}); on failure or timeout, show its console output");
+        let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
         plan.wait(what, cfg.poll_interval.0, cfg.timeout.0);
         return Ok(());
     }

@@ -140,7 +140,7 @@ async fn preflight(ctx: &Ctx, name: &str, image: &str, force: bool) -> Result<Pr
     let versions = ctx
         .cloud
         .ec2
-        .launch_template_versions(&template.id, &[template.version.clone()])
+        .launch_template_versions(&template.id, std::slice::from_ref(&template.version))
         .await
         .map_err(|e| Error::cloud(e, unchanged))?;
     let current = versions.first().ok_or_else(|| {

@@ -41,9 +41,7 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                     Ok(obs) => {
                         failures = 0;
                         if let Some(r) = &obs.refresh {
-                            let phase = serde_json::to_value(&rollout.phase).ok();
-                            let phase = phase.as_ref().and_then(|v| v["phase"].as_str()).unwrap_or("").to_string();
-                            let status = format!("{} {}", phase, r.status.as_str());
+                            let status = format!("{} {}", rollout.phase.name(), r.status.as_str());
                             ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
                         }
                         rollout.step(&obs)

@@ -46,13 +46,13 @@ async fn writes_change_nothing_and_answer_with_placeholders() {
     assert_eq!(back[0].image_id.as_deref(), Some("ami-(planned)"), "verify-after-write reads the planned version");
     let req = RefreshRequest { group: "web".into(), template_id: stack.template_id.clone(), version: 2, prefs: prefs() };
     assert_eq!(cloud.autoscaling.start_instance_refresh(&req).await.unwrap(), "refresh-(planned)");
-    cloud.ec2.terminate_instances(&[instance.id.clone()]).await.unwrap();
+    cloud.ec2.terminate_instances(std::slice::from_ref(&instance.id)).await.unwrap();
 
     // The world is as it was.
     assert_eq!(fake.images().len(), images_before);
     assert!(fake.refreshes("web").is_empty());
     assert!(fake.template_version(&stack.template_id, 2).is_none(), "no version was created");
-    assert!(fake.calls().get("autoscaling:StartInstanceRefresh").is_none(), "Auto Scaling writes are never sent");
+    assert!(!fake.calls().contains_key("autoscaling:StartInstanceRefresh"), "Auto Scaling writes are never sent");
 
     let json = plan.to_json();
     let allowed: Vec<&str> = json["permissions"]["allowed"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();

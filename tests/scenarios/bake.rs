@@ -123,3 +123,22 @@ async fn missing_base_image_is_a_precondition_and_changes_nothing() {
     assert!(err.to_string().contains("base_ami_filter"), "{err}");
     assert!(w.mutations().is_empty(), "{:?}", w.mutations());
 }
+
+#[tokio::test(start_paused = true)]
+async fn existing_build_instance_is_imaged_and_left_running() {
+    let w = world();
+    let spec = bakeroll::core::model::LaunchSpec {
+        image_id: w.base.clone(),
+        instance_type: "t3.micro".into(),
+        ..Default::default()
+    };
+    let instance = w.ctx.cloud.ec2.launch_instance(&spec).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let r = BakeRequest { build_instance: Some(instance.id.clone()), ..req("abc123") };
+    let baked = bake(&w.ctx, &r).await.expect("imaged the existing instance");
+    assert_eq!(baked.source, format!("instance:{}", instance.id));
+    assert!(w.fake.image(&baked.ami_id).is_some());
+    let after = w.fake.instance(&instance.id).unwrap();
+    assert!(!after.state.is_gone(), "never terminated: {:?}", after.state);
+    assert_eq!(w.calls("ec2:TerminateInstances"), 0);
+}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .conftest import group, make_image, new_version, refresh_status, wait_for
 
-TIME_SCALE = 0.01  # slow enough to sample the fleet many times during one refresh
+TIME_SCALE = 0.03  # slow enough to sample the fleet many times during one refresh, even on a loaded machine
 TERMINAL = {"Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"}
 
 
@@ -38,7 +38,7 @@ def test_min100_max200_never_drops_capacity(fresh, clients):
             break
     final = refresh_status(asg)
     assert final["Status"] == "Successful"
-    assert samples > 30
+    assert samples > 20, f"only {samples} samples: the machine is too loaded to prove anything"
     assert lowest >= 4, f"healthy in-service capacity dropped to {lowest}"
     assert peak == 8  # Max 200 % of 4: all replacements launched before any old one is terminated
     instances = group(asg)["Instances"]
