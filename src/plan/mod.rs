@@ -7,6 +7,7 @@
 //! `refresh-(planned)`, and the next launch-template version number.
 
 mod cloud;
+mod groups;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
