@@ -51,6 +51,22 @@ fn differing(before: &Value, after: &Value) -> Vec<String> {
     out
 }
 
+/// The state once the world has settled by itself (a build instance just terminated by a real bake
+/// is still `shutting-down` for a moment): two dumps in a row that agree. Any later difference is then
+/// the dry runs' doing, not the clock's.
+fn settled_dump(aws: &LocalAws) -> Value {
+    let mut last = aws.dump();
+    for _ in 0..10 {
+        let next = aws.dump();
+        if next == last {
+            return next;
+        }
+        eprintln!("local AWS still settling: {:?}", differing(&last, &next));
+        last = next;
+    }
+    panic!("the local AWS never settled");
+}
+
 #[test]
 fn dry_runs_change_nothing_and_give_the_plan() {
     let aws = LocalAws::start("plan-dry");
@@ -58,7 +74,7 @@ fn dry_runs_change_nothing_and_give_the_plan() {
     // A real bake, so that `deploy --commit` has a release to plan.
     let baked = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "c0ffee1"]);
     assert_eq!(baked.status.code(), Some(0));
-    let before = aws.dump();
+    let before = settled_dump(&aws);
 
     let bake = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "beef001", "--dry-run"]);
     assert_eq!(bake.status.code(), Some(0));
@@ -99,7 +115,7 @@ fn dry_runs_change_nothing_and_give_the_plan() {
 fn a_dry_run_without_permissions_names_them_and_exits_5() {
     let aws = LocalAws::start_with("plan-deny", &[("LOCAL_AWS_DENY", "ec2:CreateImage,ec2:ModifyLaunchTemplate")]);
     aws.seed();
-    let before = aws.dump();
+    let before = settled_dump(&aws);
 
     let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "beef001", "--dry-run"]);
     assert_eq!(out.status.code(), Some(5), "exit 5 = permission denied");
