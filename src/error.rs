@@ -110,8 +110,14 @@ impl Error {
 pub fn render(err: &Error, next: Option<&str>) -> String {
     let mut out = format!("error: {err}\n");
     let mut source = std::error::Error::source(err);
+    let mut last = err.to_string();
     while let Some(cause) = source {
-        let _ = writeln!(out, "  Caused by: {cause}");
+        // SDK errors repeat their whole chain in their own message; a cause already said is not news.
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            let _ = writeln!(out, "  Caused by: {text}");
+            last = text;
+        }
         source = cause.source();
     }
     if let Some(state) = err.state() {
@@ -121,6 +127,29 @@ pub fn render(err: &Error, next: Option<&str>) -> String {
         let _ = writeln!(out, "  Next: {next}");
     }
     out
+}
+
+/// What to do next when the command itself has no better advice: the generic fixes for missing
+/// credentials and denied permissions, which look the same from every command.
+pub fn default_next(err: &Error) -> Option<String> {
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(c) = source {
+        chain.push_str(&c.to_string());
+        source = c.source();
+    }
+    if chain.contains("no credentials found") || chain.contains("credential provider") {
+        return Some(
+            "no AWS credentials were found: in GitLab CI set AWS_ROLE_ARN and write the id_token to AWS_WEB_IDENTITY_TOKEN_FILE (README \"GitLab CI\"); locally set AWS_PROFILE (run `aws sso login` for SSO profiles)".into(),
+        );
+    }
+    match err {
+        Error::Denied { source, .. } => Some(format!(
+            "allow {} for the role bakeroll runs as (AWS_ROLE_ARN in CI), then run the same command again",
+            source.action
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +166,35 @@ mod tests {
             text,
             "error: permission denied for ec2:CreateImage\n  Caused by: ec2:CreateImage failed (UnauthorizedOperation): not allowed\n  State: build instance i-1 terminated; no image was created\n  Next: ask for ec2:CreateImage\n"
         );
+    }
+
+    #[test]
+    fn render_drops_causes_the_previous_line_already_said() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Dispatch(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("no credentials found in chain")]
+        struct Inner;
+        // The SDK's message already holds the whole chain below it, as aws-smithy's errors do.
+        let cause = CloudError::with_kind("ec2:DescribeImages", ErrorKind::Transient, None, "dispatch failure: no credentials found in chain")
+            .with_source(Dispatch(Inner));
+        let text = render(&Error::cloud(cause, "nothing was changed"), None);
+        assert_eq!(text.matches("Caused by:").count(), 1, "{text}");
+        assert!(text.contains("Caused by: ec2:DescribeImages failed"), "{text}");
+        assert!(text.ends_with("  State: nothing was changed\n"), "{text}");
+    }
+
+    #[test]
+    fn generic_next_steps_for_credentials_and_permissions() {
+        let denied = Error::cloud(CloudError::service("ec2:CreateImage", Some("UnauthorizedOperation"), "no"), "nothing was changed");
+        assert!(default_next(&denied).unwrap().starts_with("allow ec2:CreateImage for the role"));
+        let creds = Error::cloud(
+            CloudError::with_kind("ec2:DescribeImages", ErrorKind::Transient, None, "dispatch failure: no credentials found in chain"),
+            "nothing was changed",
+        );
+        assert!(default_next(&creds).unwrap().contains("AWS_WEB_IDENTITY_TOKEN_FILE"));
+        assert_eq!(default_next(&Error::Usage("x".into())), None);
     }
 
     #[test]

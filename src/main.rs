@@ -13,6 +13,8 @@ async fn main() {
         Command::Ship(args) => cli::ship::run(&cli.global, args).await,
         Command::Plan(args) => cli::plan::run(&cli.global, args).await,
         Command::IamPolicy(args) => cli::iam_policy::run(&cli.global, args).await,
+        Command::Completions(args) => cli::completions::completions(args),
+        Command::Man(args) => cli::completions::man(args),
     };
     std::process::exit(cli::finish(&cli.global, finished));
 }

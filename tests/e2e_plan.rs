@@ -107,6 +107,7 @@ fn dry_runs_change_nothing_and_give_the_plan() {
         assert!(text.contains(expected), "{expected} missing from the plan:\n{text}");
     }
 
+    aws.assert_schema_valid(&[&json(&bake), &json(&deploy), &s]);
     let after = aws.dump();
     assert!(before == after, "a dry run changed the local AWS: {:?}", differing(&before, &after));
 }
@@ -126,6 +127,7 @@ fn a_dry_run_without_permissions_names_them_and_exits_5() {
     assert_eq!(s["plan"]["permissions"]["denied"], serde_json::json!(["ec2:CreateImage", "ec2:ModifyLaunchTemplate"]));
     assert_eq!(s["error"]["state"], "nothing was changed (dry run)");
     assert_eq!(s["outcome"], "not-started");
+    aws.assert_schema_valid(&[&s]);
 
     // In text mode the plan is still printed, with the refused step marked.
     let out = aws.bakeroll(&["--pipeline", PIPELINE, "bake", "--commit", "beef001", "--dry-run"]);

@@ -72,15 +72,33 @@ pub async fn execute(
     };
     summary.insert("outcome".into(), outcome.into());
     let next = match &result {
-        Err(e) if e.exit_code() == crate::error::exit::ROLLED_BACK => {
-            Some(format!("fix the release and ship again; AMI {} is kept for inspection", req.image_id))
-        }
-        Err(e) if e.exit_code() == crate::error::exit::NEEDS_HUMAN || e.exit_code() == crate::error::exit::INTERRUPTED => Some(format!(
-            "inspect with `aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>`; the groups of {env} are listed above"
-        )),
-        _ => None,
+        Err(e) => next_step(e.exit_code(), &env, &req.image_id, report.as_ref()),
+        Ok(()) => None,
     };
     (report, result, next)
+}
+
+/// The command to run after a failed deploy, naming the real groups and releases.
+fn next_step(code: i32, env: &str, image: &str, report: Option<&DeployReport>) -> Option<String> {
+    use crate::error::exit;
+    let groups: Vec<&crate::engine::deploy::GroupReport> = report.map(|r| r.groups.iter().collect()).unwrap_or_default();
+    let previous: Vec<String> = groups.iter().filter(|g| !g.already_deployed).map(|g| format!("{} ({})", g.old_image, g.group)).collect();
+    let previous = if previous.is_empty() { "the previous release".to_string() } else { previous.join(", ") };
+    match code {
+        exit::ROLLED_BACK => Some(format!(
+            "nothing to undo: {env} runs {previous} again. Fix the release and ship a new commit; AMI {image} is kept so you can launch it and see why it fails its health checks"
+        )),
+        exit::NEEDS_HUMAN | exit::INTERRUPTED => {
+            let inspect: Vec<String> = groups
+                .iter()
+                .filter(|g| !matches!(g.outcome, Some(Outcome::Deployed) | Some(Outcome::RolledBack { .. })))
+                .map(|g| format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {}`", g.group))
+                .collect();
+            let inspect = if inspect.is_empty() { String::new() } else { format!("look at {}; then ", inspect.join(" and ")) };
+            Some(format!("{inspect}run `bakeroll rollback --env {env}` to return to {previous}"))
+        }
+        _ => None,
+    }
 }
 
 pub fn dotenv_vars(env: &str, image: &str, commit: Option<&str>, outcome: &str) -> Vec<(&'static str, String)> {

@@ -8,6 +8,7 @@ pub mod ship;
 pub mod dry_run;
 pub mod iam_policy;
 pub mod plan;
+pub mod completions;
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,12 @@ pub struct Global {
     /// Show the AWS SDK's own logs.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Also write every progress event as a line of JSON (NDJSON, `bakeroll.event/v1`) to PATH.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+    /// Write a self-contained HTML report (outcome, per-instance health timeline) to PATH at the end.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +74,10 @@ pub enum Command {
     Plan(plan::Args),
     /// Print the least-privilege IAM policy this pipeline needs.
     IamPolicy(iam_policy::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write all pages with --dir).
+    Man(completions::ManArgs),
 }
 
 /// Everything a running command holds.
@@ -80,7 +91,22 @@ pub struct Session {
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
         let pipeline = Loaded::load(&global.pipeline)?;
-        let display = display::Display::new(global.no_progress, global.output == Output::Json);
+        let mut display = display::Display::new(global.no_progress, global.output == Output::Json);
+        if let Some(path) = &global.events {
+            let file = display::ndjson::EventsFile::create(path)
+                .map_err(|e| Error::Usage(format!("--events {}: cannot write: {e}", path.display())))?;
+            display.tap(std::sync::Arc::new(file));
+        }
+        if global.report.is_some() {
+            let journal = display::report::journal();
+            // The environment may be unknown here (ship checks it later and says so); then no checkpoints.
+            if let Ok((_, env)) = pipeline.environment(global.env.as_deref()) {
+                for group in &env.auto_scaling_groups {
+                    journal.set_checkpoints(group, env.checkpoints.clone());
+                }
+            }
+            display.tap(journal);
+        }
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
         let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), plan: None };
         Ok(Self { ctx, display, global_output: global.output, started: tokio::time::Instant::now() })
@@ -224,6 +250,9 @@ impl Finished {
 pub fn finish(global: &Global, mut f: Finished) -> i32 {
     let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
     if let Err(e) = &f.result {
+        if f.next.is_none() {
+            f.next = crate::error::default_next(e);
+        }
         eprint!("{}", crate::error::render(e, f.next.as_deref()));
         let mut causes = Vec::new();
         let mut src = std::error::Error::source(e);
@@ -237,6 +266,12 @@ pub fn finish(global: &Global, mut f: Finished) -> i32 {
         );
     }
     f.summary.insert("exit_code".into(), code.into());
+    if let Some(path) = &global.report {
+        // The report is a by-product: failing to write it is said, and never changes the exit code.
+        if let Err(e) = display::report::write(path, &f.summary) {
+            eprintln!("warning: --report {}: cannot write: {e}", path.display());
+        }
+    }
     match global.output {
         Output::Json => println!("{}", serde_json::Value::Object(f.summary)),
         Output::Text => {

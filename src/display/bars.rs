@@ -56,6 +56,8 @@ impl Sink for Bars {
             Event::Detail { scope, title, body } => {
                 let _ = self.multi.println(format!("[{scope}] {title}:\n{body}"));
             }
+            // Per-instance detail is for reports and the event stream; the bar shows the counts.
+            Event::Fleet { .. } => {}
         }
     }
 }

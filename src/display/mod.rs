@@ -1,10 +1,13 @@
 //! All terminal output: progress bars on a terminal (indicatif, the only module that touches it), plain
 //! timestamped lines with GitLab collapsible sections in CI or when stderr is not a terminal. Human
-//! text always goes to stderr; stdout is reserved for results (AMI id, JSON summary).
+//! text always goes to stderr; stdout is reserved for results (AMI id, JSON summary). Taps see every
+//! event too: the NDJSON stream (`--events`) and the journal behind the HTML report (`--report`).
 
 mod bars;
+pub mod ndjson;
 mod plain;
 pub mod plan;
+pub mod report;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ pub use plain::Plain;
 /// The chosen renderer.
 pub struct Display {
     sink: Arc<dyn Renderer>,
+    taps: Vec<Arc<dyn Sink>>,
 }
 
 /// A sink that can also close itself (end sections, clear bars).
@@ -23,10 +27,13 @@ pub trait Renderer: Sink {
     fn finish(&self);
 }
 
-struct Shared(Arc<dyn Renderer>);
+struct Shared(Arc<dyn Renderer>, Vec<Arc<dyn Sink>>);
 
 impl Sink for Shared {
     fn emit(&self, event: Event) {
+        for tap in &self.1 {
+            tap.emit(event.clone());
+        }
         self.0.emit(event)
     }
 }
@@ -40,11 +47,16 @@ impl Display {
         } else {
             Arc::new(Plain::stderr(ci))
         };
-        Self { sink }
+        Self { sink, taps: Vec::new() }
+    }
+
+    /// Also sends every event to `tap` (before the renderer sees it). Add taps before calling `sink`.
+    pub fn tap(&mut self, tap: Arc<dyn Sink>) {
+        self.taps.push(tap);
     }
 
     pub fn sink(&self) -> Arc<dyn Sink> {
-        Arc::new(Shared(self.sink.clone()))
+        Arc::new(Shared(self.sink.clone(), self.taps.clone()))
     }
 
     pub fn finish(&self) {

@@ -84,6 +84,8 @@ impl Sink for Plain {
                     self.raw(&format!("    {l}\n"));
                 }
             }
+            // Per-instance detail is for reports and the event stream; the progress line has the counts.
+            Event::Fleet { .. } => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Events the engine emits while it works. Only `crate::display` renders them (bars, plain CI lines,
 //! NDJSON); the engine never prints.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -18,6 +19,22 @@ pub enum Event {
     Warn { scope: String, message: String },
     /// Where an operator should look: e.g. the build instance's console output on failure.
     Detail { scope: String, title: String, body: String },
+    /// Every member of a group as one refresh poll saw it (`t`: seconds since the watch began), for
+    /// reports and tools that draw the fleet; bars and plain lines show `Progress` instead.
+    Fleet { scope: String, t: f64, instances: Vec<FleetInstance> },
+}
+
+/// One instance in a `Fleet` observation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetInstance {
+    pub id: String,
+    /// Image id from EC2 (None while EC2 does not report the instance yet).
+    pub image: Option<String>,
+    /// Auto Scaling lifecycle state: Pending, InService, Terminating, ...
+    pub lifecycle: String,
+    /// Target-group short name → target state (`healthy`, `initial`, ...); a missing entry means the
+    /// instance is not registered in that target group.
+    pub health: BTreeMap<String, String>,
 }
 
 pub trait Sink: Send + Sync {
@@ -43,6 +60,9 @@ impl Events {
     }
     pub fn progress(&self, scope: &str, status: &str, percent: Option<i32>, counts: Vec<TgCount>) {
         self.0.emit(Event::Progress { scope: scope.into(), status: status.into(), percent, counts });
+    }
+    pub fn fleet(&self, scope: &str, t: f64, instances: Vec<FleetInstance>) {
+        self.0.emit(Event::Fleet { scope: scope.into(), t, instances });
     }
 }
 

@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use super::Ctx;
 use crate::cloud::{CloudError, ErrorKind};
-use crate::core::health::{counts, HealthByGroup};
+use super::events::FleetInstance;
+use crate::core::health::{counts, tg_name, HealthByGroup};
 use crate::core::model::RefreshPrefs;
 use crate::core::model::RefreshRequest;
 use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, Rollout};
@@ -29,6 +30,8 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
     let start = Instant::now();
     let mut decision = Decision::Wait(Duration::ZERO);
     let mut failures = 0u32;
+    // Whether a rollback has been announced as a phase (ours are announced when we act).
+    let mut announced = false;
     loop {
         decision = match decision {
             Decision::Finish(outcome) => {
@@ -44,7 +47,11 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                             let status = format!("{} {}", rollout.phase.name(), r.status.as_str());
                             ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
                         }
-                        rollout.step(&obs)
+                        ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
+                        let before = rollout.timeline.len();
+                        let decision = rollout.step(&obs);
+                        announce(ctx, target.group, &rollout, before, &decision, &mut announced);
+                        decision
                     }
                     Err(e) if e.kind != ErrorKind::Denied && failures < MAX_OBSERVE_FAILURES => {
                         failures += 1;
@@ -77,9 +84,25 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) ->
                 };
                 let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
                 ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
+                announced = true;
                 rollout.on_action(&action, result, start.elapsed())
             }
         };
+    }
+}
+
+/// Phases the state machine entered on its own, without an action of ours: AWS rolling back by itself
+/// (AutoRollback) and the final verification. They get a phase (a CI section, a report marker) too.
+fn announce(ctx: &Ctx, group: &str, rollout: &Rollout, before: usize, decision: &Decision, announced: &mut bool) {
+    if let (Some(reason), false, false) = (&rollout.reason, *announced, matches!(decision, Decision::Act(_))) {
+        ctx.events.phase(group, "rollback", format!("rolling back: {reason}"));
+        *announced = true;
+    }
+    for (_, name) in rollout.timeline.iter().skip(before) {
+        if name == "verifying" {
+            let release = if rollout.reason.is_some() { "the previous release" } else { "the new release" };
+            ctx.events.phase(group, "verify", format!("checking every instance is in service and healthy on {release}"));
+        }
     }
 }
 
@@ -129,6 +152,33 @@ pub async fn observe(ctx: &Ctx, group: &str, refresh: Option<&str>, now: Duratio
     })?;
     let (images, health) = fleet(ctx, &g).await?;
     Ok(Observation { now, refresh, group: g, images, health })
+}
+
+/// Every instance the group lists (members and those leaving), with its image and per-target-group state.
+fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
+    obs.group
+        .instances
+        .iter()
+        .map(|i| FleetInstance {
+            id: i.id.clone(),
+            image: obs.images.get(&i.id).cloned(),
+            lifecycle: i.lifecycle_state.clone(),
+            health: obs
+                .health
+                .iter()
+                .filter_map(|(arn, targets)| {
+                    // The least healthy entry when an instance is registered on several ports.
+                    let states: Vec<_> = targets.iter().filter(|t| t.target_id == i.id).map(|t| t.state.to_string()).collect();
+                    let worst = ["unhealthy", "initial", "unavailable", "draining", "unused", "healthy"]
+                        .into_iter()
+                        .find(|s| states.iter().any(|x| x == s))
+                        .map(str::to_string)
+                        .or_else(|| states.first().cloned())?;
+                    Some((tg_name(arn).to_string(), worst))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Images of the group's members (from EC2: Auto Scaling's per-instance template version is not

@@ -294,7 +294,7 @@ impl Sink for Plan {
             Event::Info { scope, message } | Event::Warn { scope, message } => {
                 inner.notes.push(Note { after_step, scope, message })
             }
-            Event::Progress { .. } | Event::Detail { .. } => {}
+            Event::Progress { .. } | Event::Detail { .. } | Event::Fleet { .. } => {}
         }
     }
 }

@@ -128,3 +128,30 @@ impl Drop for LocalAws {
         let _ = local_aws(&self.dir).arg("down").output();
     }
 }
+
+impl LocalAws {
+    /// The real binary from the repo root against this local AWS, not yet run: for tests that need
+    /// another environment (CI set or not, no static keys, a terminal).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
+        c.current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        for var in ["CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV", "CI"] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    /// Validates JSON summaries against docs/summary.schema.json (python jsonschema, local AWS venv).
+    pub fn assert_schema_valid(&self, summaries: &[&Value]) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Command::new(self.python());
+        c.arg(self.repo.join("tests/support/validate_summary.py")).arg(self.repo.join("docs/summary.schema.json"));
+        for (n, s) in summaries.iter().enumerate() {
+            let path = dir.path().join(format!("summary-{n}.json"));
+            std::fs::write(&path, s.to_string()).unwrap();
+            c.arg(path);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "summary does not match docs/summary.schema.json:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

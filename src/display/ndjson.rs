@@ -1,0 +1,75 @@
+//! The NDJSON event stream (`--events PATH`): one JSON object per line per engine event, stamped with
+//! wall-clock time, flushed as it happens so another process can follow the file (`tail -f`).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::engine::events::{Event, Sink};
+
+/// Schema tag carried by every line, so a consumer can tell versions apart; fields are only added.
+pub const SCHEMA: &str = "bakeroll.event/v1";
+
+/// `{"schema", "ts" (RFC 3339, ms), "unix_ms", "event", ...the event's own fields}`.
+pub fn stamped(event: &Event, at: SystemTime) -> Value {
+    let mut v = serde_json::to_value(event).unwrap_or_else(|_| serde_json::json!({ "event": "unserialisable" }));
+    if let Value::Object(m) = &mut v {
+        m.insert("schema".into(), SCHEMA.into());
+        m.insert("ts".into(), humantime::format_rfc3339_millis(at).to_string().into());
+        m.insert("unix_ms".into(), unix_ms(at).into());
+    }
+    v
+}
+
+pub fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub struct EventsFile {
+    out: Mutex<BufWriter<File>>,
+}
+
+impl EventsFile {
+    /// Creates (truncates) `path`. Fails before any work starts, so a bad path costs nothing.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self { out: Mutex::new(BufWriter::new(File::create(path)?)) })
+    }
+}
+
+impl Sink for EventsFile {
+    fn emit(&self, event: Event) {
+        let line = stamped(&event, SystemTime::now());
+        let mut out = self.out.lock().expect("events file poisoned");
+        // A full disk must not stop a deploy: the stream is a convenience, the summary is the record.
+        let _ = serde_json::to_writer(&mut *out, &line);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_is_the_event_plus_a_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let file = EventsFile::create(&path).unwrap();
+        file.emit(Event::Phase { scope: "web".into(), phase: "refresh".into(), detail: "starting".into() });
+        file.emit(Event::Info { scope: "bake".into(), message: "two\nlines".into() });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "one line per event, newlines inside values escaped: {text}");
+        assert_eq!(lines[0]["event"], "phase");
+        assert_eq!(lines[0]["scope"], "web");
+        assert_eq!(lines[0]["schema"], SCHEMA);
+        assert!(lines[0]["ts"].as_str().unwrap().ends_with('Z'));
+        assert!(lines[1]["unix_ms"].as_u64().unwrap() >= lines[0]["unix_ms"].as_u64().unwrap());
+        assert_eq!(lines[1]["message"], "two\nlines");
+    }
+}

@@ -1,0 +1,170 @@
+//! The deploy report (`--report PATH`): one self-contained HTML file (inline CSS and SVG, no scripts,
+//! no network) with the outcome and a timeline of every instance. The journal records the run's
+//! events as they happen; `write` renders it with the JSON summary when the command finishes.
+
+mod timeline;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use super::ndjson::unix_ms;
+use crate::engine::events::{Event, Sink};
+
+/// Everything the renderer needs; built from the journal, or by hand in tests.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInput {
+    /// (Unix ms, event), in the order they happened.
+    pub events: Vec<(u64, Event)>,
+    /// Group → the refresh's checkpoint percentages (from the pipeline file).
+    pub checkpoints: BTreeMap<String, Vec<i32>>,
+    /// The command's JSON summary (`bakeroll.summary/v1`).
+    pub summary: Value,
+}
+
+/// The run's events, kept in memory for the report (a deploy emits a few thousand at most).
+#[derive(Default)]
+pub struct Journal {
+    events: Mutex<Vec<(u64, Event)>>,
+    checkpoints: Mutex<BTreeMap<String, Vec<i32>>>,
+}
+
+impl Sink for Journal {
+    fn emit(&self, event: Event) {
+        self.events.lock().expect("journal poisoned").push((unix_ms(SystemTime::now()), event));
+    }
+}
+
+/// The process's journal: one command runs per process, and `cli::finish` (which writes the report)
+/// has no other way to reach what the session recorded.
+pub fn journal() -> Arc<Journal> {
+    static JOURNAL: OnceLock<Arc<Journal>> = OnceLock::new();
+    JOURNAL.get_or_init(Arc::default).clone()
+}
+
+impl Journal {
+    pub fn set_checkpoints(&self, group: &str, checkpoints: Vec<i32>) {
+        self.checkpoints.lock().expect("journal poisoned").insert(group.to_string(), checkpoints);
+    }
+
+    pub fn input(&self, summary: Value) -> ReportInput {
+        ReportInput {
+            events: self.events.lock().expect("journal poisoned").clone(),
+            checkpoints: self.checkpoints.lock().expect("journal poisoned").clone(),
+            summary,
+        }
+    }
+}
+
+/// Renders the journal and `summary` to `path`.
+pub fn write(path: &Path, summary: &serde_json::Map<String, Value>) -> std::io::Result<()> {
+    let html = render(&journal().input(Value::Object(summary.clone())));
+    std::fs::write(path, html)
+}
+
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    path.iter().fold(v, |v, k| &v[*k]).as_str().unwrap_or("")
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1f2328;background:#fff}\
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}\
+.deployed,.baked{background:#1a7f37}.rolled-back{background:#bc4c00}.failed{background:#cf222e}.not-started{background:#57606a}\
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:12px 0}dt{color:#57606a}dd{margin:0;font-family:ui-monospace,monospace}\
+.error{border-left:4px solid #cf222e;background:#fff5f5;padding:8px 12px;margin:12px 0;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:13px}\
+table{border-collapse:collapse;font-size:13px}td,th{padding:2px 10px 2px 0;text-align:left;vertical-align:top}th{color:#57606a;font-weight:500}\
+td.warn{color:#bc4c00}td.phase{font-weight:600}svg text{font-family:ui-monospace,monospace}";
+
+/// The whole page.
+pub fn render(input: &ReportInput) -> String {
+    let s = &input.summary;
+    let outcome = match str_at(s, &["outcome"]) {
+        "" => "not-started",
+        o => o,
+    };
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bakeroll {} {} — {}</title><style>{STYLE}</style></head><body>\n",
+        esc(str_at(s, &["command"])),
+        esc(str_at(s, &["env"])),
+        esc(outcome)
+    );
+    let _ = write!(
+        html,
+        "<h1>bakeroll {} <span class=\"badge {o}\" id=\"outcome\">{o}</span></h1>\n<dl>",
+        esc(str_at(s, &["command"])),
+        o = esc(outcome)
+    );
+    let mut row = |k: &str, v: String| {
+        if !v.is_empty() {
+            let _ = write!(html, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
+        }
+    };
+    row("environment", str_at(s, &["env"]).into());
+    row("release", format!("{} {}", str_at(s, &["release", "ami"]), str_at(s, &["release", "commit"])).trim().into());
+    row("exit code", s["exit_code"].as_i64().map(|c| c.to_string()).unwrap_or_default());
+    row("took", s["seconds"].as_f64().map(|x| format!("{x:.1}s")).unwrap_or_default());
+    row("pipeline", str_at(s, &["pipeline"]).into());
+    for g in s["deploy"]["groups"].as_array().into_iter().flatten() {
+        let versions = match g["new_version"].as_i64() {
+            Some(n) => format!("launch-template version {} → {n}", g["old_version"]),
+            None => format!("launch-template version {}", g["old_version"]),
+        };
+        row(
+            &format!("group {}", esc(str_at(g, &["group"]))),
+            format!("{} → {}, {versions}, {}", str_at(g, &["old_image"]), str_at(g, &["new_image"]), str_at(g, &["outcome", "outcome"])),
+        );
+    }
+    html.push_str("</dl>\n");
+    if let Some(e) = s.get("error").filter(|e| e.is_object()) {
+        let mut text = format!("error: {}", str_at(e, &["message"]));
+        for c in e["causes"].as_array().into_iter().flatten() {
+            let _ = write!(text, "\n  Caused by: {}", c.as_str().unwrap_or(""));
+        }
+        for (k, key) in [("State", "state"), ("Next", "next")] {
+            if let Some(v) = e[key].as_str() {
+                let _ = write!(text, "\n  {k}: {v}");
+            }
+        }
+        let _ = write!(html, "<div class=\"error\" id=\"error\">{}</div>\n", esc(&text));
+    }
+    html.push_str(&timeline::render(input));
+    html.push_str(&event_table(input));
+    let _ = write!(html, "<p style=\"color:#57606a\">written by bakeroll {}</p></body></html>\n", env!("CARGO_PKG_VERSION"));
+    html
+}
+
+/// Phases, notes and warnings in order (progress and fleet samples are in the picture instead).
+fn event_table(input: &ReportInput) -> String {
+    let t0 = input.events.first().map(|(t, _)| *t).unwrap_or(0);
+    let mut out = String::from("<h2>Log</h2>\n<table id=\"log\"><tr><th>at</th><th>scope</th><th>what</th></tr>\n");
+    for (t, e) in &input.events {
+        let (scope, class, text) = match e {
+            Event::Phase { scope, phase, detail } => (scope, "phase", format!("{phase}: {detail}")),
+            Event::Info { scope, message } => (scope, "", message.clone()),
+            Event::Warn { scope, message } => (scope, "warn", format!("WARNING: {message}")),
+            Event::Detail { scope, title, .. } => (scope, "", format!("{title} (see the job log)")),
+            Event::Progress { .. } | Event::Fleet { .. } => continue,
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>+{:.1}s</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            t.saturating_sub(t0) as f64 / 1000.0,
+            esc(scope),
+            esc(&text)
+        );
+    }
+    out.push_str("</table>\n");
+    out
+}

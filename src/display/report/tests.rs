@@ -1,0 +1,69 @@
+//! Report rendering from a hand-made run: what a reader must find in the page.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::*;
+use crate::engine::events::FleetInstance;
+
+fn inst(id: &str, image: &str, lifecycle: &str, state: Option<&str>) -> FleetInstance {
+    let health = state.map(|s| BTreeMap::from([("shop-web".to_string(), s.to_string())])).unwrap_or_default();
+    FleetInstance { id: id.into(), image: Some(image.into()), lifecycle: lifecycle.into(), health }
+}
+
+fn fleet(t: f64, instances: Vec<FleetInstance>) -> Event {
+    Event::Fleet { scope: "shop-web".into(), t, instances }
+}
+
+fn failing_run() -> ReportInput {
+    let old = |id: &str| inst(id, "ami-old", "InService", Some("healthy"));
+    let events = vec![
+        (1_000, Event::Phase { scope: "shop-web".into(), phase: "preflight".into(), detail: "checking".into() }),
+        (2_000, Event::Phase { scope: "shop-web".into(), phase: "refresh".into(), detail: "starting instance refresh to version 2".into() }),
+        (3_000, fleet(1.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "Pending", None)])),
+        (4_000, Event::Progress { scope: "shop-web".into(), status: "refreshing InProgress".into(), percent: Some(50), counts: vec![] }),
+        (5_500, Event::Progress { scope: "shop-web".into(), status: "rolling-back RollbackInProgress".into(), percent: Some(100), counts: vec![] }),
+        (4_000, fleet(2.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "InService", Some("unhealthy"))])),
+        (5_000, Event::Phase { scope: "shop-web".into(), phase: "rollback".into(), detail: "rolling back: new instance i-new1 <unhealthy>".into() }),
+        (6_000, fleet(4.0, vec![old("i-old1"), old("i-old2")])),
+    ];
+    let summary = json!({
+        "schema": "bakeroll.summary/v1", "command": "deploy", "outcome": "rolled-back", "exit_code": 3, "env": "prod",
+        "release": { "ami": "ami-new", "commit": "abc" },
+        "deploy": { "groups": [{ "group": "shop-web", "old_image": "ami-old", "new_image": "ami-new", "old_version": 1, "new_version": 2,
+                                 "outcome": { "outcome": "rolled-back" } }] },
+        "error": { "message": "deploy failed and was rolled back", "causes": [], "state": "shop-web back on version 1", "next": "fix it" }
+    });
+    ReportInput { events, checkpoints: BTreeMap::from([("shop-web".to_string(), vec![50, 100])]), summary }
+}
+
+#[test]
+fn shows_every_instance_the_checkpoint_and_the_rollback_with_its_reason() {
+    let html = render(&failing_run());
+    for id in ["i-old1", "i-old2", "i-new1"] {
+        assert!(html.contains(&format!("data-instance=\"{id}\"")), "{id} missing");
+    }
+    assert!(html.contains("data-instance=\"i-new1\" data-release=\"new\""));
+    assert!(html.contains("id=\"rollback-marker-shop-web\""));
+    assert!(html.contains("checkpoint 50%"));
+    assert_eq!(html.matches("checkpoint-marker").count(), 1, "the rollback's 100% is no checkpoint");
+    assert!(!html.contains("checkpoint 100%"), "100 is the end, not a pause");
+    // The reason is escaped, and the new instance's bar turns red before it disappears.
+    assert!(html.contains("i-new1 &lt;unhealthy&gt;"));
+    assert!(!html.contains("<unhealthy>"));
+    assert!(html.contains("<rect class=\"unhealthy\""));
+    assert!(html.contains("gone from the group"));
+    assert!(html.contains("class=\"badge rolled-back\""));
+    assert!(html.contains("State: shop-web back on version 1"));
+    // Self-contained: nothing is fetched.
+    assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("<script"));
+}
+
+#[test]
+fn a_run_without_a_refresh_says_so() {
+    let input = ReportInput { summary: json!({ "command": "bake", "outcome": "baked", "exit_code": 0 }), ..Default::default() };
+    let html = render(&input);
+    assert!(html.contains("timeline-empty"));
+    assert!(html.contains("class=\"badge baked\""));
+}
