@@ -18,4 +18,6 @@ pub mod display;
 pub mod engine;
 pub mod error;
 pub mod fake;
+pub mod iam;
 pub mod logging;
+pub mod plan;

@@ -11,6 +11,8 @@ async fn main() {
         Command::Bake(args) => cli::bake::run(&cli.global, args).await,
         Command::Deploy(args) => cli::deploy::run(&cli.global, args).await,
         Command::Ship(args) => cli::ship::run(&cli.global, args).await,
+        Command::Plan(args) => cli::plan::run(&cli.global, args).await,
+        Command::IamPolicy(args) => cli::iam_policy::run(&cli.global, args).await,
         Command::Completions(args) => cli::completions::completions(args),
         Command::Man(args) => cli::completions::man(args),
         Command::Rollback(args) => cli::rollback::run(&cli.global, args).await,

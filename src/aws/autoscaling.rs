@@ -10,7 +10,7 @@ use aws_sdk_autoscaling::Client;
 
 use super::error::{missing, SdkResultExt};
 use super::{epoch_secs, secs_i32};
-use crate::cloud::{AutoScalingApi, CallLedger, CloudResult};
+use crate::cloud::{actions, AutoScalingApi, CallLedger, CloudResult};
 use crate::core::model::*;
 
 /// The API maximum for DescribeInstanceRefreshes' MaxRecords (AWS keeps six weeks of refreshes).
@@ -33,7 +33,7 @@ impl AutoScaling {
 #[async_trait]
 impl AutoScalingApi for AutoScaling {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
-        const A: &str = "autoscaling:DescribeAutoScalingGroups";
+        const A: &str = actions::DESCRIBE_GROUPS.name;
         self.calls.record(A);
         // An unknown name is not an error here: AWS (and moto) answer with an empty list.
         let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.cloud(A)?;
@@ -41,7 +41,7 @@ impl AutoScalingApi for AutoScaling {
     }
 
     async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
-        const A: &str = "autoscaling:UpdateAutoScalingGroup";
+        const A: &str = actions::UPDATE_GROUP.name;
         self.calls.record(A);
         self.client
             .update_auto_scaling_group()
@@ -54,7 +54,7 @@ impl AutoScalingApi for AutoScaling {
     }
 
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
-        const A: &str = "autoscaling:StartInstanceRefresh";
+        const A: &str = actions::START_REFRESH.name;
         self.calls.record(A);
         // The desired configuration is applied to the group only if the refresh succeeds, which is what
         // makes AutoRollback / RollbackInstanceRefresh restore the previous (good) template version.
@@ -74,7 +74,7 @@ impl AutoScalingApi for AutoScaling {
     }
 
     async fn describe_instance_refreshes(&self, group: &str, ids: &[String]) -> CloudResult<Vec<Refresh>> {
-        const A: &str = "autoscaling:DescribeInstanceRefreshes";
+        const A: &str = actions::DESCRIBE_REFRESHES.name;
         self.calls.record(A);
         let pages = self
             .client
@@ -91,14 +91,14 @@ impl AutoScalingApi for AutoScaling {
     }
 
     async fn cancel_instance_refresh(&self, group: &str) -> CloudResult<String> {
-        const A: &str = "autoscaling:CancelInstanceRefresh";
+        const A: &str = actions::CANCEL_REFRESH.name;
         self.calls.record(A);
         let out = self.client.cancel_instance_refresh().auto_scaling_group_name(group).send().await.cloud(A)?;
         out.instance_refresh_id().map(str::to_string).ok_or_else(|| missing(A, "InstanceRefreshId"))
     }
 
     async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String> {
-        const A: &str = "autoscaling:RollbackInstanceRefresh";
+        const A: &str = actions::ROLLBACK_REFRESH.name;
         self.calls.record(A);
         let out = self.client.rollback_instance_refresh().auto_scaling_group_name(group).send().await.cloud(A)?;
         out.instance_refresh_id().map(str::to_string).ok_or_else(|| missing(A, "InstanceRefreshId"))

@@ -5,11 +5,14 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Filter, IamInstanceProfileSpecification, InstanceStatusSummary, InstanceType, ResourceType, SummaryStatus,
 };
+use aws_sdk_ec2::operation::create_image::builders::CreateImageFluentBuilder;
+use aws_sdk_ec2::operation::create_tags::builders::CreateTagsFluentBuilder;
+use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::Client;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
 use super::error::{from_sdk, missing, SdkResultExt};
-use crate::cloud::{CallLedger, CloudResult, Ec2Api, ErrorKind};
+use crate::cloud::{actions, CallLedger, CloudError, CloudResult, DryRunOp, Ec2Api, ErrorKind};
 use crate::core::model::*;
 
 mod convert;
@@ -30,43 +33,8 @@ impl Ec2 {
         Self { client, calls }
     }
 
-    /// DescribeInstances over every page for the given filters.
-    async fn instances_matching(&self, filters: Vec<Filter>) -> CloudResult<Vec<Instance>> {
-        const A: &str = "ec2:DescribeInstances";
-        self.calls.record(A);
-        let pages =
-            self.client.describe_instances().set_filters(Some(filters)).into_paginator().send().try_collect().await;
-        let mut out = Vec::new();
-        for page in pages.cloud(A)? {
-            for reservation in page.reservations() {
-                for i in reservation.instances() {
-                    out.push(instance(A, i)?);
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[async_trait]
-impl Ec2Api for Ec2 {
-    async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
-        const A: &str = "ec2:DescribeImages";
-        self.calls.record(A);
-        let mut req = self.client.describe_images().set_image_ids(non_empty(&f.ids)).set_owners(non_empty(&f.owners));
-        if let Some(name) = &f.name {
-            req = req.filters(filter("name", name));
-        }
-        for (k, v) in &f.tags {
-            req = req.filters(filter(&format!("tag:{k}"), v));
-        }
-        let images = req.into_paginator().items().send().try_collect().await.cloud(A)?;
-        images.iter().map(|i| image(A, i)).collect()
-    }
-
-    async fn launch_instance(&self, spec: &LaunchSpec) -> CloudResult<Instance> {
-        const A: &str = "ec2:RunInstances";
-        self.calls.record(A);
+    /// The RunInstances request for a build instance, shared by the real call and its DryRun.
+    fn run_instances(&self, spec: &LaunchSpec) -> RunInstancesFluentBuilder {
         // The SDK fills RunInstances' ClientToken itself, so its own retries never launch a second instance.
         let mut req = self
             .client
@@ -91,7 +59,74 @@ impl Ec2Api for Ec2 {
                 .tag_specifications(tag_spec(ResourceType::Instance, &spec.tags))
                 .tag_specifications(tag_spec(ResourceType::Volume, &spec.tags));
         }
-        let out = req.send().await.cloud(A)?;
+        req
+    }
+
+    fn create_image_request(
+        &self,
+        instance_id: &str,
+        name: &str,
+        description: &str,
+        no_reboot: bool,
+        tags: &Tags,
+    ) -> CreateImageFluentBuilder {
+        let mut req = self
+            .client
+            .create_image()
+            .instance_id(instance_id)
+            .name(name)
+            .description(description)
+            .no_reboot(no_reboot);
+        // Image only: moto answers HTTP 500 to a `snapshot` tag specification; the engine tags the
+        // snapshots with CreateTags once the image is available (AWS accepts either way).
+        if !tags.is_empty() {
+            req = req.tag_specifications(tag_spec(ResourceType::Image, tags));
+        }
+        req
+    }
+
+    fn create_tags_request(&self, resource_ids: &[String], tags: &Tags) -> CreateTagsFluentBuilder {
+        self.client.create_tags().set_resources(Some(resource_ids.to_vec())).set_tags(Some(tags_to_sdk(tags)))
+    }
+
+    /// DescribeInstances over every page for the given filters.
+    async fn instances_matching(&self, filters: Vec<Filter>) -> CloudResult<Vec<Instance>> {
+        const A: &str = actions::DESCRIBE_INSTANCES.name;
+        self.calls.record(A);
+        let pages =
+            self.client.describe_instances().set_filters(Some(filters)).into_paginator().send().try_collect().await;
+        let mut out = Vec::new();
+        for page in pages.cloud(A)? {
+            for reservation in page.reservations() {
+                for i in reservation.instances() {
+                    out.push(instance(A, i)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Ec2Api for Ec2 {
+    async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
+        const A: &str = actions::DESCRIBE_IMAGES.name;
+        self.calls.record(A);
+        let mut req = self.client.describe_images().set_image_ids(non_empty(&f.ids)).set_owners(non_empty(&f.owners));
+        if let Some(name) = &f.name {
+            req = req.filters(filter("name", name));
+        }
+        for (k, v) in &f.tags {
+            req = req.filters(filter(&format!("tag:{k}"), v));
+        }
+        let images = req.into_paginator().items().send().try_collect().await.cloud(A)?;
+        images.iter().map(|i| image(A, i)).collect()
+    }
+
+    async fn launch_instance(&self, spec: &LaunchSpec) -> CloudResult<Instance> {
+        const A: &str = actions::RUN_INSTANCES.name;
+        self.calls.record(A);
+        let out = self.run_instances(spec).send().await.cloud(A)?;
         let first = out.instances().first().ok_or_else(|| missing(A, "Instances"))?;
         instance(A, first)
     }
@@ -113,7 +148,7 @@ impl Ec2Api for Ec2 {
     }
 
     async fn instance_status_ok(&self, id: &str) -> CloudResult<Option<bool>> {
-        const A: &str = "ec2:DescribeInstanceStatus";
+        const A: &str = actions::DESCRIBE_INSTANCE_STATUS.name;
         self.calls.record(A);
         // IncludeAllInstances: without it a pending instance is simply absent from the answer.
         let out = match self.client.describe_instance_status().instance_ids(id).include_all_instances(true).send().await
@@ -131,7 +166,7 @@ impl Ec2Api for Ec2 {
     }
 
     async fn console_output(&self, id: &str) -> CloudResult<String> {
-        const A: &str = "ec2:GetConsoleOutput";
+        const A: &str = actions::GET_CONSOLE_OUTPUT.name;
         self.calls.record(A);
         // Latest=true (the live buffer) works only on Nitro instances; others refuse it with an error such as
         // UnsupportedOperation, so ask again for the last-boot snapshot.
@@ -155,42 +190,24 @@ impl Ec2Api for Ec2 {
         no_reboot: bool,
         tags: &Tags,
     ) -> CloudResult<String> {
-        const A: &str = "ec2:CreateImage";
+        const A: &str = actions::CREATE_IMAGE.name;
         self.calls.record(A);
-        let mut req = self
-            .client
-            .create_image()
-            .instance_id(instance_id)
-            .name(name)
-            .description(description)
-            .no_reboot(no_reboot);
-        // Image only: moto answers HTTP 500 to a `snapshot` tag specification; the engine tags the
-        // snapshots with CreateTags once the image is available (AWS accepts either way).
-        if !tags.is_empty() {
-            req = req.tag_specifications(tag_spec(ResourceType::Image, tags));
-        }
-        let out = req.send().await.cloud(A)?;
+        let out = self.create_image_request(instance_id, name, description, no_reboot, tags).send().await.cloud(A)?;
         out.image_id().map(str::to_string).ok_or_else(|| missing(A, "ImageId"))
     }
 
     async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> CloudResult<()> {
-        const A: &str = "ec2:CreateTags";
+        const A: &str = actions::CREATE_TAGS.name;
         if resource_ids.is_empty() || tags.is_empty() {
             return Ok(()); // nothing to do; AWS would reject the empty list
         }
         self.calls.record(A);
-        self.client
-            .create_tags()
-            .set_resources(Some(resource_ids.to_vec()))
-            .set_tags(Some(tags_to_sdk(tags)))
-            .send()
-            .await
-            .cloud(A)?;
+        self.create_tags_request(resource_ids, tags).send().await.cloud(A)?;
         Ok(())
     }
 
     async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()> {
-        const A: &str = "ec2:TerminateInstances";
+        const A: &str = actions::TERMINATE_INSTANCES.name;
         if ids.is_empty() {
             return Ok(());
         }
@@ -200,21 +217,21 @@ impl Ec2Api for Ec2 {
     }
 
     async fn deregister_image(&self, image_id: &str) -> CloudResult<()> {
-        const A: &str = "ec2:DeregisterImage";
+        const A: &str = actions::DEREGISTER_IMAGE.name;
         self.calls.record(A);
         self.client.deregister_image().image_id(image_id).send().await.cloud(A)?;
         Ok(())
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> CloudResult<()> {
-        const A: &str = "ec2:DeleteSnapshot";
+        const A: &str = actions::DELETE_SNAPSHOT.name;
         self.calls.record(A);
         self.client.delete_snapshot().snapshot_id(snapshot_id).send().await.cloud(A)?;
         Ok(())
     }
 
     async fn find_snapshots(&self, tags: &Tags) -> CloudResult<Vec<Snapshot>> {
-        const A: &str = "ec2:DescribeSnapshots";
+        const A: &str = actions::DESCRIBE_SNAPSHOTS.name;
         self.calls.record(A);
         let filters: Vec<Filter> = tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), v)).collect();
         let found = self
@@ -253,5 +270,57 @@ impl Ec2Api for Ec2 {
 
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
         templates::set_default(&self.client, &self.calls, template_id, version).await
+    }
+
+    async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
+        let a = op.action().name;
+        self.calls.record(a);
+        let c = &self.client;
+        match op {
+            DryRunOp::RunInstances(spec) => dry_run(a, self.run_instances(spec).dry_run(true).send().await),
+            DryRunOp::CreateImage { instance_id, name, description, no_reboot, tags } => {
+                let req = self.create_image_request(instance_id, name, description, *no_reboot, tags);
+                dry_run(a, req.dry_run(true).send().await)
+            }
+            DryRunOp::CreateTags { resource_ids, tags } => {
+                dry_run(a, self.create_tags_request(resource_ids, tags).dry_run(true).send().await)
+            }
+            DryRunOp::TerminateInstances { ids } => {
+                dry_run(a, c.terminate_instances().set_instance_ids(Some(ids.clone())).dry_run(true).send().await)
+            }
+            DryRunOp::DeregisterImage { image_id } => {
+                dry_run(a, c.deregister_image().image_id(image_id).dry_run(true).send().await)
+            }
+            DryRunOp::DeleteSnapshot { snapshot_id } => {
+                dry_run(a, c.delete_snapshot().snapshot_id(snapshot_id).dry_run(true).send().await)
+            }
+            DryRunOp::CreateLaunchTemplateVersion { template_id, source_version, image_id, description } => {
+                let req = templates::create_version_request(c, template_id, *source_version, image_id, description);
+                dry_run(a, req.dry_run(true).send().await)
+            }
+            DryRunOp::ModifyLaunchTemplate { template_id, default_version } => {
+                dry_run(a, templates::set_default_request(c, template_id, *default_version).dry_run(true).send().await)
+            }
+        }
+    }
+}
+
+/// A DryRun answer: `DryRunOperation` is the yes. A success means the endpoint ignored DryRun and
+/// really did it, which must never pass as a permission check.
+fn dry_run<T, E>(action: &str, result: Result<T, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>) -> CloudResult<()>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Err(e) => match from_sdk(action, e) {
+            e if e.kind == ErrorKind::DryRunOk => Ok(()),
+            e => Err(e),
+        },
+        Ok(_) => Err(CloudError::with_kind(
+            action,
+            ErrorKind::Other,
+            Some("DryRunIgnored"),
+            "the endpoint performed the request instead of a dry run",
+        )),
     }
 }

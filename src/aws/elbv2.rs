@@ -5,7 +5,7 @@ use aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription;
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::error::SdkResultExt;
-use crate::cloud::{CallLedger, CloudResult, Elbv2Api};
+use crate::cloud::{actions, CallLedger, CloudResult, Elbv2Api};
 use crate::core::model::{TargetHealth, TargetState};
 
 pub struct Elbv2 {
@@ -23,7 +23,7 @@ impl Elbv2 {
 impl Elbv2Api for Elbv2 {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
         // The IAM service prefix of ELBv2 is `elasticloadbalancing`, not `elbv2`.
-        const A: &str = "elasticloadbalancing:DescribeTargetHealth";
+        const A: &str = actions::DESCRIBE_TARGET_HEALTH.name;
         self.calls.record(A);
         // Not paginated: one call returns every registered target of the group.
         let out = self.client.describe_target_health().target_group_arn(target_group_arn).send().await.cloud(A)?;

@@ -15,11 +15,14 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     pub build_instance: Option<String>,
     /// Write AMI_ID, AMI_NAME and RELEASE as KEY=value lines (GitLab artifacts:reports:dotenv).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
     pub dotenv: Option<PathBuf>,
     /// Extra tag for the image and its snapshots (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+    /// Print every AWS call the bake would make and change nothing (EC2 permissions checked with DryRun).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl Args {
@@ -42,10 +45,13 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Ok(r) => r,
         Err(e) => return Finished::early("bake", e),
     };
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("bake", e),
     };
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
     let result = session.interruptible(bake::bake(&session.ctx, &req)).await;
     session.display.finish();
     let mut summary = summary_base(&session, "bake");
@@ -57,8 +63,9 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         }
         Ok(baked)
     });
-    match result {
+    let finished = match result {
         Ok(baked) => Finished { summary, text: Some(baked.ami_id), result: Ok(()), next: None },
         Err(e) => Finished { summary, text: None, result: Err(e), next: None },
-    }
+    };
+    super::dry_run::finished(&session, "bake --dry-run", finished)
 }

@@ -19,11 +19,14 @@ pub struct Args {
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
     /// Write DEPLOY_OUTCOME, AMI_ID, RELEASE and BAKEROLL_ENV as KEY=value lines.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
     pub dotenv: Option<PathBuf>,
     /// Deploy even if the fleet is already unhealthy before the deploy.
     #[arg(long)]
     pub force: bool,
+    /// Print every AWS call the deploy would make and change nothing (EC2 permissions checked with DryRun).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The AMI baked for `commit` by this pipeline (found by its unique name).
@@ -120,15 +123,23 @@ pub fn text(report: &DeployReport) -> String {
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("deploy", e),
     };
-    let mut summary = summary_base(&session, "deploy");
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
+    let finished = run_session(global, &args, &session).await;
+    super::dry_run::finished(&session, "deploy --dry-run", finished)
+}
+
+async fn run_session(global: &Global, args: &Args, session: &Session) -> Finished {
+    let mut summary = summary_base(session, "deploy");
     let (image, commit) = match (&args.ami, &args.commit) {
         (Some(ami), c) => (ami.clone(), c.clone()),
         (None, Some(c)) => match resolve_commit(Some(c)) {
-            Ok(c) => match image_for_commit(&session, &c).await {
+            Ok(c) => match image_for_commit(session, &c).await {
                 Ok(ami) => (ami, Some(c)),
                 Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
             },
@@ -136,9 +147,9 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         },
         (None, None) => unreachable!("clap requires --ami or --commit"),
     };
-    let (report, result, next) = execute(&session, global.env.as_deref(), image.clone(), commit.clone(), args.force, &mut summary).await;
+    let (report, result, next) = execute(session, global.env.as_deref(), image.clone(), commit.clone(), args.force, &mut summary).await;
     session.display.finish();
-    summary.extend(summary_base(&session, "deploy"));
+    summary.extend(summary_base(session, "deploy"));
     let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let mut result = result;

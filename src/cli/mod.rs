@@ -5,6 +5,9 @@
 pub mod bake;
 pub mod deploy;
 pub mod ship;
+pub mod dry_run;
+pub mod iam_policy;
+pub mod plan;
 pub mod completions;
 pub mod status;
 pub mod history;
@@ -72,6 +75,10 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Bake, then deploy.
     Ship(ship::Args),
+    /// What `ship` would do, changing nothing (= `ship --dry-run`).
+    Plan(plan::Args),
+    /// Print the least-privilege IAM policy this pipeline needs.
+    IamPolicy(iam_policy::Args),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write all pages with --dir).
@@ -116,7 +123,7 @@ impl Session {
             display.tap(journal);
         }
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
-        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default() };
+        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), plan: None };
         Ok(Self { ctx, display, global_output: global.output, started: tokio::time::Instant::now() })
     }
 

@@ -11,7 +11,7 @@ pub struct Args {
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
     /// Write AMI_ID, AMI_NAME, RELEASE, DEPLOY_OUTCOME and BAKEROLL_ENV as KEY=value lines.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
     pub dotenv: Option<PathBuf>,
     /// Extra tag for the image and its snapshots (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
@@ -19,24 +19,41 @@ pub struct Args {
     /// Deploy even if the fleet is already unhealthy before the deploy.
     #[arg(long)]
     pub force: bool,
+    /// Print every AWS call the bake and the deploy would make and change nothing (also: `bakeroll plan`).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let bake_args = super::bake::Args { commit: args.commit.clone(), build_instance: None, dotenv: None, tags: args.tags.clone() };
+    let bake_args = super::bake::Args {
+        commit: args.commit.clone(),
+        build_instance: None,
+        dotenv: None,
+        tags: args.tags.clone(),
+        dry_run: args.dry_run,
+    };
     let req = match bake_args.request() {
         Ok(r) => r,
         Err(e) => return Finished::early("ship", e),
     };
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("ship", e),
     };
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
+    let finished = run_session(global, &args, &req, &session).await;
+    super::dry_run::finished(&session, "ship --dry-run", finished)
+}
+
+async fn run_session(global: &Global, args: &Args, req: &bake::BakeRequest, session: &Session) -> Finished {
     // Check the environment before baking: a typo should not cost a 20-minute bake.
     if let Err(e) = session.ctx.pipeline.environment(global.env.as_deref()) {
-        return Finished { summary: summary_base(&session, "ship"), text: None, result: Err(e.into()), next: None };
+        return Finished { summary: summary_base(session, "ship"), text: None, result: Err(e.into()), next: None };
     }
-    let baked = session.interruptible(bake::bake(&session.ctx, &req)).await;
-    let mut summary = summary_base(&session, "ship");
+    let baked = session.interruptible(bake::bake(&session.ctx, req)).await;
+    let mut summary = summary_base(session, "ship");
     let baked = match baked {
         Ok(b) => b,
         Err(e) => {
@@ -46,9 +63,9 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     };
     summary.insert("bake".into(), serde_json::to_value(&baked).unwrap_or_default());
     let (report, mut result, next) =
-        super::deploy::execute(&session, global.env.as_deref(), baked.ami_id.clone(), Some(baked.commit.clone()), args.force, &mut summary).await;
+        super::deploy::execute(session, global.env.as_deref(), baked.ami_id.clone(), Some(baked.commit.clone()), args.force, &mut summary).await;
     session.display.finish();
-    summary.extend(summary_base(&session, "ship"));
+    summary.extend(summary_base(session, "ship"));
     if let Some(path) = &args.dotenv {
         let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();

@@ -8,8 +8,39 @@ use async_trait::async_trait;
 
 use crate::core::model::*;
 
+pub mod actions;
 mod error;
 pub use error::{CloudError, CloudResult, ErrorKind};
+
+/// An EC2 write asked with `DryRun`: the same request the real call would send, so EC2 checks the same
+/// permission (tag-on-create and request-tag conditions included).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DryRunOp {
+    RunInstances(LaunchSpec),
+    CreateImage { instance_id: String, name: String, description: String, no_reboot: bool, tags: Tags },
+    CreateTags { resource_ids: Vec<String>, tags: Tags },
+    TerminateInstances { ids: Vec<String> },
+    DeregisterImage { image_id: String },
+    DeleteSnapshot { snapshot_id: String },
+    CreateLaunchTemplateVersion { template_id: String, source_version: i64, image_id: String, description: String },
+    ModifyLaunchTemplate { template_id: String, default_version: i64 },
+}
+
+impl DryRunOp {
+    /// The IAM action the request needs.
+    pub fn action(&self) -> &'static actions::Action {
+        match self {
+            Self::RunInstances(_) => &actions::RUN_INSTANCES,
+            Self::CreateImage { .. } => &actions::CREATE_IMAGE,
+            Self::CreateTags { .. } => &actions::CREATE_TAGS,
+            Self::TerminateInstances { .. } => &actions::TERMINATE_INSTANCES,
+            Self::DeregisterImage { .. } => &actions::DEREGISTER_IMAGE,
+            Self::DeleteSnapshot { .. } => &actions::DELETE_SNAPSHOT,
+            Self::CreateLaunchTemplateVersion { .. } => &actions::CREATE_LT_VERSION,
+            Self::ModifyLaunchTemplate { .. } => &actions::MODIFY_LT,
+        }
+    }
+}
 
 #[async_trait]
 pub trait Ec2Api: Send + Sync {
@@ -51,6 +82,9 @@ pub trait Ec2Api: Send + Sync {
         description: &str,
     ) -> CloudResult<LtVersion>;
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
+    /// Sends `op` with `DryRun`: Ok when EC2 answers `DryRunOperation` (the call would be allowed), a
+    /// `Denied` error for `UnauthorizedOperation`, any other error as EC2 gave it. Changes nothing.
+    async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()>;
 }
 
 #[async_trait]

@@ -6,6 +6,7 @@
 mod bars;
 pub mod ndjson;
 mod plain;
+pub mod plan;
 pub mod report;
 
 use std::io::IsTerminal;

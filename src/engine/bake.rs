@@ -262,6 +262,11 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let ready = cfg.ready;
     ctx.events.phase("bake", "provision", format!("waiting for {id} {ready}"));
+    if let Some(plan) = &ctx.plan {
+        let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
+        plan.wait(what, cfg.poll_interval.0, cfg.timeout.0);
+        return Ok(());
+    }
     let ids = [id.to_string()];
     let result = poll_until(cfg.poll_interval.0, cfg.timeout.0, async || {
         let inst = ctx.cloud.ec2.describe_instances(&ids).await?;
@@ -302,6 +307,12 @@ async fn wait_available(ctx: &Ctx, name: &str, ami: &str) -> Result<Image> {
     let filter = ImageFilter { ids: vec![ami.to_string()], ..Default::default() };
     // Images take minutes; polling faster than the configured bake interval buys nothing.
     let every = cfg.poll_interval.0.max(Duration::from_millis(100));
+    if let Some(plan) = &ctx.plan {
+        plan.wait(format!("until image {ami} is available; if it fails, deregister it"), every, cfg.image_timeout.0);
+        // The plan's own record of the image (a planned one), or the real image being reused.
+        let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        return found.into_iter().next().ok_or_else(|| bake_error(name, format!("image {ami} not found"), None));
+    }
     poll_until(every, cfg.image_timeout.0, async || {
         let found = ctx.cloud.ec2.find_images(&filter).await?;
         match found.into_iter().next() {

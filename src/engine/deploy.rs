@@ -203,6 +203,11 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     let refresh_id = asg.start_instance_refresh(&request).await.map_err(|e| {
         Error::cloud(e, changed(&format!("launch-template version {version} created but unused")))
     })?;
+    if let Some(plan) = &ctx.plan {
+        planned_watch(ctx, env, plan, &p, &refresh_id, version).await;
+        report.refresh_ids = vec![refresh_id];
+        return Ok(report);
+    }
     ctx.ledger.refresh_started(&name, &refresh_id);
     ctx.events.info(&name, format!("instance refresh {refresh_id} started"));
 
@@ -226,6 +231,23 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     report.outcome = Some(outcome);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A dry run stops at the refresh it would start: the watch becomes a planned wait, and making the new
+/// version the default (done only after a verified success) is planned after it.
+async fn planned_watch(ctx: &Ctx, env: &Environment, plan: &crate::plan::Plan, p: &Prepared, refresh_id: &str, version: i64) {
+    let name = &p.group.name;
+    let what = format!(
+        "watch refresh {refresh_id} and the health of {name}'s new instances in every target group; on failure roll back \
+         (autoscaling:RollbackInstanceRefresh while it runs, else autoscaling:StartInstanceRefresh back to version {}) \
+         and verify the fleet on {}",
+        p.current, p.current_image
+    );
+    plan.wait(what, env.poll_interval.0, env.timeout.0);
+    if env.set_default_version {
+        ctx.events.phase(name, "default-version", format!("after a verified success: version {version} becomes the default"));
+        let _ = ctx.cloud.ec2.set_default_version(&p.template.id, version).await;
+    }
 }
 
 /// The version for this release: reuse one a previous attempt created (same image, marked by us, newer

@@ -24,4 +24,7 @@ pub struct Ctx {
     pub events: Events,
     pub pipeline: Loaded,
     pub ledger: Ledger,
+    /// Set for a dry run: `cloud` is then the plan's wrapper (writes are only recorded) and the engine
+    /// records its waits here instead of waiting for resources that will never exist.
+    pub plan: Option<crate::plan::Plan>,
 }

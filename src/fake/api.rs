@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::FakeCloud;
-use crate::cloud::{AutoScalingApi, CloudResult, Ec2Api, Elbv2Api};
+use crate::cloud::{AutoScalingApi, CloudResult, DryRunOp, Ec2Api, Elbv2Api};
 use crate::core::model::*;
 
 /// IAM action names, as the ledger records them and as an IAM policy must allow them.
@@ -136,6 +136,12 @@ impl Ec2Api for FakeApi {
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
         self.enter(act::MODIFY_LT).await?;
         self.0.with(|s| s.set_default_version(template_id, version))
+    }
+
+    /// EC2's DryRun: counted and refused like the real call (`deny()` answers `UnauthorizedOperation`,
+    /// injected faults apply), otherwise "would have succeeded"; the world is never touched.
+    async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
+        self.enter(op.action().name).await
     }
 }
 

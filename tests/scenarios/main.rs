@@ -4,6 +4,7 @@
 mod bake;
 mod deploy;
 mod multi;
+mod plan;
 mod releases;
 mod retention;
 
@@ -61,7 +62,7 @@ pub fn world_of(pipeline: &str, spec: StackSpec) -> World {
     // The user_data path resolves against the repository root, where scripts/provision-demo.sh lives.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/scenario.toml");
     let pipeline = Loaded::parse(&path, pipeline).expect("scenario pipeline parses");
-    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default() };
+    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default(), plan: None };
     World { fake, ctx, recorder, stack, base }
 }
 
@@ -103,5 +104,26 @@ impl World {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         panic!("refresh of {group} never reached {status}: {:?}", self.fake.refreshes(group));
+    }
+}
+
+/// Every AWS action a scenario made (the fake's call ledger, DryRun checks included) must be one that
+/// `bakeroll iam-policy` grants for the scenario's pipeline: checked as each world ends.
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // the test already failed; a second panic would abort
+        }
+        let p = &self.ctx.pipeline;
+        let input = bakeroll::iam::PolicyInput {
+            pipeline: p.name(),
+            region: p.pipeline.region.clone(),
+            groups: p.pipeline.environments.values().flat_map(|e| e.auto_scaling_groups.clone()).collect(),
+            instance_profile: p.pipeline.bake.iam_instance_profile.clone(),
+        };
+        let allowed = bakeroll::iam::allowed_actions(&bakeroll::iam::generate(&input).document);
+        for action in self.fake.calls().keys() {
+            assert!(allowed.contains(action), "{action} was called but `bakeroll iam-policy` does not grant it: {allowed:?}");
+        }
     }
 }

@@ -28,11 +28,16 @@ fn local_aws(dir: &Path) -> Command {
 impl LocalAws {
     /// Starts a local AWS in a fresh state dir under $BAKEROLL_E2E_DIR (swept by scripts/test) or the temp dir.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// Like `start`, with server settings such as `LOCAL_AWS_DENY` (read by `up`).
+    pub fn start_with(name: &str, settings: &[(&str, &str)]) -> Self {
         let base = std::env::var_os("BAKEROLL_E2E_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         let dir = base.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let out = local_aws(&dir).arg("up").output().expect("run scripts/local-aws up");
+        let out = local_aws(&dir).arg("up").envs(settings.iter().copied()).output().expect("run scripts/local-aws up");
         assert!(out.status.success(), "local-aws up failed: {}", String::from_utf8_lossy(&out.stderr));
         let env = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -59,7 +64,46 @@ impl LocalAws {
         }
         let out = c.output().expect("run bakeroll");
         eprintln!("--- bakeroll {args:?} exit {:?}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        self.assert_calls_in_policy(args, &out.stdout);
         out
+    }
+
+    /// Every AWS action a run reports in its JSON summary's `api_calls` must be granted by what
+    /// `bakeroll iam-policy` prints for the same pipeline: checked after every end-to-end run.
+    fn assert_calls_in_policy(&self, args: &[&str], stdout: &[u8]) {
+        let Ok(summary) = serde_json::from_slice::<Value>(stdout) else { return };
+        let Some(calls) = summary["api_calls"].as_object() else { return };
+        let pipeline = args.windows(2).find(|w| w[0] == "--pipeline").map_or("pipeline/bakeroll.toml", |w| w[1]);
+        let out = Command::new(env!("CARGO_BIN_EXE_bakeroll"))
+            .current_dir(&self.repo)
+            .args(["--pipeline", pipeline, "iam-policy"])
+            .env_remove("BAKEROLL_ENV")
+            .output()
+            .expect("run bakeroll iam-policy");
+        let policy: Value = serde_json::from_slice(&out.stdout).expect("iam-policy prints a JSON document");
+        let allowed: Vec<&str> = policy["Statement"]
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .flat_map(|s| s["Action"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        for action in calls.keys() {
+            assert!(allowed.contains(&action.as_str()), "{action} was called by {args:?} but `iam-policy` does not grant it");
+        }
+    }
+
+    /// moto's whole state (`scripts/local-aws dump`), normalised for before/after comparisons: only
+    /// `elbv2.FakeHealthStatus` is dropped, because moto's dump lists every model object ever built and
+    /// each DescribeTargetHealth answer builds new ones — a read, not state.
+    pub fn dump(&self) -> Value {
+        let out = local_aws(&self.dir).arg("dump").output().expect("run scripts/local-aws dump");
+        assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut state: Value = serde_json::from_slice(&out.stdout).expect("dump is JSON");
+        if let Some(elbv2) = state.get_mut("elbv2").and_then(Value::as_object_mut) {
+            elbv2.remove("FakeHealthStatus");
+        }
+        state
     }
 
     /// Starts the real binary in the background (to kill it mid-way); stdout and stderr are discarded.

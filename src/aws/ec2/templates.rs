@@ -1,12 +1,14 @@
 //! Launch-template versions for `Ec2`: list (all pages), create from a source version with a new image,
 //! and make a version the default.
 
+use aws_sdk_ec2::operation::create_launch_template_version::builders::CreateLaunchTemplateVersionFluentBuilder;
+use aws_sdk_ec2::operation::modify_launch_template::builders::ModifyLaunchTemplateFluentBuilder;
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use aws_sdk_ec2::Client;
 
 use super::convert::{lt_version, truncate_chars};
 use crate::aws::error::{missing, SdkResultExt};
-use crate::cloud::{CallLedger, CloudResult};
+use crate::cloud::{actions, CallLedger, CloudResult};
 use crate::core::model::LtVersion;
 
 /// The API maximum for MaxResults. AWS pages at its own size without it; moto stops at 15 and sends
@@ -22,7 +24,7 @@ pub(super) async fn versions(
     template_id: &str,
     versions: &[String],
 ) -> CloudResult<Vec<LtVersion>> {
-    const A: &str = "ec2:DescribeLaunchTemplateVersions";
+    const A: &str = actions::DESCRIBE_LT_VERSIONS.name;
     calls.record(A);
     let mut req = client.describe_launch_template_versions().launch_template_id(template_id);
     if versions.is_empty() {
@@ -35,6 +37,23 @@ pub(super) async fn versions(
     found.iter().map(|v| lt_version(A, v)).collect()
 }
 
+/// The CreateLaunchTemplateVersion request, shared by the real call and its DryRun.
+pub(super) fn create_version_request(
+    client: &Client,
+    template_id: &str,
+    source_version: i64,
+    image_id: &str,
+    description: &str,
+) -> CreateLaunchTemplateVersionFluentBuilder {
+    // With SourceVersion, AWS copies that version and overrides only what LaunchTemplateData sets.
+    client
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        .source_version(source_version.to_string())
+        .launch_template_data(RequestLaunchTemplateData::builder().image_id(image_id).build())
+        .version_description(truncate_chars(description, DESCRIPTION_MAX_CHARS))
+}
+
 pub(super) async fn create_version(
     client: &Client,
     calls: &CallLedger,
@@ -43,18 +62,9 @@ pub(super) async fn create_version(
     image_id: &str,
     description: &str,
 ) -> CloudResult<LtVersion> {
-    const A: &str = "ec2:CreateLaunchTemplateVersion";
+    const A: &str = actions::CREATE_LT_VERSION.name;
     calls.record(A);
-    // With SourceVersion, AWS copies that version and overrides only what LaunchTemplateData sets.
-    let out = client
-        .create_launch_template_version()
-        .launch_template_id(template_id)
-        .source_version(source_version.to_string())
-        .launch_template_data(RequestLaunchTemplateData::builder().image_id(image_id).build())
-        .version_description(truncate_chars(description, DESCRIPTION_MAX_CHARS))
-        .send()
-        .await
-        .cloud(A)?;
+    let out = create_version_request(client, template_id, source_version, image_id, description).send().await.cloud(A)?;
     if let Some(w) = out.warning() {
         // AWS creates the version but warns about invalid parameters in it; keep the operator informed.
         for e in w.errors() {
@@ -70,20 +80,19 @@ pub(super) async fn create_version(
     lt_version(A, version)
 }
 
+/// The ModifyLaunchTemplate request that makes `version` the default, shared with its DryRun.
+pub(super) fn set_default_request(client: &Client, template_id: &str, version: i64) -> ModifyLaunchTemplateFluentBuilder {
+    client.modify_launch_template().launch_template_id(template_id).default_version(version.to_string())
+}
+
 pub(super) async fn set_default(
     client: &Client,
     calls: &CallLedger,
     template_id: &str,
     version: i64,
 ) -> CloudResult<()> {
-    const A: &str = "ec2:ModifyLaunchTemplate";
+    const A: &str = actions::MODIFY_LT.name;
     calls.record(A);
-    client
-        .modify_launch_template()
-        .launch_template_id(template_id)
-        .default_version(version.to_string())
-        .send()
-        .await
-        .cloud(A)?;
+    set_default_request(client, template_id, version).send().await.cloud(A)?;
     Ok(())
 }

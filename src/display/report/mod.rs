@@ -137,11 +137,11 @@ pub fn render(input: &ReportInput) -> String {
                 let _ = write!(text, "\n  {k}: {v}");
             }
         }
-        let _ = write!(html, "<div class=\"error\" id=\"error\">{}</div>\n", esc(&text));
+        let _ = writeln!(html, "<div class=\"error\" id=\"error\">{}</div>", esc(&text));
     }
     html.push_str(&timeline::render(input));
     html.push_str(&event_table(input));
-    let _ = write!(html, "<p style=\"color:#57606a\">written by bakeroll {}</p></body></html>\n", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(html, "<p style=\"color:#57606a\">written by bakeroll {}</p></body></html>", env!("CARGO_PKG_VERSION"));
     html
 }
 

@@ -1,0 +1,51 @@
+//! What `--dry-run` changes in a command: the session's cloud becomes a plan's wrapper (reads real,
+//! writes only recorded) and the engine's events label the plan; at the end the plan goes into the JSON
+//! summary or on stdout as text, and any permission EC2's DryRun refused becomes exit 5.
+
+use super::{Finished, Output, Session};
+use crate::error::{exit, Error, Result};
+use crate::plan::Plan;
+
+/// Turns the session into a dry run. Call before any AWS work.
+pub fn start(session: &mut Session) {
+    session.ctx = Plan::default().ctx(&session.ctx);
+}
+
+/// For a dry-run session: adds `dry_run` and `plan` to the summary, prints the plan (text mode), and
+/// fails with exit 5 naming every action EC2 refused. Other sessions' results pass unchanged.
+pub fn finished(session: &Session, command: &str, mut f: Finished) -> Finished {
+    let Some(plan) = &session.ctx.plan else { return f };
+    f.result = f.result.and_then(|()| denied(plan));
+    f.summary.insert("dry_run".into(), true.into());
+    f.summary.insert("plan".into(), plan.to_json());
+    // Whatever happened, a dry run changed nothing.
+    let outcome = if f.result.is_ok() { "planned" } else { "not-started" };
+    f.summary.insert("outcome".into(), outcome.into());
+    if session.global_output == Output::Text {
+        crate::display::plan::print(command, plan);
+    }
+    f.text = None;
+    f.next = match &f.result {
+        Err(e) if e.exit_code() == exit::DENIED => {
+            Some("grant what is missing (`bakeroll iam-policy` prints the policy this pipeline needs), then dry-run again".into())
+        }
+        _ => None,
+    };
+    f
+}
+
+fn denied(plan: &Plan) -> Result<()> {
+    let denials = plan.denials();
+    let Some(first) = denials.first() else { return Ok(()) };
+    let mut source = first.to_error();
+    let mut others: Vec<&str> = Vec::new();
+    for d in &denials[1..] {
+        if d.action != first.action && !others.contains(&d.action.as_str()) {
+            others.push(&d.action);
+        }
+    }
+    if !others.is_empty() {
+        source.message = format!("{}; also denied: {}", source.message, others.join(", "));
+    }
+    Err(Error::Denied { state: "nothing was changed (dry run)".into(), source })
+}

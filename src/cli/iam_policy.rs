@@ -1,0 +1,43 @@
+//! `bakeroll iam-policy`: print the least-privilege IAM policy this pipeline needs (`crate::iam`
+//! derives it from the action table the adapters use). Reads only the pipeline file; no AWS call.
+
+use super::{Finished, Global, Output};
+use crate::config::Loaded;
+use crate::error::Error;
+use crate::iam::{generate, PolicyInput};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {}
+
+pub async fn run(global: &Global, _args: Args) -> Finished {
+    let loaded = match Loaded::load(&global.pipeline) {
+        Ok(l) => l,
+        Err(e) => return Finished::early("iam-policy", e.into()),
+    };
+    // One environment when asked for (--env / $BAKEROLL_ENV: a role per environment), else all of them.
+    let groups = match &global.env {
+        Some(name) => match loaded.environment(Some(name)) {
+            Ok((_, env)) => env.auto_scaling_groups.clone(),
+            Err(e) => return Finished::early("iam-policy", Error::from(e)),
+        },
+        None => loaded.pipeline.environments.values().flat_map(|e| e.auto_scaling_groups.clone()).collect(),
+    };
+    let input = PolicyInput {
+        pipeline: loaded.name(),
+        region: loaded.pipeline.region.clone(),
+        groups,
+        instance_profile: loaded.pipeline.bake.iam_instance_profile.clone(),
+    };
+    let policy = generate(&input);
+    let mut summary = serde_json::Map::new();
+    summary.insert("schema".into(), "bakeroll.summary/v1".into());
+    summary.insert("command".into(), "iam-policy".into());
+    summary.insert("pipeline".into(), loaded.path.display().to_string().into());
+    summary.insert("policy".into(), policy.document.clone());
+    summary.insert("notes".into(), policy.notes.clone().into());
+    if global.output == Output::Text {
+        crate::display::plan::print_notes(&policy.notes);
+    }
+    let text = serde_json::to_string_pretty(&policy.document).unwrap_or_default();
+    Finished { summary, text: Some(text), result: Ok(()), next: None }
+}

@@ -1,0 +1,22 @@
+//! `bakeroll plan`: what `ship` would do for a commit, changing nothing — `ship --dry-run` by a name
+//! that reads well in a merge-request pipeline.
+
+use super::{parse_tag, Finished, Global};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Commit to plan for [default: $CI_COMMIT_SHA, else `git rev-parse HEAD`].
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Extra tag the bake would put on the image and its snapshots (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Plan the deploy even if the fleet is already unhealthy.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Finished {
+    let ship = super::ship::Args { commit: args.commit, dotenv: None, tags: args.tags, force: args.force, dry_run: true };
+    super::ship::run(global, ship).await
+}

@@ -1,0 +1,153 @@
+//! Every IAM action bakeroll's cloud calls can need, in one table: the SDK adapters record these names
+//! in the `CallLedger`, the dry-run planner checks them, and `bakeroll iam-policy` grants them. A call
+//! added to an adapter takes its name from here, so it cannot be missing from the policy.
+
+/// Whether the action reads or changes the world (a dry run makes reads for real, never writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Which resources `iam-policy` lets the action touch; `crate::iam` turns each into statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Describe calls, which have no resource-level permissions: `Resource: "*"`.
+    Any,
+    /// RunInstances of a build instance: the new instance and volume must carry the pipeline's tags.
+    LaunchBuildInstance,
+    /// CreateImage: any instance (a `--build-instance` carries none of our tags), the image tagged
+    /// with the pipeline at creation.
+    CreateImage,
+    /// CreateTags: while creating (RunInstances, CreateImage), or on snapshots with the pipeline tag.
+    Tagging,
+    /// Instances tagged `bakeroll:role=build-instance` and `bakeroll:pipeline=<name>`.
+    BuildInstances,
+    /// Images tagged `bakeroll:pipeline=<name>`.
+    PipelineImages,
+    /// Snapshots tagged `bakeroll:pipeline=<name>`.
+    PipelineSnapshots,
+    /// Launch templates: their ids are not in the pipeline file (the groups name them).
+    LaunchTemplates,
+    /// The Auto Scaling groups of the pipeline's environments, by ARN.
+    Groups,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// The IAM action, e.g. `ec2:CreateImage` (ELBv2's IAM prefix is `elasticloadbalancing`).
+    pub name: &'static str,
+    pub access: Access,
+    /// EC2 accepts `DryRun` for it, so a dry run can prove the permission.
+    pub dry_run: bool,
+    pub scope: Scope,
+    /// Points a group at a launch-template version: AWS then also checks that the caller may
+    /// `ec2:RunInstances` with that template (Auto Scaling user guide, "Launch template support").
+    pub uses_launch_template: bool,
+}
+
+const fn read(name: &'static str) -> Action {
+    Action { name, access: Access::Read, dry_run: false, scope: Scope::Any, uses_launch_template: false }
+}
+
+const fn ec2_write(name: &'static str, scope: Scope) -> Action {
+    Action { name, access: Access::Write, dry_run: true, scope, uses_launch_template: false }
+}
+
+const fn group_write(name: &'static str, uses_launch_template: bool) -> Action {
+    Action { name, access: Access::Write, dry_run: false, scope: Scope::Groups, uses_launch_template }
+}
+
+pub const DESCRIBE_IMAGES: Action = read("ec2:DescribeImages");
+pub const DESCRIBE_INSTANCES: Action = read("ec2:DescribeInstances");
+pub const DESCRIBE_INSTANCE_STATUS: Action = read("ec2:DescribeInstanceStatus");
+/// A read, but of build instances only (it supports resource-level permissions).
+pub const GET_CONSOLE_OUTPUT: Action = Action { scope: Scope::BuildInstances, ..read("ec2:GetConsoleOutput") };
+pub const DESCRIBE_LT_VERSIONS: Action = read("ec2:DescribeLaunchTemplateVersions");
+/// prune: finds the pipeline's snapshots and checks the ones it deleted are gone.
+pub const DESCRIBE_SNAPSHOTS: Action = read("ec2:DescribeSnapshots");
+pub const RUN_INSTANCES: Action = ec2_write("ec2:RunInstances", Scope::LaunchBuildInstance);
+pub const CREATE_IMAGE: Action = ec2_write("ec2:CreateImage", Scope::CreateImage);
+pub const CREATE_TAGS: Action = ec2_write("ec2:CreateTags", Scope::Tagging);
+pub const TERMINATE_INSTANCES: Action = ec2_write("ec2:TerminateInstances", Scope::BuildInstances);
+pub const DEREGISTER_IMAGE: Action = ec2_write("ec2:DeregisterImage", Scope::PipelineImages);
+pub const DELETE_SNAPSHOT: Action = ec2_write("ec2:DeleteSnapshot", Scope::PipelineSnapshots);
+pub const CREATE_LT_VERSION: Action = ec2_write("ec2:CreateLaunchTemplateVersion", Scope::LaunchTemplates);
+pub const MODIFY_LT: Action = ec2_write("ec2:ModifyLaunchTemplate", Scope::LaunchTemplates);
+
+pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
+pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
+pub const UPDATE_GROUP: Action = group_write("autoscaling:UpdateAutoScalingGroup", true);
+pub const START_REFRESH: Action = group_write("autoscaling:StartInstanceRefresh", true);
+pub const CANCEL_REFRESH: Action = group_write("autoscaling:CancelInstanceRefresh", false);
+pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRefresh", false);
+
+pub const DESCRIBE_TARGET_HEALTH: Action = read("elasticloadbalancing:DescribeTargetHealth");
+
+/// Every action above. A new constant must be added here too (a test checks the adapters use only these).
+pub const ALL: &[Action] = &[
+    DESCRIBE_IMAGES,
+    DESCRIBE_INSTANCES,
+    DESCRIBE_INSTANCE_STATUS,
+    GET_CONSOLE_OUTPUT,
+    DESCRIBE_LT_VERSIONS,
+    DESCRIBE_SNAPSHOTS,
+    RUN_INSTANCES,
+    CREATE_IMAGE,
+    CREATE_TAGS,
+    TERMINATE_INSTANCES,
+    DEREGISTER_IMAGE,
+    DELETE_SNAPSHOT,
+    CREATE_LT_VERSION,
+    MODIFY_LT,
+    DESCRIBE_GROUPS,
+    DESCRIBE_REFRESHES,
+    UPDATE_GROUP,
+    START_REFRESH,
+    CANCEL_REFRESH,
+    ROLLBACK_REFRESH,
+    DESCRIBE_TARGET_HEALTH,
+];
+
+/// The table entry for an IAM action name.
+pub fn lookup(name: &str) -> Option<&'static Action> {
+    ALL.iter().find(|a| a.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_iam_shaped() {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in ALL {
+            assert!(seen.insert(a.name), "{} listed twice", a.name);
+            let (service, op) = a.name.split_once(':').expect("service:Action");
+            assert!(["ec2", "autoscaling", "elasticloadbalancing"].contains(&service), "{}", a.name);
+            assert!(op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()), "{}", a.name);
+            // Only EC2 has DryRun; a read never needs one.
+            assert!(!a.dry_run || (service == "ec2" && a.access == Access::Write), "{}", a.name);
+        }
+    }
+
+    /// The adapters name actions only through this table: an IAM action written as a string literal in
+    /// src/aws/ would be a call `iam-policy` does not know about.
+    #[test]
+    fn adapters_take_action_names_from_the_table() {
+        let sources = [
+            ("aws/ec2.rs", include_str!("../aws/ec2.rs")),
+            ("aws/ec2/templates.rs", include_str!("../aws/ec2/templates.rs")),
+            ("aws/autoscaling.rs", include_str!("../aws/autoscaling.rs")),
+            ("aws/elbv2.rs", include_str!("../aws/elbv2.rs")),
+        ];
+        for (file, text) in sources {
+            // Tests inside the adapter files may name actions freely.
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for prefix in ["\"ec2:", "\"autoscaling:", "\"elasticloadbalancing:"] {
+                assert!(!code.contains(prefix), "{file} writes an IAM action as a literal ({prefix}...); use crate::cloud::actions");
+            }
+            assert!(code.contains("actions::"), "{file} should take its action names from crate::cloud::actions");
+        }
+    }
+}

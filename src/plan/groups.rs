@@ -1,0 +1,102 @@
+//! `PlanApi` for Auto Scaling and ELBv2: group and refresh reads pass through; the writes (pin, start,
+//! cancel, roll back a refresh) are only recorded, unverified because Auto Scaling has no DryRun.
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::cloud::{args, effect, split_planned, PlanApi};
+use super::{planned_id, Change};
+use crate::cloud::actions;
+use crate::cloud::{AutoScalingApi, CloudResult, Elbv2Api};
+use crate::core::model::*;
+
+#[async_trait]
+impl AutoScalingApi for PlanApi {
+    async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
+        self.read(&actions::DESCRIBE_GROUPS, args(&[("group", json!(name))]), self.real.autoscaling.describe_group(name)).await
+    }
+
+    async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
+        let a = args(&[("group", json!(group)), ("template_id", json!(template_id)), ("version", json!(version))]);
+        let detail = format!("launch template {template_id} pinned to version {version} (no instance changes)");
+        self.asg_write(&actions::UPDATE_GROUP, a, vec![effect(Change::Change, "auto-scaling-group", group, detail)]);
+        Ok(())
+    }
+
+    async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
+        let id = self.plan.with_world(|w| {
+            let id = planned_id("refresh", w.refreshes.len() + 1);
+            w.refreshes.push((req.group.clone(), id.clone()));
+            id
+        });
+        let p = &req.prefs;
+        let secs = |d: Option<std::time::Duration>| json!(d.map(|d| d.as_secs()));
+        let prefs = args(&[
+            ("min_healthy_percentage", json!(p.min_healthy_percentage)),
+            ("max_healthy_percentage", json!(p.max_healthy_percentage)),
+            ("instance_warmup_seconds", secs(p.instance_warmup)),
+            ("checkpoints", json!(p.checkpoints)),
+            ("checkpoint_delay_seconds", secs(p.checkpoint_delay)),
+            ("skip_matching", json!(p.skip_matching)),
+            ("auto_rollback", json!(p.auto_rollback)),
+            ("bake_time_seconds", secs(p.bake_time)),
+            ("alarms", json!(p.alarms)),
+        ]);
+        let a = args(&[
+            ("group", json!(req.group)),
+            ("template_id", json!(req.template_id)),
+            ("version", json!(req.version)),
+            ("preferences", prefs),
+        ]);
+        let detail = format!(
+            "replaces the instances of {} with launch-template version {}; the group takes that version only if the refresh succeeds",
+            req.group, req.version
+        );
+        self.asg_write(&actions::START_REFRESH, a, vec![effect(Change::Create, "instance-refresh", &id, detail)]);
+        Ok(id)
+    }
+
+    async fn describe_instance_refreshes(&self, group: &str, ids: &[String]) -> CloudResult<Vec<Refresh>> {
+        let (planned, real_ids) = split_planned(ids);
+        let mut out: Vec<Refresh> = planned
+            .iter()
+            .map(|id| Refresh {
+                id: id.clone(),
+                group: group.to_string(),
+                status: RefreshStatus::Pending,
+                status_reason: None,
+                percentage_complete: None,
+                instances_to_update: None,
+                desired_version: None,
+                rollback_reason: None,
+                start_time: None,
+                end_time: None,
+            })
+            .collect();
+        if planned.is_empty() || !real_ids.is_empty() {
+            let a = args(&[("group", json!(group)), ("ids", json!(real_ids))]);
+            out.extend(self.read(&actions::DESCRIBE_REFRESHES, a, self.real.autoscaling.describe_instance_refreshes(group, &real_ids)).await?);
+        }
+        Ok(out)
+    }
+
+    async fn cancel_instance_refresh(&self, group: &str) -> CloudResult<String> {
+        let effects = vec![effect(Change::Change, "instance-refresh", format!("active refresh of {group}"), "cancelled (nothing is undone)")];
+        self.asg_write(&actions::CANCEL_REFRESH, args(&[("group", json!(group))]), effects);
+        Ok(planned_id("refresh", 1))
+    }
+
+    async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String> {
+        let effects = vec![effect(Change::Change, "instance-refresh", format!("active refresh of {group}"), "rolled back to the group's configuration")];
+        self.asg_write(&actions::ROLLBACK_REFRESH, args(&[("group", json!(group))]), effects);
+        Ok(planned_id("refresh", 1))
+    }
+}
+
+#[async_trait]
+impl Elbv2Api for PlanApi {
+    async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
+        let a = args(&[("target_group_arn", json!(target_group_arn))]);
+        self.read(&actions::DESCRIBE_TARGET_HEALTH, a, self.real.elbv2.target_health(target_group_arn)).await
+    }
+}

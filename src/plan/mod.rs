@@ -1,0 +1,303 @@
+//! Dry runs: a `Plan` records, in order, every AWS call a command would make — reads made for real,
+//! writes only described (with EC2's DryRun verdict on the permission) — the waits the engine would
+//! sit through, and the resources that would be created, changed or deleted. `Plan::wrap` puts a
+//! planning layer (`cloud::PlanApi`) around a real `Cloud`, so any engine code run through it is a dry run.
+//!
+//! Placeholders stand for what does not exist yet: `i-(planned)`, `ami-(planned)`, `snap-(planned)`,
+//! `refresh-(planned)`, and the next launch-template version number.
+
+mod cloud;
+mod groups;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cloud::{Cloud, CloudError};
+use crate::core::model::{Image, Instance, LtVersion};
+use crate::engine::events::{Event, Sink};
+
+/// `i-(planned)`, then `i-(planned-2)`, ...: ids of resources a dry run would create.
+pub fn planned_id(prefix: &str, nth: usize) -> String {
+    if nth <= 1 {
+        format!("{prefix}-(planned)")
+    } else {
+        format!("{prefix}-(planned-{nth})")
+    }
+}
+
+pub fn is_planned(id: &str) -> bool {
+    id.contains("-(planned")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Made for real: reads change nothing.
+    Read,
+    /// Not made: described, and its permission checked where AWS allows it.
+    Write,
+    /// Where the engine would wait (for a build instance, an image, a refresh).
+    Wait,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Create,
+    Change,
+    Delete,
+}
+
+/// One resource a write would create, change or delete.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Effect {
+    pub change: Change,
+    /// `instance`, `image`, `snapshot`, `launch-template-version`, `launch-template`, `auto-scaling-group`,
+    /// `instance-refresh`.
+    pub resource: &'static str,
+    pub id: String,
+    pub detail: String,
+}
+
+/// What is known about a call's permission without making it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// A read that succeeded, or an EC2 DryRun answered `DryRunOperation`.
+    Allowed,
+    /// EC2 DryRun answered `UnauthorizedOperation` (or a read was refused).
+    Denied,
+    /// AWS offers no way to check it without doing it (Auto Scaling has no DryRun), or the DryRun
+    /// could not tell (see `why`).
+    Unverified,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// 1-based position in the plan.
+    pub n: usize,
+    pub kind: StepKind,
+    /// The engine phase the step belongs to (`bake: launch`, `shop-web: refresh`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The IAM action of a read or write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Key arguments of the call, or a wait's `every_seconds` / `timeout_seconds`.
+    pub args: Value,
+    /// For a wait: what it waits for and what happens after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
+    /// How the permission was established, or why it could not be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// Something the engine said while planning (e.g. "reusing image ... baked earlier").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    /// The number of the step it follows (0: before the first).
+    pub after_step: usize,
+    pub scope: String,
+    pub message: String,
+}
+
+/// A permission the dry run proved missing: EC2's answer to the DryRun.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub action: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl Denial {
+    pub fn to_error(&self) -> CloudError {
+        CloudError::with_kind(&self.action, crate::cloud::ErrorKind::Denied, self.code.as_deref(), self.message.clone())
+    }
+}
+
+/// What a dry run pretends to have created, so later reads of it answer consistently.
+#[derive(Default)]
+pub(crate) struct Planned {
+    pub instances: Vec<Instance>,
+    pub images: Vec<Image>,
+    pub versions: Vec<LtVersion>,
+    pub refreshes: Vec<(String, String)>,
+    /// The newest real version seen per template, so a planned version gets the next number without
+    /// a read the real run would not make.
+    pub latest_seen: std::collections::BTreeMap<String, LtVersion>,
+}
+
+#[derive(Default)]
+struct Inner {
+    steps: Vec<Step>,
+    notes: Vec<Note>,
+    phase: Option<String>,
+    denials: Vec<Denial>,
+    world: Planned,
+}
+
+/// A cheaply clonable handle on one dry run's plan.
+#[derive(Clone, Default)]
+pub struct Plan(Arc<Mutex<Inner>>);
+
+impl Plan {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().expect("plan poisoned")
+    }
+
+    /// A dry-run copy of `ctx`: its cloud wrapped by this plan, its events labelling the plan.
+    pub fn ctx(&self, ctx: &crate::engine::Ctx) -> crate::engine::Ctx {
+        crate::engine::Ctx {
+            cloud: self.wrap(ctx.cloud.clone()),
+            events: crate::engine::Events(Arc::new(self.clone())),
+            plan: Some(self.clone()),
+            ..ctx.clone()
+        }
+    }
+
+    /// The cloud a dry run uses: reads go to `real`, writes only into this plan. Shares `real`'s ledger,
+    /// so `api_calls` counts the reads and DryRun requests actually sent.
+    pub fn wrap(&self, real: Cloud) -> Cloud {
+        let api = Arc::new(cloud::PlanApi { real: real.clone(), plan: self.clone() });
+        Cloud { ec2: api.clone(), autoscaling: api.clone(), elbv2: api, calls: real.calls }
+    }
+
+    fn push(&self, kind: StepKind, action: Option<&str>, args: Value) -> usize {
+        let mut inner = self.lock();
+        let n = inner.steps.len() + 1;
+        let phase = inner.phase.clone();
+        inner.steps.push(Step {
+            n,
+            kind,
+            phase,
+            action: action.map(str::to_string),
+            args,
+            what: None,
+            effects: vec![],
+            permission: None,
+            why: None,
+        });
+        n
+    }
+
+    pub(crate) fn read(&self, action: &str, args: Value) {
+        let n = self.push(StepKind::Read, Some(action), args);
+        self.edit(n, |s| s.permission = Some(Permission::Allowed));
+    }
+
+    pub(crate) fn write(&self, action: &str, args: Value, effects: Vec<Effect>, permission: Permission, why: String) {
+        let n = self.push(StepKind::Write, Some(action), args);
+        self.edit(n, |s| {
+            s.effects = effects;
+            s.permission = Some(permission);
+            s.why = Some(why);
+        });
+    }
+
+    /// A read that failed: recorded too, since the real run would stop there just the same.
+    pub(crate) fn failed_read(&self, action: &str, args: Value, permission: Permission, why: String) {
+        let n = self.push(StepKind::Read, Some(action), args);
+        self.edit(n, |s| {
+            s.permission = Some(permission);
+            s.why = Some(why);
+        });
+    }
+
+    pub(crate) fn deny(&self, error: &CloudError) {
+        let denial = Denial { action: error.action.clone(), code: error.code.clone(), message: error.message.clone() };
+        self.lock().denials.push(denial);
+    }
+
+    /// Where the engine would wait: `what` says for what and what follows.
+    pub fn wait(&self, what: impl Into<String>, every: Duration, timeout: Duration) {
+        let args = serde_json::json!({ "every_seconds": every.as_secs_f64(), "timeout_seconds": timeout.as_secs_f64() });
+        let n = self.push(StepKind::Wait, None, args);
+        let what = what.into();
+        self.edit(n, |s| s.what = Some(what));
+    }
+
+    fn edit(&self, n: usize, f: impl FnOnce(&mut Step)) {
+        if let Some(step) = self.lock().steps.get_mut(n - 1) {
+            f(step);
+        }
+    }
+
+    pub(crate) fn with_world<R>(&self, f: impl FnOnce(&mut Planned) -> R) -> R {
+        f(&mut self.lock().world)
+    }
+
+    pub fn steps(&self) -> Vec<Step> {
+        self.lock().steps.clone()
+    }
+
+    pub fn notes(&self) -> Vec<Note> {
+        self.lock().notes.clone()
+    }
+
+    /// Every permission a DryRun proved missing, in plan order.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.lock().denials.clone()
+    }
+
+    /// Every effect of every write, in plan order.
+    pub fn resources(&self) -> Vec<(usize, Effect)> {
+        self.lock().steps.iter().flat_map(|s| s.effects.iter().map(move |e| (s.n, e.clone()))).collect()
+    }
+
+    /// The plan as data: the `plan` key of the JSON summary (schema in README, "Dry runs").
+    pub fn to_json(&self) -> Value {
+        let steps = self.steps();
+        let actions = |p: Permission| {
+            let mut v: Vec<&str> = steps
+                .iter()
+                .filter(|s| s.kind == StepKind::Write && s.permission == Some(p))
+                .filter_map(|s| s.action.as_deref())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let resources: Vec<Value> = self
+            .resources()
+            .into_iter()
+            .map(|(n, e)| serde_json::json!({ "step": n, "change": e.change, "resource": e.resource, "id": e.id, "detail": e.detail }))
+            .collect();
+        serde_json::json!({
+            "steps": steps,
+            "resources": resources,
+            "permissions": {
+                "allowed": actions(Permission::Allowed),
+                "denied": actions(Permission::Denied),
+                "unverified": actions(Permission::Unverified),
+            },
+            "notes": self.notes(),
+        })
+    }
+}
+
+/// While planning, the engine's events describe the plan: phases label the steps, info and warnings
+/// become notes. Nothing is shown as progress (nothing is happening).
+impl Sink for Plan {
+    fn emit(&self, event: Event) {
+        let mut inner = self.lock();
+        let after_step = inner.steps.len();
+        match event {
+            Event::Phase { scope, phase, .. } => inner.phase = Some(format!("{scope}: {phase}")),
+            Event::Info { scope, message } | Event::Warn { scope, message } => {
+                inner.notes.push(Note { after_step, scope, message })
+            }
+            Event::Progress { .. } | Event::Detail { .. } | Event::Fleet { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! End-to-end dry runs: the real binary against the local AWS. bake, deploy, ship and plan with
+//! `--dry-run` leave moto's whole state as it was and print the plan (text) or give it as data (JSON);
+//! a principal lacking permissions gets exit 5 naming each refused action. `iam-policy` prints a
+//! policy that grants every call the runs made (the harness checks every JSON summary against it).
+
+mod support;
+
+use serde_json::Value;
+use support::LocalAws;
+
+const PIPELINE: &str = "pipeline/local.toml";
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("one JSON document on stdout ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn writes(summary: &Value) -> Vec<String> {
+    summary["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "write")
+        .map(|s| s["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn permission_of(summary: &Value, action: &str) -> String {
+    let steps = summary["plan"]["steps"].as_array().unwrap();
+    let step = steps.iter().find(|s| s["action"] == action).unwrap_or_else(|| panic!("no {action} in {summary}"));
+    step["permission"].as_str().unwrap().to_string()
+}
+
+/// Names of the top-level sections that differ, to make a failed comparison readable.
+fn differing(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec!["<root>".into()] };
+    let mut out = Vec::new();
+    for (service, models) in b {
+        for (model, v) in models.as_object().into_iter().flatten() {
+            if a.get(service).and_then(|m| m.get(model)) != Some(v) {
+                out.push(format!("{service}.{model}"));
+            }
+        }
+    }
+    for (service, models) in a {
+        for model in models.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if b.get(service).and_then(|m| m.get(model)).is_none() {
+                out.push(format!("{service}.{model} (new)"));
+            }
+        }
+    }
+    out
+}
+
+/// The state once the world has settled by itself (a build instance just terminated by a real bake
+/// is still `shutting-down` for a moment): two dumps in a row that agree. Any later difference is then
+/// the dry runs' doing, not the clock's.
+fn settled_dump(aws: &LocalAws) -> Value {
+    let mut last = aws.dump();
+    for _ in 0..10 {
+        let next = aws.dump();
+        if next == last {
+            return next;
+        }
+        eprintln!("local AWS still settling: {:?}", differing(&last, &next));
+        last = next;
+    }
+    panic!("the local AWS never settled");
+}
+
+#[test]
+fn dry_runs_change_nothing_and_give_the_plan() {
+    let aws = LocalAws::start("plan-dry");
+    aws.seed();
+    // A real bake, so that `deploy --commit` has a release to plan.
+    let baked = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "c0ffee1"]);
+    assert_eq!(baked.status.code(), Some(0));
+    let before = settled_dump(&aws);
+
+    let bake = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "beef001", "--dry-run"]);
+    assert_eq!(bake.status.code(), Some(0));
+    let s = json(&bake);
+    assert_eq!((s["dry_run"].as_bool(), s["outcome"].as_str(), s["exit_code"].as_i64()), (Some(true), Some("planned"), Some(0)));
+    assert_eq!(s["bake"]["ami_id"], "ami-(planned)");
+    assert_eq!(writes(&s), ["ec2:RunInstances", "ec2:CreateImage", "ec2:CreateTags", "ec2:TerminateInstances"]);
+    assert_eq!(permission_of(&s, "ec2:RunInstances"), "allowed", "proved by EC2 DryRun");
+    assert_eq!(permission_of(&s, "ec2:CreateImage"), "allowed");
+
+    let deploy = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "deploy", "--commit", "c0ffee1", "--dry-run"]);
+    assert_eq!(deploy.status.code(), Some(0));
+    let s = json(&deploy);
+    assert_eq!(writes(&s), ["ec2:CreateLaunchTemplateVersion", "autoscaling:StartInstanceRefresh", "ec2:ModifyLaunchTemplate"]);
+    assert_eq!(permission_of(&s, "autoscaling:StartInstanceRefresh"), "unverified", "Auto Scaling has no DryRun");
+    let resources = s["plan"]["resources"].as_array().unwrap();
+    assert!(resources.iter().any(|r| r["resource"] == "launch-template-version" && r["id"].as_str().unwrap().ends_with("version 2")), "{resources:?}");
+    assert!(s["plan"]["steps"].as_array().unwrap().iter().any(|st| st["kind"] == "wait" && st["what"].as_str().unwrap().contains("roll back")));
+
+    let ship = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "beef001", "--dry-run"]);
+    assert_eq!(ship.status.code(), Some(0));
+    let s = json(&ship);
+    assert_eq!(writes(&s).len(), 7, "bake's four, then version, refresh, default: {:?}", writes(&s));
+    assert_eq!(s["plan"]["permissions"]["denied"], serde_json::json!([]));
+
+    let plan = aws.bakeroll(&["--pipeline", PIPELINE, "plan", "--commit", "beef001"]);
+    assert_eq!(plan.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    for expected in ["Dry run of", "ec2:RunInstances", "autoscaling:StartInstanceRefresh", "Resources it would create", "DENIED: none"] {
+        assert!(text.contains(expected), "{expected} missing from the plan:\n{text}");
+    }
+
+    aws.assert_schema_valid(&[&json(&bake), &json(&deploy), &s]);
+    let after = aws.dump();
+    assert!(before == after, "a dry run changed the local AWS: {:?}", differing(&before, &after));
+}
+
+#[test]
+fn a_dry_run_without_permissions_names_them_and_exits_5() {
+    let aws = LocalAws::start_with("plan-deny", &[("LOCAL_AWS_DENY", "ec2:CreateImage,ec2:ModifyLaunchTemplate")]);
+    aws.seed();
+    let before = settled_dump(&aws);
+
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "beef001", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(5), "exit 5 = permission denied");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("permission denied for ec2:CreateImage"), "{stderr}");
+    assert!(stderr.contains("also denied: ec2:ModifyLaunchTemplate"), "{stderr}");
+    let s = json(&out);
+    assert_eq!(s["plan"]["permissions"]["denied"], serde_json::json!(["ec2:CreateImage", "ec2:ModifyLaunchTemplate"]));
+    assert_eq!(s["error"]["state"], "nothing was changed (dry run)");
+    assert_eq!(s["outcome"], "not-started");
+    aws.assert_schema_valid(&[&s]);
+
+    // In text mode the plan is still printed, with the refused step marked.
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "bake", "--commit", "beef001", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("permission: DENIED") && text.contains("DENIED: ec2:CreateImage"), "{text}");
+
+    assert!(before == aws.dump(), "a refused dry run changed the local AWS");
+}
+
+#[test]
+fn iam_policy_is_valid_json_scoped_to_the_pipeline() {
+    // No AWS needed: the policy comes from the pipeline file and the code's action table.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bakeroll"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--pipeline", "pipeline/bakeroll.toml", "--env", "production", "iam-policy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let policy: Value = serde_json::from_slice(&out.stdout).expect("a JSON policy document on stdout");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let groups = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "Groups").unwrap();
+    let text = groups["Resource"].to_string();
+    assert!(text.contains("autoScalingGroupName/") && !text.contains("staging"), "only the chosen environment's groups: {text}");
+}
