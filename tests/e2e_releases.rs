@@ -36,6 +36,20 @@ fn assert_fleet_on(state: &Value, image: &str) {
     }
 }
 
+/// moto's state once it stops changing by itself (instances replaced by the last ship still draining).
+fn settled_dump(aws: &LocalAws) -> Value {
+    let mut last = aws.dump();
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(500));
+        let next = aws.dump();
+        if next == last {
+            return next;
+        }
+        last = next;
+    }
+    panic!("the local AWS never settled");
+}
+
 fn ship(aws: &LocalAws, commit: &str, extra: &[&str]) -> Option<i32> {
     let mut args = vec!["--pipeline", PIPELINE, "ship", "--commit", commit];
     args.extend_from_slice(extra);
@@ -57,7 +71,7 @@ fn rollback_status_history_and_prune_over_five_releases() {
     let summary = json(&out);
     assert_eq!((summary["command"].as_str(), summary["outcome"].as_str(), summary["exit_code"].as_i64()), (Some("rollback"), Some("deployed"), Some(0)));
     assert_eq!(summary["release"]["commit"], "aaaaaaa1");
-    let plan = &summary["plan"]["groups"][0];
+    let plan = &summary["rollback"]["groups"][0];
     assert_eq!((plan["from"]["version"].as_i64(), plan["to"]["version"].as_i64(), plan["new_version"].as_bool()), (Some(3), Some(2), Some(false)), "{summary}");
     assert_fleet_on(&aws.inspect("shop-web"), &a);
 
@@ -101,6 +115,33 @@ fn rollback_status_history_and_prune_over_five_releases() {
 
     // One more good release: A becomes its rollback target.
     assert_eq!(ship(&aws, "eeeeeee5", &[]), Some(0));
+
+    // Dry runs plan their writes and leave moto's whole state as it was.
+    let settled = settled_dump(&aws);
+    let dry = |args: &[&str]| {
+        let mut all = vec!["--pipeline", PIPELINE, "--output", "json"];
+        all.extend_from_slice(args);
+        let out = aws.bakeroll(&all);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let summary = json(&out);
+        assert_eq!((summary["dry_run"].as_bool(), summary["outcome"].as_str()), (Some(true), Some("planned")), "{summary}");
+        let writes: Vec<String> = summary["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kind"] == "write")
+            .map(|s| s["action"].as_str().unwrap().to_string())
+            .collect();
+        (summary, writes)
+    };
+    let (dry_rollback, writes) = dry(&["rollback", "--dry-run"]);
+    assert!(writes.contains(&"autoscaling:StartInstanceRefresh".to_string()), "{dry_rollback}");
+    let (dry_prune, writes) = dry(&["prune", "--keep", "0", "--dry-run"]);
+    assert_eq!(writes.iter().filter(|w| *w == "ec2:DeregisterImage").count(), 3, "{dry_prune}");
+    assert!(dry_prune.get("deleted").is_none(), "{dry_prune}");
+    let (dry_gc, _) = dry(&["gc", "--older-than", "0s", "--dry-run"]);
+    assert!(settled == aws.dump(), "a dry run changed the local AWS");
+    aws.assert_schema_valid(&[&dry_rollback, &dry_prune, &dry_gc]);
     let before = aws.inspect("shop-web");
     let e = ami_of(&before, "eeeeeee5");
     let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "prune", "--keep", "0"]);

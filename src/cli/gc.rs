@@ -17,6 +17,10 @@ pub struct Args {
     /// Terminate for real; without it, only show what would be terminated.
     #[arg(long)]
     pub yes: bool,
+    /// Go through the terminate calls without making them: print every AWS call, with EC2's DryRun verdict on
+    /// each (is the permission there?), and change nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -53,15 +57,18 @@ pub fn text(plan: &GcPlan, executed: Option<&Executed>) -> String {
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("gc", e),
     };
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
     let ctx = &session.ctx;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     let work = async {
         let plan = gc_plan(ctx, args.older_than, now).await?;
-        let executed = if args.yes { Some(gc_execute(ctx, &plan).await) } else { None };
+        let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &plan).await) } else { None };
         Result::Ok((plan, executed))
     };
     let result = session.interruptible(work).await;
@@ -70,7 +77,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     summary.insert("executed".into(), args.yes.into());
     let (plan, executed) = match result {
         Ok(r) => r,
-        Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+        Err(e) => return super::dry_run::finished(&session, "gc --dry-run", Finished { summary, text: None, result: Err(e), next: None }),
     };
     summary.insert("build_instances".into(), serde_json::to_value(&plan.build_instances).unwrap_or_default());
     summary.insert("unreferenced_versions".into(), serde_json::to_value(&plan.unreferenced_versions).unwrap_or_default());
@@ -78,8 +85,10 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Some((done, result)) => (Some(done), result),
         None => (None, Ok(())),
     };
-    if let Some(d) = &done {
+    // A dry run terminated nothing: its plan (added by dry_run::finished) lists the calls instead.
+    if let Some(d) = done.as_ref().filter(|_| !args.dry_run) {
         summary.insert("terminated".into(), serde_json::to_value(&d.done).unwrap_or_default());
     }
-    Finished { text: Some(text(&plan, done.as_ref())), summary, result, next: None }
+    let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next: None };
+    super::dry_run::finished(&session, "gc --dry-run", f)
 }

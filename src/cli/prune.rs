@@ -14,6 +14,10 @@ pub struct Args {
     /// Delete for real; without it, only show what would be deleted.
     #[arg(long)]
     pub yes: bool,
+    /// Go through the delete calls without making them: print every AWS call, with EC2's DryRun verdict on
+    /// each (is the permission there?), and change nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
@@ -38,14 +42,17 @@ pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("prune", e),
     };
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
     let ctx = &session.ctx;
     let work = async {
         let plan = prune_plan(ctx, args.keep).await?;
-        let executed = if args.yes { Some(prune_execute(ctx, &plan).await) } else { None };
+        let executed = if args.yes || args.dry_run { Some(prune_execute(ctx, &plan).await) } else { None };
         Result::Ok((plan, executed))
     };
     let result = session.interruptible(work).await;
@@ -54,7 +61,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     summary.insert("executed".into(), args.yes.into());
     let (plan, executed) = match result {
         Ok(r) => r,
-        Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+        Err(e) => return super::dry_run::finished(&session, "prune --dry-run", Finished { summary, text: None, result: Err(e), next: None }),
     };
     summary.insert("keep_newest".into(), plan.keep_newest.into());
     summary.insert("keep".into(), serde_json::to_value(&plan.keep).unwrap_or_default());
@@ -64,9 +71,11 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Some((done, result)) => (Some(done), result),
         None => (None, Ok(())),
     };
-    if let Some(d) = &done {
+    // A dry run deleted nothing: its plan (added by dry_run::finished) lists the calls instead.
+    if let Some(d) = done.as_ref().filter(|_| !args.dry_run) {
         summary.insert("deleted".into(), serde_json::to_value(d).unwrap_or_default());
     }
     let next = result.is_err().then(|| "run `bakeroll prune --yes` again: it only deletes what is still there".to_string());
-    Finished { text: Some(text(&plan, done.as_ref())), summary, result, next }
+    let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next };
+    super::dry_run::finished(&session, "prune --dry-run", f)
 }

@@ -12,6 +12,9 @@ pub struct Args {
     /// number (fewer than 7 digits; `commit:SHA` forces a commit).
     #[arg(long, value_name = "RELEASE", default_value = "previous")]
     pub to: String,
+    /// Print the plan (every AWS call, with EC2's DryRun verdict on each write) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The `outcome` key, in deploy's words: `deployed` means verified on the chosen release.
@@ -60,10 +63,13 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Ok(s) => s,
         Err(e) => return Finished::early("rollback", Error::Usage(e)),
     };
-    let session = match Session::open(global).await {
+    let mut session = match Session::open(global).await {
         Ok(s) => s,
         Err(e) => return Finished::early("rollback", e),
     };
+    if args.dry_run {
+        super::dry_run::start(&mut session);
+    }
     let (env, env_cfg) = match session.ctx.pipeline.environment(global.env.as_deref()) {
         Ok((n, e)) => (n, e.clone()),
         Err(e) => return Finished { summary: summary_base(&session, "rollback"), text: None, result: Err(e.into()), next: None },
@@ -83,7 +89,8 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     summary.insert("target".into(), args.to.clone().into());
     summary.insert("outcome".into(), outcome(&result, report.as_ref()).into());
     if let Some(r) = &report {
-        summary.insert("plan".into(), serde_json::to_value(&r.plan).unwrap_or_default());
+        // Not `plan`: that key is a dry run's plan of AWS calls (README "Dry runs").
+        summary.insert("rollback".into(), serde_json::to_value(&r.plan).unwrap_or_default());
         summary.insert("groups".into(), serde_json::to_value(&r.groups).unwrap_or_default());
         if let Some(to) = r.plan.groups.first().map(|g| &g.to) {
             summary.insert("release".into(), serde_json::json!({ "ami": to.ami, "commit": to.commit }));
@@ -91,5 +98,5 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     }
     let next = next(&result, &env);
     let text = report.as_ref().filter(|_| result.is_ok()).map(text);
-    Finished { summary, text, result, next }
+    super::dry_run::finished(&session, "rollback --dry-run", Finished { summary, text, result, next })
 }

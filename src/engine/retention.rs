@@ -130,13 +130,17 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
             continue;
         }
         let filter = ImageFilter { ids: vec![img.ami.clone()], ..Default::default() };
-        let gone = poll_until(SETTLE_POLL, SETTLE, async || match ec2.find_images(&filter).await {
+        if let Some(plan) = &ctx.plan {
+            // A dry run deregistered nothing: say what the real run would wait for, and go on.
+            plan.wait(format!("EC2 to stop listing {} before deleting its snapshots", img.ami), SETTLE_POLL, SETTLE);
+        }
+        let gone = if ctx.plan.is_some() { Ok(()) } else { poll_until(SETTLE_POLL, SETTLE, async || match ec2.find_images(&filter).await {
             Ok(found) if found.is_empty() => Ok(Check::Ready(())),
             Ok(found) => Ok(Check::NotYet(format!("still listed as {:?}", found[0].state))),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
             Err(e) => Err(e),
         })
-        .await;
+        .await };
         match gone {
             Ok(()) => out.done.push(img.ami.clone()),
             Err(e) => {
@@ -168,7 +172,8 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
             Err(e) => fail(&mut out, e, format!("orphaned snapshot {snap} not deleted")),
         }
     }
-    if !out.snapshots_deleted.is_empty() {
+    // (A dry run deleted nothing, so there is nothing to check.)
+    if !out.snapshots_deleted.is_empty() && ctx.plan.is_none() {
         match ec2.find_snapshots(&pipeline_tag(ctx)).await {
             Ok(left) => {
                 for s in left.iter().filter(|s| out.snapshots_deleted.contains(&s.id)) {
@@ -263,6 +268,11 @@ pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
     if let Err(e) = ctx.cloud.ec2.terminate_instances(&ids).await {
         out.errors.push(format!("{} not terminated: {e}", ids.join(", ")));
         return (out, Err(Error::cloud(e, "nothing was terminated")));
+    }
+    if let Some(plan) = &ctx.plan {
+        plan.wait(format!("EC2 to show {} shutting down", ids.join(", ")), SETTLE_POLL, SETTLE);
+        out.done = ids;
+        return (out, Ok(()));
     }
     let going = poll_until(SETTLE_POLL, SETTLE, async || {
         let seen = ctx.cloud.ec2.describe_instances(&ids).await?;

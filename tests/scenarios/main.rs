@@ -5,6 +5,7 @@ mod bake;
 mod deploy;
 mod multi;
 mod plan;
+mod release_plans;
 mod releases;
 mod retention;
 
