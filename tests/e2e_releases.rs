@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::LocalAws;
+use support::{assert_fleet_on, LocalAws};
 
 const PIPELINE: &str = "pipeline/local.toml";
 
@@ -22,18 +22,6 @@ fn ami_of(state: &Value, commit: &str) -> String {
     let images = state["images"].as_array().unwrap();
     let image = images.iter().find(|i| i["name"] == format!("shop-{commit}")).unwrap_or_else(|| panic!("no image for {commit}: {state}"));
     image["id"].as_str().unwrap().to_string()
-}
-
-fn assert_fleet_on(state: &Value, image: &str) {
-    let instances: Vec<_> = state["instances"].as_array().unwrap().iter().filter(|i| i["lifecycle"] != "Terminating").collect();
-    assert_eq!(instances.len() as u64, state["desired"].as_u64().unwrap(), "{state}");
-    for i in instances {
-        assert_eq!(i["image"], image, "instance {} not on {image}: {state}", i["id"]);
-        assert_eq!(i["lifecycle"], "InService", "{state}");
-        for (tg, targets) in state["target_health"].as_object().unwrap() {
-            assert_eq!(targets[i["id"].as_str().unwrap()], "healthy", "{} in {tg}: {state}", i["id"]);
-        }
-    }
 }
 
 /// moto's state once it stops changing by itself (instances replaced by the last ship still draining).

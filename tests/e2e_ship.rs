@@ -5,25 +5,12 @@
 mod support;
 
 use serde_json::Value;
-use support::LocalAws;
+use support::{assert_fleet_on, LocalAws};
 
 const PIPELINE: &str = "pipeline/local.toml";
 
 fn image_named<'a>(state: &'a Value, name: &str) -> &'a Value {
     state["images"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("no image {name}: {state}"))
-}
-
-fn assert_fleet_on(state: &Value, image: &str) {
-    // Instances still Terminating (draining) have left the fleet.
-    let instances: Vec<_> = state["instances"].as_array().unwrap().iter().filter(|i| i["lifecycle"] != "Terminating").collect();
-    assert_eq!(instances.len() as u64, state["desired"].as_u64().unwrap(), "{state}");
-    for i in instances {
-        assert_eq!(i["image"], image, "instance {} not on {image}: {state}", i["id"]);
-        assert_eq!(i["lifecycle"], "InService", "{state}");
-        for (tg, targets) in state["target_health"].as_object().unwrap() {
-            assert_eq!(targets[i["id"].as_str().unwrap()], "healthy", "{} in {tg}: {state}", i["id"]);
-        }
-    }
 }
 
 #[test]

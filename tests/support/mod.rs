@@ -165,3 +165,17 @@ impl LocalAws {
         assert!(out.status.success(), "summary does not match docs/summary.schema.json:\n{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Every instance still in the fleet (Terminating ones have left it) is InService, on `image`, and
+/// healthy in every target group, at desired capacity. `state` is `LocalAws::inspect`'s answer.
+pub fn assert_fleet_on(state: &Value, image: &str) {
+    let instances: Vec<_> = state["instances"].as_array().unwrap().iter().filter(|i| i["lifecycle"] != "Terminating").collect();
+    assert_eq!(instances.len() as u64, state["desired"].as_u64().unwrap(), "{state}");
+    for i in instances {
+        assert_eq!(i["image"], image, "instance {} not on {image}: {state}", i["id"]);
+        assert_eq!(i["lifecycle"], "InService", "{state}");
+        for (tg, targets) in state["target_health"].as_object().unwrap() {
+            assert_eq!(targets[i["id"].as_str().unwrap()], "healthy", "{} in {tg}: {state}", i["id"]);
+        }
+    }
+}
