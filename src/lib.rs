@@ -16,7 +16,9 @@ pub mod config;
 pub mod core;
 pub mod display;
 pub mod engine;
+pub mod events;
 pub mod error;
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod iam;
 pub mod logging;

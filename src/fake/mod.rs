@@ -1,5 +1,6 @@
 //! An in-memory cloud implementing the domain traits, with virtual time and fault injection.
-//! Always compiled (not only for `cfg(test)`) so integration tests and benchmarks can use it.
+//! Compiled for unit tests and with the `fake` feature (integration tests turn it on through the
+//! self dev-dependency in Cargo.toml); release builds contain none of it.
 //!
 //! The fake is a stateful model of the AWS behaviour bakeroll relies on (see `notes/aws-facts.md`), not a
 //! script of expected calls: engines may call in any order, poll as often as they like, and see the same
@@ -45,7 +46,6 @@ use tokio::time::Instant;
 
 use crate::cloud::{CallLedger, Cloud};
 
-pub use api::act;
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
 pub use state::{ACCOUNT, REGION};
