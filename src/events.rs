@@ -1,5 +1,5 @@
-//! Events the engine emits while it works. Only `crate::display` renders them (bars, plain CI lines,
-//! NDJSON); the engine never prints.
+//! Events the engine emits while it works: the bottom layer (it imports only the core). Only
+//! `crate::display` renders them (bars, plain CI lines, NDJSON, the report); the engine never prints.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -24,7 +24,8 @@ use crate::cloud::Cloud;
 use crate::config::Loaded;
 use crate::core::model::Tags;
 use crate::display::{self, Display};
-use crate::engine::{Ctx, Events, Ledger};
+use crate::engine::{Ctx, Ledger};
+use crate::events::Events;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Parser)]

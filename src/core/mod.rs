@@ -4,5 +4,6 @@
 pub mod health;
 pub mod model;
 pub mod rollout;
+pub mod tags;
 pub mod releases;
 pub mod retention;

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::model::{LtVersion, Refresh, RefreshStatus};
 
-/// Marks launch-template versions bakeroll created (the same text as `engine::deploy::RELEASE_MARK`).
+/// Marks launch-template versions bakeroll created; `format_mark` writes the line, `parse_mark` reads it.
 pub const RELEASE_MARK: &str = "bakeroll:release";
 
 /// The fields of a release line. `-` (deploy's placeholder for "none") parses as None.
@@ -25,6 +25,22 @@ pub struct Mark {
     /// The version the group ran when this one was created (absent in versions written before `from=`).
     pub from: Option<i64>,
     pub job: Option<String>,
+}
+
+/// The release line deploy writes into a new launch-template version's description (at most 255
+/// characters: EC2's limit, so the job id is dropped before anything else would be cut). `-` stands for
+/// "none". `from=` (the version the group ran) lets `history` and `rollback` tell, after AWS has
+/// forgotten the refreshes, which release was deployed before which.
+pub fn format_mark(m: &Mark) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let job = m.job.as_ref().map(|j| format!(" job={j}")).unwrap_or_default();
+    let from = m.from.map(|f| format!(" from={f}")).unwrap_or_default();
+    let line = format!("{RELEASE_MARK} commit={} ami={} env={} at={}{job}{from}", dash(&m.commit), dash(&m.ami), dash(&m.env), dash(&m.at));
+    if line.len() <= 255 || job.is_empty() {
+        line
+    } else {
+        format_mark(&Mark { job: None, ..m.clone() })
+    }
 }
 
 /// Parses `bakeroll:release commit=… ami=… env=… at=… [job=…] [from=…]`; None if it is not one.

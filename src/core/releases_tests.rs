@@ -81,8 +81,20 @@ fn release_lines_parse_with_placeholders_extra_keys_and_spaces() {
 }
 
 #[test]
-fn the_mark_is_the_one_deploy_writes() {
-    assert_eq!(RELEASE_MARK, crate::engine::deploy::RELEASE_MARK);
+fn the_mark_deploy_writes_parses_back() {
+    let m = Mark {
+        commit: Some("c0ffee1".into()),
+        ami: Some("ami-1".into()),
+        env: Some("staging".into()),
+        at: Some("2026-12-01T08:00:00Z".into()),
+        from: Some(4),
+        job: Some("77".into()),
+    };
+    let line = format_mark(&m);
+    assert!(line.starts_with(RELEASE_MARK), "{line}");
+    assert_eq!(parse_mark(&line), Some(m.clone()));
+    let none = Mark { commit: None, job: None, from: None, ..m };
+    assert_eq!(parse_mark(&format_mark(&none)), Some(none), "`-` reads back as none");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::{counts_text, Renderer};
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 pub struct Bars {
     multi: MultiProgress,

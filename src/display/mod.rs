@@ -12,7 +12,7 @@ pub mod report;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 pub use plain::Plain;
 

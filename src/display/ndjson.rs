@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 /// Schema tag carried by every line, so a consumer can tell versions apart; fields are only added.
 pub const SCHEMA: &str = "bakeroll.event/v1";

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{counts_text, Renderer};
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 pub struct Plain {
     out: Mutex<Box<dyn Write + Send>>,

@@ -12,18 +12,8 @@ use super::Ctx;
 use crate::cloud::CloudError;
 use crate::config::Ready;
 use crate::core::model::{Image, ImageFilter, ImageState, InstanceState, LaunchSpec, Tags};
+use crate::core::tags;
 use crate::error::{Error, Result};
-
-/// Tag keys bakeroll writes; `gc`, `prune` and `history` find things by them.
-pub mod tags {
-    pub const COMMIT: &str = "bakeroll:commit";
-    pub const PIPELINE: &str = "bakeroll:pipeline";
-    pub const ROLE: &str = "bakeroll:role";
-    pub const ROLE_BUILD: &str = "build-instance";
-    pub const CREATED_BY: &str = "bakeroll:created-by";
-    pub const SOURCE_AMI: &str = "bakeroll:source-ami";
-    pub const READY: &str = "bakeroll:ready";
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct BakeRequest {

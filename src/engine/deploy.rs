@@ -11,11 +11,9 @@ use super::Ctx;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
 use crate::core::model::{Group, ImageFilter, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
+use crate::core::releases::{format_mark, Mark, RELEASE_MARK};
 use crate::core::rollout::{Outcome, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
-
-/// Marks launch-template versions that bakeroll created; `history` parses the rest of the line.
-pub const RELEASE_MARK: &str = "bakeroll:release";
 
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
@@ -273,17 +271,14 @@ async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64
             return Ok(v.number);
         }
     }
-    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    let job = std::env::var("CI_JOB_ID").map(|j| format!(" job={j}")).unwrap_or_default();
-    // `from=` (the version the group runs now) lets `history` and `rollback` tell, after AWS has
-    // forgotten the refreshes, which release was deployed before which (see core::releases).
-    let description = format!(
-        "{RELEASE_MARK} commit={} ami={} env={} at={at}{job} from={}",
-        req.commit.as_deref().unwrap_or("-"),
-        req.image_id,
-        req.env,
-        p.current
-    );
+    let description = format_mark(&Mark {
+        commit: req.commit.clone(),
+        ami: Some(req.image_id.clone()),
+        env: Some(req.env.clone()),
+        at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+        job: std::env::var("CI_JOB_ID").ok().filter(|j| !j.is_empty()),
+        from: Some(p.current),
+    });
     ctx.events.phase(&p.group.name, "template", format!("creating launch-template version from {} with image {}", p.current, req.image_id));
     let created = ec2.create_launch_template_version(&p.template.id, p.current, &req.image_id, &description).await?;
     // Verify after write: the version must launch the new image (an emulator or API change that drops

@@ -4,7 +4,6 @@
 pub mod bake;
 pub mod cleanup;
 pub mod deploy;
-pub mod events;
 pub mod releases;
 pub mod retention;
 pub mod rollback;
@@ -15,7 +14,7 @@ use crate::cloud::Cloud;
 use crate::config::Loaded;
 
 pub use cleanup::Ledger;
-pub use events::{Event, Events};
+use crate::events::Events;
 
 /// What every engine operation needs.
 #[derive(Clone)]

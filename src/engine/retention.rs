@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::bake::tags;
+use crate::core::tags;
 use super::releases::{read_group, GroupState};
 use super::wait::{poll_until, Check, PollError};
 use super::Ctx;

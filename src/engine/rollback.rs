@@ -16,7 +16,8 @@ use crate::config::Environment;
 use crate::core::model::{ImageFilter, ImageState};
 use crate::core::releases::{previous_target, resolve, Resolved, TargetSpec};
 use crate::core::rollout::{Outcome, Release, Rollout};
-use crate::engine::bake::{ami_name, tags};
+use crate::core::tags;
+use crate::engine::bake::ami_name;
 use crate::error::{exit, Error, Result};
 
 /// A refresh in flight that the rollback undoes first.

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::Ctx;
 use crate::cloud::{CloudError, ErrorKind};
-use super::events::FleetInstance;
+use crate::events::FleetInstance;
 use crate::core::health::{counts, tg_name, HealthByGroup};
 use crate::core::model::RefreshPrefs;
 use crate::core::model::RefreshRequest;

@@ -1,11 +1,11 @@
 //! Auto Scaling groups: members and their lifecycle (Pending → InService with target registration;
 //! Terminating = draining, then EC2 termination), health replacement, and desired-capacity repair.
 
+use crate::cloud::actions;
 use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
-use super::api::act;
 use super::ec2::err;
 use super::instances::NewInstance;
 use super::state::State;
@@ -102,7 +102,7 @@ impl State {
     }
 
     pub fn set_group_template_version(&mut self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
-        const A: &str = act::UPDATE_GROUP;
+        const A: &str = actions::UPDATE_GROUP.name;
         self.group_or_err(A, group)?;
         let invalid = |what: String| {
             err(

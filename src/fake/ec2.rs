@@ -1,11 +1,11 @@
 //! EC2 images and snapshots: DescribeImages filters, CreateImage (pending → available, one snapshot per image),
 //! CreateTags, DeregisterImage and DeleteSnapshot, with EC2's error codes.
 
+use crate::cloud::actions;
 use std::collections::BTreeSet;
 
 use tokio::time::Instant;
 
-use super::api::act;
 use super::instances::not_found as instance_not_found;
 use super::state::{glob, State, ACCOUNT};
 use super::Health;
@@ -93,13 +93,13 @@ impl State {
         for id in &f.ids {
             if !id.starts_with("ami-") {
                 return Err(err(
-                    act::DESCRIBE_IMAGES,
+                    actions::DESCRIBE_IMAGES.name,
                     "InvalidAMIID.Malformed",
                     format!("Invalid id: \"{id}\""),
                 ));
             }
             if !self.images.contains_key(id) {
-                return Err(image_not_found(act::DESCRIBE_IMAGES, id));
+                return Err(image_not_found(actions::DESCRIBE_IMAGES.name, id));
             }
         }
         let owner_ok = |img: &ImageRec| {
@@ -128,7 +128,7 @@ impl State {
     /// CreateImage, so an adapter may not send them).
     /// The description is accepted and not modelled (the domain `Image` has none).
     pub fn create_image(&mut self, instance_id: &str, name: &str, no_reboot: bool, tags: &Tags) -> CloudResult<String> {
-        const A: &str = act::CREATE_IMAGE;
+        const A: &str = actions::CREATE_IMAGE.name;
         let inst = self
             .instances
             .get(instance_id)
@@ -173,7 +173,7 @@ impl State {
 
     /// All or nothing, like EC2: every resource must exist and stay within 50 tags before any is tagged.
     pub fn create_tags(&mut self, ids: &[String], tags: &Tags) -> CloudResult<()> {
-        const A: &str = act::CREATE_TAGS;
+        const A: &str = actions::CREATE_TAGS.name;
         validate_tags(A, tags)?;
         for id in ids {
             let have = self.taggable(A, id)?;
@@ -222,12 +222,12 @@ impl State {
                 img.state = ImageState::Deregistered;
                 Ok(())
             }
-            _ => Err(image_not_found(act::DEREGISTER_IMAGE, id)),
+            _ => Err(image_not_found(actions::DEREGISTER_IMAGE.name, id)),
         }
     }
 
     pub fn delete_snapshot(&mut self, id: &str) -> CloudResult<()> {
-        const A: &str = act::DELETE_SNAPSHOT;
+        const A: &str = actions::DELETE_SNAPSHOT.name;
         if !self.snapshots.contains_key(id) {
             return Err(snapshot_not_found(A, id));
         }

@@ -1,11 +1,11 @@
 //! Target groups and target health: registration (`initial` for healthy-threshold × interval), the
 //! application-health rule that decides `healthy`/`unhealthy`, later flips, and `draining` on deregistration.
 
+use crate::cloud::actions;
 use std::collections::BTreeMap;
 
 use tokio::time::{Duration, Instant};
 
-use super::api::act;
 use super::ec2::err;
 use super::state::{State, Wake};
 use super::{FakeCloud, Health};
@@ -178,7 +178,7 @@ impl State {
     pub fn target_health(&self, arn: &str) -> CloudResult<Vec<TargetHealth>> {
         let tg = self.target_groups.get(arn).ok_or_else(|| {
             err(
-                act::DESCRIBE_TARGET_HEALTH,
+                actions::DESCRIBE_TARGET_HEALTH.name,
                 "TargetGroupNotFound",
                 format!("Target groups '{arn}' not found"),
             )

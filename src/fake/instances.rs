@@ -1,9 +1,9 @@
 //! EC2 instances: launch, the pending → running → (stopping → stopped | shutting-down → terminated) lifecycle
 //! driven by virtual time, the build instance's user-data run, console output and status checks.
 
+use crate::cloud::actions;
 use tokio::time::Instant;
 
-use super::api::act;
 use super::state::{iso8601, State};
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
@@ -167,7 +167,7 @@ impl State {
         };
         let id = self
             .create_instance(new, self.now)
-            .map_err(|(code, msg)| CloudError::service(act::RUN_INSTANCES, Some(code), msg))?;
+            .map_err(|(code, msg)| CloudError::service(actions::RUN_INSTANCES.name, Some(code), msg))?;
         Ok(self.instance_view(&self.instances[&id]))
     }
 
@@ -190,7 +190,7 @@ impl State {
     /// None when the instance is not running (DescribeInstanceStatus lists only running instances by default),
     /// Some(false) while its checks are initializing.
     pub fn instance_status_ok(&self, id: &str) -> CloudResult<Option<bool>> {
-        let i = self.instance_or_err(act::DESCRIBE_INSTANCE_STATUS, id)?;
+        let i = self.instance_or_err(actions::DESCRIBE_INSTANCE_STATUS.name, id)?;
         if i.state != InstanceState::Running {
             return Ok(None);
         }
@@ -198,14 +198,14 @@ impl State {
     }
 
     pub fn console_output(&self, id: &str) -> CloudResult<String> {
-        let i = self.instance_or_err(act::GET_CONSOLE_OUTPUT, id)?;
+        let i = self.instance_or_err(actions::GET_CONSOLE_OUTPUT.name, id)?;
         Ok(i.console.iter().map(|l| format!("{l}\n")).collect())
     }
 
     /// All or nothing, like EC2: one unknown id fails the whole call.
     pub fn terminate_instances(&mut self, ids: &[String], at: Instant) -> CloudResult<()> {
         for id in ids {
-            self.instance_or_err(act::TERMINATE_INSTANCES, id)?;
+            self.instance_or_err(actions::TERMINATE_INSTANCES.name, id)?;
         }
         for id in ids {
             self.terminate_instance(id, at);

@@ -2,11 +2,11 @@
 //! Cancelling → Cancelled, Failed, and RollbackInProgress → RollbackSuccessful | RollbackFailed. The batch
 //! replacement itself lives in `rollout.rs`.
 
+use crate::cloud::actions;
 use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
-use super::api::act;
 use super::ec2::err;
 use super::state::State;
 use crate::cloud::CloudResult;
@@ -87,7 +87,7 @@ impl State {
     }
 
     pub fn start_refresh(&mut self, req: &RefreshRequest) -> CloudResult<String> {
-        const A: &str = act::START_REFRESH;
+        const A: &str = actions::START_REFRESH.name;
         let g = self.group_or_err(A, &req.group)?;
         if self.active_refresh(&req.group).is_some() {
             let msg = "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.";
@@ -169,7 +169,7 @@ impl State {
 
     /// Stops starting replacements; nothing is undone. Cancelling again answers with the same id.
     pub fn cancel_refresh(&mut self, group: &str, reason: &str) -> CloudResult<String> {
-        const A: &str = act::CANCEL_REFRESH;
+        const A: &str = actions::CANCEL_REFRESH.name;
         self.group_or_err(A, group)?;
         let idx = self.active_refresh(group).ok_or_else(|| no_active(A, group))?;
         let r = &mut self.refreshes[idx];
@@ -181,7 +181,7 @@ impl State {
     }
 
     pub fn rollback_refresh(&mut self, group: &str) -> CloudResult<String> {
-        const A: &str = act::ROLLBACK_REFRESH;
+        const A: &str = actions::ROLLBACK_REFRESH.name;
         let g = self.group_or_err(A, group)?;
         let idx = self
             .active_refresh(group)

@@ -1,11 +1,11 @@
 //! Launch templates: numbered versions from 1, `$Latest`/`$Default` resolution, CreateLaunchTemplateVersion
 //! copying its SourceVersion (the AWS behaviour moto lacks), and the default-version switch.
 
+use crate::cloud::actions;
 use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
-use super::api::act;
 use super::ec2::err;
 use super::state::State;
 use crate::cloud::CloudResult;
@@ -93,7 +93,7 @@ impl State {
 
     /// Newest first, as the console and CLI show them; callers should not rely on the order.
     pub fn lt_versions(&self, id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>> {
-        const A: &str = act::DESCRIBE_LT_VERSIONS;
+        const A: &str = actions::DESCRIBE_LT_VERSIONS.name;
         let t = self.template(A, id)?;
         let numbers: Vec<i64> = if versions.is_empty() {
             t.versions.keys().rev().copied().collect()
@@ -116,7 +116,7 @@ impl State {
         image_id: &str,
         description: &str,
     ) -> CloudResult<LtVersion> {
-        const A: &str = act::CREATE_LT_VERSION;
+        const A: &str = actions::CREATE_LT_VERSION.name;
         if description.chars().count() > 255 {
             return Err(err(
                 A,
@@ -142,7 +142,7 @@ impl State {
     }
 
     pub fn set_default_version(&mut self, id: &str, version: i64) -> CloudResult<()> {
-        const A: &str = act::MODIFY_LT;
+        const A: &str = actions::MODIFY_LT.name;
         let t = self.template(A, id)?;
         if !t.versions.contains_key(&version) {
             return Err(version_not_found(A, id, &version.to_string()));

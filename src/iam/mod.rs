@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::cloud::actions::{Action, Scope, ALL};
-use crate::engine::bake::tags;
+use crate::core::tags;
 
 /// What the policy depends on, from the pipeline file.
 #[derive(Debug, Clone, PartialEq)]

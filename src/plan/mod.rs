@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::cloud::{Cloud, CloudError};
 use crate::core::model::{Image, Instance, LtVersion};
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 /// `i-(planned)`, then `i-(planned-2)`, ...: ids of resources a dry run would create.
 pub fn planned_id(prefix: &str, nth: usize) -> String {
@@ -157,7 +157,7 @@ impl Plan {
     pub fn ctx(&self, ctx: &crate::engine::Ctx) -> crate::engine::Ctx {
         crate::engine::Ctx {
             cloud: self.wrap(ctx.cloud.clone()),
-            events: crate::engine::Events(Arc::new(self.clone())),
+            events: crate::events::Events(Arc::new(self.clone())),
             plan: Some(self.clone()),
             ..ctx.clone()
         }

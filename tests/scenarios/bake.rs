@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use bakeroll::cloud::ErrorKind;
-use bakeroll::engine::bake::{bake, tags, BakeRequest};
-use bakeroll::engine::events::Event;
+use bakeroll::core::tags;
+use bakeroll::engine::bake::{bake, BakeRequest};
+use bakeroll::events::Event;
 use bakeroll::error::exit;
 
 use crate::world;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bakeroll::config::Loaded;
-use bakeroll::engine::events::{Event, Recorder};
-use bakeroll::engine::{Ctx, Events, Ledger};
+use bakeroll::events::{Event, Recorder};
+use bakeroll::engine::{Ctx, Ledger};
+use bakeroll::events::Events;
 use bakeroll::fake::{FakeCloud, ImageSpec, StackIds, StackSpec};
 
 pub const PIPELINE: &str = r#"

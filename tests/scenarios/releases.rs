@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bakeroll::core::releases::TargetSpec;
-use bakeroll::engine::bake::tags;
+use bakeroll::core::tags;
 use bakeroll::engine::deploy::{deploy, DeployRequest};
 use bakeroll::engine::releases::{require_group, status, GroupState};
 use bakeroll::engine::rollback::{self, RollbackReport};

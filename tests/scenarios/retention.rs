@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bakeroll::core::model::{ImageState, LaunchSpec, Tags};
-use bakeroll::engine::bake::{bake, tags, BakeRequest};
+use bakeroll::core::tags;
+use bakeroll::engine::bake::{bake, BakeRequest};
 use bakeroll::engine::retention::{gc_execute, gc_plan, prune_execute, prune_plan};
 use bakeroll::error::exit;
 use bakeroll::fake::Health;

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::ndjson::unix_ms;
-use crate::engine::events::{Event, Sink};
+use crate::events::{Event, Sink};
 
 /// Everything the renderer needs; built from the journal, or by hand in tests.
 #[derive(Debug, Clone, Default)]

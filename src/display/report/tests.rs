@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::engine::events::FleetInstance;
+use crate::events::FleetInstance;
 
 fn inst(id: &str, image: &str, lifecycle: &str, state: Option<&str>) -> FleetInstance {
     let health = state.map(|s| BTreeMap::from([("shop-web".to_string(), s.to_string())])).unwrap_or_default();

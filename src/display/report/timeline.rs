@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{esc, ReportInput};
-use crate::engine::events::{Event, FleetInstance};
+use crate::events::{Event, FleetInstance};
 
 const WIDTH: f64 = 1100.0;
 const LABEL: f64 = 350.0;
