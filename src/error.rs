@@ -58,6 +58,10 @@ pub enum Error {
         #[source]
         source: CloudError,
     },
+    /// AWS accepted a change but did not show it taking effect in time (an image still listed after
+    /// DeregisterImage, instances not shutting down after TerminateInstances).
+    #[error("an AWS change did not take effect: {message}")]
+    Unsettled { message: String, state: String },
     #[error("internal error (a bug in bakeroll): {0}")]
     Bug(String),
 }
@@ -86,8 +90,22 @@ impl Error {
             Self::RolledBack { .. } => exit::ROLLED_BACK,
             Self::NeedsHuman { .. } => exit::NEEDS_HUMAN,
             Self::Interrupted { .. } => exit::INTERRUPTED,
-            Self::Cloud { .. } => exit::AWS_ERROR,
+            Self::Cloud { .. } | Self::Unsettled { .. } => exit::AWS_ERROR,
             Self::Bug(_) => exit::BUG,
+        }
+    }
+
+    /// The state of an error that carries one, to fill in or extend once cleanup has run.
+    pub fn state_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Denied { state, .. }
+            | Self::Bake { state, .. }
+            | Self::RolledBack { state, .. }
+            | Self::NeedsHuman { state, .. }
+            | Self::Interrupted { state }
+            | Self::Unsettled { state, .. }
+            | Self::Cloud { state, .. } => Some(state),
+            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } | Self::Bug(_) => None,
         }
     }
 
@@ -100,6 +118,7 @@ impl Error {
             | Self::RolledBack { state, .. }
             | Self::NeedsHuman { state, .. }
             | Self::Interrupted { state }
+            | Self::Unsettled { state, .. }
             | Self::Cloud { state, .. } => Some(state),
             Self::Bug(_) => None,
         }

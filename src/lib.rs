@@ -22,4 +22,3 @@ pub mod error;
 pub mod fake;
 pub mod iam;
 pub mod logging;
-pub mod plan;

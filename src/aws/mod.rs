@@ -72,6 +72,7 @@ pub async fn connect_with(options: ConnectOptions) -> Cloud {
         autoscaling: Arc::new(AutoScaling::new(aws_sdk_autoscaling::Client::new(&config), calls.clone())),
         elbv2: Arc::new(Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(&config), calls.clone())),
         calls,
+        clock: Arc::new(crate::cloud::TokioClock),
     }
 }
 

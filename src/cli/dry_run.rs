@@ -1,20 +1,33 @@
-//! What `--dry-run` changes in a command: the session's cloud becomes a plan's wrapper (reads real,
-//! writes only recorded) and the engine's events label the plan; at the end the plan goes into the JSON
-//! summary or on stdout as text, and any permission EC2's DryRun refused becomes exit 5.
+//! What `--dry-run` changes in a command, and the only place that knows a run is a dry run: the
+//! session's cloud is wrapped by a recording `DryRun` (reads real, writes and waits only recorded) and
+//! the engine's events label the plan; at the end the plan goes into the JSON summary or on stdout as
+//! text, and any permission EC2's DryRun refused becomes exit 5.
+
+use std::sync::Arc;
 
 use super::{Finished, Output, Session};
+use crate::cloud::dry_run::DryRun;
+use crate::engine::Ctx;
 use crate::error::{exit, Error, Result};
-use crate::plan::Plan;
+use crate::events::Events;
+
+/// `ctx` as a dry run sees it: the same pipeline and ledger over `dry`'s recording of `ctx`'s cloud,
+/// with every event going into the plan (phases label its steps, info and warnings become notes).
+pub fn context(dry: &DryRun, ctx: &Ctx) -> Ctx {
+    Ctx { cloud: dry.wrap(ctx.cloud.clone()), events: Events(Arc::new(dry.clone())), ..ctx.clone() }
+}
 
 /// Turns the session into a dry run. Call before any AWS work.
 pub fn start(session: &mut Session) {
-    session.ctx = Plan::default().ctx(&session.ctx);
+    let dry = DryRun::default();
+    session.ctx = context(&dry, &session.ctx);
+    session.dry_run = Some(dry);
 }
 
 /// For a dry-run session: adds `dry_run` and `plan` to the summary, prints the plan (text mode), and
 /// fails with exit 5 naming every action EC2 refused. Other sessions' results pass unchanged.
 pub fn finished(session: &Session, command: &str, mut f: Finished) -> Finished {
-    let Some(plan) = &session.ctx.plan else { return f };
+    let Some(plan) = &session.dry_run else { return f };
     f.result = f.result.and_then(|()| denied(plan));
     f.summary.insert("dry_run".into(), true.into());
     f.summary.insert("plan".into(), plan.to_json());
@@ -22,7 +35,7 @@ pub fn finished(session: &Session, command: &str, mut f: Finished) -> Finished {
     let outcome = if f.result.is_ok() { "planned" } else { "not-started" };
     f.summary.insert("outcome".into(), outcome.into());
     if session.global_output == Output::Text {
-        crate::display::plan::print(command, plan);
+        crate::display::dry_run::print(command, plan);
     }
     f.text = None;
     f.next = match &f.result {
@@ -34,7 +47,7 @@ pub fn finished(session: &Session, command: &str, mut f: Finished) -> Finished {
     f
 }
 
-fn denied(plan: &Plan) -> Result<()> {
+fn denied(plan: &DryRun) -> Result<()> {
     let denials = plan.denials();
     let Some(first) = denials.first() else { return Ok(()) };
     let mut source = first.to_error();

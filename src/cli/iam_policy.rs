@@ -36,7 +36,7 @@ pub async fn run(global: &Global, _args: Args) -> Finished {
     summary.insert("policy".into(), policy.document.clone());
     summary.insert("notes".into(), policy.notes.clone().into());
     if global.output == Output::Text {
-        crate::display::plan::print_notes(&policy.notes);
+        crate::display::dry_run::print_notes(&policy.notes);
     }
     let text = serde_json::to_string_pretty(&policy.document).unwrap_or_default();
     Finished { summary, text: Some(text), result: Ok(()), next: None }

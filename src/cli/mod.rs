@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::cloud::dry_run::DryRun;
 use crate::cloud::Cloud;
 use crate::config::Loaded;
 use crate::core::model::Tags;
@@ -99,6 +100,9 @@ pub enum Command {
 /// Everything a running command holds.
 pub struct Session {
     pub ctx: Ctx,
+    /// Set by `--dry-run` (see `dry_run::start`): the recording behind `ctx.cloud`. Only the command
+    /// line knows a run is a dry run; the engine cannot tell.
+    pub dry_run: Option<DryRun>,
     pub display: Display,
     pub global_output: Output,
     pub started: tokio::time::Instant,
@@ -124,8 +128,8 @@ impl Session {
             display.tap(journal);
         }
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
-        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), plan: None };
-        Ok(Self { ctx, display, global_output: global.output, started: tokio::time::Instant::now() })
+        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default() };
+        Ok(Self { ctx, dry_run: None, display, global_output: global.output, started: tokio::time::Instant::now() })
     }
 
     /// Runs `work`; on Ctrl-C or SIGTERM (a cancelled GitLab job) stops it, terminates build

@@ -1,5 +1,6 @@
 //! The domain-level cloud interface: the traits the engine calls, the error they return, and a
-//! per-action call ledger. Implemented by `crate::aws` (the real SDK) and `crate::fake` (in memory).
+//! per-action call ledger, the clock waits run on. Implemented by `crate::aws` (the real SDK) and
+//! `crate::fake` (in memory); `dry_run` wraps either so that writes and waits are only recorded.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,10 @@ use async_trait::async_trait;
 use crate::core::model::*;
 
 pub mod actions;
+mod clock;
+pub mod dry_run;
 mod error;
+pub use clock::{Clock, TokioClock, Wait};
 pub use error::{CloudError, CloudResult, ErrorKind};
 
 /// An EC2 write asked with `DryRun`: the same request the real call would send, so EC2 checks the same
@@ -119,11 +123,12 @@ impl CallLedger {
     }
 }
 
-/// Everything the engine needs to talk to one region.
+/// Everything the engine needs to talk to one region, and the clock its waits run on.
 #[derive(Clone)]
 pub struct Cloud {
     pub ec2: Arc<dyn Ec2Api>,
     pub autoscaling: Arc<dyn AutoScalingApi>,
     pub elbv2: Arc<dyn Elbv2Api>,
     pub calls: CallLedger,
+    pub clock: Arc<dyn Clock>,
 }

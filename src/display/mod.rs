@@ -6,7 +6,7 @@
 mod bars;
 pub mod ndjson;
 mod plain;
-pub mod plan;
+pub mod dry_run;
 pub mod report;
 
 use std::io::IsTerminal;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wait::{poll_until, Check, PollError};
+use super::wait::{self, Check, WaitError, Waited};
 use super::Ctx;
-use crate::cloud::CloudError;
+use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::config::Ready;
 use crate::core::model::{Image, ImageFilter, ImageState, InstanceState, LaunchSpec, Tags};
 use crate::core::tags;
@@ -58,31 +58,24 @@ pub async fn bake(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
             Ok(baked)
         }
         Err(mut err) => {
-            let described = report.describe();
-            match &mut err {
-                Error::Bake { state, .. } | Error::Denied { state, .. } | Error::Cloud { state, .. }
-                    if !report.is_empty() =>
-                {
-                    *state = described;
+            // What cleanup did is what is true now; a precondition error keeps its "nothing was changed".
+            let precondition = matches!(err, Error::Precondition { .. });
+            if let (Some(state), false) = (err.state_mut(), precondition) {
+                *state = report.describe();
+                if let Some(id) = req.build_instance.as_ref().or(ctx.pipeline.pipeline.bake.build_instance.as_ref()) {
+                    state.push_str(&format!("; build instance {id} (given, not bakeroll's) is left as it was"));
                 }
-                _ => {}
             }
             Err(err)
         }
     }
 }
 
-fn bake_error(name: &str, message: impl Into<String>, source: Option<CloudError>) -> Error {
-    Error::Bake { ami_name: name.into(), message: message.into(), state: "nothing was left behind".into(), source }
-}
+/// The state of an error raised inside the bake: `bake` replaces it with what cleanup did.
+const AFTER_CLEANUP: &str = "(replaced by the cleanup report)";
 
-fn from_poll(name: &str, what: &str, e: PollError) -> Error {
-    match e {
-        PollError::TimedOut { waited, last } => {
-            bake_error(name, format!("{what} not done after {}s (last seen: {last})", waited.as_secs()), None)
-        }
-        PollError::Failed(e) => Error::cloud(e, "see below"),
-    }
+fn bake_error(name: &str, message: impl Into<String>, source: Option<CloudError>) -> Error {
+    Error::Bake { ami_name: name.into(), message: message.into(), state: AFTER_CLEANUP.into(), source }
 }
 
 async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
@@ -118,18 +111,18 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         Ok(id) => id,
         // Another job baked the same commit a moment ago: theirs is ours.
         Err(e) if e.is("InvalidAMIName.Duplicate") => {
-            let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "see below"))?;
+            let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, AFTER_CLEANUP))?;
             let image = found.into_iter().find(|i| i.name == name).ok_or_else(|| bake_error(&name, "name taken but image not found", Some(e)))?;
             return reuse(ctx, &name, image, req).await;
         }
-        Err(e) => return Err(Error::cloud(e, "see below")),
+        Err(e) => return Err(Error::cloud(e, AFTER_CLEANUP)),
     };
     ctx.ledger.unfinished_image(&ami_id);
     let image = wait_available(ctx, &name, &ami_id).await?;
     ctx.ledger.image_snapshots(&ami_id, &image.snapshot_ids);
     if !image.snapshot_ids.is_empty() {
         ev.phase("bake", "tag", format!("tagging snapshots {}", image.snapshot_ids.join(", ")));
-        ctx.cloud.ec2.create_tags(&image.snapshot_ids, &tags).await.map_err(|e| Error::cloud(e, "see below"))?;
+        ctx.cloud.ec2.create_tags(&image.snapshot_ids, &tags).await.map_err(|e| Error::cloud(e, AFTER_CLEANUP))?;
     }
     ctx.ledger.image_done(&ami_id);
     ev.info("bake", format!("image {ami_id} ({name}) is available"));
@@ -201,7 +194,7 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
     };
     let images = match ctx.cloud.ec2.find_images(&filter).await {
         Ok(images) => images,
-        Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => Vec::new(),
+        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::cloud(e, "nothing was changed")),
     };
     let newest = images
@@ -252,28 +245,25 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let ready = cfg.ready;
     ctx.events.phase("bake", "provision", format!("waiting for {id} {ready}"));
-    if let Some(plan) = &ctx.plan {
-        let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
-        plan.wait(what, cfg.poll_interval.0, cfg.timeout.0);
-        return Ok(());
-    }
+    let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
+    let wait = Wait { what, every: cfg.poll_interval.0, timeout: cfg.timeout.0 };
     let ids = [id.to_string()];
-    let result = poll_until(cfg.poll_interval.0, cfg.timeout.0, async || {
+    let result = wait::until(&*ctx.cloud.clock, &wait, async || {
         let inst = ctx.cloud.ec2.describe_instances(&ids).await?;
         let Some(inst) = inst.first() else { return Ok(Check::NotYet("not visible yet".into())) };
         if inst.state.is_gone() {
-            return Err(CloudError::with_kind("ec2:DescribeInstances", crate::cloud::ErrorKind::Other, Some("BuildInstanceGone"), format!("build instance {id} is {:?}", inst.state)));
+            return Ok(Check::Failed(format!("build instance {id} is {:?}", inst.state)));
         }
-        match ready {
-            Ready::Stopped if inst.state == InstanceState::Stopped => Ok(Check::Ready(())),
-            Ready::StatusOk if ctx.cloud.ec2.instance_status_ok(id).await? == Some(true) => Ok(Check::Ready(())),
+        Ok(match ready {
+            Ready::Stopped if inst.state == InstanceState::Stopped => Check::Ready(()),
+            Ready::StatusOk if ctx.cloud.ec2.instance_status_ok(id).await? == Some(true) => Check::Ready(()),
             Ready::Tag => match inst.tags.get(tags::READY).map(String::as_str) {
-                Some("ok") => Ok(Check::Ready(())),
-                Some("failed") => Err(CloudError::with_kind("ec2:DescribeInstances", crate::cloud::ErrorKind::Other, Some("ProvisioningFailed"), format!("{id} tagged {}=failed", tags::READY))),
-                _ => Ok(Check::NotYet(format!("{:?}, no {} tag", inst.state, tags::READY))),
+                Some("ok") => Check::Ready(()),
+                Some("failed") => Check::Failed(format!("{id} tagged {}=failed", tags::READY)),
+                _ => Check::NotYet(format!("{:?}, no {} tag", inst.state, tags::READY)),
             },
-            _ => Ok(Check::NotYet(format!("{:?}", inst.state))),
-        }
+            _ => Check::NotYet(format!("{:?}", inst.state)),
+        })
     })
     .await;
     let Err(e) = result else { return Ok(()) };
@@ -281,49 +271,53 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let tail: Vec<&str> = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
     ctx.events.detail("bake", format!("console output of {id} (last {} lines)", tail.len()), tail.join("\n"));
     Err(match e {
-        PollError::TimedOut { waited, last } => bake_error(
+        WaitError::TimedOut { waited, last } => bake_error(
             name,
             format!("build instance {id} not ready after {}s (bake.timeout; last seen: {last}); its console output is shown above", waited.as_secs()),
             None,
         ),
-        PollError::Failed(e) if e.kind == crate::cloud::ErrorKind::Denied => Error::cloud(e, "see below"),
-        PollError::Failed(e) => bake_error(name, format!("provisioning of {id} failed; its console output is shown above"), Some(e)),
+        WaitError::Cloud(e) if e.kind == ErrorKind::Denied => Error::cloud(e, AFTER_CLEANUP),
+        WaitError::Cloud(e) => bake_error(name, format!("provisioning of {id} could not be checked; its console output is shown above"), Some(e)),
+        WaitError::Failed(why) => bake_error(name, format!("provisioning of {id} failed ({why}); its console output is shown above"), None),
     })
 }
 
+/// Waits for the new image to be available. A clock that does not wait hands back the image as last seen.
 async fn wait_available(ctx: &Ctx, name: &str, ami: &str) -> Result<Image> {
     let cfg = &ctx.pipeline.pipeline.bake;
     ctx.events.phase("bake", "wait-image", format!("waiting for {ami} to become available"));
     let filter = ImageFilter { ids: vec![ami.to_string()], ..Default::default() };
     // Images take minutes; polling faster than the configured bake interval buys nothing.
     let every = cfg.poll_interval.0.max(Duration::from_millis(100));
-    if let Some(plan) = &ctx.plan {
-        plan.wait(format!("until image {ami} is available; if it fails, deregister it"), every, cfg.image_timeout.0);
-        // The plan's own record of the image (a planned one), or the real image being reused.
-        let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-        return found.into_iter().next().ok_or_else(|| bake_error(name, format!("image {ami} not found"), None));
-    }
-    poll_until(every, cfg.image_timeout.0, async || {
-        let found = ctx.cloud.ec2.find_images(&filter).await?;
-        match found.into_iter().next() {
-            Some(i) if i.state == ImageState::Available => Ok(Check::Ready(i)),
-            Some(i) if matches!(i.state, ImageState::Failed | ImageState::Deregistered) => Err(CloudError::with_kind(
-                "ec2:DescribeImages",
-                crate::cloud::ErrorKind::Other,
-                Some("ImageFailed"),
-                format!("image {ami} is {:?}{}", i.state, i.state_reason.map(|r| format!(": {r}")).unwrap_or_default()),
+    let what = format!("until image {ami} is available; if it fails, deregister it");
+    let wait = Wait { what, every, timeout: cfg.image_timeout.0 };
+    let mut seen: Option<Image> = None;
+    let result = wait::until(&*ctx.cloud.clock, &wait, async || {
+        let Some(i) = ctx.cloud.ec2.find_images(&filter).await?.into_iter().next() else {
+            return Ok(Check::NotYet("not visible yet".into()));
+        };
+        seen = Some(i.clone());
+        Ok(match i.state {
+            ImageState::Available => Check::Ready(i),
+            ImageState::Failed | ImageState::Deregistered => Check::Failed(format!(
+                "image {ami} is {:?}{}",
+                i.state,
+                i.state_reason.map(|r| format!(": {r}")).unwrap_or_default()
             )),
-            Some(i) => Ok(Check::NotYet(format!("{:?}", i.state))),
-            None => Ok(Check::NotYet("not visible yet".into())),
-        }
+            other => Check::NotYet(format!("{other:?}")),
+        })
     })
-    .await
-    .map_err(|e| match e {
-        PollError::Failed(e) if e.kind != crate::cloud::ErrorKind::Denied => {
-            bake_error(name, format!("image {ami} did not become available"), Some(e))
+    .await;
+    match result {
+        Ok(Waited::Ready(image)) => Ok(image),
+        Ok(Waited::Unobserved { last }) => seen.ok_or_else(|| bake_error(name, format!("image {ami} not found ({last})"), None)),
+        Err(WaitError::TimedOut { waited, last }) => {
+            Err(bake_error(name, format!("image {ami} not done after {}s (last seen: {last})", waited.as_secs()), None))
         }
-        other => from_poll(name, &format!("image {ami}"), other),
-    })
+        Err(WaitError::Failed(why)) => Err(bake_error(name, format!("image {ami} did not become available: {why}"), None)),
+        Err(WaitError::Cloud(e)) if e.kind == ErrorKind::Denied => Err(Error::cloud(e, AFTER_CLEANUP)),
+        Err(WaitError::Cloud(e)) => Err(bake_error(name, format!("image {ami} did not become available"), Some(e))),
+    }
 }
 
 fn provenance_tags(ctx: &Ctx, req: &BakeRequest, source: &str) -> Tags {

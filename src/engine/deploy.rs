@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::watch::{self, WatchTarget};
 use super::Ctx;
+use crate::cloud::CloudError;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
 use crate::core::model::{Group, ImageFilter, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
@@ -194,18 +195,17 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         Some(from) => format!("group {name} pinned from {from} to version {}; {what}", p.current),
         None => format!("group {name} unchanged; {what}"),
     };
-    let version = new_version(ctx, req, &p).await.map_err(|e| Error::cloud(e, changed("no launch-template version created")))?;
+    let version = new_version(ctx, req, &p).await.map_err(|e| match e {
+        VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
+        VersionError::Mismatch(m) => Error::precondition(m),
+        VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
+    })?;
     report.new_version = Some(version);
     let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
     ctx.events.phase(&name, "refresh", format!("starting instance refresh to version {version} ({})", req.image_id));
     let refresh_id = asg.start_instance_refresh(&request).await.map_err(|e| {
         Error::cloud(e, changed(&format!("launch-template version {version} created but unused")))
     })?;
-    if let Some(plan) = &ctx.plan {
-        planned_watch(ctx, env, plan, &p, &refresh_id, version).await;
-        report.refresh_ids = vec![refresh_id];
-        return Ok(report);
-    }
     ctx.ledger.refresh_started(&name, &refresh_id);
     ctx.events.info(&name, format!("instance refresh {refresh_id} started"));
 
@@ -219,48 +219,50 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     );
     let target = WatchTarget { group: &name, template_id: &p.template.id, rollback_prefs: rollback_prefs(env) };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
-    if outcome == Outcome::Deployed && env.set_default_version {
+    // The default follows a verified success. A watch that ended before any outcome (its clock does not
+    // wait) goes on along the success path, so that every call of it is accounted for.
+    if env.set_default_version && matches!(outcome, Some(Outcome::Deployed) | None) {
+        ctx.events.phase(&name, "default-version", format!("version {version} becomes the default of {}", p.template.id));
         if let Err(e) = ctx.cloud.ec2.set_default_version(&p.template.id, version).await {
             ctx.events.warn(&name, format!("deployed, but version {version} could not be made the template default: {e}"));
         }
     }
     report.refresh_ids = rollout.refresh_ids.clone();
     report.timeline = rollout.timeline.iter().map(|(t, n)| (t.as_secs_f64(), n.clone())).collect();
-    report.outcome = Some(outcome);
+    report.outcome = outcome;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// A dry run stops at the refresh it would start: the watch becomes a planned wait, and making the new
-/// version the default (done only after a verified success) is planned after it.
-async fn planned_watch(ctx: &Ctx, env: &Environment, plan: &crate::plan::Plan, p: &Prepared, refresh_id: &str, version: i64) {
-    let name = &p.group.name;
-    let what = format!(
-        "watch refresh {refresh_id} and the health of {name}'s new instances in every target group; on failure roll back \
-         (autoscaling:RollbackInstanceRefresh while it runs, else autoscaling:StartInstanceRefresh back to version {}) \
-         and verify the fleet on {}",
-        p.current, p.current_image
-    );
-    plan.wait(what, env.poll_interval.0, env.timeout.0);
-    if env.set_default_version {
-        ctx.events.phase(name, "default-version", format!("after a verified success: version {version} becomes the default"));
-        let _ = ctx.cloud.ec2.set_default_version(&p.template.id, version).await;
+/// Why no version could be used.
+enum VersionError {
+    Cloud(CloudError),
+    /// The existing version asked for launches another image (nothing was changed).
+    Mismatch(String),
+    /// The version was created, but reads back with another image.
+    Unverified(String),
+}
+
+impl From<CloudError> for VersionError {
+    fn from(e: CloudError) -> Self {
+        Self::Cloud(e)
     }
 }
 
 /// The version for this release: reuse one a previous attempt created (same image, marked by us, newer
 /// than the current one), else create it from the current version changing only the image.
-async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64, crate::cloud::CloudError> {
+async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64, VersionError> {
     let ec2 = &ctx.cloud.ec2;
     if let Some(n) = req.existing_version {
         let found = ec2.launch_template_versions(&p.template.id, &[n.to_string()]).await?;
         return match found.first() {
             Some(v) if v.image_id.as_deref() == Some(req.image_id.as_str()) => Ok(n),
-            other => Err(crate::cloud::CloudError::service(
-                "ec2:DescribeLaunchTemplateVersions",
-                Some("VersionMismatch"),
-                format!("version {n} of {} launches {:?}, not {}", p.template.id, other.and_then(|v| v.image_id.clone()), req.image_id),
-            )),
+            other => Err(VersionError::Mismatch(format!(
+                "version {n} of {} launches {:?}, not {}",
+                p.template.id,
+                other.and_then(|v| v.image_id.clone()),
+                req.image_id
+            ))),
         };
     }
     let latest = ec2.launch_template_versions(&p.template.id, &["$Latest".to_string()]).await?;
@@ -286,11 +288,10 @@ async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64
     let check = ec2.launch_template_versions(&p.template.id, &[created.number.to_string()]).await?;
     match check.first().and_then(|v| v.image_id.clone()) {
         Some(img) if img == req.image_id => Ok(created.number),
-        other => Err(crate::cloud::CloudError::service(
-            "ec2:CreateLaunchTemplateVersion",
-            Some("VerificationFailed"),
-            format!("version {} of {} reads back image {:?}, not {}", created.number, p.template.id, other, req.image_id),
-        )),
+        other => Err(VersionError::Unverified(format!(
+            "version {} of {} reads back image {:?}, not {}",
+            created.number, p.template.id, other, req.image_id
+        ))),
     }
 }
 
@@ -309,7 +310,7 @@ async fn undo_earlier(ctx: &Ctx, env: &Environment, report: &mut DeployReport) {
         let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
         let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
         g.refresh_ids.extend(rollout.refresh_ids);
-        g.outcome = Some(outcome);
+        g.outcome = outcome;
     }
 }
 

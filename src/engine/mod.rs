@@ -1,5 +1,7 @@
-//! The engine: drives the pure core against a `Cloud`. Bake, deploy and the refresh watcher live here;
-//! each returns data (results, outcomes) and emits events, never prints.
+//! The engine: drives the pure core against a `Cloud`. Bake, deploy, rollback, retention and the
+//! refresh watcher live here; each returns data (results, outcomes) and emits events, never prints.
+//! It cannot tell a dry run from a real one: a dry run is the same code over a recording cloud
+//! (`crate::cloud::dry_run`), whose clock records the waits of `wait::until` instead of sleeping.
 
 pub mod bake;
 pub mod cleanup;
@@ -23,7 +25,4 @@ pub struct Ctx {
     pub events: Events,
     pub pipeline: Loaded,
     pub ledger: Ledger,
-    /// Set for a dry run: `cloud` is then the plan's wrapper (writes are only recorded) and the engine
-    /// records its waits here instead of waiting for resources that will never exist.
-    pub plan: Option<crate::plan::Plan>,
 }

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::core::tags;
 use super::releases::{read_group, GroupState};
-use super::wait::{poll_until, Check, PollError};
+use super::wait::{self, Check, WaitError};
 use super::Ctx;
-use crate::cloud::{CloudError, ErrorKind};
+use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
 use crate::core::model::{ImageFilter, RefreshStatus, Tags};
 use crate::core::releases::previous;
 use crate::core::retention::{plan_gc, plan_prune, unreferenced_versions, LeakPlan, PruneFacts, PrunePlan};
@@ -112,53 +112,83 @@ pub struct Executed {
     pub errors: Vec<String>,
 }
 
+/// Why an execution is not complete: a call that failed, or a change EC2 accepted and did not show.
+enum Problem {
+    Call(CloudError),
+    Unsettled(String),
+}
+
+impl Problem {
+    fn into_error(self, state: String) -> Error {
+        match self {
+            Self::Call(e) => Error::cloud(e, state),
+            Self::Unsettled(message) => Error::Unsettled { message, state },
+        }
+    }
+}
+
+/// Waits (every `SETTLE_POLL`, at most `SETTLE`) for a change to show.
+async fn settle(ctx: &Ctx, what: String, check: impl AsyncFnMut() -> CloudResult<Check<()>>) -> Result<(), Problem> {
+    let wait = Wait { what: what.clone(), every: SETTLE_POLL, timeout: SETTLE };
+    match wait::until(&*ctx.cloud.clock, &wait, check).await {
+        Ok(_) => Ok(()),
+        Err(WaitError::Cloud(e)) => Err(Problem::Call(e)),
+        Err(WaitError::TimedOut { waited, last }) => Err(Problem::Unsettled(format!("{what}: not settled after {}s ({last})", waited.as_secs()))),
+        Err(WaitError::Failed(why)) => Err(Problem::Unsettled(format!("{what}: {why}"))),
+    }
+}
+
 /// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots;
 /// deletes the orphaned snapshots; finally checks EC2 no longer lists any deleted snapshot. Carries on
-/// past a failure; the first error is returned with what was done.
+/// past a failure; the first problem is returned with what was done.
 pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>) {
     let ec2 = &ctx.cloud.ec2;
     let mut out = Executed::default();
-    let mut first: Option<CloudError> = None;
-    let mut fail = |out: &mut Executed, e: CloudError, what: String| {
-        out.errors.push(format!("{what}: {e}"));
-        first.get_or_insert(e);
+    let mut first: Option<Problem> = None;
+    let mut fail = |out: &mut Executed, p: Problem, what: String| {
+        match &p {
+            Problem::Call(e) => out.errors.push(format!("{what}: {e}")),
+            Problem::Unsettled(m) => out.errors.push(format!("{what}: {m}")),
+        }
+        first.get_or_insert(p);
     };
     for img in &plan.delete {
         ctx.events.phase("prune", "deregister", format!("deregistering {} ({})", img.ami, img.name));
         if let Err(e) = ec2.deregister_image(&img.ami).await {
-            fail(&mut out, e, format!("{} not deregistered; its snapshots are kept", img.ami));
+            fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept", img.ami));
             continue;
         }
         let filter = ImageFilter { ids: vec![img.ami.clone()], ..Default::default() };
-        if let Some(plan) = &ctx.plan {
-            // A dry run deregistered nothing: say what the real run would wait for, and go on.
-            plan.wait(format!("EC2 to stop listing {} before deleting its snapshots", img.ami), SETTLE_POLL, SETTLE);
-        }
-        let gone = if ctx.plan.is_some() { Ok(()) } else { poll_until(SETTLE_POLL, SETTLE, async || match ec2.find_images(&filter).await {
-            Ok(found) if found.is_empty() => Ok(Check::Ready(())),
-            Ok(found) => Ok(Check::NotYet(format!("still listed as {:?}", found[0].state))),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
-            Err(e) => Err(e),
+        let gone = settle(ctx, format!("EC2 to stop listing {} before deleting its snapshots", img.ami), async || {
+            match ec2.find_images(&filter).await {
+                Ok(found) if found.is_empty() => Ok(Check::Ready(())),
+                Ok(found) => Ok(Check::NotYet(format!("still listed as {:?}", found[0].state))),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
+                Err(e) => Err(e),
+            }
         })
-        .await };
+        .await;
         match gone {
             Ok(()) => out.done.push(img.ami.clone()),
-            Err(e) => {
-                fail(&mut out, poll_error("ec2:DescribeImages", e), format!("{} still listed after deregistering; its snapshots are kept", img.ami));
+            Err(p) => {
+                fail(&mut out, p, format!("{} still listed after deregistering; its snapshots are kept", img.ami));
                 continue;
             }
         }
         for snap in &img.snapshots {
-            let deleted = poll_until(SETTLE_POLL, SETTLE, async || match ec2.delete_snapshot(snap).await {
-                Ok(()) => Ok(Check::Ready(())),
-                Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
-                Err(e) if e.is("InvalidSnapshot.InUse") => Ok(Check::NotYet(e.to_string())),
-                Err(e) => Err(e),
+            // EC2 answers InvalidSnapshot.InUse for a moment after DeregisterImage: retry until it lets go.
+            let deleted = settle(ctx, format!("DeleteSnapshot {snap} to be accepted (the image lets go of it)"), async || {
+                match ec2.delete_snapshot(snap).await {
+                    Ok(()) => Ok(Check::Ready(())),
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(Check::Ready(())),
+                    Err(e) if e.is("InvalidSnapshot.InUse") => Ok(Check::NotYet(e.to_string())),
+                    Err(e) => Err(e),
+                }
             })
             .await;
             match deleted {
                 Ok(()) => out.snapshots_deleted.push(snap.clone()),
-                Err(e) => fail(&mut out, poll_error("ec2:DeleteSnapshot", e), format!("snapshot {snap} of {} not deleted", img.ami)),
+                Err(p) => fail(&mut out, p, format!("snapshot {snap} of {} not deleted", img.ami)),
             }
         }
     }
@@ -169,36 +199,23 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
             Err(e) if e.kind == ErrorKind::NotFound => {}
             // An image registered from it since the plan was made: it is not junk any more.
             Err(e) if e.is("InvalidSnapshot.InUse") => ctx.events.info("prune", format!("snapshot {snap} is in use again; kept")),
-            Err(e) => fail(&mut out, e, format!("orphaned snapshot {snap} not deleted")),
+            Err(e) => fail(&mut out, Problem::Call(e), format!("orphaned snapshot {snap} not deleted")),
         }
     }
-    // (A dry run deleted nothing, so there is nothing to check.)
-    if !out.snapshots_deleted.is_empty() && ctx.plan.is_none() {
+    if !out.snapshots_deleted.is_empty() {
         match ec2.find_snapshots(&pipeline_tag(ctx)).await {
             Ok(left) => {
-                for s in left.iter().filter(|s| out.snapshots_deleted.contains(&s.id)) {
-                    let e = CloudError::with_kind("ec2:DescribeSnapshots", ErrorKind::Other, Some("StillListed"), format!("{} is still listed", s.id));
-                    out.errors.push(format!("snapshot {} still listed after DeleteSnapshot", s.id));
-                    first.get_or_insert(e);
+                let still: Vec<String> = left.into_iter().map(|s| s.id).filter(|id| out.snapshots_deleted.contains(id)).collect();
+                for id in still {
+                    let p = Problem::Unsettled(format!("snapshot {id} is still listed after DeleteSnapshot"));
+                    fail(&mut out, p, format!("snapshot {id} not verified deleted"));
                 }
             }
-            Err(e) => fail(&mut out, e, "deleted snapshots not verified".into()),
+            Err(e) => fail(&mut out, Problem::Call(e), "deleted snapshots not verified".into()),
         }
     }
-    let result = match first {
-        None => Ok(()),
-        Some(e) => Err(Error::cloud(e, describe(&out, "image", "deregistered"))),
-    };
-    (out, result)
-}
-
-fn poll_error(action: &str, e: PollError) -> CloudError {
-    match e {
-        PollError::Failed(e) => e,
-        PollError::TimedOut { waited, last } => {
-            CloudError::with_kind(action, ErrorKind::Other, Some("Timeout"), format!("not settled after {}s: {last}", waited.as_secs()))
-        }
-    }
+    let state = describe(&out, "image", "deregistered");
+    (out, first.map_or(Ok(()), |p| Err(p.into_error(state))))
 }
 
 fn describe(out: &Executed, what: &str, verb: &str) -> String {
@@ -269,12 +286,7 @@ pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
         out.errors.push(format!("{} not terminated: {e}", ids.join(", ")));
         return (out, Err(Error::cloud(e, "nothing was terminated")));
     }
-    if let Some(plan) = &ctx.plan {
-        plan.wait(format!("EC2 to show {} shutting down", ids.join(", ")), SETTLE_POLL, SETTLE);
-        out.done = ids;
-        return (out, Ok(()));
-    }
-    let going = poll_until(SETTLE_POLL, SETTLE, async || {
+    let going = settle(ctx, format!("EC2 to show {} shutting down", ids.join(", ")), async || {
         let seen = ctx.cloud.ec2.describe_instances(&ids).await?;
         let live: Vec<&str> = seen.iter().filter(|i| !i.state.is_gone()).map(|i| i.id.as_str()).collect();
         Ok(if live.is_empty() { Check::Ready(()) } else { Check::NotYet(format!("still live: {}", live.join(", "))) })
@@ -285,11 +297,10 @@ pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
             out.done = ids;
             (out, Ok(()))
         }
-        Err(e) => {
-            let e = poll_error("ec2:DescribeInstances", e);
-            out.errors.push(format!("termination of {} not confirmed: {e}", ids.join(", ")));
+        Err(p) => {
+            out.errors.push(format!("termination of {} not confirmed", ids.join(", ")));
             let state = format!("TerminateInstances accepted for {}, but EC2 does not show them going", ids.join(", "));
-            (out, Err(Error::cloud(e, state)))
+            (out, Err(p.into_error(state)))
         }
     }
 }

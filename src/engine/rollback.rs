@@ -58,7 +58,7 @@ pub struct RollbackPlan {
 /// How undoing a refresh in flight went.
 #[derive(Debug, Clone, Serialize)]
 pub struct Undone {
-    /// None in a dry run (nothing was undone).
+    /// None when the watch ended before any outcome (a dry run: nothing was undone).
     pub outcome: Option<Outcome>,
     /// The refresh rolled back, then any refresh started to finish the job.
     pub refresh_ids: Vec<String>,
@@ -227,19 +227,6 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
 }
 
 async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) -> (Option<Outcome>, Vec<String>) {
-    if let Some(plan) = &ctx.plan {
-        // A dry run: the request is only recorded, so there is nothing to watch.
-        let _ = ctx.cloud.autoscaling.rollback_instance_refresh(&g.group).await;
-        let what = format!(
-            "watch refresh {} roll back and verify {}'s fleet on {} (if AWS refuses, cancel it and start a refresh back to version {})",
-            inflight.refresh_id,
-            g.group,
-            g.from.describe(),
-            g.from.version.unwrap_or_default()
-        );
-        plan.wait(what, env.poll_interval.0, env.timeout.0);
-        return (None, vec![inflight.refresh_id.clone()]);
-    }
     let old = Release { version: g.from.version.unwrap_or_default(), image_id: g.from.ami.clone().unwrap_or_default() };
     let new = Release {
         version: inflight.release.version.unwrap_or_default(),
@@ -251,7 +238,7 @@ async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) 
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     let mut ids = vec![inflight.refresh_id.clone()];
     ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));
-    (Some(outcome), ids)
+    (outcome, ids)
 }
 
 /// The most serious error decides the exit code; the other groups' failures join its state.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::wait::{Check, Poller, Waited};
 use super::Ctx;
-use crate::cloud::{CloudError, ErrorKind};
+use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::events::FleetInstance;
 use crate::core::health::{counts, tg_name, HealthByGroup};
 use crate::core::model::RefreshPrefs;
@@ -26,68 +27,118 @@ pub struct WatchTarget<'a> {
     pub rollback_prefs: RefreshPrefs,
 }
 
-pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, mut rollout: Rollout) -> (Rollout, Outcome) {
-    let start = Instant::now();
-    let mut decision = Decision::Wait(Duration::ZERO);
-    let mut failures = 0u32;
-    // Whether a rollback has been announced as a phase (ours are announced when we act).
-    let mut announced = false;
-    loop {
-        decision = match decision {
-            Decision::Finish(outcome) => {
-                ctx.ledger.refresh_done(target.group);
-                return (rollout, outcome);
-            }
-            Decision::Wait(d) => {
-                tokio::time::sleep(d).await;
-                match observe(ctx, target.group, rollout.watched_refresh(), start.elapsed()).await {
-                    Ok(obs) => {
-                        failures = 0;
-                        if let Some(r) = &obs.refresh {
-                            let status = format!("{} {}", rollout.phase.name(), r.status.as_str());
-                            ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
-                        }
-                        ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
-                        let before = rollout.timeline.len();
-                        let decision = rollout.step(&obs);
-                        announce(ctx, target.group, &rollout, before, &decision, &mut announced);
-                        decision
-                    }
-                    Err(e) if e.kind != ErrorKind::Denied && failures < MAX_OBSERVE_FAILURES => {
-                        failures += 1;
-                        ctx.events.warn(target.group, format!("could not observe the group (try {failures}): {e}"));
-                        Decision::Wait(rollout.params.poll)
-                    }
-                    Err(e) => {
-                        let outcome = Outcome::Failed {
-                            reason: rollout.reason.clone(),
-                            detail: format!(
-                                "lost sight of the group while refresh {} was in flight: {e}",
-                                rollout.watched_refresh().unwrap_or("?")
-                            ),
-                        };
-                        return (rollout, outcome);
-                    }
+/// The longest a watch may last, whatever the state machine's own deadlines say: the forward refresh,
+/// a rollback and a second refresh back, each up to `timeout`, and two verifications. Only a bug or a
+/// clock gone wrong reaches it; it turns an endless watch into a failed one a human is told about.
+fn ceiling(rollout: &Rollout) -> Duration {
+    rollout.params.timeout * 3 + rollout.params.verify_timeout * 2
+}
+
+/// Drives `rollout` to its outcome. None when the cloud's clock does not wait (a dry run): the watch
+/// was recorded and ended before any outcome.
+pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, rollout: Rollout) -> (Rollout, Option<Outcome>) {
+    let wait = Wait { what: describe(target.group, &rollout), every: rollout.params.poll, timeout: ceiling(&rollout) };
+    let mut driver = Driver { rollout, start: Instant::now(), failures: 0, announced: false };
+    let mut poller = Poller::start(&*ctx.cloud.clock, &wait);
+    let ended = loop {
+        let seen = driver.round(ctx, target).await;
+        if let Some(ended) = poller.after(Ok(seen)).await {
+            break ended;
+        }
+    };
+    ctx.ledger.refresh_done(target.group);
+    let Driver { rollout, .. } = driver;
+    let outcome = match ended {
+        Ok(Waited::Ready(outcome)) => Some(outcome),
+        Ok(Waited::Unobserved { .. }) => None,
+        Err(e) => Some(Outcome::Failed {
+            reason: rollout.reason.clone(),
+            detail: format!("the watch of refresh {} ended without an outcome: {e:?}", rollout.watched_refresh().unwrap_or("?")),
+        }),
+    };
+    (rollout, outcome)
+}
+
+/// What the watch waits for, in words (a dry run's plan shows it).
+fn describe(group: &str, r: &Rollout) -> String {
+    let refresh = r.watched_refresh().filter(|id| !id.is_empty()).unwrap_or("(to be started)");
+    if r.reason.is_some() {
+        format!(
+            "watch refresh {refresh} roll back and verify {group}'s fleet on launch-template version {} ({}) \
+             (if AWS refuses, cancel it and start a refresh back to version {})",
+            r.old.version, r.old.image_id, r.old.version
+        )
+    } else {
+        format!(
+            "watch refresh {refresh} and the health of {group}'s new instances in every target group; on failure roll back \
+             (autoscaling:RollbackInstanceRefresh while it runs, else autoscaling:StartInstanceRefresh back to version {}) \
+             and verify the fleet on {}",
+            r.old.version, r.old.image_id
+        )
+    }
+}
+
+/// The watch between two waits: the state machine and what the driver remembers across polls.
+struct Driver {
+    rollout: Rollout,
+    start: Instant,
+    /// Consecutive observations that failed.
+    failures: u32,
+    /// Whether a rollback has been announced as a phase (ours are announced when we act).
+    announced: bool,
+}
+
+impl Driver {
+    /// One poll: observe, step the state machine, carry out what it decides until it waits or finishes.
+    async fn round(&mut self, ctx: &Ctx, target: &WatchTarget<'_>) -> Check<Outcome> {
+        let rollout = &mut self.rollout;
+        let mut decision = match observe(ctx, target.group, rollout.watched_refresh(), self.start.elapsed()).await {
+            Ok(obs) => {
+                self.failures = 0;
+                if let Some(r) = &obs.refresh {
+                    let status = format!("{} {}", rollout.phase.name(), r.status.as_str());
+                    ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
                 }
+                ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
+                let before = rollout.timeline.len();
+                let decision = rollout.step(&obs);
+                announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
+                decision
             }
-            Decision::Act(action) => {
-                let result = act(ctx, target, &action).await;
-                if let ActionResult::Started { refresh_id } = &result {
-                    ctx.ledger.refresh_started(target.group, refresh_id);
-                }
-                let note = match &action {
-                    Action::RollbackRefresh => "rolling back the instance refresh (RollbackInstanceRefresh)".to_string(),
-                    Action::CancelRefresh => "cancelling the instance refresh before rolling back".to_string(),
-                    Action::StartRollbackRefresh { version } => {
-                        format!("starting a refresh back to launch-template version {version}")
-                    }
-                };
-                let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-                ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
-                announced = true;
-                rollout.on_action(&action, result, start.elapsed())
+            Err(e) if e.kind != ErrorKind::Denied && self.failures < MAX_OBSERVE_FAILURES => {
+                self.failures += 1;
+                ctx.events.warn(target.group, format!("could not observe the group (try {}): {e}", self.failures));
+                Decision::Wait(rollout.params.poll)
+            }
+            Err(e) => {
+                let detail =
+                    format!("lost sight of the group while refresh {} was in flight: {e}", rollout.watched_refresh().unwrap_or("?"));
+                return Check::Ready(Outcome::Failed { reason: rollout.reason.clone(), detail });
             }
         };
+        loop {
+            decision = match decision {
+                Decision::Finish(outcome) => return Check::Ready(outcome),
+                Decision::Wait(d) => return Check::Later(d, rollout.phase.name().to_string()),
+                Decision::Act(action) => {
+                    let result = act(ctx, target, &action).await;
+                    if let ActionResult::Started { refresh_id } = &result {
+                        ctx.ledger.refresh_started(target.group, refresh_id);
+                    }
+                    let note = match &action {
+                        Action::RollbackRefresh => "rolling back the instance refresh (RollbackInstanceRefresh)".to_string(),
+                        Action::CancelRefresh => "cancelling the instance refresh before rolling back".to_string(),
+                        Action::StartRollbackRefresh { version } => {
+                            format!("starting a refresh back to launch-template version {version}")
+                        }
+                    };
+                    let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                    ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
+                    self.announced = true;
+                    rollout.on_action(&action, result, self.start.elapsed())
+                }
+            };
+        }
     }
 }
 

@@ -94,6 +94,7 @@ impl FakeCloud {
             autoscaling: api.clone(),
             elbv2: api,
             calls: self.calls.clone(),
+            clock: Arc::new(crate::cloud::TokioClock),
         }
     }
 

@@ -6,7 +6,8 @@ use bakeroll::core::model::Image;
 use bakeroll::engine::bake::{bake, BakeRequest};
 use bakeroll::engine::deploy::{deploy, DeployRequest};
 use bakeroll::fake::{ImageSpec, StackSpec};
-use bakeroll::plan::{Permission, Plan, StepKind};
+use bakeroll::cli::dry_run::context;
+use bakeroll::cloud::dry_run::{DryRun, Permission, StepKind};
 use tokio::time::{Duration, Instant};
 
 use crate::{world, world_of, World, PIPELINE};
@@ -41,7 +42,7 @@ fn snapshot(w: &World) -> Snapshot {
     }
 }
 
-fn writes(plan: &Plan) -> Vec<String> {
+fn writes(plan: &DryRun) -> Vec<String> {
     plan.steps().into_iter().filter(|s| s.kind == StepKind::Write).filter_map(|s| s.action).collect()
 }
 
@@ -49,8 +50,8 @@ fn writes(plan: &Plan) -> Vec<String> {
 async fn dry_run_ship_plans_every_write_in_order_and_changes_nothing() {
     let w = world();
     let before = snapshot(&w);
-    let plan = Plan::default();
-    let ctx = plan.ctx(&w.ctx);
+    let plan = DryRun::default();
+    let ctx = context(&plan, &w.ctx);
     let started = Instant::now();
 
     let baked = bake(&ctx, &req("abc123")).await.expect("bake planned");
@@ -89,8 +90,8 @@ async fn a_missing_permission_is_named_and_planning_goes_on() {
     let w = world();
     w.fake.deny("ec2:CreateImage");
     let before = snapshot(&w);
-    let plan = Plan::default();
-    bake(&plan.ctx(&w.ctx), &req("abc123")).await.expect("the plan is complete despite the denial");
+    let plan = DryRun::default();
+    bake(&context(&plan, &w.ctx), &req("abc123")).await.expect("the plan is complete despite the denial");
     let denied: Vec<String> = plan.denials().into_iter().map(|d| d.action).collect();
     assert_eq!(denied, ["ec2:CreateImage"]);
     assert!(writes(&plan).contains(&"ec2:TerminateInstances".to_string()), "the rest of the bake is still planned");
@@ -102,8 +103,8 @@ async fn a_group_on_latest_is_pinned_in_the_plan_only() {
     let w = world_of(PIPELINE, StackSpec::new("shop-web").version_ref("$Latest"));
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let before = snapshot(&w);
-    let plan = Plan::default();
-    let (_, result) = deploy(&plan.ctx(&w.ctx), &w.env(), &deploy_req(&ami)).await;
+    let plan = DryRun::default();
+    let (_, result) = deploy(&context(&plan, &w.ctx), &w.env(), &deploy_req(&ami)).await;
     result.expect("planned");
     assert_eq!(writes(&plan)[0], "autoscaling:UpdateAutoScalingGroup");
     assert_eq!(snapshot(&w), before, "still on $Latest");
@@ -113,8 +114,8 @@ async fn a_group_on_latest_is_pinned_in_the_plan_only() {
 async fn a_bake_that_would_reuse_its_image_plans_no_write() {
     let w = world();
     let real = bake(&w.ctx, &req("abc123")).await.expect("real bake");
-    let plan = Plan::default();
-    let planned = bake(&plan.ctx(&w.ctx), &req("abc123")).await.expect("planned");
+    let plan = DryRun::default();
+    let planned = bake(&context(&plan, &w.ctx), &req("abc123")).await.expect("planned");
     assert_eq!((planned.ami_id, planned.reused), (real.ami_id, true));
     assert!(writes(&plan).is_empty(), "{:?}", plan.steps());
     assert!(plan.notes().iter().any(|n| n.message.contains("reusing image")), "{:?}", plan.notes());

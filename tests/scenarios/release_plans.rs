@@ -8,22 +8,23 @@ use bakeroll::engine::deploy::{deploy, DeployRequest};
 use bakeroll::engine::retention::{gc_execute, gc_plan, prune_execute, prune_plan};
 use bakeroll::engine::rollback;
 use bakeroll::fake::Health;
-use bakeroll::plan::{Permission, Plan, StepKind};
+use bakeroll::cli::dry_run::context;
+use bakeroll::cloud::dry_run::{DryRun, Permission, StepKind};
 use tokio::time::Instant;
 
 use crate::releases::{baked, ship};
 use crate::{world, World};
 
-fn writes(plan: &Plan) -> Vec<(String, Option<Permission>)> {
+fn writes(plan: &DryRun) -> Vec<(String, Option<Permission>)> {
     plan.steps().into_iter().filter(|s| s.kind == StepKind::Write).map(|s| (s.action.unwrap_or_default(), s.permission)).collect()
 }
 
-fn waits(plan: &Plan) -> usize {
+fn waits(plan: &DryRun) -> usize {
     plan.steps().iter().filter(|s| s.kind == StepKind::Wait).count()
 }
 
-async fn planned_rollback(w: &World, plan: &Plan, to: &str) {
-    let ctx = plan.ctx(&w.ctx);
+async fn planned_rollback(w: &World, plan: &DryRun, to: &str) {
+    let ctx = context(plan, &w.ctx);
     let env = w.env();
     let p = rollback::plan(&ctx, "prod", &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
     let (_, result) = rollback::execute(&ctx, &env, &p).await;
@@ -36,7 +37,7 @@ async fn dry_run_rollback_plans_the_refresh_and_changes_nothing() {
     ship(&w, "aaaaaaa", Health::Healthy).await.1.unwrap();
     let (b, _) = ship(&w, "bbbbbbb", Health::Healthy).await;
     let refreshes = w.fake.refreshes("shop-web").len();
-    let plan = Plan::default();
+    let plan = DryRun::default();
     let started = Instant::now();
     planned_rollback(&w, &plan, "previous").await;
     assert!(started.elapsed() < Duration::from_secs(1), "nothing waited for");
@@ -58,7 +59,7 @@ async fn dry_run_rollback_of_a_refresh_in_flight_plans_rollback_instance_refresh
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;
-    let plan = Plan::default();
+    let plan = DryRun::default();
     planned_rollback(&w, &plan, "previous").await;
     assert_eq!(writes(&plan), [("autoscaling:RollbackInstanceRefresh".to_string(), Some(Permission::Unverified))]);
     assert_eq!(waits(&plan), 1);
@@ -76,8 +77,8 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     let images = w.fake.images().len();
     let snapshots = w.fake.snapshot_ids().len();
     w.fake.deny("ec2:DeleteSnapshot");
-    let plan = Plan::default();
-    let ctx = plan.ctx(&w.ctx);
+    let plan = DryRun::default();
+    let ctx = context(&plan, &w.ctx);
     let decided = prune_plan(&ctx, 0).await.unwrap();
     assert_eq!(decided.delete.len(), 2, "{decided:?}");
     let started = Instant::now();
@@ -94,8 +95,8 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     let req = bakeroll::engine::bake::BakeRequest { commit: "dead0001".into(), ..Default::default() };
     let _ = tokio::time::timeout(Duration::from_secs(120), bakeroll::engine::bake::bake(&w.ctx, &req)).await;
     let leaked = w.fake.live_instances_with_tag("bakeroll:role", "build-instance");
-    let plan = Plan::default();
-    let ctx = plan.ctx(&w.ctx);
+    let plan = DryRun::default();
+    let ctx = context(&plan, &w.ctx);
     let decided = gc_plan(&ctx, Duration::ZERO, i64::MAX / 2).await.unwrap();
     assert_eq!(decided.build_instances.terminate.len(), 1);
     gc_execute(&ctx, &decided).await.1.expect("planned");

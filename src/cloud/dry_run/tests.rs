@@ -1,4 +1,4 @@
-//! The planning layer over the fake cloud: reads are real, writes change nothing and are checked with
+//! The dry-run layer over the fake cloud: reads are real, writes change nothing and are checked with
 //! DryRun (denied by the fake's `deny()`), placeholders answer later reads consistently.
 
 use super::*;
@@ -25,7 +25,7 @@ async fn writes_change_nothing_and_answer_with_placeholders() {
     let fake = FakeCloud::new();
     let base = fake.add_image(ImageSpec::amazon_linux());
     let stack = fake.add_stack(StackSpec::new("web"));
-    let plan = Plan::default();
+    let plan = DryRun::default();
     let cloud = plan.wrap(fake.cloud());
     let images_before = fake.images().len();
 
@@ -69,7 +69,7 @@ async fn a_denied_dry_run_is_recorded_with_the_action() {
     let fake = FakeCloud::new();
     let base = fake.add_image(ImageSpec::amazon_linux());
     fake.deny("ec2:RunInstances");
-    let plan = Plan::default();
+    let plan = DryRun::default();
     let cloud = plan.wrap(fake.cloud());
     let spec = LaunchSpec { image_id: base, instance_type: "t3.micro".into(), ..Default::default() };
     cloud.ec2.launch_instance(&spec).await.expect("planning goes on after a denial");
@@ -85,7 +85,7 @@ async fn a_denied_dry_run_is_recorded_with_the_action() {
 async fn a_denied_read_fails_the_call_as_it_would_for_real() {
     let fake = FakeCloud::new();
     fake.deny("ec2:DescribeImages");
-    let plan = Plan::default();
+    let plan = DryRun::default();
     let err = plan.wrap(fake.cloud()).ec2.find_images(&ImageFilter::default()).await.unwrap_err();
     assert_eq!(err.kind, crate::cloud::ErrorKind::Denied);
     assert_eq!(plan.steps()[0].permission, Some(Permission::Denied));

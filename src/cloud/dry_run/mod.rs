@@ -1,12 +1,15 @@
-//! Dry runs: a `Plan` records, in order, every AWS call a command would make — reads made for real,
-//! writes only described (with EC2's DryRun verdict on the permission) — the waits the engine would
-//! sit through, and the resources that would be created, changed or deleted. `Plan::wrap` puts a
-//! planning layer (`cloud::PlanApi`) around a real `Cloud`, so any engine code run through it is a dry run.
+//! Dry runs as a layer of the cloud: a `DryRun` records, in order, every AWS call a command would make
+//! — reads made for real, writes only described (with EC2's DryRun verdict on the permission) — the
+//! waits it would sit through, and the resources that would be created, changed or deleted. `wrap`
+//! puts the recording layer (`ec2::DryRunApi`) around a real `Cloud` and swaps in a clock that writes
+//! each wait down instead of waiting, so engine code run over it is a dry run without knowing it.
 //!
-//! Placeholders stand for what does not exist yet: `i-(planned)`, `ami-(planned)`, `snap-(planned)`,
-//! `refresh-(planned)`, and the next launch-template version number.
+//! The layer keeps the world it pretends to have made consistent for later reads: placeholders stand
+//! for what does not exist yet (`i-(planned)`, `ami-(planned)`, `snap-(planned)`, `refresh-(planned)`,
+//! the next launch-template version number), and what it deleted or terminated reads as gone. The
+//! word "plan" in the JSON summary (`plan` key) and `bakeroll plan` is this recording.
 
-mod cloud;
+mod ec2;
 mod groups;
 
 use std::sync::{Arc, Mutex};
@@ -15,7 +18,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cloud::{Cloud, CloudError};
+use async_trait::async_trait;
+
+use crate::cloud::{Clock, Cloud, CloudError, Wait};
 use crate::core::model::{Image, Instance, LtVersion};
 use crate::events::{Event, Sink};
 
@@ -123,13 +128,18 @@ impl Denial {
     }
 }
 
-/// What a dry run pretends to have created, so later reads of it answer consistently.
+/// What a dry run pretends to have done, so later reads answer consistently.
 #[derive(Default)]
 pub(crate) struct Planned {
     pub instances: Vec<Instance>,
     pub images: Vec<Image>,
     pub versions: Vec<LtVersion>,
     pub refreshes: Vec<(String, String)>,
+    /// Real resources a planned write deleted: images deregistered, snapshots deleted, instances
+    /// terminated. Reads leave them out (instances read as `shutting-down`).
+    pub deregistered: Vec<String>,
+    pub deleted_snapshots: Vec<String>,
+    pub terminated: Vec<String>,
     /// The newest real version seen per template, so a planned version gets the next number without
     /// a read the real run would not make.
     pub latest_seen: std::collections::BTreeMap<String, LtVersion>,
@@ -144,30 +154,21 @@ struct Inner {
     world: Planned,
 }
 
-/// A cheaply clonable handle on one dry run's plan.
+/// A cheaply clonable handle on one dry run's recording.
 #[derive(Clone, Default)]
-pub struct Plan(Arc<Mutex<Inner>>);
+pub struct DryRun(Arc<Mutex<Inner>>);
 
-impl Plan {
+impl DryRun {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().expect("plan poisoned")
+        self.0.lock().expect("dry run poisoned")
     }
 
-    /// A dry-run copy of `ctx`: its cloud wrapped by this plan, its events labelling the plan.
-    pub fn ctx(&self, ctx: &crate::engine::Ctx) -> crate::engine::Ctx {
-        crate::engine::Ctx {
-            cloud: self.wrap(ctx.cloud.clone()),
-            events: crate::events::Events(Arc::new(self.clone())),
-            plan: Some(self.clone()),
-            ..ctx.clone()
-        }
-    }
-
-    /// The cloud a dry run uses: reads go to `real`, writes only into this plan. Shares `real`'s ledger,
-    /// so `api_calls` counts the reads and DryRun requests actually sent.
+    /// The cloud a dry run uses: reads go to `real`, writes only into this recording, and its clock
+    /// records waits instead of waiting. Shares `real`'s ledger, so `api_calls` counts the reads and
+    /// DryRun requests actually sent.
     pub fn wrap(&self, real: Cloud) -> Cloud {
-        let api = Arc::new(cloud::PlanApi { real: real.clone(), plan: self.clone() });
-        Cloud { ec2: api.clone(), autoscaling: api.clone(), elbv2: api, calls: real.calls }
+        let api = Arc::new(ec2::DryRunApi { real: real.clone(), dry: self.clone() });
+        Cloud { ec2: api.clone(), autoscaling: api.clone(), elbv2: api, calls: real.calls, clock: Arc::new(self.clone()) }
     }
 
     fn push(&self, kind: StepKind, action: Option<&str>, args: Value) -> usize {
@@ -217,11 +218,10 @@ impl Plan {
     }
 
     /// Where the engine would wait: `what` says for what and what follows.
-    pub fn wait(&self, what: impl Into<String>, every: Duration, timeout: Duration) {
+    fn wait(&self, what: &str, every: Duration, timeout: Duration) {
         let args = serde_json::json!({ "every_seconds": every.as_secs_f64(), "timeout_seconds": timeout.as_secs_f64() });
         let n = self.push(StepKind::Wait, None, args);
-        let what = what.into();
-        self.edit(n, |s| s.what = Some(what));
+        self.edit(n, |s| s.what = Some(what.to_string()));
     }
 
     fn edit(&self, n: usize, f: impl FnOnce(&mut Step)) {
@@ -283,9 +283,22 @@ impl Plan {
     }
 }
 
+/// A dry run's clock: each wait becomes a step of the plan, and no time passes (the wait ends after
+/// its first check).
+#[async_trait]
+impl Clock for DryRun {
+    fn waiting(&self, wait: &Wait) {
+        self.wait(&wait.what, wait.every, wait.timeout);
+    }
+
+    async fn sleep(&self, _d: Duration) -> bool {
+        false
+    }
+}
+
 /// While planning, the engine's events describe the plan: phases label the steps, info and warnings
 /// become notes. Nothing is shown as progress (nothing is happening).
-impl Sink for Plan {
+impl Sink for DryRun {
     fn emit(&self, event: Event) {
         let mut inner = self.lock();
         let after_step = inner.steps.len();

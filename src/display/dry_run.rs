@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::plan::{Change, Permission, Plan, StepKind};
+use crate::cloud::dry_run::{Change, DryRun, Permission, StepKind};
 
 /// Longest argument value shown; JSON output carries them whole.
 const MAX_VALUE_CHARS: usize = 100;
 
-pub fn print(command: &str, plan: &Plan) {
+pub fn print(command: &str, plan: &DryRun) {
     print!("{}", render(command, plan));
 }
 
@@ -64,7 +64,7 @@ fn secs(args: &Value, key: &str) -> String {
     }
 }
 
-pub fn render(command: &str, plan: &Plan) -> String {
+pub fn render(command: &str, plan: &DryRun) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Dry run of `bakeroll {command}`: nothing was changed. The AWS calls it would make, in order:");
     let notes = plan.notes();

@@ -1,17 +1,17 @@
-//! `PlanApi` for Auto Scaling and ELBv2: group and refresh reads pass through; the writes (pin, start,
+//! `DryRunApi` for Auto Scaling and ELBv2: group and refresh reads pass through; the writes (pin, start,
 //! cancel, roll back a refresh) are only recorded, unverified because Auto Scaling has no DryRun.
 
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::cloud::{args, effect, split_planned, PlanApi};
+use super::ec2::{args, effect, split_planned, DryRunApi};
 use super::{planned_id, Change};
 use crate::cloud::actions;
 use crate::cloud::{AutoScalingApi, CloudResult, Elbv2Api};
 use crate::core::model::*;
 
 #[async_trait]
-impl AutoScalingApi for PlanApi {
+impl AutoScalingApi for DryRunApi {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
         self.read(&actions::DESCRIBE_GROUPS, args(&[("group", json!(name))]), self.real.autoscaling.describe_group(name)).await
     }
@@ -24,7 +24,7 @@ impl AutoScalingApi for PlanApi {
     }
 
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
-        let id = self.plan.with_world(|w| {
+        let id = self.dry.with_world(|w| {
             let id = planned_id("refresh", w.refreshes.len() + 1);
             w.refreshes.push((req.group.clone(), id.clone()));
             id
@@ -94,7 +94,7 @@ impl AutoScalingApi for PlanApi {
 }
 
 #[async_trait]
-impl Elbv2Api for PlanApi {
+impl Elbv2Api for DryRunApi {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
         let a = args(&[("target_group_arn", json!(target_group_arn))]);
         self.read(&actions::DESCRIBE_TARGET_HEALTH, a, self.real.elbv2.target_health(target_group_arn)).await

@@ -1,4 +1,4 @@
-//! `PlanApi`: the domain traits for a dry run (EC2 here; Auto Scaling and ELBv2 in `groups.rs`). Reads go to the real cloud and are recorded;
+//! `DryRunApi`: the domain traits for a dry run (EC2 here; Auto Scaling and ELBv2 in `groups.rs`). Reads go to the real cloud and are recorded;
 //! writes are recorded with the resources they would touch, EC2 writes are checked with DryRun, and
 //! each write answers with a placeholder so the engine can go on planning. Nothing is ever changed.
 
@@ -7,14 +7,14 @@ use std::future::Future;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{is_planned, planned_id, Change, Effect, Permission, Plan};
+use super::{is_planned, planned_id, Change, Effect, Permission, DryRun};
 use crate::cloud::actions::{self, Action, Scope};
 use crate::cloud::{Cloud, CloudResult, DryRunOp, Ec2Api, ErrorKind};
 use crate::core::model::*;
 
-pub(crate) struct PlanApi {
+pub(crate) struct DryRunApi {
     pub real: Cloud,
-    pub plan: Plan,
+    pub dry: DryRun,
 }
 
 /// Permissions scoped by a tag on the resource acted upon: a DryRun against a resource that does not
@@ -59,15 +59,15 @@ pub(super) fn split_planned(ids: &[String]) -> (Vec<String>, Vec<String>) {
     ids.iter().cloned().partition(|id| is_planned(id))
 }
 
-impl PlanApi {
+impl DryRunApi {
     /// A read made for real, recorded with its outcome.
     pub(super) async fn read<T>(&self, action: &Action, args: Value, call: impl Future<Output = CloudResult<T>>) -> CloudResult<T> {
         let result = call.await;
         match &result {
-            Ok(_) => self.plan.read(action.name, args),
+            Ok(_) => self.dry.read(action.name, args),
             Err(e) => {
                 let permission = if e.kind == ErrorKind::Denied { Permission::Denied } else { Permission::Unverified };
-                self.plan.failed_read(action.name, args, permission, e.to_string());
+                self.dry.failed_read(action.name, args, permission, e.to_string());
             }
         }
         result
@@ -84,37 +84,39 @@ impl PlanApi {
             _ => match self.real.ec2.check_permission(&op).await {
                 Ok(()) => (Permission::Allowed, "EC2 DryRun answered DryRunOperation".to_string()),
                 Err(e) if e.kind == ErrorKind::Denied => {
-                    self.plan.deny(&e);
+                    self.dry.deny(&e);
                     (Permission::Denied, e.to_string())
                 }
                 Err(e) => (Permission::Unverified, format!("EC2 DryRun could not tell: {e}")),
             },
         };
-        self.plan.write(action.name, args, effects, permission, why);
+        self.dry.write(action.name, args, effects, permission, why);
     }
 
     /// An Auto Scaling write: no DryRun exists, so its permission stays unverified.
     pub(super) fn asg_write(&self, action: &Action, args: Value, effects: Vec<Effect>) {
-        self.plan.write(action.name, args, effects, Permission::Unverified, "Auto Scaling has no DryRun".into());
+        self.dry.write(action.name, args, effects, Permission::Unverified, "Auto Scaling has no DryRun".into());
     }
 }
 
 #[async_trait]
-impl Ec2Api for PlanApi {
+impl Ec2Api for DryRunApi {
     async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
         let (planned, real_ids) = split_planned(&f.ids);
         let mut out: Vec<Image> =
-            self.plan.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
+            self.dry.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
         if planned.is_empty() || !real_ids.is_empty() {
             let f = ImageFilter { ids: real_ids, ..f.clone() };
             let a = args(&[("ids", json!(f.ids)), ("owners", json!(f.owners)), ("name", json!(f.name)), ("tags", json!(f.tags))]);
-            out.extend(self.read(&actions::DESCRIBE_IMAGES, a, self.real.ec2.find_images(&f)).await?);
+            let real = self.read(&actions::DESCRIBE_IMAGES, a, self.real.ec2.find_images(&f)).await?;
+            let gone = self.dry.with_world(|w| w.deregistered.clone());
+            out.extend(real.into_iter().filter(|i| !gone.contains(&i.id)));
         }
         Ok(out)
     }
 
     async fn launch_instance(&self, spec: &LaunchSpec) -> CloudResult<Instance> {
-        let id = self.plan.with_world(|w| planned_id("i", w.instances.len() + 1));
+        let id = self.dry.with_world(|w| planned_id("i", w.instances.len() + 1));
         let instance = Instance {
             id: id.clone(),
             state: InstanceState::Pending,
@@ -122,7 +124,7 @@ impl Ec2Api for PlanApi {
             launch_time: None,
             tags: spec.tags.clone(),
         };
-        self.plan.with_world(|w| w.instances.push(instance.clone()));
+        self.dry.with_world(|w| w.instances.push(instance.clone()));
         let a = args(&[
             ("image_id", json!(spec.image_id)),
             ("instance_type", json!(spec.instance_type)),
@@ -143,17 +145,23 @@ impl Ec2Api for PlanApi {
     async fn describe_instances(&self, ids: &[String]) -> CloudResult<Vec<Instance>> {
         let (planned, real_ids) = split_planned(ids);
         let mut out: Vec<Instance> =
-            self.plan.with_world(|w| w.instances.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
+            self.dry.with_world(|w| w.instances.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
         if !real_ids.is_empty() {
             let a = args(&[("ids", json!(real_ids))]);
             out.extend(self.read(&actions::DESCRIBE_INSTANCES, a, self.real.ec2.describe_instances(&real_ids)).await?);
+        }
+        let terminated = self.dry.with_world(|w| w.terminated.clone());
+        for i in out.iter_mut().filter(|i| terminated.contains(&i.id)) {
+            i.state = InstanceState::ShuttingDown;
         }
         Ok(out)
     }
 
     async fn find_instances(&self, tags: &Tags) -> CloudResult<Vec<Instance>> {
         let a = args(&[("tags", json!(tags)), ("states", json!("not terminated"))]);
-        self.read(&actions::DESCRIBE_INSTANCES, a, self.real.ec2.find_instances(tags)).await
+        let found = self.read(&actions::DESCRIBE_INSTANCES, a, self.real.ec2.find_instances(tags)).await?;
+        let terminated = self.dry.with_world(|w| w.terminated.clone());
+        Ok(found.into_iter().filter(|i| !terminated.contains(&i.id)).collect())
     }
 
     async fn instance_status_ok(&self, id: &str) -> CloudResult<Option<bool>> {
@@ -178,7 +186,7 @@ impl Ec2Api for PlanApi {
         no_reboot: bool,
         tags: &Tags,
     ) -> CloudResult<String> {
-        let nth = self.plan.with_world(|w| w.images.len() + 1);
+        let nth = self.dry.with_world(|w| w.images.len() + 1);
         let (ami, snap) = (planned_id("ami", nth), planned_id("snap", nth));
         let image = Image {
             id: ami.clone(),
@@ -189,7 +197,7 @@ impl Ec2Api for PlanApi {
             snapshot_ids: vec![snap.clone()],
             state_reason: None,
         };
-        self.plan.with_world(|w| w.images.push(image));
+        self.dry.with_world(|w| w.images.push(image));
         let a = args(&[
             ("instance_id", json!(instance_id)),
             ("name", json!(name)),
@@ -231,6 +239,7 @@ impl Ec2Api for PlanApi {
         let effects = ids.iter().map(|id| effect(Change::Delete, "instance", id, "terminated")).collect();
         let op = DryRunOp::TerminateInstances { ids: ids.to_vec() };
         self.ec2_write(op, args(&[("ids", json!(ids))]), effects, ids).await;
+        self.dry.with_world(|w| w.terminated.extend(ids.iter().cloned()));
         Ok(())
     }
 
@@ -238,6 +247,7 @@ impl Ec2Api for PlanApi {
         let effects = vec![effect(Change::Delete, "image", image_id, "deregistered")];
         let op = DryRunOp::DeregisterImage { image_id: image_id.into() };
         self.ec2_write(op, args(&[("image_id", json!(image_id))]), effects, &[image_id.to_string()]).await;
+        self.dry.with_world(|w| w.deregistered.push(image_id.to_string()));
         Ok(())
     }
 
@@ -245,18 +255,20 @@ impl Ec2Api for PlanApi {
         let effects = vec![effect(Change::Delete, "snapshot", snapshot_id, "deleted")];
         let op = DryRunOp::DeleteSnapshot { snapshot_id: snapshot_id.into() };
         self.ec2_write(op, args(&[("snapshot_id", json!(snapshot_id))]), effects, &[snapshot_id.to_string()]).await;
+        self.dry.with_world(|w| w.deleted_snapshots.push(snapshot_id.to_string()));
         Ok(())
     }
 
     async fn find_snapshots(&self, tags: &Tags) -> CloudResult<Vec<Snapshot>> {
-        // Snapshots this plan would delete are still there: a dry run reads the world as it is.
         let a = args(&[("owner", json!("self")), ("tags", json!(tags))]);
-        self.read(&actions::DESCRIBE_SNAPSHOTS, a, self.real.ec2.find_snapshots(tags)).await
+        let found = self.read(&actions::DESCRIBE_SNAPSHOTS, a, self.real.ec2.find_snapshots(tags)).await?;
+        let deleted = self.dry.with_world(|w| w.deleted_snapshots.clone());
+        Ok(found.into_iter().filter(|s| !deleted.contains(&s.id)).collect())
     }
 
     async fn launch_template_versions(&self, template_id: &str, versions: &[String]) -> CloudResult<Vec<LtVersion>> {
         let mine: Vec<LtVersion> =
-            self.plan.with_world(|w| w.versions.iter().filter(|v| v.template_id == template_id).cloned().collect());
+            self.dry.with_world(|w| w.versions.iter().filter(|v| v.template_id == template_id).cloned().collect());
         let mut out = Vec::new();
         let mut ask = Vec::new();
         for v in versions {
@@ -272,7 +284,7 @@ impl Ec2Api for PlanApi {
         if versions.is_empty() || !ask.is_empty() {
             let a = args(&[("template_id", json!(template_id)), ("versions", json!(ask))]);
             let real = self.read(&actions::DESCRIBE_LT_VERSIONS, a, self.real.ec2.launch_template_versions(template_id, &ask)).await?;
-            self.plan.with_world(|w| {
+            self.dry.with_world(|w| {
                 for v in &real {
                     let newer = w.latest_seen.get(template_id).is_none_or(|seen| v.number > seen.number);
                     if newer {
@@ -296,8 +308,8 @@ impl Ec2Api for PlanApi {
         description: &str,
     ) -> CloudResult<LtVersion> {
         // The engine has read `$Latest` just before (to reuse an earlier attempt's version); ask only if not.
-        let seen = self.plan.with_world(|w| w.versions.iter().rev().find(|v| v.template_id == template_id).cloned());
-        let seen = seen.or_else(|| self.plan.with_world(|w| w.latest_seen.get(template_id).cloned()));
+        let seen = self.dry.with_world(|w| w.versions.iter().rev().find(|v| v.template_id == template_id).cloned());
+        let seen = seen.or_else(|| self.dry.with_world(|w| w.latest_seen.get(template_id).cloned()));
         let latest = match seen {
             Some(v) => Some(v),
             None => self.launch_template_versions(template_id, &["$Latest".to_string()]).await?.into_iter().next(),
@@ -312,7 +324,7 @@ impl Ec2Api for PlanApi {
             is_default: false,
             created: None,
         };
-        self.plan.with_world(|w| w.versions.push(version.clone()));
+        self.dry.with_world(|w| w.versions.push(version.clone()));
         let a = args(&[
             ("template_id", json!(template_id)),
             ("source_version", json!(source_version)),
