@@ -7,14 +7,74 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::core::health::TgCount;
+use crate::core::rollout::PhaseName;
+
+/// A stage of a command's work, as events name it (`phase` in NDJSON, CI sections, plan labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    // bake
+    Lookup,
+    Launch,
+    Provision,
+    CreateImage,
+    WaitImage,
+    Tag,
+    // deploy, per group
+    Preflight,
+    Pin,
+    Template,
+    Refresh,
+    DefaultVersion,
+    Rollback,
+    Verify,
+    Undo,
+    // release management
+    Plan,
+    Deregister,
+    Snapshot,
+    Terminate,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lookup => "lookup",
+            Self::Launch => "launch",
+            Self::Provision => "provision",
+            Self::CreateImage => "create-image",
+            Self::WaitImage => "wait-image",
+            Self::Tag => "tag",
+            Self::Preflight => "preflight",
+            Self::Pin => "pin",
+            Self::Template => "template",
+            Self::Refresh => "refresh",
+            Self::DefaultVersion => "default-version",
+            Self::Rollback => "rollback",
+            Self::Verify => "verify",
+            Self::Undo => "undo",
+            Self::Plan => "plan",
+            Self::Deregister => "deregister",
+            Self::Snapshot => "snapshot",
+            Self::Terminate => "terminate",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A new phase of work began (`scope` is `bake` or an Auto Scaling group name).
-    Phase { scope: String, phase: String, detail: String },
-    /// A refresh poll: status, percentage and healthy/total per target group.
-    Progress { scope: String, status: String, percent: Option<i32>, counts: Vec<TgCount> },
+    Phase { scope: String, phase: Stage, detail: String },
+    /// A refresh poll: the watcher's phase, `status` (that phase and the refresh's AWS status, e.g.
+    /// `refreshing InProgress`), percentage and healthy/total per target group.
+    Progress { scope: String, phase: PhaseName, status: String, percent: Option<i32>, counts: Vec<TgCount> },
     Info { scope: String, message: String },
     Warn { scope: String, message: String },
     /// Where an operator should look: e.g. the build instance's console output on failure.
@@ -46,8 +106,8 @@ pub trait Sink: Send + Sync {
 pub struct Events(pub Arc<dyn Sink>);
 
 impl Events {
-    pub fn phase(&self, scope: &str, phase: &str, detail: impl Into<String>) {
-        self.0.emit(Event::Phase { scope: scope.into(), phase: phase.into(), detail: detail.into() });
+    pub fn phase(&self, scope: &str, phase: Stage, detail: impl Into<String>) {
+        self.0.emit(Event::Phase { scope: scope.into(), phase, detail: detail.into() });
     }
     pub fn info(&self, scope: &str, message: impl Into<String>) {
         self.0.emit(Event::Info { scope: scope.into(), message: message.into() });
@@ -58,8 +118,10 @@ impl Events {
     pub fn detail(&self, scope: &str, title: impl Into<String>, body: impl Into<String>) {
         self.0.emit(Event::Detail { scope: scope.into(), title: title.into(), body: body.into() });
     }
-    pub fn progress(&self, scope: &str, status: &str, percent: Option<i32>, counts: Vec<TgCount>) {
-        self.0.emit(Event::Progress { scope: scope.into(), status: status.into(), percent, counts });
+    /// `refresh_status`: the AWS status of the refresh being watched.
+    pub fn progress(&self, scope: &str, phase: PhaseName, refresh_status: &str, percent: Option<i32>, counts: Vec<TgCount>) {
+        let status = format!("{phase} {refresh_status}");
+        self.0.emit(Event::Progress { scope: scope.into(), phase, status, percent, counts });
     }
     pub fn fleet(&self, scope: &str, t: f64, instances: Vec<FleetInstance>) {
         self.0.emit(Event::Fleet { scope: scope.into(), t, instances });

@@ -119,21 +119,61 @@ pub enum Phase {
     /// A decision to start a rollback refresh is out; waiting for its result.
     StartingRollback,
     RollbackRefreshing { refresh_id: String },
-    Verifying { release: String, since_secs: u64 },
+    Verifying { release: Which, since_secs: u64 },
     Done,
 }
 
-impl Phase {
-    /// The phase's name in timelines, progress lines and JSON.
-    pub fn name(&self) -> &'static str {
+/// Which release a verification expects the fleet on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Which {
+    New,
+    Previous,
+}
+
+/// A phase without its data: what timelines, progress events and the JSON summary name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseName {
+    Refreshing,
+    RollingBack,
+    Cancelling,
+    StartingRollback,
+    RollbackRefreshing,
+    Verifying,
+    Done,
+}
+
+impl PhaseName {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Refreshing { .. } => "refreshing",
-            Phase::RollingBack { .. } => "rolling-back",
-            Phase::Cancelling { .. } => "cancelling",
-            Phase::StartingRollback => "starting-rollback",
-            Phase::RollbackRefreshing { .. } => "rollback-refreshing",
-            Phase::Verifying { .. } => "verifying",
-            Phase::Done => "done",
+            Self::Refreshing => "refreshing",
+            Self::RollingBack => "rolling-back",
+            Self::Cancelling => "cancelling",
+            Self::StartingRollback => "starting-rollback",
+            Self::RollbackRefreshing => "rollback-refreshing",
+            Self::Verifying => "verifying",
+            Self::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for PhaseName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Phase {
+    pub fn name(&self) -> PhaseName {
+        match self {
+            Phase::Refreshing { .. } => PhaseName::Refreshing,
+            Phase::RollingBack { .. } => PhaseName::RollingBack,
+            Phase::Cancelling { .. } => PhaseName::Cancelling,
+            Phase::StartingRollback => PhaseName::StartingRollback,
+            Phase::RollbackRefreshing { .. } => PhaseName::RollbackRefreshing,
+            Phase::Verifying { .. } => PhaseName::Verifying,
+            Phase::Done => PhaseName::Done,
         }
     }
 }
@@ -148,7 +188,7 @@ pub struct Rollout {
     /// Every refresh id this rollout started or watched, in order.
     pub refresh_ids: Vec<String>,
     /// (elapsed, phase name) each time the phase changed: the timeline for reports.
-    pub timeline: Vec<(Duration, String)>,
+    pub timeline: Vec<(Duration, PhaseName)>,
     gate: HealthGate,
     phase_since: Duration,
     verify_since: Duration,
@@ -171,7 +211,7 @@ impl Rollout {
             phase: Phase::Refreshing { refresh_id: refresh_id.clone() },
             reason: None,
             refresh_ids: vec![refresh_id],
-            timeline: vec![(Duration::ZERO, "refreshing".into())],
+            timeline: vec![(Duration::ZERO, PhaseName::Refreshing)],
             phase_since: Duration::ZERO,
             verify_since: Duration::ZERO,
             action_errors: 0,
@@ -222,7 +262,7 @@ impl Rollout {
     }
 
     fn enter(&mut self, phase: Phase, now: Duration) {
-        self.timeline.push((now, phase.name().into()));
+        self.timeline.push((now, phase.name()));
         self.phase = phase;
         self.phase_since = now;
     }
@@ -251,9 +291,9 @@ impl Rollout {
         self.finish(outcome, now)
     }
 
-    fn verify(&mut self, release: &str, now: Duration) -> Decision {
+    fn verify(&mut self, release: Which, now: Duration) -> Decision {
         self.verify_since = now;
-        self.enter(Phase::Verifying { release: release.into(), since_secs: now.as_secs() }, now);
+        self.enter(Phase::Verifying { release, since_secs: now.as_secs() }, now);
         Decision::Wait(Duration::ZERO)
     }
 
@@ -270,7 +310,7 @@ impl Rollout {
         match self.phase.clone() {
             Phase::Refreshing { .. } => self.step_refreshing(obs, status),
             Phase::RollingBack { .. } => match status {
-                Some(RefreshStatus::RollbackSuccessful) => self.verify("previous", now),
+                Some(RefreshStatus::RollbackSuccessful) => self.verify(Which::Previous, now),
                 Some(RefreshStatus::RollbackFailed) => self.fail(refresh_detail("the rollback failed", obs), now),
                 // The rollback request was overtaken: the refresh ended on its own. Go back with a new refresh.
                 Some(RefreshStatus::Successful | RefreshStatus::Failed | RefreshStatus::Cancelled) => {
@@ -289,7 +329,7 @@ impl Rollout {
                 _ => self.wait(),
             },
             Phase::RollbackRefreshing { .. } => match status {
-                Some(RefreshStatus::Successful) => self.verify("previous", now),
+                Some(RefreshStatus::Successful) => self.verify(Which::Previous, now),
                 Some(s) if s.is_terminal() => {
                     self.fail(refresh_detail(&format!("the rollback refresh ended {}", s.as_str()), obs), now)
                 }
@@ -298,7 +338,7 @@ impl Rollout {
                 }
                 _ => self.wait(),
             },
-            Phase::Verifying { release, .. } => self.step_verifying(obs, &release),
+            Phase::Verifying { release, .. } => self.step_verifying(obs, release),
             // The driver must report an action's result before observing again; keep waiting.
             Phase::StartingRollback | Phase::Done => self.wait(),
         }
@@ -307,7 +347,7 @@ impl Rollout {
     fn step_refreshing(&mut self, obs: &Observation, status: Option<RefreshStatus>) -> Decision {
         let now = obs.now;
         match status {
-            Some(RefreshStatus::Successful) => self.verify("new", now),
+            Some(RefreshStatus::Successful) => self.verify(Which::New, now),
             Some(RefreshStatus::RollbackInProgress) => {
                 self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
                 let id = self.watched_refresh().unwrap_or_default().to_string();
@@ -316,7 +356,7 @@ impl Rollout {
             }
             Some(RefreshStatus::RollbackSuccessful) => {
                 self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
-                self.verify("previous", now)
+                self.verify(Which::Previous, now)
             }
             Some(RefreshStatus::RollbackFailed) => {
                 self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
@@ -341,9 +381,9 @@ impl Rollout {
         }
     }
 
-    fn step_verifying(&mut self, obs: &Observation, release: &str) -> Decision {
+    fn step_verifying(&mut self, obs: &Observation, release: Which) -> Decision {
         let now = obs.now;
-        let forward = release == "new";
+        let forward = release == Which::New;
         let image = if forward { self.new.image_id.clone() } else { self.old.image_id.clone() };
         let problems = fleet_problems(&obs.group, &obs.images, &obs.health, Some(&image));
         if problems.is_empty() {

@@ -40,7 +40,7 @@ impl Sink for Bars {
     fn emit(&self, event: Event) {
         match event {
             Event::Phase { scope, phase, detail } => self.bar(&scope).set_message(format!("{phase}: {detail}")),
-            Event::Progress { scope, status, percent, counts } => {
+            Event::Progress { scope, status, percent, counts, .. } => {
                 let pb = self.bar(&scope);
                 if let Some(p) = percent {
                     pb.set_position(p.clamp(0, 100) as u64);

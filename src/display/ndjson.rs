@@ -60,7 +60,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.ndjson");
         let file = EventsFile::create(&path).unwrap();
-        file.emit(Event::Phase { scope: "web".into(), phase: "refresh".into(), detail: "starting".into() });
+        file.emit(Event::Phase { scope: "web".into(), phase: crate::events::Stage::Refresh, detail: "starting".into() });
         file.emit(Event::Info { scope: "bake".into(), message: "two\nlines".into() });
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -51,19 +51,19 @@ impl Sink for Plain {
         match event {
             Event::Phase { scope, phase, detail } => {
                 if self.sections {
-                    let previous = self.state.lock().expect("display poisoned").0.insert(scope.clone(), section_name(&scope, &phase));
+                    let previous = self.state.lock().expect("display poisoned").0.insert(scope.clone(), section_name(&scope, phase.as_str()));
                     if let Some(prev) = previous {
                         self.raw(&format!("\x1b[0Ksection_end:{}:{prev}\r\x1b[0K", unix_now()));
                     }
                     self.raw(&format!(
                         "\x1b[0Ksection_start:{}:{}[collapsed=false]\r\x1b[0K",
                         unix_now(),
-                        section_name(&scope, &phase)
+                        section_name(&scope, phase.as_str())
                     ));
                 }
                 self.line(&format!("[{scope}] {phase}: {detail}"));
             }
-            Event::Progress { scope, status, percent, counts } => {
+            Event::Progress { scope, status, percent, counts, .. } => {
                 let text = format!(
                     "[{scope}] {status}{} {}",
                     percent.map(|p| format!(" {p}%")).unwrap_or_default(),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::wait::{self, Check, WaitError, Waited};
 use super::Ctx;
+use crate::events::Stage;
 use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::config::Ready;
 use crate::core::model::{Image, ImageFilter, ImageState, InstanceState, LaunchSpec, Tags};
@@ -82,7 +83,7 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let name = ami_name(&cfg.ami_name, &req.commit);
     let ev = &ctx.events;
-    ev.phase("bake", "lookup", format!("looking for an existing image named {name}"));
+    ev.phase("bake", Stage::Lookup, format!("looking for an existing image named {name}"));
     let filter = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
     let existing = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     if let Some(image) = existing.into_iter().find(|i| i.name == name) {
@@ -105,7 +106,7 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let mut tags = provenance_tags(ctx, req, &source);
     tags.extend(req.extra_tags.clone());
     let stopped = launched || is_stopped(ctx, &instance_id).await?;
-    ev.phase("bake", "create-image", format!("creating image {name} from {instance_id}"));
+    ev.phase("bake", Stage::CreateImage, format!("creating image {name} from {instance_id}"));
     let description = format!("bakeroll {} commit {}", ctx.pipeline.name(), req.commit);
     let ami_id = match ctx.cloud.ec2.create_image(&instance_id, &name, &description, stopped, &tags).await {
         Ok(id) => id,
@@ -121,7 +122,7 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let image = wait_available(ctx, &name, &ami_id).await?;
     ctx.ledger.image_snapshots(&ami_id, &image.snapshot_ids);
     if !image.snapshot_ids.is_empty() {
-        ev.phase("bake", "tag", format!("tagging snapshots {}", image.snapshot_ids.join(", ")));
+        ev.phase("bake", Stage::Tag, format!("tagging snapshots {}", image.snapshot_ids.join(", ")));
         ctx.cloud.ec2.create_tags(&image.snapshot_ids, &tags).await.map_err(|e| Error::cloud(e, AFTER_CLEANUP))?;
     }
     ctx.ledger.image_done(&ami_id);
@@ -233,7 +234,7 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
         user_data,
         tags,
     };
-    ctx.events.phase("bake", "launch", format!("launching a {} build instance from {base}", cfg.instance_type));
+    ctx.events.phase("bake", Stage::Launch, format!("launching a {} build instance from {base}", cfg.instance_type));
     let instance = ctx.cloud.ec2.launch_instance(&spec).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     ctx.ledger.build_instance(&instance.id);
     ctx.events.info("bake", format!("build instance {} launched", instance.id));
@@ -244,7 +245,7 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
 async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let ready = cfg.ready;
-    ctx.events.phase("bake", "provision", format!("waiting for {id} {ready}"));
+    ctx.events.phase("bake", Stage::Provision, format!("waiting for {id} {ready}"));
     let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
     let wait = Wait { what, every: cfg.poll_interval.0, timeout: cfg.timeout.0 };
     let ids = [id.to_string()];
@@ -285,7 +286,7 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
 /// Waits for the new image to be available. A clock that does not wait hands back the image as last seen.
 async fn wait_available(ctx: &Ctx, name: &str, ami: &str) -> Result<Image> {
     let cfg = &ctx.pipeline.pipeline.bake;
-    ctx.events.phase("bake", "wait-image", format!("waiting for {ami} to become available"));
+    ctx.events.phase("bake", Stage::WaitImage, format!("waiting for {ami} to become available"));
     let filter = ImageFilter { ids: vec![ami.to_string()], ..Default::default() };
     // Images take minutes; polling faster than the configured bake interval buys nothing.
     let every = cfg.poll_interval.0.max(Duration::from_millis(100));

@@ -8,12 +8,13 @@ use tokio::time::Instant;
 
 use super::watch::{self, WatchTarget};
 use super::Ctx;
+use crate::events::Stage;
 use crate::cloud::CloudError;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
 use crate::core::model::{Group, ImageFilter, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
 use crate::core::releases::{format_mark, Mark, RELEASE_MARK};
-use crate::core::rollout::{Outcome, Release, RollbackReason, Rollout, RolloutParams};
+use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub struct GroupReport {
     pub outcome: Option<Outcome>,
     /// True when the group already ran this release and nothing was done.
     pub already_deployed: bool,
-    pub timeline: Vec<(f64, String)>,
+    pub timeline: Vec<(f64, PhaseName)>,
     pub seconds: f64,
 }
 
@@ -119,7 +120,7 @@ async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
 async fn preflight(ctx: &Ctx, name: &str, image: &str, force: bool) -> Result<Prepared> {
     let unchanged = "nothing was changed";
     let asg = &ctx.cloud.autoscaling;
-    ctx.events.phase(name, "preflight", format!("checking Auto Scaling group {name}"));
+    ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
     let group = asg.describe_group(name).await.map_err(|e| Error::cloud(e, unchanged))?.ok_or_else(|| {
         Error::precondition(format!("Auto Scaling group {name} not found"))
     })?;
@@ -185,7 +186,7 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     let asg = &ctx.cloud.autoscaling;
     if p.template.numbered_version().is_none() {
         // AWS can only roll back to a numbered version: pin first. Same version, so no instance changes.
-        ctx.events.phase(&name, "pin", format!("pinning {} from {} to version {}", name, p.template.version, p.current));
+        ctx.events.phase(&name, Stage::Pin, format!("pinning {} from {} to version {}", name, p.template.version, p.current));
         asg.set_group_template_version(&name, &p.template.id, &p.current.to_string())
             .await
             .map_err(|e| Error::cloud(e, "nothing was changed"))?;
@@ -202,7 +203,7 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     })?;
     report.new_version = Some(version);
     let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
-    ctx.events.phase(&name, "refresh", format!("starting instance refresh to version {version} ({})", req.image_id));
+    ctx.events.phase(&name, Stage::Refresh, format!("starting instance refresh to version {version} ({})", req.image_id));
     let refresh_id = asg.start_instance_refresh(&request).await.map_err(|e| {
         Error::cloud(e, changed(&format!("launch-template version {version} created but unused")))
     })?;
@@ -222,13 +223,13 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
     // wait) goes on along the success path, so that every call of it is accounted for.
     if env.set_default_version && matches!(outcome, Some(Outcome::Deployed) | None) {
-        ctx.events.phase(&name, "default-version", format!("version {version} becomes the default of {}", p.template.id));
+        ctx.events.phase(&name, Stage::DefaultVersion, format!("version {version} becomes the default of {}", p.template.id));
         if let Err(e) = ctx.cloud.ec2.set_default_version(&p.template.id, version).await {
             ctx.events.warn(&name, format!("deployed, but version {version} could not be made the template default: {e}"));
         }
     }
     report.refresh_ids = rollout.refresh_ids.clone();
-    report.timeline = rollout.timeline.iter().map(|(t, n)| (t.as_secs_f64(), n.clone())).collect();
+    report.timeline = rollout.timeline.iter().map(|(t, n)| (t.as_secs_f64(), *n)).collect();
     report.outcome = outcome;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -281,7 +282,7 @@ async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64
         job: std::env::var("CI_JOB_ID").ok().filter(|j| !j.is_empty()),
         from: Some(p.current),
     });
-    ctx.events.phase(&p.group.name, "template", format!("creating launch-template version from {} with image {}", p.current, req.image_id));
+    ctx.events.phase(&p.group.name, Stage::Template, format!("creating launch-template version from {} with image {}", p.current, req.image_id));
     let created = ec2.create_launch_template_version(&p.template.id, p.current, &req.image_id, &description).await?;
     // Verify after write: the version must launch the new image (an emulator or API change that drops
     // the override would otherwise roll out the old image and report success).
@@ -300,7 +301,7 @@ async fn undo_earlier(ctx: &Ctx, env: &Environment, report: &mut DeployReport) {
     let count = report.groups.len();
     for g in report.groups.iter_mut().take(count.saturating_sub(1)) {
         let (Some(Outcome::Deployed), Some(new), false) = (&g.outcome, g.new_version, g.already_deployed) else { continue };
-        ctx.events.phase(&g.group, "undo", format!("moving {} back to version {} because a sibling group failed", g.group, g.old_version));
+        ctx.events.phase(&g.group, Stage::Undo, format!("moving {} back to version {} because a sibling group failed", g.group, g.old_version));
         let rollout = Rollout::back_to(
             rollout_params(env),
             Release { version: new, image_id: g.new_image.clone() },

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::events::Stage;
 use crate::core::tags;
 use super::releases::{read_group, GroupState};
 use super::wait::{self, Check, WaitError};
@@ -78,7 +79,7 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
 
 /// Decides what `prune` would delete.
 pub async fn prune_plan(ctx: &Ctx, keep: usize) -> Result<PrunePlan> {
-    ctx.events.phase("prune", "plan", format!("reading the images of pipeline {}", ctx.pipeline.name()));
+    ctx.events.phase("prune", Stage::Plan, format!("reading the images of pipeline {}", ctx.pipeline.name()));
     let unchanged = |e| Error::cloud(e, "nothing was changed");
     let ours = pipeline_tag(ctx);
     let filter = ImageFilter { owners: vec!["self".into()], tags: ours.clone(), ..Default::default() };
@@ -153,7 +154,7 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
         first.get_or_insert(p);
     };
     for img in &plan.delete {
-        ctx.events.phase("prune", "deregister", format!("deregistering {} ({})", img.ami, img.name));
+        ctx.events.phase("prune", Stage::Deregister, format!("deregistering {} ({})", img.ami, img.name));
         if let Err(e) = ec2.deregister_image(&img.ami).await {
             fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept", img.ami));
             continue;
@@ -193,7 +194,7 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
         }
     }
     for snap in &plan.orphan_snapshots {
-        ctx.events.phase("prune", "snapshot", format!("deleting snapshot {snap}, whose image is gone"));
+        ctx.events.phase("prune", Stage::Snapshot, format!("deleting snapshot {snap}, whose image is gone"));
         match ec2.delete_snapshot(snap).await {
             Ok(()) => out.snapshots_deleted.push(snap.clone()),
             Err(e) if e.kind == ErrorKind::NotFound => {}
@@ -246,7 +247,7 @@ pub async fn gc_plan(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcPlan
         (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
         (tags::PIPELINE.to_string(), ctx.pipeline.name()),
     ]);
-    ctx.events.phase("gc", "plan", format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
+    ctx.events.phase("gc", Stage::Plan, format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
     let found = ctx.cloud.ec2.find_instances(&required).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     let build_instances = plan_gc(&found, &required, now, older_than, tags::COMMIT);
     let groups = pipeline_groups(ctx).await?;
@@ -281,7 +282,7 @@ pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
     if ids.is_empty() {
         return (out, Ok(()));
     }
-    ctx.events.phase("gc", "terminate", format!("terminating {}", ids.join(", ")));
+    ctx.events.phase("gc", Stage::Terminate, format!("terminating {}", ids.join(", ")));
     if let Err(e) = ctx.cloud.ec2.terminate_instances(&ids).await {
         out.errors.push(format!("{} not terminated: {e}", ids.join(", ")));
         return (out, Err(Error::cloud(e, "nothing was terminated")));

@@ -11,6 +11,7 @@ use super::deploy::{self, rollback_prefs, rollout_params, DeployReport, DeployRe
 use super::releases::{require_group, GroupState, ReleaseRef};
 use super::watch::{self, WatchTarget};
 use super::Ctx;
+use crate::events::Stage;
 use crate::cloud::ErrorKind;
 use crate::config::Environment;
 use crate::core::model::{ImageFilter, ImageState};
@@ -82,7 +83,7 @@ pub struct RollbackReport {
 pub async fn plan(ctx: &Ctx, env_name: &str, env: &Environment, spec: &TargetSpec, target: &str) -> Result<RollbackPlan> {
     let mut groups = Vec::new();
     for name in &env.auto_scaling_groups {
-        ctx.events.phase(name, "plan", format!("reading {name} and its releases"));
+        ctx.events.phase(name, Stage::Plan, format!("reading {name} and its releases"));
         let state = require_group(ctx, env_name, name).await?;
         groups.push(plan_group(ctx, &state, spec, target).await?);
     }
@@ -198,7 +199,7 @@ pub async fn execute(ctx: &Ctx, env: &Environment, plan: &RollbackPlan) -> (Roll
 async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPlan) -> (GroupResult, Option<Error>) {
     let mut result = GroupResult { group: g.group.clone(), undo: None, deploy: None };
     if let Some(inflight) = &g.undo {
-        ctx.events.phase(&g.group, "undo", format!("rolling back instance refresh {} ({})", inflight.refresh_id, inflight.status));
+        ctx.events.phase(&g.group, Stage::Undo, format!("rolling back instance refresh {} ({})", inflight.refresh_id, inflight.status));
         let (outcome, ids) = undo(ctx, env, g, inflight).await;
         result.undo = Some(Undone { outcome: outcome.clone(), refresh_ids: ids.clone() });
         if let Some(Outcome::Failed { detail, .. }) = outcome {
@@ -220,7 +221,7 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
         force: true,
         existing_version: if g.new_version { None } else { g.to.version },
     };
-    ctx.events.phase(&g.group, "rollback", format!("rolling {} back to {}", g.group, g.to.describe()));
+    ctx.events.phase(&g.group, Stage::Rollback, format!("rolling {} back to {}", g.group, g.to.describe()));
     let (DeployReport { groups, .. }, res) = deploy::deploy(ctx, &one, &req).await;
     result.deploy = groups.into_iter().next();
     (result, res.err())

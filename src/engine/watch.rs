@@ -8,12 +8,13 @@ use tokio::time::Instant;
 
 use super::wait::{Check, Poller, Waited};
 use super::Ctx;
+use crate::events::Stage;
 use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::events::FleetInstance;
 use crate::core::health::{counts, tg_name, HealthByGroup};
 use crate::core::model::RefreshPrefs;
 use crate::core::model::RefreshRequest;
-use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, Rollout};
+use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, PhaseName, Rollout};
 
 /// Consecutive failed observations tolerated before the watcher gives up and says so (exit 4).
 /// With the default 5 s poll this is a minute of AWS being unreachable.
@@ -96,8 +97,8 @@ impl Driver {
             Ok(obs) => {
                 self.failures = 0;
                 if let Some(r) = &obs.refresh {
-                    let status = format!("{} {}", rollout.phase.name(), r.status.as_str());
-                    ctx.events.progress(target.group, &status, r.percentage_complete, counts(&obs.group, &obs.health));
+                    let counts = counts(&obs.group, &obs.health);
+                    ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts);
                 }
                 ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
                 let before = rollout.timeline.len();
@@ -119,7 +120,7 @@ impl Driver {
         loop {
             decision = match decision {
                 Decision::Finish(outcome) => return Check::Ready(outcome),
-                Decision::Wait(d) => return Check::Later(d, rollout.phase.name().to_string()),
+                Decision::Wait(d) => return Check::Later(d, rollout.phase.name().as_str().to_string()),
                 Decision::Act(action) => {
                     let result = act(ctx, target, &action).await;
                     if let ActionResult::Started { refresh_id } = &result {
@@ -133,7 +134,7 @@ impl Driver {
                         }
                     };
                     let reason = rollout.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
-                    ctx.events.phase(target.group, "rollback", format!("{note}{reason}"));
+                    ctx.events.phase(target.group, Stage::Rollback, format!("{note}{reason}"));
                     self.announced = true;
                     rollout.on_action(&action, result, self.start.elapsed())
                 }
@@ -146,13 +147,13 @@ impl Driver {
 /// (AutoRollback) and the final verification. They get a phase (a CI section, a report marker) too.
 fn announce(ctx: &Ctx, group: &str, rollout: &Rollout, before: usize, decision: &Decision, announced: &mut bool) {
     if let (Some(reason), false, false) = (&rollout.reason, *announced, matches!(decision, Decision::Act(_))) {
-        ctx.events.phase(group, "rollback", format!("rolling back: {reason}"));
+        ctx.events.phase(group, Stage::Rollback, format!("rolling back: {reason}"));
         *announced = true;
     }
     for (_, name) in rollout.timeline.iter().skip(before) {
-        if name == "verifying" {
+        if *name == PhaseName::Verifying {
             let release = if rollout.reason.is_some() { "the previous release" } else { "the new release" };
-            ctx.events.phase(group, "verify", format!("checking every instance is in service and healthy on {release}"));
+            ctx.events.phase(group, Stage::Verify, format!("checking every instance is in service and healthy on {release}"));
         }
     }
 }

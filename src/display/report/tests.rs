@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::events::FleetInstance;
+use crate::core::rollout::PhaseName;
+use crate::events::{FleetInstance, Stage};
 
 fn inst(id: &str, image: &str, lifecycle: &str, state: Option<&str>) -> FleetInstance {
     let health = state.map(|s| BTreeMap::from([("shop-web".to_string(), s.to_string())])).unwrap_or_default();
@@ -19,13 +20,13 @@ fn fleet(t: f64, instances: Vec<FleetInstance>) -> Event {
 fn failing_run() -> ReportInput {
     let old = |id: &str| inst(id, "ami-old", "InService", Some("healthy"));
     let events = vec![
-        (1_000, Event::Phase { scope: "shop-web".into(), phase: "preflight".into(), detail: "checking".into() }),
-        (2_000, Event::Phase { scope: "shop-web".into(), phase: "refresh".into(), detail: "starting instance refresh to version 2".into() }),
+        (1_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Preflight, detail: "checking".into() }),
+        (2_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Refresh, detail: "starting instance refresh to version 2".into() }),
         (3_000, fleet(1.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "Pending", None)])),
-        (4_000, Event::Progress { scope: "shop-web".into(), status: "refreshing InProgress".into(), percent: Some(50), counts: vec![] }),
-        (5_500, Event::Progress { scope: "shop-web".into(), status: "rolling-back RollbackInProgress".into(), percent: Some(100), counts: vec![] }),
+        (4_000, Event::Progress { scope: "shop-web".into(), phase: PhaseName::Refreshing, status: "refreshing InProgress".into(), percent: Some(50), counts: vec![] }),
+        (5_500, Event::Progress { scope: "shop-web".into(), phase: PhaseName::RollingBack, status: "rolling-back RollbackInProgress".into(), percent: Some(100), counts: vec![] }),
         (4_000, fleet(2.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "InService", Some("unhealthy"))])),
-        (5_000, Event::Phase { scope: "shop-web".into(), phase: "rollback".into(), detail: "rolling back: new instance i-new1 <unhealthy>".into() }),
+        (5_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Rollback, detail: "rolling back: new instance i-new1 <unhealthy>".into() }),
         (6_000, fleet(4.0, vec![old("i-old1"), old("i-old2")])),
     ];
     let summary = json!({

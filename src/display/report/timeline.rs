@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{esc, ReportInput};
-use crate::events::{Event, FleetInstance};
+use crate::core::rollout::PhaseName;
+use crate::events::{Event, FleetInstance, Stage};
 
 const WIDTH: f64 = 1100.0;
 const LABEL: f64 = 350.0;
@@ -103,10 +104,9 @@ fn lanes(input: &ReportInput) -> BTreeMap<String, Lane> {
             Event::Phase { scope, phase, detail } if lanes.contains_key(scope) => {
                 let lane = lanes.get_mut(scope).expect("lane exists");
                 lane.first.get_or_insert(t);
-                let kind = match phase.as_str() {
-                    "refresh" => "refresh",
-                    "rollback" => "rollback",
-                    "undo" => "rollback",
+                let kind = match phase {
+                    Stage::Refresh => "refresh",
+                    Stage::Rollback | Stage::Undo => "rollback",
                     _ => continue,
                 };
                 // The first rollback decision is the moment that matters; later ones are follow-up actions.
@@ -117,7 +117,7 @@ fn lanes(input: &ReportInput) -> BTreeMap<String, Lane> {
                 lane.marks.push(Mark { t, kind, label, detail: detail.clone() });
             }
             // Only the forward refresh pauses at checkpoints; a rollback's percentage is its own progress.
-            Event::Progress { scope, status, percent: Some(p), .. } if lanes.contains_key(scope) && status.starts_with("refreshing") => {
+            Event::Progress { scope, phase: PhaseName::Refreshing, percent: Some(p), .. } if lanes.contains_key(scope) => {
                 for cp in input.checkpoints.get(scope).into_iter().flatten().filter(|cp| **cp < 100) {
                     if *p >= *cp && reached.insert((scope.clone(), *cp), ()).is_none() {
                         let lane = lanes.get_mut(scope).expect("lane exists");
