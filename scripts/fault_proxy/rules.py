@@ -3,7 +3,7 @@
 A rules document is a list of rules or `{"seed": N, "rules": [...]}`. A rule:
 
     {"op": "autoscaling:StartInstanceRefresh", "fault": "throttle", "calls": [1, "3-4", "6-"]}
-    {"op": "*", "fault": "http503", "percent": 10, "seed": 7}
+    {"op": "ec2:Describe*", "fault": "http503", "percent": 10, "seed": 7}
     {"op": "CreateTags", "fault": "delay", "seconds": 30, "hold": "response", "then": "drop"}
 
 Each rule counts the requests it matches (an SDK retry is a request too), whatever the other rules
@@ -19,6 +19,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from .wire import Call, service_name
 
@@ -67,12 +68,8 @@ class Rule:
     count: int = 0
 
     def matches(self, call: Call) -> bool:
-        if self.op == "*":
-            return True
-        if ":" not in self.op:
-            return self.op == call.operation
-        service, operation = self.op.split(":", 1)
-        return service_name(service) == call.service and operation in ("*", call.operation)
+        service, _, operation = self.op.rpartition(":")
+        return (not service or service_name(service) == call.service) and fnmatchcase(call.operation, operation)
 
     def selects(self) -> bool:
         """Counts one more matching call and says whether this rule faults it."""
@@ -92,7 +89,7 @@ def parse_rule(spec: dict, index: int, default_seed: int) -> Rule:
         raise RuleError(f"rule {index + 1}: unknown keys {sorted(unknown)} (known: {sorted(KEYS)})")
     op, fault = spec.get("op"), spec.get("fault")
     if not isinstance(op, str) or not op:
-        raise RuleError(f"rule {index + 1}: `op` must be an operation, service:Operation, service:* or *")
+        raise RuleError(f"rule {index + 1}: `op` must be an operation or a glob, optionally service:-qualified")
     if fault not in FAULTS:
         raise RuleError(f"rule {index + 1}: `fault` must be one of {', '.join(FAULTS)} (got {fault!r})")
     percent = spec.get("percent")
