@@ -86,6 +86,15 @@ def _check(args: list[str]) -> int | None:
     return None
 
 
+def _server_command(args: list[str]) -> list[str]:
+    # The module name in the command line is how _ours() recognises the process.
+    return [sys.executable, "-m", "fault_proxy.server", *args, "--state", str(STATE)]
+
+
+def _server_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")])))
+
+
 def cmd_up(args: list[str]) -> int:
     current = running()
     if current:
@@ -98,11 +107,9 @@ def cmd_up(args: list[str]) -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     for name in ("proxy.pid", "proxy.port", "env"):
         (STATE / name).unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")])))
     with open(STATE / "proxy.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fault_proxy.server", *args, "--state", str(STATE)],
-                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)  # outlives the shell that ran `up`
+        proc = subprocess.Popen(_server_command(args), env=_server_env(), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True)  # outlives the shell that ran `up`
     t0 = time.monotonic()
     while time.monotonic() - t0 < START_TIMEOUT:
         if proc.poll() is not None:
@@ -198,7 +205,10 @@ def cmd_serve(args: list[str]) -> int:
     if running():
         say(f"already running in {STATE}")
         return 1
-    return server.main([*args, "--state", str(STATE)])
+    refused = _check(args)
+    if refused is not None:
+        return refused
+    os.execve(sys.executable, _server_command(args), _server_env())
 
 
 USAGE = """usage: scripts/faultproxy COMMAND   (scripts/fault_proxy/README.md)

@@ -347,7 +347,8 @@ def main(argv: list[str]) -> int:
         timer.daemon = True
         timer.start()
     print(f"faultproxy: {_now()} pid {os.getpid()} on port {port} -> 127.0.0.1:{s.upstream_port}, "
-          f"{len(s.rules.rules)} rules, lifetime {s.lifetime:g} s", file=sys.stderr, flush=True)
+          f"{len(s.rules.rules)} rules, " + (f"lifetime {s.lifetime:g} s" if s.lifetime else "no lifetime"),
+          file=sys.stderr, flush=True)
     print(f"export AWS_ENDPOINT_URL=http://{LOOPBACK}:{port}", flush=True)
     try:
         proxy.serve_forever(poll_interval=0.2)
