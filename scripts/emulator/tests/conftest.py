@@ -88,6 +88,15 @@ def clients(fresh):
     return fresh.client("ec2"), fresh.client("autoscaling"), fresh.client("elbv2")
 
 
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for its parent to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.01, what: str = "condition"):
     """Poll `predicate` until it returns something truthy (returned) or fail after `timeout` real s."""
     end = time.monotonic() + timeout

@@ -8,16 +8,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import Server
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting for its parent to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from .conftest import Server, alive
 
 
 def test_up_is_idempotent_and_down_stops_only_its_own_server():
@@ -35,7 +26,7 @@ def test_up_is_idempotent_and_down_stops_only_its_own_server():
         assert b.endpoint != a.endpoint
         assert a.run("status").returncode == 0
         a.down()
-        assert not _alive(pid)
+        assert not alive(pid)
         assert a.run("status", check=False).returncode == 3
         assert b.run("status").returncode == 0  # the other server is untouched
     finally:
