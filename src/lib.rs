@@ -22,3 +22,4 @@ pub mod error;
 pub mod fake;
 pub mod iam;
 pub mod logging;
+pub mod summary;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::{parse_tag, provenance, resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
 use crate::engine::bake::{self, BakeRequest, Baked};
 use crate::error::Result;
+use crate::summary::Outcome;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -56,8 +57,8 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     session.display.finish();
     let mut summary = summary_base(&session, "bake");
     let result = result.and_then(|baked| {
-        summary.insert("bake".into(), serde_json::to_value(&baked).unwrap_or_default());
-        summary.insert("outcome".into(), "baked".into());
+        summary.bake = Some(baked.clone());
+        summary.outcome = Some(Outcome::Baked);
         if let Some(path) = &args.dotenv {
             write_dotenv(path, &dotenv_vars(&baked))?;
         }

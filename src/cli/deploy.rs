@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::{resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
 use crate::core::model::ImageFilter;
-use crate::core::rollout::Outcome;
+use crate::core::rollout::Outcome as GroupOutcome;
+use crate::summary::{Outcome, Release, Summary};
 use crate::engine::bake::ami_name;
 use crate::engine::deploy::{self, DeployReport, DeployRequest};
 use crate::error::{Error, Result};
@@ -48,7 +49,7 @@ pub async fn execute(
     image: String,
     commit: Option<String>,
     force: bool,
-    summary: &mut serde_json::Map<String, serde_json::Value>,
+    summary: &mut Summary,
 ) -> (Option<DeployReport>, Result<()>, Option<String>) {
     let (env, env_cfg) = match session.ctx.pipeline.environment(env_name) {
         Ok((n, e)) => (n, e.clone()),
@@ -59,18 +60,17 @@ pub async fn execute(
         |e| (None, Err(e)),
         |(report, result)| (Some(report), result),
     );
-    summary.insert("env".into(), env.clone().into());
-    summary.insert("release".into(), serde_json::json!({ "ami": req.image_id, "commit": req.commit }));
-    if let Some(r) = &report {
-        summary.insert("deploy".into(), serde_json::to_value(r).unwrap_or_default());
-    }
-    let outcome = match (&result, report.as_ref()) {
-        (Ok(()), _) => "deployed",
-        (Err(e), _) if e.exit_code() == crate::error::exit::ROLLED_BACK => "rolled-back",
-        (Err(e), Some(r)) if e.exit_code() == crate::error::exit::NEEDS_HUMAN || r.groups.iter().any(|g| g.outcome.is_some()) => "failed",
-        _ => "not-started",
-    };
-    summary.insert("outcome".into(), outcome.into());
+    summary.env = Some(env.clone());
+    summary.release = Some(Release { ami: req.image_id.clone(), commit: req.commit.clone() });
+    summary.deploy = report.clone();
+    summary.outcome = Some(match (&result, report.as_ref()) {
+        (Ok(()), _) => Outcome::Deployed,
+        (Err(e), _) if e.exit_code() == crate::error::exit::ROLLED_BACK => Outcome::RolledBack,
+        (Err(e), Some(r)) if e.exit_code() == crate::error::exit::NEEDS_HUMAN || r.groups.iter().any(|g| g.outcome.is_some()) => {
+            Outcome::Failed
+        }
+        _ => Outcome::NotStarted,
+    });
     let next = match &result {
         Err(e) => next_step(e.exit_code(), &env, &req.image_id, report.as_ref()),
         Ok(()) => None,
@@ -91,7 +91,7 @@ fn next_step(code: i32, env: &str, image: &str, report: Option<&DeployReport>) -
         exit::NEEDS_HUMAN | exit::INTERRUPTED => {
             let inspect: Vec<String> = groups
                 .iter()
-                .filter(|g| !matches!(g.outcome, Some(Outcome::Deployed) | Some(Outcome::RolledBack { .. })))
+                .filter(|g| !matches!(g.outcome, Some(GroupOutcome::Deployed) | Some(GroupOutcome::RolledBack { .. })))
                 .map(|g| format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {}`", g.group))
                 .collect();
             let inspect = if inspect.is_empty() { String::new() } else { format!("look at {}; then ", inspect.join(" and ")) };
@@ -101,9 +101,9 @@ fn next_step(code: i32, env: &str, image: &str, report: Option<&DeployReport>) -
     }
 }
 
-pub fn dotenv_vars(env: &str, image: &str, commit: Option<&str>, outcome: &str) -> Vec<(&'static str, String)> {
+pub fn dotenv_vars(env: &str, image: &str, commit: Option<&str>, outcome: Option<Outcome>) -> Vec<(&'static str, String)> {
     vec![
-        ("DEPLOY_OUTCOME", outcome.to_string()),
+        ("DEPLOY_OUTCOME", outcome.map(Outcome::as_str).unwrap_or_default().to_string()),
         ("AMI_ID", image.to_string()),
         ("RELEASE", commit.unwrap_or("").to_string()),
         ("BAKEROLL_ENV", env.to_string()),
@@ -115,7 +115,7 @@ pub fn text(report: &DeployReport) -> String {
         .groups
         .iter()
         .map(|g| match (&g.outcome, g.already_deployed) {
-            (Some(Outcome::Deployed), true) => format!("{} already on it", g.group),
+            (Some(GroupOutcome::Deployed), true) => format!("{} already on it", g.group),
             (_, _) => format!("{} on launch-template version {}", g.group, g.new_version.unwrap_or(g.old_version)),
         })
         .collect();
@@ -149,12 +149,11 @@ async fn run_session(global: &Global, args: &Args, session: &Session) -> Finishe
     };
     let (report, result, next) = execute(session, global.env.as_deref(), image.clone(), commit.clone(), args.force, &mut summary).await;
     session.display.finish();
-    summary.extend(summary_base(session, "deploy"));
-    let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    session.stamp(&mut summary);
+    let env = summary.env.clone().unwrap_or_default();
     let mut result = result;
     if let Some(path) = &args.dotenv {
-        if let Err(e) = write_dotenv(path, &dotenv_vars(&env, &image, commit.as_deref(), &outcome)) {
+        if let Err(e) = write_dotenv(path, &dotenv_vars(&env, &image, commit.as_deref(), summary.outcome)) {
             result = result.and(Err(e));
         }
     }

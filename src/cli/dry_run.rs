@@ -10,6 +10,7 @@ use crate::cloud::dry_run::DryRun;
 use crate::engine::Ctx;
 use crate::error::{exit, Error, Result};
 use crate::events::Events;
+use crate::summary::Outcome;
 
 /// `ctx` as a dry run sees it: the same pipeline and ledger over `dry`'s recording of `ctx`'s cloud,
 /// with every event going into the plan (phases label its steps, info and warnings become notes).
@@ -29,11 +30,10 @@ pub fn start(session: &mut Session) {
 pub fn finished(session: &Session, command: &str, mut f: Finished) -> Finished {
     let Some(plan) = &session.dry_run else { return f };
     f.result = f.result.and_then(|()| denied(plan));
-    f.summary.insert("dry_run".into(), true.into());
-    f.summary.insert("plan".into(), plan.to_json());
+    f.summary.dry_run = Some(true);
+    f.summary.plan = Some(plan.report());
     // Whatever happened, a dry run changed nothing.
-    let outcome = if f.result.is_ok() { "planned" } else { "not-started" };
-    f.summary.insert("outcome".into(), outcome.into());
+    f.summary.outcome = Some(if f.result.is_ok() { Outcome::Planned } else { Outcome::NotStarted });
     if session.global_output == Output::Text {
         crate::display::dry_run::print(command, plan);
     }

@@ -8,6 +8,7 @@ use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::human;
 use crate::engine::retention::{gc_execute, gc_plan, Executed, GcPlan};
 use crate::error::Result;
+use crate::summary::Details;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -74,21 +75,25 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let result = session.interruptible(work).await;
     session.display.finish();
     let mut summary = summary_base(&session, "gc");
-    summary.insert("executed".into(), args.yes.into());
     let (plan, executed) = match result {
         Ok(r) => r,
-        Err(e) => return super::dry_run::finished(&session, "gc --dry-run", Finished { summary, text: None, result: Err(e), next: None }),
+        Err(e) => {
+            summary.details =
+                Some(Details::Gc { executed: args.yes, build_instances: None, unreferenced_versions: None, terminated: None });
+            return super::dry_run::finished(&session, "gc --dry-run", Finished { summary, text: None, result: Err(e), next: None });
+        }
     };
-    summary.insert("build_instances".into(), serde_json::to_value(&plan.build_instances).unwrap_or_default());
-    summary.insert("unreferenced_versions".into(), serde_json::to_value(&plan.unreferenced_versions).unwrap_or_default());
     let (done, result) = match executed {
         Some((done, result)) => (Some(done), result),
         None => (None, Ok(())),
     };
-    // A dry run terminated nothing: its plan (added by dry_run::finished) lists the calls instead.
-    if let Some(d) = done.as_ref().filter(|_| !args.dry_run) {
-        summary.insert("terminated".into(), serde_json::to_value(&d.done).unwrap_or_default());
-    }
+    summary.details = Some(Details::Gc {
+        executed: args.yes,
+        build_instances: Some(plan.build_instances.clone()),
+        unreferenced_versions: Some(plan.unreferenced_versions.clone()),
+        // A dry run terminated nothing: its plan (added by dry_run::finished) lists the calls instead.
+        terminated: done.as_ref().filter(|_| !args.dry_run).map(|d| d.done.clone()),
+    });
     let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next: None };
     super::dry_run::finished(&session, "gc --dry-run", f)
 }

@@ -2,13 +2,11 @@
 //! and outcome — from the launch-template versions deploy records (kept for good) sharpened by the
 //! refreshes AWS still keeps (six weeks). Read-only.
 
-use serde::Serialize;
-
 use super::status::environments;
 use super::{summary_base, Finished, Global, Session};
-use crate::core::releases::ReleaseRecord;
-use crate::engine::releases::require_group;
+use crate::engine::releases::{require_group, GroupHistory};
 use crate::error::Result;
+use crate::summary::Details;
 
 /// `--limit` default: enough to see the last few weeks of a busy pipeline on one screen.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -18,17 +16,6 @@ pub struct Args {
     /// Show at most N releases per group, newest first.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT)]
     pub limit: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupHistory {
-    pub env: String,
-    pub group: String,
-    pub template_id: String,
-    pub current_version: Option<i64>,
-    /// Releases beyond `--limit` that were left out.
-    pub more: usize,
-    pub releases: Vec<ReleaseRecord>,
 }
 
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
@@ -88,8 +75,9 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let mut summary = summary_base(&session, "history");
     match result {
         Ok(groups) => {
-            summary.insert("groups".into(), serde_json::to_value(&groups).unwrap_or_default());
-            Finished { summary, text: Some(text(&groups)), result: Ok(()), next: None }
+            let text = text(&groups);
+            summary.details = Some(Details::History { groups });
+            Finished { summary, text: Some(text), result: Ok(()), next: None }
         }
         Err(e) => Finished { summary, text: None, result: Err(e), next: None },
     }

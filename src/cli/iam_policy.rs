@@ -5,6 +5,7 @@ use super::{Finished, Global, Output};
 use crate::config::Loaded;
 use crate::error::Error;
 use crate::iam::{generate, PolicyInput};
+use crate::summary::{Details, Summary};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {}
@@ -29,12 +30,9 @@ pub async fn run(global: &Global, _args: Args) -> Finished {
         instance_profile: loaded.pipeline.bake.iam_instance_profile.clone(),
     };
     let policy = generate(&input);
-    let mut summary = serde_json::Map::new();
-    summary.insert("schema".into(), "bakeroll.summary/v1".into());
-    summary.insert("command".into(), "iam-policy".into());
-    summary.insert("pipeline".into(), loaded.path.display().to_string().into());
-    summary.insert("policy".into(), policy.document.clone());
-    summary.insert("notes".into(), policy.notes.clone().into());
+    let mut summary = Summary::new("iam-policy");
+    summary.pipeline = Some(loaded.path.display().to_string());
+    summary.details = Some(Details::IamPolicy { policy: policy.document.clone(), notes: policy.notes.clone() });
     if global.output == Output::Text {
         crate::display::dry_run::print_notes(&policy.notes);
     }

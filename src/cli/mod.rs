@@ -28,6 +28,7 @@ use crate::display::{self, Display};
 use crate::engine::{Ctx, Ledger};
 use crate::events::Events;
 use crate::error::{Error, Result};
+use crate::summary::{ErrorSummary, Summary};
 
 #[derive(Debug, Parser)]
 #[command(name = "bakeroll", version, about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically")]
@@ -235,21 +236,25 @@ pub fn write_dotenv(path: &Path, vars: &[(&str, String)]) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::Usage(format!("--dotenv {}: cannot write: {e}", path.display())))
 }
 
-/// Shared handle for the call ledger and timings in JSON summaries.
-pub fn summary_base(session: &Session, command: &str) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("schema".into(), "bakeroll.summary/v1".into());
-    m.insert("command".into(), command.into());
-    m.insert("pipeline".into(), session.ctx.pipeline.path.display().to_string().into());
-    m.insert("api_calls".into(), serde_json::to_value(session.ctx.cloud.calls.snapshot()).unwrap_or_default());
-    m.insert("seconds".into(), session.started.elapsed().as_secs_f64().into());
-    m
+/// A summary for `command` with the pipeline, the calls made so far and the time taken.
+pub fn summary_base(session: &Session, command: &str) -> Summary {
+    let mut s = Summary::new(command);
+    s.pipeline = Some(session.ctx.pipeline.path.display().to_string());
+    session.stamp(&mut s);
+    s
 }
 
+impl Session {
+    /// Brings the summary's call counts and time up to now.
+    pub fn stamp(&self, summary: &mut Summary) {
+        summary.api_calls = Some(self.ctx.cloud.calls.snapshot());
+        summary.seconds = Some(self.started.elapsed().as_secs_f64());
+    }
+}
 
 /// What a command hands back to `finish`: the JSON summary, the stdout text, the result and a hint.
 pub struct Finished {
-    pub summary: serde_json::Map<String, serde_json::Value>,
+    pub summary: Summary,
     /// Printed on stdout in text mode when the command succeeded (e.g. the AMI id).
     pub text: Option<String>,
     pub result: Result<()>,
@@ -259,10 +264,7 @@ pub struct Finished {
 
 impl Finished {
     pub fn early(command: &str, err: Error) -> Self {
-        let mut summary = serde_json::Map::new();
-        summary.insert("schema".into(), "bakeroll.summary/v1".into());
-        summary.insert("command".into(), command.into());
-        Self { summary, text: None, result: Err(err), next: None }
+        Self { summary: Summary::new(command), text: None, result: Err(err), next: None }
     }
 }
 
@@ -277,15 +279,13 @@ pub fn finish(global: &Global, mut f: Finished) -> i32 {
         let mut causes = Vec::new();
         let mut src = std::error::Error::source(e);
         while let Some(c) = src {
-            causes.push(serde_json::Value::from(c.to_string()));
+            causes.push(c.to_string());
             src = c.source();
         }
-        f.summary.insert(
-            "error".into(),
-            serde_json::json!({ "message": e.to_string(), "causes": causes, "state": e.state(), "next": f.next }),
-        );
+        let state = e.state().map(str::to_string);
+        f.summary.error = Some(ErrorSummary { message: e.to_string(), causes, state, next: f.next.clone() });
     }
-    f.summary.insert("exit_code".into(), code.into());
+    f.summary.exit_code = code;
     if let Some(path) = &global.report {
         // The report is a by-product: failing to write it is said, and never changes the exit code.
         if let Err(e) = display::report::write(path, &f.summary) {
@@ -293,7 +293,7 @@ pub fn finish(global: &Global, mut f: Finished) -> i32 {
         }
     }
     match global.output {
-        Output::Json => println!("{}", serde_json::Value::Object(f.summary)),
+        Output::Json => println!("{}", serde_json::to_string(&f.summary).unwrap_or_default()),
         Output::Text => {
             if let (Ok(()), Some(text)) = (&f.result, &f.text) {
                 println!("{text}");

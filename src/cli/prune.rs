@@ -5,6 +5,7 @@ use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::{PrunePlan, DEFAULT_KEEP};
 use crate::engine::retention::{prune_execute, prune_plan, Executed};
 use crate::error::Result;
+use crate::summary::Details;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -58,23 +59,33 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let result = session.interruptible(work).await;
     session.display.finish();
     let mut summary = summary_base(&session, "prune");
-    summary.insert("executed".into(), args.yes.into());
     let (plan, executed) = match result {
         Ok(r) => r,
-        Err(e) => return super::dry_run::finished(&session, "prune --dry-run", Finished { summary, text: None, result: Err(e), next: None }),
+        Err(e) => {
+            summary.details = Some(Details::Prune {
+                executed: args.yes,
+                keep_newest: None,
+                keep: None,
+                delete: None,
+                orphan_snapshots: None,
+                deleted: None,
+            });
+            return super::dry_run::finished(&session, "prune --dry-run", Finished { summary, text: None, result: Err(e), next: None });
+        }
     };
-    summary.insert("keep_newest".into(), plan.keep_newest.into());
-    summary.insert("keep".into(), serde_json::to_value(&plan.keep).unwrap_or_default());
-    summary.insert("delete".into(), serde_json::to_value(&plan.delete).unwrap_or_default());
-    summary.insert("orphan_snapshots".into(), serde_json::to_value(&plan.orphan_snapshots).unwrap_or_default());
     let (done, result) = match executed {
         Some((done, result)) => (Some(done), result),
         None => (None, Ok(())),
     };
-    // A dry run deleted nothing: its plan (added by dry_run::finished) lists the calls instead.
-    if let Some(d) = done.as_ref().filter(|_| !args.dry_run) {
-        summary.insert("deleted".into(), serde_json::to_value(d).unwrap_or_default());
-    }
+    summary.details = Some(Details::Prune {
+        executed: args.yes,
+        keep_newest: Some(plan.keep_newest),
+        keep: Some(plan.keep.clone()),
+        delete: Some(plan.delete.clone()),
+        orphan_snapshots: Some(plan.orphan_snapshots.clone()),
+        // A dry run deleted nothing: its plan (added by dry_run::finished) lists the calls instead.
+        deleted: done.clone().filter(|_| !args.dry_run),
+    });
     let next = result.is_err().then(|| "run `bakeroll prune --yes` again: it only deletes what is still there".to_string());
     let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next };
     super::dry_run::finished(&session, "prune --dry-run", f)

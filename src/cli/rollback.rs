@@ -5,6 +5,7 @@ use super::{summary_base, Finished, Global, Session};
 use crate::core::releases::TargetSpec;
 use crate::engine::rollback::{self, RollbackReport};
 use crate::error::{exit, Error, Result};
+use crate::summary::{Details, Outcome, Release};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -18,14 +19,14 @@ pub struct Args {
 }
 
 /// The `outcome` key, in deploy's words: `deployed` means verified on the chosen release.
-fn outcome(result: &Result<()>, report: Option<&RollbackReport>) -> &'static str {
+fn outcome(result: &Result<()>, report: Option<&RollbackReport>) -> Outcome {
     match (result, report) {
-        (Ok(()), _) => "deployed",
-        (Err(e), _) if e.exit_code() == exit::ROLLED_BACK => "rolled-back",
+        (Ok(()), _) => Outcome::Deployed,
+        (Err(e), _) if e.exit_code() == exit::ROLLED_BACK => Outcome::RolledBack,
         (Err(_), Some(r)) if r.groups.iter().any(|g| g.undo.is_some() || g.deploy.as_ref().is_some_and(|d| d.outcome.is_some())) => {
-            "failed"
+            Outcome::Failed
         }
-        _ => "not-started",
+        _ => Outcome::NotStarted,
     }
 }
 
@@ -85,16 +86,15 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     };
     session.display.finish();
     let mut summary = summary_base(&session, "rollback");
-    summary.insert("env".into(), env.clone().into());
-    summary.insert("target".into(), args.to.clone().into());
-    summary.insert("outcome".into(), outcome(&result, report.as_ref()).into());
-    if let Some(r) = &report {
-        // Not `plan`: that key is a dry run's plan of AWS calls (README "Dry runs").
-        summary.insert("rollback".into(), serde_json::to_value(&r.plan).unwrap_or_default());
-        summary.insert("groups".into(), serde_json::to_value(&r.groups).unwrap_or_default());
-        if let Some(to) = r.plan.groups.first().map(|g| &g.to) {
-            summary.insert("release".into(), serde_json::json!({ "ami": to.ami, "commit": to.commit }));
-        }
+    summary.env = Some(env.clone());
+    summary.outcome = Some(outcome(&result, report.as_ref()));
+    summary.details = Some(Details::Rollback {
+        target: args.to.clone(),
+        rollback: report.as_ref().map(|r| r.plan.clone()),
+        groups: report.as_ref().map(|r| r.groups.clone()),
+    });
+    if let Some(to) = report.as_ref().and_then(|r| r.plan.groups.first()).map(|g| &g.to) {
+        summary.release = Some(Release { ami: to.ami.clone().unwrap_or_default(), commit: to.commit.clone() });
     }
     let next = next(&result, &env);
     let text = report.as_ref().filter(|_| result.is_ok()).map(text);

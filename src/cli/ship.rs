@@ -61,16 +61,16 @@ async fn run_session(global: &Global, args: &Args, req: &bake::BakeRequest, sess
             return Finished { summary, text: None, result: Err(e), next: None };
         }
     };
-    summary.insert("bake".into(), serde_json::to_value(&baked).unwrap_or_default());
+    summary.bake = Some(baked.clone());
     let (report, mut result, next) =
         super::deploy::execute(session, global.env.as_deref(), baked.ami_id.clone(), Some(baked.commit.clone()), args.force, &mut summary).await;
     session.display.finish();
-    summary.extend(summary_base(session, "ship"));
+    session.stamp(&mut summary);
     if let Some(path) = &args.dotenv {
-        let outcome = summary.get("outcome").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let env = summary.get("env").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let env = summary.env.clone().unwrap_or_default();
         let mut vars = super::bake::dotenv_vars(&baked);
-        vars.extend(super::deploy::dotenv_vars(&env, &baked.ami_id, Some(&baked.commit), &outcome).into_iter().filter(|(k, _)| *k != "AMI_ID" && *k != "RELEASE"));
+        let deploy_vars = super::deploy::dotenv_vars(&env, &baked.ami_id, Some(&baked.commit), summary.outcome);
+        vars.extend(deploy_vars.into_iter().filter(|(k, _)| *k != "AMI_ID" && *k != "RELEASE"));
         if let Err(e) = write_dotenv(path, &vars) {
             result = result.and(Err(e));
         }

@@ -6,6 +6,7 @@ use crate::config::Environment;
 use crate::display::counts_text;
 use crate::engine::releases::{require_group, status, GroupStatus};
 use crate::error::Result;
+use crate::summary::Details;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {}
@@ -74,8 +75,9 @@ pub async fn run(global: &Global, _args: Args) -> Finished {
     let mut summary = summary_base(&session, "status");
     match result {
         Ok(groups) => {
-            summary.insert("groups".into(), serde_json::to_value(&groups).unwrap_or_default());
-            Finished { summary, text: Some(text(&groups)), result: Ok(()), next: None }
+            let text = text(&groups);
+            summary.details = Some(Details::Status { groups });
+            Finished { summary, text: Some(text), result: Ok(()), next: None }
         }
         Err(e) => Finished { summary, text: None, result: Err(e), next: None },
     }

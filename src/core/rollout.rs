@@ -70,6 +70,17 @@ pub enum Outcome {
     Failed { reason: Option<RollbackReason>, detail: String },
 }
 
+impl Outcome {
+    /// As the JSON summary names it (`outcome` of a group).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Deployed => "deployed",
+            Self::RolledBack { .. } => "rolled-back",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Action {
     /// RollbackInstanceRefresh on the group (the refresh is still active).

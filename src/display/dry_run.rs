@@ -118,18 +118,11 @@ pub fn render(command: &str, plan: &DryRun) -> String {
     for (n, e) in resources {
         let _ = writeln!(out, "  {:<7} {} {}: {} (step {n})", change(e.change), e.resource, e.id, e.detail);
     }
-    let json = plan.to_json();
-    let list = |key: &str| {
-        let v: Vec<&str> = json["permissions"][key].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
+    let permissions = plan.report().permissions;
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
     let _ = writeln!(out, "\nPermissions of the writes:");
-    let _ = writeln!(out, "  allowed (EC2 DryRun): {}", list("allowed"));
-    let _ = writeln!(out, "  unverified (no DryRun, or it could not tell): {}", list("unverified"));
-    let _ = writeln!(out, "  DENIED: {}", list("denied"));
+    let _ = writeln!(out, "  allowed (EC2 DryRun): {}", list(&permissions.allowed));
+    let _ = writeln!(out, "  unverified (no DryRun, or it could not tell): {}", list(&permissions.unverified));
+    let _ = writeln!(out, "  DENIED: {}", list(&permissions.denied));
     out
 }

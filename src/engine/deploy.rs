@@ -29,7 +29,7 @@ pub struct DeployRequest {
     pub existing_version: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupReport {
     pub group: String,
     pub template_id: String,
@@ -47,7 +47,7 @@ pub struct GroupReport {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DeployReport {
     pub env: String,
     pub ami: String,

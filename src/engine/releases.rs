@@ -87,6 +87,18 @@ pub async fn require_group(ctx: &Ctx, env: &str, name: &str) -> Result<GroupStat
         .ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found")))
 }
 
+/// `history` of one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupHistory {
+    pub env: String,
+    pub group: String,
+    pub template_id: String,
+    pub current_version: Option<i64>,
+    /// Releases beyond `--limit` that were left out.
+    pub more: usize,
+    pub releases: Vec<ReleaseRecord>,
+}
+
 /// A release as `status` and `rollback` name it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReleaseRef {

@@ -253,34 +253,51 @@ impl DryRun {
     }
 
     /// The plan as data: the `plan` key of the JSON summary (schema in README, "Dry runs").
-    pub fn to_json(&self) -> Value {
+    pub fn report(&self) -> PlanReport {
         let steps = self.steps();
         let actions = |p: Permission| {
-            let mut v: Vec<&str> = steps
+            let mut v: Vec<String> = steps
                 .iter()
                 .filter(|s| s.kind == StepKind::Write && s.permission == Some(p))
-                .filter_map(|s| s.action.as_deref())
+                .filter_map(|s| s.action.clone())
                 .collect();
             v.sort_unstable();
             v.dedup();
             v
         };
-        let resources: Vec<Value> = self
-            .resources()
-            .into_iter()
-            .map(|(n, e)| serde_json::json!({ "step": n, "change": e.change, "resource": e.resource, "id": e.id, "detail": e.detail }))
-            .collect();
-        serde_json::json!({
-            "steps": steps,
-            "resources": resources,
-            "permissions": {
-                "allowed": actions(Permission::Allowed),
-                "denied": actions(Permission::Denied),
-                "unverified": actions(Permission::Unverified),
-            },
-            "notes": self.notes(),
-        })
+        let permissions = Permissions {
+            allowed: actions(Permission::Allowed),
+            denied: actions(Permission::Denied),
+            unverified: actions(Permission::Unverified),
+        };
+        let resources = self.resources().into_iter().map(|(step, effect)| Resource { step, effect }).collect();
+        PlanReport { steps, resources, permissions, notes: self.notes() }
     }
+}
+
+/// A dry run's recording as the JSON summary gives it (`plan`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanReport {
+    pub steps: Vec<Step>,
+    pub resources: Vec<Resource>,
+    pub permissions: Permissions,
+    pub notes: Vec<Note>,
+}
+
+/// One resource of the plan: what a write would do to it, and at which step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resource {
+    pub step: usize,
+    #[serde(flatten)]
+    pub effect: Effect,
+}
+
+/// The writes' IAM actions by what is known of their permission, sorted, each once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Permissions {
+    pub allowed: Vec<String>,
+    pub denied: Vec<String>,
+    pub unverified: Vec<String>,
 }
 
 /// A dry run's clock: each wait becomes a step of the plan, and no time passes (the wait ends after

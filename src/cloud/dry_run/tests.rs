@@ -54,7 +54,7 @@ async fn writes_change_nothing_and_answer_with_placeholders() {
     assert!(fake.template_version(&stack.template_id, 2).is_none(), "no version was created");
     assert!(!fake.calls().contains_key("autoscaling:StartInstanceRefresh"), "Auto Scaling writes are never sent");
 
-    let json = plan.to_json();
+    let json = serde_json::to_value(plan.report()).unwrap();
     let allowed: Vec<&str> = json["permissions"]["allowed"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(allowed, ["ec2:CreateImage", "ec2:CreateLaunchTemplateVersion", "ec2:RunInstances"]);
     let unverified: Vec<&str> = json["permissions"]["unverified"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use serde_json::Value;
+use crate::summary::Summary;
 
 use super::ndjson::unix_ms;
 use crate::events::{Event, Sink};
@@ -24,8 +24,8 @@ pub struct ReportInput {
     pub events: Vec<(u64, Event)>,
     /// Group → the refresh's checkpoint percentages (from the pipeline file).
     pub checkpoints: BTreeMap<String, Vec<i32>>,
-    /// The command's JSON summary (`bakeroll.summary/v1`).
-    pub summary: Value,
+    /// The command's summary (`bakeroll.summary/v1`).
+    pub summary: Summary,
 }
 
 /// The run's events, kept in memory for the report (a deploy emits a few thousand at most).
@@ -53,7 +53,7 @@ impl Journal {
         self.checkpoints.lock().expect("journal poisoned").insert(group.to_string(), checkpoints);
     }
 
-    pub fn input(&self, summary: Value) -> ReportInput {
+    pub fn input(&self, summary: Summary) -> ReportInput {
         ReportInput {
             events: self.events.lock().expect("journal poisoned").clone(),
             checkpoints: self.checkpoints.lock().expect("journal poisoned").clone(),
@@ -63,8 +63,8 @@ impl Journal {
 }
 
 /// Renders the journal and `summary` to `path`.
-pub fn write(path: &Path, summary: &serde_json::Map<String, Value>) -> std::io::Result<()> {
-    let html = render(&journal().input(Value::Object(summary.clone())));
+pub fn write(path: &Path, summary: &Summary) -> std::io::Result<()> {
+    let html = render(&journal().input(summary.clone()));
     std::fs::write(path, html)
 }
 
@@ -72,9 +72,6 @@ pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter().fold(v, |v, k| &v[*k]).as_str().unwrap_or("")
-}
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1f2328;background:#fff}\
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
@@ -88,22 +85,20 @@ td.warn{color:#bc4c00}td.phase{font-weight:600}svg text{font-family:ui-monospace
 /// The whole page.
 pub fn render(input: &ReportInput) -> String {
     let s = &input.summary;
-    let outcome = match str_at(s, &["outcome"]) {
-        "" => "not-started",
-        o => o,
-    };
+    let outcome = s.outcome.map_or("not-started", |o| o.as_str());
+    let env = s.env.as_deref().unwrap_or_default();
     let mut html = String::new();
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bakeroll {} {} — {}</title><style>{STYLE}</style></head><body>\n",
-        esc(str_at(s, &["command"])),
-        esc(str_at(s, &["env"])),
+        esc(&s.command),
+        esc(env),
         esc(outcome)
     );
     let _ = write!(
         html,
         "<h1>bakeroll {} <span class=\"badge {o}\" id=\"outcome\">{o}</span></h1>\n<dl>",
-        esc(str_at(s, &["command"])),
+        esc(&s.command),
         o = esc(outcome)
     );
     let mut row = |k: &str, v: String| {
@@ -111,29 +106,29 @@ pub fn render(input: &ReportInput) -> String {
             let _ = write!(html, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
         }
     };
-    row("environment", str_at(s, &["env"]).into());
-    row("release", format!("{} {}", str_at(s, &["release", "ami"]), str_at(s, &["release", "commit"])).trim().into());
-    row("exit code", s["exit_code"].as_i64().map(|c| c.to_string()).unwrap_or_default());
-    row("took", s["seconds"].as_f64().map(|x| format!("{x:.1}s")).unwrap_or_default());
-    row("pipeline", str_at(s, &["pipeline"]).into());
-    for g in s["deploy"]["groups"].as_array().into_iter().flatten() {
-        let versions = match g["new_version"].as_i64() {
-            Some(n) => format!("launch-template version {} → {n}", g["old_version"]),
-            None => format!("launch-template version {}", g["old_version"]),
+    row("environment", env.into());
+    if let Some(r) = &s.release {
+        row("release", format!("{} {}", r.ami, r.commit.as_deref().unwrap_or_default()).trim().into());
+    }
+    row("exit code", s.exit_code.to_string());
+    row("took", s.seconds.map(|x| format!("{x:.1}s")).unwrap_or_default());
+    row("pipeline", s.pipeline.clone().unwrap_or_default());
+    for g in s.deploy.iter().flat_map(|d| &d.groups) {
+        let versions = match g.new_version {
+            Some(n) => format!("launch-template version {} → {n}", g.old_version),
+            None => format!("launch-template version {}", g.old_version),
         };
-        row(
-            &format!("group {}", esc(str_at(g, &["group"]))),
-            format!("{} → {}, {versions}, {}", str_at(g, &["old_image"]), str_at(g, &["new_image"]), str_at(g, &["outcome", "outcome"])),
-        );
+        let outcome = g.outcome.as_ref().map_or("", |o| o.name());
+        row(&format!("group {}", esc(&g.group)), format!("{} → {}, {versions}, {outcome}", g.old_image, g.new_image));
     }
     html.push_str("</dl>\n");
-    if let Some(e) = s.get("error").filter(|e| e.is_object()) {
-        let mut text = format!("error: {}", str_at(e, &["message"]));
-        for c in e["causes"].as_array().into_iter().flatten() {
-            let _ = write!(text, "\n  Caused by: {}", c.as_str().unwrap_or(""));
+    if let Some(e) = &s.error {
+        let mut text = format!("error: {}", e.message);
+        for c in &e.causes {
+            let _ = write!(text, "\n  Caused by: {c}");
         }
-        for (k, key) in [("State", "state"), ("Next", "next")] {
-            if let Some(v) = e[key].as_str() {
+        for (k, v) in [("State", &e.state), ("Next", &e.next)] {
+            if let Some(v) = v {
                 let _ = write!(text, "\n  {k}: {v}");
             }
         }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use crate::core::rollout::{Outcome as GroupOutcome, RollbackReason};
+use crate::engine::deploy::{DeployReport, GroupReport};
+use crate::summary::{ErrorSummary, Outcome, Release, Summary};
 
 use super::*;
 use crate::core::rollout::PhaseName;
@@ -29,13 +31,29 @@ fn failing_run() -> ReportInput {
         (5_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Rollback, detail: "rolling back: new instance i-new1 <unhealthy>".into() }),
         (6_000, fleet(4.0, vec![old("i-old1"), old("i-old2")])),
     ];
-    let summary = json!({
-        "schema": "bakeroll.summary/v1", "command": "deploy", "outcome": "rolled-back", "exit_code": 3, "env": "prod",
-        "release": { "ami": "ami-new", "commit": "abc" },
-        "deploy": { "groups": [{ "group": "shop-web", "old_image": "ami-old", "new_image": "ami-new", "old_version": 1, "new_version": 2,
-                                 "outcome": { "outcome": "rolled-back" } }] },
-        "error": { "message": "deploy failed and was rolled back", "causes": [], "state": "shop-web back on version 1", "next": "fix it" }
-    });
+    let group = GroupReport {
+        group: "shop-web".into(),
+        old_image: "ami-old".into(),
+        new_image: "ami-new".into(),
+        old_version: 1,
+        new_version: Some(2),
+        outcome: Some(GroupOutcome::RolledBack { reason: RollbackReason::Requested }),
+        ..Default::default()
+    };
+    let summary = Summary {
+        outcome: Some(Outcome::RolledBack),
+        exit_code: 3,
+        env: Some("prod".into()),
+        release: Some(Release { ami: "ami-new".into(), commit: Some("abc".into()) }),
+        deploy: Some(DeployReport { groups: vec![group], ..Default::default() }),
+        error: Some(ErrorSummary {
+            message: "deploy failed and was rolled back".into(),
+            causes: vec![],
+            state: Some("shop-web back on version 1".into()),
+            next: Some("fix it".into()),
+        }),
+        ..Summary::new("deploy")
+    };
     ReportInput { events, checkpoints: BTreeMap::from([("shop-web".to_string(), vec![50, 100])]), summary }
 }
 
@@ -63,7 +81,7 @@ fn shows_every_instance_the_checkpoint_and_the_rollback_with_its_reason() {
 
 #[test]
 fn a_run_without_a_refresh_says_so() {
-    let input = ReportInput { summary: json!({ "command": "bake", "outcome": "baked", "exit_code": 0 }), ..Default::default() };
+    let input = ReportInput { summary: Summary { outcome: Some(Outcome::Baked), ..Summary::new("bake") }, ..Default::default() };
     let html = render(&input);
     assert!(html.contains("timeline-empty"));
     assert!(html.contains("class=\"badge baked\""));

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
 
 use super::{esc, ReportInput};
 use crate::core::rollout::PhaseName;
+use crate::summary::Summary;
 use crate::events::{Event, FleetInstance, Stage};
 
 const WIDTH: f64 = 1100.0;
@@ -157,11 +157,11 @@ fn fmt_secs(s: f64) -> String {
 }
 
 /// Which release an image is, for one group (from the summary's deploy report).
-fn release_of(summary: &Value, group: &str, image: Option<&str>) -> &'static str {
-    let g = summary["deploy"]["groups"].as_array().into_iter().flatten().find(|g| g["group"] == group);
+fn release_of(summary: &Summary, group: &str, image: Option<&str>) -> &'static str {
+    let g = summary.deploy.iter().flat_map(|d| &d.groups).find(|g| g.group == group);
     match (g, image) {
-        (Some(g), Some(img)) if g["new_image"] == img => "new",
-        (Some(g), Some(img)) if g["old_image"] == img => "old",
+        (Some(g), Some(img)) if g.new_image == img => "new",
+        (Some(g), Some(img)) if g.old_image == img => "old",
         _ => "",
     }
 }
