@@ -125,6 +125,35 @@ impl Error {
     }
 }
 
+impl Error {
+    /// How much an operator must worry, most first: the fleet may be broken, the run was cut short, an
+    /// AWS call failed, a permission is missing, a deploy was undone safely, the input was wrong.
+    fn gravity(&self) -> u8 {
+        match self {
+            Self::NeedsHuman { .. } | Self::Bug(_) => 0,
+            Self::Interrupted { .. } => 1,
+            Self::Cloud { .. } | Self::Unsettled { .. } => 2,
+            Self::Denied { .. } => 3,
+            Self::Bake { .. } => 4,
+            Self::RolledBack { .. } => 5,
+            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => 6,
+        }
+    }
+}
+
+/// Several groups failed independently (`(group, error)`): the most serious error decides the exit code,
+/// and the others join its state so none is hidden.
+pub fn most_serious(mut errors: Vec<(String, Error)>) -> Result<()> {
+    errors.sort_by_key(|(_, e)| e.gravity());
+    let mut iter = errors.into_iter();
+    let Some((_, mut first)) = iter.next() else { return Ok(()) };
+    let others: Vec<String> = iter.map(|(g, e)| format!("{g}: {e} ({})", e.state().unwrap_or("state unknown"))).collect();
+    if let (false, Some(state)) = (others.is_empty(), first.state_mut()) {
+        state.push_str(&format!("; also {}", others.join("; ")));
+    }
+    Err(first)
+}
+
 /// Renders an error for people: headline, cause chain, state, and (when known) the next command.
 pub fn render(err: &Error, next: Option<&str>) -> String {
     let mut out = format!("error: {err}\n");
@@ -214,6 +243,17 @@ mod tests {
         );
         assert!(default_next(&creds).unwrap().contains("AWS_WEB_IDENTITY_TOKEN_FILE"));
         assert_eq!(default_next(&Error::Usage("x".into())), None);
+    }
+
+    #[test]
+    fn the_most_serious_error_wins_and_keeps_the_others_in_its_state() {
+        let rolled = Error::RolledBack { env: "e".into(), release: "r".into(), reason: "x".into(), state: "a back".into() };
+        let human = Error::NeedsHuman { env: "e".into(), release: "r".into(), detail: "x".into(), state: "b unknown".into() };
+        let err = most_serious(vec![("a".into(), rolled), ("b".into(), human)]).unwrap_err();
+        assert_eq!(err.exit_code(), exit::NEEDS_HUMAN);
+        let state = err.state().unwrap();
+        assert!(state.starts_with("b unknown; also a: ") && state.contains("a back"), "{state}");
+        assert!(most_serious(vec![]).is_ok());
     }
 
     #[test]

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use super::{resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
-use crate::core::model::ImageFilter;
 use crate::core::rollout::Outcome as GroupOutcome;
 use crate::summary::{Outcome, Release, Summary};
-use crate::engine::bake::ami_name;
 use crate::engine::deploy::{self, DeployReport, DeployRequest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("release").required(true).args(["ami", "commit"])))]
@@ -28,18 +26,6 @@ pub struct Args {
     /// Print every AWS call the deploy would make and change nothing (EC2 permissions checked with DryRun).
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// The AMI baked for `commit` by this pipeline (found by its unique name).
-pub async fn image_for_commit(session: &Session, commit: &str) -> Result<String> {
-    let name = ami_name(&session.ctx.pipeline.pipeline.bake.ami_name, commit);
-    let filter = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
-    let images = session.ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-    images
-        .into_iter()
-        .find(|i| i.name == name)
-        .map(|i| i.id)
-        .ok_or_else(|| Error::precondition(format!("no image baked for commit {commit} (looked for an AMI named {name}); run `bakeroll bake --commit {commit}`")))
 }
 
 /// Deploys and fills the summary; shared with `ship`.
@@ -139,7 +125,7 @@ async fn run_session(global: &Global, args: &Args, session: &Session) -> Finishe
     let (image, commit) = match (&args.ami, &args.commit) {
         (Some(ami), c) => (ami.clone(), c.clone()),
         (None, Some(c)) => match resolve_commit(Some(c)) {
-            Ok(c) => match image_for_commit(session, &c).await {
+            Ok(c) => match crate::engine::images::ami_of_commit(&session.ctx, &c).await {
                 Ok(ami) => (ami, Some(c)),
                 Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
             },

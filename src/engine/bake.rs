@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::images::{self, CommitImage};
 use super::wait::{self, Check, WaitError, Waited};
 use super::Ctx;
 use crate::events::Stage;
-use crate::cloud::{CloudError, ErrorKind, Wait};
+use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
 use crate::config::Ready;
 use crate::core::model::{Image, ImageFilter, ImageState, InstanceState, LaunchSpec, Tags};
 use crate::core::tags;
@@ -84,9 +85,7 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let name = ami_name(&cfg.ami_name, &req.commit);
     let ev = &ctx.events;
     ev.phase("bake", Stage::Lookup, format!("looking for an existing image named {name}"));
-    let filter = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
-    let existing = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-    if let Some(image) = existing.into_iter().find(|i| i.name == name) {
+    if let Some(image) = existing(ctx, &req.commit).await.map_err(|e| Error::cloud(e, "nothing was changed"))?? {
         return reuse(ctx, &name, image, req).await;
     }
 
@@ -112,8 +111,8 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         Ok(id) => id,
         // Another job baked the same commit a moment ago: theirs is ours.
         Err(e) if e.is("InvalidAMIName.Duplicate") => {
-            let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, AFTER_CLEANUP))?;
-            let image = found.into_iter().find(|i| i.name == name).ok_or_else(|| bake_error(&name, "name taken but image not found", Some(e)))?;
+            let found = existing(ctx, &req.commit).await.map_err(|e| Error::cloud(e, AFTER_CLEANUP))??;
+            let image = found.ok_or_else(|| bake_error(&name, "name taken but image not found", Some(e)))?;
             return reuse(ctx, &name, image, req).await;
         }
         Err(e) => return Err(Error::cloud(e, AFTER_CLEANUP)),
@@ -135,6 +134,22 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         source,
         snapshot_ids: image.snapshot_ids,
         build_instance: Some(instance_id),
+    })
+}
+
+/// The image this pipeline baked for the commit earlier, if any; an image of that name baked by
+/// someone else is refused (its name blocks ours, and it is not our release).
+async fn existing(ctx: &Ctx, commit: &str) -> CloudResult<Result<Option<Image>>> {
+    Ok(match images::for_commit(ctx, commit).await? {
+        CommitImage::None { .. } => Ok(None),
+        CommitImage::Ours(image) => Ok(Some(image)),
+        CommitImage::Foreign { name, image } => Err(Error::precondition(format!(
+            "an image named {name} ({}) exists but was not baked by pipeline {} (its {} tag is {:?}); change bake.ami_name, or deregister it",
+            image.id,
+            ctx.pipeline.name(),
+            tags::PIPELINE,
+            image.tags.get(tags::PIPELINE)
+        ))),
     })
 }
 

@@ -6,13 +6,14 @@
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::images;
 use super::watch::{self, WatchTarget};
 use super::Ctx;
 use crate::events::Stage;
 use crate::cloud::CloudError;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
-use crate::core::model::{Group, ImageFilter, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
+use crate::core::model::{Group, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
 use crate::core::releases::{format_mark, Mark, RELEASE_MARK};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
@@ -104,13 +105,7 @@ async fn run(ctx: &Ctx, env: &Environment, req: &DeployRequest, report: &mut Dep
 }
 
 async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
-    let filter = ImageFilter { ids: vec![ami.into()], ..Default::default() };
-    let found = match ctx.cloud.ec2.find_images(&filter).await {
-        Ok(f) => f,
-        Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => vec![],
-        Err(e) => return Err(Error::cloud(e, "nothing was changed")),
-    };
-    match found.first() {
+    match images::by_id(ctx, ami).await.map_err(|e| Error::cloud(e, "nothing was changed"))? {
         Some(i) if i.state == ImageState::Available => Ok(()),
         Some(i) => Err(Error::precondition(format!("AMI {ami} is {:?}, not available", i.state))),
         None => Err(Error::precondition(format!("AMI {ami} not found"))),

@@ -10,16 +10,14 @@ use serde::Serialize;
 use super::deploy::{self, rollback_prefs, rollout_params, DeployReport, DeployRequest, GroupReport};
 use super::releases::{require_group, GroupState, ReleaseRef};
 use super::watch::{self, WatchTarget};
+use super::images::{self, CommitImage};
 use super::Ctx;
 use crate::events::Stage;
-use crate::cloud::ErrorKind;
 use crate::config::Environment;
-use crate::core::model::{ImageFilter, ImageState};
+use crate::core::model::ImageState;
 use crate::core::releases::{previous_target, resolve, Resolved, TargetSpec};
 use crate::core::rollout::{Outcome, Release, Rollout};
-use crate::core::tags;
-use crate::engine::bake::ami_name;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, Result};
 
 /// A refresh in flight that the rollback undoes first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,13 +145,8 @@ async fn off_version(ctx: &Ctx, state: &GroupState, image: Option<&str>) -> Resu
 
 /// The image must exist and be available: a deregistered one cannot launch instances.
 async fn require_available(ctx: &Ctx, ami: &str, what: &str, target: &str) -> Result<()> {
-    let filter = ImageFilter { ids: vec![ami.to_string()], ..Default::default() };
-    let found = match ctx.cloud.ec2.find_images(&filter).await {
-        Ok(f) => f,
-        Err(e) if e.kind == ErrorKind::NotFound => vec![],
-        Err(e) => return Err(Error::cloud(e, "nothing was changed")),
-    };
-    match found.first().map(|i| &i.state) {
+    let found = images::by_id(ctx, ami).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    match found.as_ref().map(|i| &i.state) {
         Some(ImageState::Available) => Ok(()),
         Some(state) => Err(Error::precondition(format!("cannot roll back to {target}: {what}: AMI {ami} is {state:?}, not available"))),
         // DescribeImages cannot tell a deregistered image from one that never existed.
@@ -170,13 +163,10 @@ async fn find_image(ctx: &Ctx, group: &str, ami: Option<String>, commit: Option<
         return Ok(ReleaseRef { version: None, ami: Some(ami), commit });
     }
     let commit = commit.unwrap_or_default();
-    let name = ami_name(&ctx.pipeline.pipeline.bake.ami_name, &commit);
-    let by_name = ImageFilter { owners: vec!["self".into()], name: Some(name.clone()), ..Default::default() };
-    let images = ctx.cloud.ec2.find_images(&by_name).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-    match images.into_iter().find(|i| i.name == name && i.tags.get(tags::PIPELINE) == Some(&ctx.pipeline.name())) {
-        Some(i) if i.state == ImageState::Available => Ok(ReleaseRef { version: None, ami: Some(i.id), commit: Some(commit) }),
-        Some(i) => Err(Error::precondition(format!("cannot roll back to {target}: its AMI {} is {:?}, not available", i.id, i.state))),
-        None => Err(Error::precondition(format!(
+    match images::for_commit(ctx, &commit).await.map_err(|e| Error::cloud(e, "nothing was changed"))? {
+        CommitImage::Ours(i) if i.state == ImageState::Available => Ok(ReleaseRef { version: None, ami: Some(i.id), commit: Some(commit) }),
+        CommitImage::Ours(i) => Err(Error::precondition(format!("cannot roll back to {target}: its AMI {} is {:?}, not available", i.id, i.state))),
+        CommitImage::None { name } | CommitImage::Foreign { name, .. } => Err(Error::precondition(format!(
             "cannot roll {group} back to {target}: unknown release (no launch-template version records it and no AMI named {name} exists; deregistered?)"
         ))),
     }
@@ -193,7 +183,7 @@ pub async fn execute(ctx: &Ctx, env: &Environment, plan: &RollbackPlan) -> (Roll
             errors.push((g.group.clone(), e));
         }
     }
-    (report, worst(errors))
+    (report, crate::error::most_serious(errors))
 }
 
 async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPlan) -> (GroupResult, Option<Error>) {
@@ -240,28 +230,4 @@ async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) 
     let mut ids = vec![inflight.refresh_id.clone()];
     ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));
     (outcome, ids)
-}
-
-/// The most serious error decides the exit code; the other groups' failures join its state.
-fn worst(mut errors: Vec<(String, Error)>) -> Result<()> {
-    let rank = |e: &Error| match e.exit_code() {
-        exit::NEEDS_HUMAN => 0,
-        exit::INTERRUPTED => 1,
-        exit::AWS_ERROR => 2,
-        exit::DENIED => 3,
-        exit::ROLLED_BACK => 4,
-        _ => 5,
-    };
-    errors.sort_by_key(|(_, e)| rank(e));
-    let mut iter = errors.into_iter();
-    let Some((_, mut first)) = iter.next() else { return Ok(()) };
-    let others: Vec<String> = iter.map(|(g, e)| format!("{g}: {e} ({})", e.state().unwrap_or("state unknown"))).collect();
-    if !others.is_empty() {
-        if let Error::RolledBack { state, .. } | Error::NeedsHuman { state, .. } | Error::Cloud { state, .. } | Error::Denied { state, .. } =
-            &mut first
-        {
-            state.push_str(&format!("; also {}", others.join("; ")));
-        }
-    }
-    Err(first)
 }
