@@ -235,7 +235,6 @@ def _tick_group(group: FakeAutoScalingGroup) -> None:
     reconcile(group)
 
 
-@clock.on_tick
 def advance_groups() -> None:
     for backend in clock.backends(autoscaling_backends):
         for group in list(backend.autoscaling_groups.values()):

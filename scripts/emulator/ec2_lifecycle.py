@@ -38,7 +38,7 @@ from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.general import General
 
 from . import clock
-from .server import AwsError
+from .errors import AwsError
 
 BOOT_SECONDS = clock.env_seconds("LOCAL_AWS_BOOT_SECONDS", 15)
 STOP_SECONDS = clock.env_seconds("LOCAL_AWS_STOP_SECONDS", 10)
@@ -152,7 +152,6 @@ def _os_shutdown(instance: Instance) -> None:
     )
 
 
-@clock.on_tick
 def advance_instances() -> None:
     now = clock.now()
     for backend in clock.backends(ec2_backends):
@@ -280,7 +279,6 @@ def _create_image(self, instance_id: str, name: str, description: str, tag_speci
     return ami
 
 
-@clock.on_tick
 def advance_images() -> None:
     now = clock.now()
     for backend in clock.backends(ec2_backends):

@@ -306,7 +306,6 @@ def active(backend, group_name: str) -> Refresh | None:
     return None
 
 
-@clock.on_tick
 def advance_refreshes() -> None:
     for backend in clock.backends(asgmod.autoscaling_backends):
         for name, items in list(refreshes(backend).items()):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
-from .server import AwsError, validation_error
+from .errors import AwsError, validation_error
 from .refresh import Refresh, active, refreshes
 
 DEFAULTS = {

@@ -29,10 +29,10 @@ import signal
 import sys
 import traceback
 
-from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 
 from . import clock
+from .errors import AwsError
 
 log = logging.getLogger("local-aws")
 
@@ -40,18 +40,6 @@ ACCOUNT_ARN_USER = "arn:aws:iam::{account}:user/local-aws"
 
 # IAM action prefixes differ from moto's service names for some services.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
-
-
-class AwsError(ServiceException):
-    """An error with an explicit code, serialized by moto in the service's protocol."""
-
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(code, message)
-        self.status = status
-
-
-def validation_error(message: str) -> AwsError:
-    return AwsError("ValidationError", message)
 
 
 def _parse_deny(raw: str) -> set[str]:
@@ -149,7 +137,6 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    # Order matters for the tick order: instances and images, then groups, then refreshes.
     from . import asg, ec2_lifecycle, launch_templates, refresh, refresh_api, target_health
 
     install_protocol()
@@ -158,7 +145,17 @@ def install_all() -> None:
     target_health.install()
     asg.install()
     refresh_api.install()
-    assert refresh  # imported for its tick
+    # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
+    # self-powering-off build instance), then pending images, then Auto Scaling groups (which read
+    # the instance states just advanced: Pending → InService, health replacement, desired
+    # capacity), then instance refreshes (which read the groups just advanced). Target health has
+    # no tick: it is computed from timestamps whenever it is read (target_health.status).
+    clock.set_ticks([
+        ec2_lifecycle.advance_instances,
+        ec2_lifecycle.advance_images,
+        asg.advance_groups,
+        refresh.advance_refreshes,
+    ])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,8 +208,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the package's copy of this module, not a second one named __main__: the other modules
-    # import AwsError from emulator.server and the error handling must recognise that class.
-    from emulator.server import main as package_main
-
-    package_main()
+    main()
