@@ -35,6 +35,7 @@ from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.instances import Instance, StateReason
 from moto.ec2.models.tags import TagBackend
+from moto.ec2.responses._base_response import EC2BaseResponse
 from moto.ec2.responses.general import General
 
 from . import clock
@@ -298,6 +299,9 @@ def advance_images() -> None:
 
 
 def install() -> None:
+    # moto writes "pending" into every RunInstances answer; here new instances really are pending,
+    # and a replayed RunInstances (same ClientToken, idempotency.py) must show the current state.
+    EC2BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER.pop("RunInstances.Reservation.Instances.Instance.State", None)
     Instance.__init__ = _init
     Instance.start = _start
     Instance.stop = _stop

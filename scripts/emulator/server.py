@@ -137,11 +137,12 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import asg, ec2_lifecycle, launch_templates, refresh, refresh_api, target_health
+    from . import asg, ec2_lifecycle, idempotency, launch_templates, refresh, refresh_api, target_health
 
     install_protocol()
     ec2_lifecycle.install()
     launch_templates.install()
+    idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
     asg.install()
     refresh_api.install()
