@@ -7,10 +7,14 @@ writes the port to FILE once it can answer, and serves until SIGTERM/SIGINT, on 
 once (moto's own server takes seconds to wind down).
 
 At the protocol level it answers AWS-shaped errors instead of moto's HTML 500s, and honours the
-LOCAL_AWS_DENY permission switch. moto turns an exception it does not expect (NotImplementedError for an action it lacks, a ValueError
-deep in a model) into Flask's HTML debug page with HTTP 500, which the AWS SDKs treat as a retryable
-transient failure with no error code. Here every request goes through `call_action`, wrapped so that:
+LOCAL_AWS_DENY permission switch. moto turns an exception it does not expect (NotImplementedError
+for an action it lacks, a ValueError deep in a model, a KeyError for a region it does not know)
+into Flask's HTML debug page with HTTP 500, which the AWS SDKs treat as a retryable transient
+failure with no error code. Here every request goes through `call_action`, wrapped so that:
 
+* a request signed for a region moto does not serve answers `SignatureDoesNotMatch` (HTTP 403,
+  "Credential should be scoped to a valid region, not 'xx'."), as AWS documents for a credential
+  scope whose region is wrong;
 * an action moto does not implement answers `InvalidAction` (HTTP 400), the code AWS gives for an
   unknown action, in the service's own XML error format;
 * any other unexpected exception answers `InternalFailure` (HTTP 500) in the same format, with the
@@ -91,13 +95,29 @@ def _denied(response: BaseResponse) -> AwsError | None:
     )
 
 
+def _unknown_region(response: BaseResponse) -> AwsError | None:
+    """A request signed for a region moto does not serve: AWS fails the signature check ("Troubleshoot
+    signed requests for AWS APIs", credential scope errors: HTTP 403 SignatureDoesNotMatch, "Credential
+    should be scoped to a valid Region"); moto raised a KeyError deep in the backend lookup."""
+    from moto.backends import get_backend
+
+    try:
+        backend = get_backend(response.service_name)  # type: ignore[arg-type]
+    except Exception:  # a service moto names differently: leave it to moto
+        return None
+    region = response.region
+    if region in backend[response.current_account]:
+        return None
+    return AwsError("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'.", 403)
+
+
 _original_call_action = BaseResponse.call_action
 
 
 def call_action(self: BaseResponse):
-    denied = _denied(self)
-    if denied is not None:
-        return _respond(self, denied)
+    refused = _unknown_region(self) or _denied(self)
+    if refused is not None:
+        return _respond(self, refused)
     try:
         with clock.LOCK:
             clock.advance()  # everything due by now happens before moto answers

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .conftest import Server
@@ -55,6 +57,24 @@ def test_unimplemented_action_is_an_xml_error_not_html(fresh):
         asg.describe_traffic_sources(AutoScalingGroupName="x")
     assert err.value.response["Error"]["Code"] == "InvalidAction"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize("service,call", [
+    ("ec2", lambda c: c.describe_instances()),
+    ("autoscaling", lambda c: c.describe_auto_scaling_groups()),
+    ("elbv2", lambda c: c.describe_load_balancers()),
+    ("cloudwatch", lambda c: c.describe_alarms()),
+])
+def test_unknown_region_is_a_signature_error(fresh, service, call):
+    client = boto3.client(service, endpoint_url=fresh.endpoint, region_name="xx-fake-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as err:
+        call(client)
+    assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "Credential should be scoped to a valid region, not 'xx-fake-1'" in err.value.response["Error"]["Message"]
+    assert call(fresh.client(service))["ResponseMetadata"]["HTTPStatusCode"] == 200  # a real region still works
 
 
 def test_deny_list():
