@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import uuid
 
-from moto.autoscaling.models import FakeAutoScalingGroup
+from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 
-from . import asg as asgmod
 from . import clock
-from . import target_health as th
+from .asg import begin_termination
+from .asg_launch import forget_launch_configuration, launch
+from .group_members import elb_unhealthy, live_states, target_states
 
 PENDING_SECONDS = clock.env_seconds("LOCAL_AWS_REFRESH_PENDING_SECONDS", 5)
 FAIL_AFTER = int(clock.env_seconds("LOCAL_AWS_REFRESH_FAIL_AFTER", 3)) or 1
@@ -54,8 +55,7 @@ class Refresh:
         self.reported_prefs = dict(prefs)  # a rollback changes how we work, not what was asked
         self.desired = desired
         self.target = target  # (template, version ref) new instances launch from
-        self.original = (group.ec2_launch_template, group.launch_template_version)
-        self.original_ref = group.provided_launch_template_version
+        self.original = (group.ec2_launch_template, getattr(group, "launch_template_version", None))
         self.pending_until = clock.deadline(PENDING_SECONDS)
         self.rollback: dict | None = None
         self.cancel_wait = True
@@ -70,15 +70,15 @@ class Refresh:
     def _begin_phase(self, group, target) -> None:
         self.phase_target = target
         self.phase_key = key_of(*target)
-        live = asgmod.live_states(group)
+        live = live_states(group)
         self.before = {s.instance.id for s in group.instance_states}
         skip = self.prefs.get("SkipMatching") and self.rollback is None
         ignore_protected = self.prefs.get("ScaleInProtectedInstances") == "Ignore"
         self.to_replace = {
             s.instance.id
             for s in live
-            if not (skip and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
-            and not (self.rollback is not None and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
+            if not (skip and getattr(s.instance, "_la_key", None) == self.phase_key)
+            and not (self.rollback is not None and getattr(s.instance, "_la_key", None) == self.phase_key)
             and not (ignore_protected and s.protected_from_scale_in)
         }
         self.blocked_since: float | None = None
@@ -109,12 +109,8 @@ class Refresh:
         inst = state.instance
         if state.lifecycle_state != "InService" or inst.state != "running":
             return f"{inst.id} is not yet in service"
-        if "ELB" in (group.health_check_type or ""):
-            elbv2 = asgmod.elbv2_backends[group.account_id][group.region]
-            for arn in group.target_group_arns:
-                tg = elbv2.target_groups.get(arn)
-                if tg is not None and th.status(tg, inst.id)[0] != "healthy":
-                    return f"{inst.id} has insufficient data to evaluate its health with Elastic Load Balancing"
+        if "ELB" in (group.health_check_type or "") and any(t != "healthy" for t in target_states(group, inst.id)):
+            return f"{inst.id} has insufficient data to evaluate its health with Elastic Load Balancing"
         left = self.warmup(group) - clock.aws_elapsed(getattr(state, "_la_in_service_at", clock.now()))
         if left > 0:
             return f"{inst.id} is warming up"
@@ -123,7 +119,7 @@ class Refresh:
     def _old_is_healthy(self, group, state) -> bool:
         if state.lifecycle_state != "InService" or state.instance.state != "running":
             return False
-        return not ("ELB" in (group.health_check_type or "") and asgmod.elb_unhealthy(group, state.instance.id))
+        return not ("ELB" in (group.health_check_type or "") and elb_unhealthy(group, state.instance.id))
 
     def _finish(self, status: str, reason: str | None = None) -> None:
         self.status = status
@@ -142,9 +138,9 @@ class Refresh:
             if now < self.pending_until:
                 return
             self.status = "InProgress"
-        live = asgmod.live_states(group)
+        live = live_states(group)
         new = [s for s in live if s.instance.id not in self.before
-               and getattr(s.instance, "_la_lt_key", None) == self.phase_key]
+               and getattr(s.instance, "_la_key", None) == self.phase_key]
         waits = {s.instance.id: self._health_wait(group, s) for s in new}
         ready = [s for s in new if waits[s.instance.id] is None]
         inflight = [s for s in new if waits[s.instance.id] is not None]
@@ -156,7 +152,7 @@ class Refresh:
         for s in group.instance_states:
             inst = s.instance
             if (getattr(inst, "_la_replaced_unhealthy", False) and inst.id not in self.before
-                    and getattr(inst, "_la_lt_key", None) == self.phase_key):
+                    and getattr(inst, "_la_key", None) == self.phase_key):
                 self.failed.add(inst.id)
         fresh = {s.instance.id for s in ready} - self.ready_seen
         if fresh:  # a replacement succeeded: failures are counted again from here
@@ -233,21 +229,21 @@ class Refresh:
         old_sorted = sorted(movable, key=lambda s: self._old_is_healthy(group, s))  # unhealthy first
         term = max(0, min(healthy - min_count, len(old_sorted), allowed_term))
         for s in old_sorted[:term]:
-            asgmod.begin_termination(group, s)
+            begin_termination(group, s)
         total = len(live) - term
         need = goal_new - len(new)
-        launch = max(0, min(need, max_count - total))
-        if term == 0 and launch == 0 and not inflight and old and not old_sorted:
+        n_launch = max(0, min(need, max_count - total))
+        if term == 0 and n_launch == 0 and not inflight and old and not old_sorted:
             self._wait_for_protection(group, old)
             return
         self.blocked_since = None
-        if term == 0 and launch == 0 and not inflight and old_sorted and allowed_term > 0:
+        if term == 0 and n_launch == 0 and not inflight and old_sorted and allowed_term > 0:
             # never stall: AWS always replaces at least one instance at a time
-            asgmod.begin_termination(group, old_sorted[0])
+            begin_termination(group, old_sorted[0])
             total -= 1
-            launch = max(0, min(need, max(1, max_count - total)))
-        if launch:
-            asgmod.launch(group, launch)
+            n_launch = max(0, min(need, max(1, max_count - total)))
+        if n_launch:
+            launch(group, n_launch)
         waiting = [s for s in new if self._health_wait(group, s)]
         if waiting:
             self.status_reason = ("Waiting for remaining instances to be available. For example: "
@@ -271,6 +267,7 @@ class Refresh:
             lt = self.desired["LaunchTemplate"]
             spec = {"LaunchTemplateId": self.target[0].id, "Version": lt.get("Version") or "$Default"}
             group._set_launch_configuration(None, spec, group.mixed_instances_policy)
+            forget_launch_configuration(group)  # a launch configuration group now uses the template
         self._finish("Successful", None)
 
     def _fail(self, group, reason: str) -> None:
@@ -307,7 +304,7 @@ def active(backend, group_name: str) -> Refresh | None:
 
 
 def advance_refreshes() -> None:
-    for backend in clock.backends(asgmod.autoscaling_backends):
+    for backend in clock.backends(autoscaling_backends):
         for name, items in list(refreshes(backend).items()):
             group = backend.autoscaling_groups.get(name)
             for r in items:

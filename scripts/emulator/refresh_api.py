@@ -55,9 +55,9 @@ def _group(self: AutoScalingResponse):
 def _irreversible_reason(group, desired) -> str | None:
     if not desired:
         return "No desired configuration was specified for the instance refresh, so it cannot be rolled back."
-    ref = group.provided_launch_template_version
     if group.ec2_launch_template is None:
         return "The Auto Scaling group does not use a launch template, so the instance refresh cannot be rolled back."
+    ref = group.provided_launch_template_version
     if ref is None or str(ref) in ("$Latest", "$Default"):
         return ("The Auto Scaling group uses the launch template's $Latest or $Default version, so the instance "
                 "refresh cannot be rolled back. Use a specific version number.")
