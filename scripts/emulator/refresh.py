@@ -9,7 +9,8 @@ terminating), "Add checkpoints to an instance refresh" (a checkpoint is reached 
 replaced *and warmed-up* instances reaches it; the last checkpoint below 100 is a partial refresh),
 "Use bake time", "Cancel an instance refresh" (stops, does not undo), "Undo changes with a manual or
 auto rollback" (replaces what was deployed so far with the configuration last saved on the group),
-and "Check the status of an instance refresh" (the statuses), and the RefreshPreferences reference for
+"Check the status of an instance refresh" (the statuses), AlarmSpecification (alarms.py: an alarm
+in ALARM fails the refresh or starts the auto rollback), and the RefreshPreferences reference for
 ScaleInProtectedInstances (Refresh replaces protected instances, Ignore skips them, Wait waits up to
 one hour for the protection to be removed, then fails).
 
@@ -26,7 +27,7 @@ import uuid
 
 from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 
-from . import clock
+from . import alarms, clock
 from .asg import begin_termination
 from .asg_launch import forget_launch_configuration, launch
 from .group_members import elb_unhealthy, live_states, target_states
@@ -134,6 +135,12 @@ class Refresh:
         if group is None:
             self._finish("Failed", "The Auto Scaling group was deleted.")
             return
+        insufficient: list[str] = []
+        if self.status in ("Pending", "InProgress", "Baking") and self.rollback is None:
+            firing, insufficient = alarms.verdict(group.account_id, group.region, self.prefs)
+            if firing:
+                self._fail(group, f"Instance refresh failed: the CloudWatch alarm {firing} went into the ALARM state.")
+                return
         if self.status == "Pending":
             if now < self.pending_until:
                 return
@@ -214,6 +221,10 @@ class Refresh:
             self._succeed(group)
             return
 
+        if insufficient:  # "cannot replace instances until new data points are found"
+            self.status_reason = (f"Waiting for CloudWatch alarm {insufficient[0]} to leave the INSUFFICIENT_DATA "
+                                  "state before replacing more instances.")
+            return
         self._step(group, live, new, ready, inflight, old, goal_new)
 
     def _step(self, group, live, new, ready, inflight, old, goal_new) -> None:
@@ -272,7 +283,8 @@ class Refresh:
 
     def _fail(self, group, reason: str) -> None:
         if self.prefs.get("AutoRollback") and self.rollback is None:
-            self.start_rollback(group, f"Instance refresh failed, auto rollback started: {reason}")
+            detail = reason.removeprefix("Instance refresh failed: ")
+            self.start_rollback(group, f"Instance refresh failed, auto rollback started: {detail}")
             return
         self._finish("RollbackFailed" if self.rollback is not None else "Failed", reason)
 

@@ -5,7 +5,8 @@ Follows the Amazon EC2 Auto Scaling API Reference — "StartInstanceRefresh", "R
 (ranges: MinHealthyPercentage 0-100 default 90, MaxHealthyPercentage 100-200 and at most 100 above
 Min, CheckpointPercentages 1-100 ascending, CheckpointDelay 0-172800 default 3600 and only with
 CheckpointPercentages, BakeTime 0-172800, InstanceWarmup >= 0; AutoRollback needs a desired
-configuration and a group on a numbered launch template version), "DescribeInstanceRefreshes"
+configuration and a group on a numbered launch template version; AlarmSpecification: alarms.py),
+"DescribeInstanceRefreshes"
 (newest first, MaxRecords up to 100, default 50), "CancelInstanceRefresh" and
 "RollbackInstanceRefresh" (errors ActiveInstanceRefreshNotFound, IrreversibleInstanceRefresh), and
 the user guide page "Understand the default values for an instance refresh" (SDK defaults).
@@ -17,6 +18,7 @@ from __future__ import annotations
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
+from . import alarms
 from .errors import AwsError, validation_error
 from .refresh import Refresh, active, refreshes
 
@@ -113,6 +115,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         reason = _irreversible_reason(group, desired)
         if reason:
             raise validation_error(f"AutoRollback is not supported for this request: {reason}")
+    alarms.check_at_start(group.account_id, group.region, merged)
     if active(backend, group.name) is not None:
         raise AwsError(
             "InstanceRefreshInProgress",

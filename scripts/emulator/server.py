@@ -35,7 +35,7 @@ import traceback
 
 from moto.core.responses import ActionResult, BaseResponse
 
-from . import clock
+from . import clock, rpcv2_cbor
 from .errors import AwsError
 
 log = logging.getLogger("local-aws")
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
     install_all()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app = rpcv2_cbor.wrap(DomainDispatcherApplication(create_backend_app))
 
     def app(environ, start_response):
         # Also /moto-api/reset and /moto-api/data.json, which bypass the AWS request path, must not
