@@ -4,7 +4,8 @@ capacity kept (replacements of EC2-terminated members too), and the default term
 What new instances launch from is asg_launch; target-group membership is group_members.
 
 Follows the Amazon EC2 Auto Scaling User Guide — "Amazon EC2 Auto Scaling instance lifecycle"
-(Pending, InService, Terminating), "Health checks for instances in an Auto Scaling group" and "Set
+(Pending, InService, Terminating; Pending:Wait → Pending:Proceed with launch lifecycle hooks, decided
+in lifecycle_hooks), "Health checks for instances in an Auto Scaling group" and "Set
 the health check grace period" (with HealthCheckType ELB, an InService instance whose target is
 unhealthy after the grace period is marked Unhealthy and replaced), and "Configure termination
 policies" (default policy: scale in from the AZ with most instances, prefer instances from an older
@@ -25,7 +26,7 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 
-from . import clock
+from . import clock, lifecycle_hooks
 from .asg_launch import current_key, launch
 from .group_members import LIVE, deregister, elb_unhealthy, live_states, reconcile
 
@@ -75,8 +76,15 @@ def _tick_group(group: FakeAutoScalingGroup) -> None:
     suspended = {p["ProcessName"] for p in group.suspended_processes}
     for state in list(group.instance_states):
         inst = state.instance
-        if state.lifecycle_state == "Pending" and inst.state == "running":
-            state.lifecycle_state = "InService"
+        if state.lifecycle_state == "Pending:Wait":
+            result = lifecycle_hooks.decide(group, state)
+            if result == "CONTINUE":
+                state.lifecycle_state = "Pending:Proceed"  # registered by reconcile() below
+            elif result == "ABANDON":  # "terminates and replaces the instance"
+                inst._la_abandoned = True
+                begin_termination(group, state)
+        if state.lifecycle_state in ("Pending", "Pending:Proceed") and inst.state == "running":
+            state.lifecycle_state = "InService"  # the health check grace period starts here
             state._la_in_service_at = now
         if state.lifecycle_state == "Terminating" and getattr(state, "_la_terminate_at", 0) <= now:
             if inst.state not in ("shutting-down", "terminated"):
@@ -145,6 +153,7 @@ def _delete_group(self: AutoScalingBackend, group_name: str) -> None:
     ids = [s.instance.id for s in group.instance_states if s.instance.state not in ("terminated",)]
     group.instance_states = []
     reconcile(group)
+    lifecycle_hooks.forget_group(self, group_name)
     if ids:
         self.ec2_backend.terminate_instances(ids)
     self.autoscaling_groups.pop(group_name, None)

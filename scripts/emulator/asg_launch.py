@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from moto.autoscaling.models import ASG_NAME_TAG, FakeAutoScalingGroup, InstanceState
 
+from . import lifecycle_hooks
 from .group_members import live_states, reconcile
 
 
@@ -83,7 +84,8 @@ def _pick_subnet(group: FakeAutoScalingGroup) -> tuple[str | None, str]:
 
 
 def launch(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
-    """Launch `count` instances into the group: Pending, and registered in its target groups."""
+    """Launch `count` instances into the group: Pending and registered in its target groups, or
+    Pending:Wait when the group has launch lifecycle hooks."""
     new_states = []
     for _ in range(count):
         args, record = _launch_args(group)
@@ -101,6 +103,7 @@ def launch(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
                 protected_from_scale_in=group.new_instances_protected_from_scale_in,
                 autoscaling_group=group,
             )
+            lifecycle_hooks.begin(group, state)  # Pending:Wait, not registered, while launch hooks wait
             group.instance_states.append(state)
             new_states.append(state)
     reconcile(group)

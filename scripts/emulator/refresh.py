@@ -86,6 +86,7 @@ class Refresh:
         self.n = max(1, group.desired_capacity or len(live) or 1)
         self.skipped = max(0, self.n - len(self.to_replace))
         self.failed: set[str] = set()
+        self.failure_causes: dict[str, str] = {}
         self.failed_baseline = 0
         self.ready_seen: set[str] = set()
         self.max_inflight = 1
@@ -108,6 +109,8 @@ class Refresh:
     def _health_wait(self, group, state) -> str | None:
         """Why `state` is not yet a finished replacement, or None when it is one."""
         inst = state.instance
+        if state.lifecycle_state == "Pending:Wait":
+            return f"{inst.id} is waiting for a launch lifecycle hook"
         if state.lifecycle_state != "InService" or inst.state != "running":
             return f"{inst.id} is not yet in service"
         if "ELB" in (group.health_check_type or "") and any(t != "healthy" for t in target_states(group, inst.id)):
@@ -155,12 +158,16 @@ class Refresh:
         own_terminating = [s for s in group.instance_states
                            if s.lifecycle_state == "Terminating" and s.instance.id in self.to_replace]
         self.max_inflight = max(self.max_inflight, len(inflight))
-        # replacement instances that the group found unhealthy and replaced count as failures
+        # replacement instances that the group found unhealthy and replaced, or whose launch a
+        # lifecycle hook abandoned, count as failures
         for s in group.instance_states:
             inst = s.instance
-            if (getattr(inst, "_la_replaced_unhealthy", False) and inst.id not in self.before
-                    and getattr(inst, "_la_key", None) == self.phase_key):
+            if ((getattr(inst, "_la_replaced_unhealthy", False) or getattr(inst, "_la_abandoned", False))
+                    and inst.id not in self.before and getattr(inst, "_la_key", None) == self.phase_key):
                 self.failed.add(inst.id)
+                self.failure_causes[inst.id] = ("had their launch abandoned by a lifecycle hook"
+                                                if getattr(inst, "_la_abandoned", False)
+                                                else "failed their health checks and were replaced")
         fresh = {s.instance.id for s in ready} - self.ready_seen
         if fresh:  # a replacement succeeded: failures are counted again from here
             self.ready_seen |= fresh
@@ -172,7 +179,7 @@ class Refresh:
         self.percentage = int(100 * (self.n - self.to_update) / self.n) if self.n else 100
 
         if self.status == "Cancelling":
-            launching = [s for s in inflight if s.lifecycle_state == "Pending"]
+            launching = [s for s in inflight if s.lifecycle_state.startswith("Pending")]
             if not self.cancel_wait or (not launching and not own_terminating):
                 self._finish("Cancelled", "Instance refresh was cancelled.")
             return
@@ -181,8 +188,9 @@ class Refresh:
                 self._succeed(group)
             return
         if consecutive >= FAIL_AFTER * max(1, self.max_inflight):
-            reason = (f"Instance refresh failed: {consecutive} replacement instances failed their health checks "
-                      f"and were replaced (last: {sorted(self.failed)[-1]}).")
+            last = sorted(self.failed)[-1]
+            reason = (f"Instance refresh failed: {consecutive} replacement instances {self.failure_causes[last]} "
+                      f"(last: {last}).")
             self._fail(group, reason)
             return
         if self.cp_until is not None:

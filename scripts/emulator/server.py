@@ -157,7 +157,8 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, refresh, refresh_api, target_health
+    from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
+                   refresh_api, target_health)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -166,6 +167,7 @@ def install_all() -> None:
     target_health.install()
     asg.install()
     asg_launch.install()
+    lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed
     refresh_api.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
     # self-powering-off build instance), then pending images, then Auto Scaling groups (which read
