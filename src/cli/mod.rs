@@ -14,6 +14,7 @@ pub mod history;
 pub mod rollback;
 pub mod prune;
 pub mod gc;
+mod signals;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,7 @@ pub struct Session {
     /// Set by `--dry-run` (see `dry_run::start`): the recording behind `ctx.cloud`. Only the command
     /// line knows a run is a dry run; the engine cannot tell.
     pub dry_run: Option<DryRun>,
+    pub signals: signals::Signals,
     pub display: Display,
     pub global_output: Output,
     pub started: tokio::time::Instant,
@@ -129,43 +131,44 @@ impl Session {
             display.tap(journal);
         }
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
-        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default() };
-        Ok(Self { ctx, dry_run: None, display, global_output: global.output, started: tokio::time::Instant::now() })
+        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), stop: Default::default() };
+        let signals = signals::Signals::listen();
+        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now() })
     }
 
-    /// Runs `work`; on Ctrl-C or SIGTERM (a cancelled GitLab job) stops it, terminates build
-    /// instances, rolls back refreshes in flight, and reports what it did (exit 130).
+    /// Runs `work`. On the first Ctrl-C or SIGTERM (a cancelled GitLab job): work with nothing that must
+    /// finish (a bake, reads) is stopped and its build resources cleaned up; a deploy under way is asked
+    /// to stop — its refresh is rolled back and the rollback verified, a rollback already under way is
+    /// left to finish — and the command then exits 130 saying where things stand. A second signal
+    /// exits at once, naming what is still running.
     pub async fn interruptible<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        tokio::select! {
-            r = work => r,
-            sig = shutdown_signal() => {
-                self.ctx.events.warn("bakeroll", format!("{sig} received: cleaning up"));
-                let mut report = self.ctx.ledger.clean_bake(&self.ctx.cloud).await;
-                let rb = self.ctx.ledger.roll_back_inflight(&self.ctx.cloud).await;
-                report.rolled_back = rb.rolled_back;
-                report.errors.extend(rb.errors);
-                Err(Error::Interrupted { state: report.describe() })
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
+        tokio::pin!(work);
+        let first = tokio::select! {
+            r = &mut work => return r,
+            s = self.signals.nth(1) => s,
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
+        if !self.ctx.ledger.deploying() {
+            self.ctx.events.warn("bakeroll", format!("{first} received: stopping and cleaning up"));
+            let report = self.ctx.ledger.clean_bake(&self.ctx.cloud).await;
+            return Err(Error::Interrupted { state: report.describe() });
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        self.ctx.stop.request(first);
+        self.ctx.events.warn(
+            "bakeroll",
+            format!("{first} received: rolling back the refresh in flight and verifying the fleet (a rollback under way is left to finish); send it again to exit at once"),
+        );
+        tokio::select! {
+            r = &mut work => match r {
+                // Rolled back and verified because we were asked to stop: that is the interruption's result.
+                Err(Error::RolledBack { state, .. }) => Err(Error::Interrupted { state }),
+                // A fleet not verified stays exit 4; a deploy that completed before the stop took effect
+                // is reported as what it is.
+                other => other,
+            },
+            again = self.signals.nth(2) => Err(Error::Interrupted {
+                state: format!("{again} again: exited at once; {}", self.ctx.ledger.in_flight()),
+            }),
+        }
     }
 }
 

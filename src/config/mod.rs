@@ -140,6 +140,20 @@ pub struct Environment {
     pub set_default_version: bool,
     /// How long to wait for the fleet to be verified healthy after a refresh or rollback ends.
     pub verify_timeout: Option<Dur>,
+    /// How the new instances' health is judged: `target-groups` (default: every target group of the
+    /// group, which must have at least one) or `ec2` (the group's own health checks, for groups that
+    /// serve no load balancer; said explicitly because EC2 checks miss a broken application).
+    #[serde(default)]
+    pub health: HealthSource,
+}
+
+/// Where a deploy's health verdict comes from (`environments.<env>.health`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthSource {
+    #[default]
+    TargetGroups,
+    Ec2,
 }
 
 fn default_instance_type() -> String {
@@ -245,7 +259,20 @@ impl Loaded {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(region) = &self.pipeline.region {
+            if !is_region(region) {
+                return Err(self.invalid("region", format!("is `{region}`, not an AWS region name (e.g. us-east-1, eu-west-2)")));
+            }
+        }
         let b = &self.pipeline.bake;
+        for (k, d) in [("bake.timeout", b.timeout), ("bake.image_timeout", b.image_timeout), ("bake.poll_interval", b.poll_interval)] {
+            if d.0.is_zero() {
+                return Err(self.invalid(k, "must be more than zero"));
+            }
+        }
+        if b.poll_interval.0 >= b.timeout.0.min(b.image_timeout.0) {
+            return Err(self.invalid("bake.poll_interval", "must be shorter than bake.timeout and bake.image_timeout (or the bake checks once and gives up)"));
+        }
         let sources = [b.base_ami.is_some(), b.base_ami_filter.is_some(), b.build_instance.is_some()];
         if sources.iter().filter(|s| **s).count() > 1 {
             return Err(self.invalid("bake", "sets more than one of base_ami, base_ami_filter, build_instance; keep exactly one"));
@@ -295,11 +322,32 @@ impl Loaded {
         if e.unhealthy_threshold == 0 {
             return Err(self.invalid(f("unhealthy_threshold"), "must be at least 1"));
         }
-        if e.poll_interval.0.is_zero() {
-            return Err(self.invalid(f("poll_interval"), "must be more than zero"));
+        for (k, d) in [("poll_interval", Some(e.poll_interval)), ("timeout", Some(e.timeout)), ("health_grace", Some(e.health_grace)), ("verify_timeout", e.verify_timeout)] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                return Err(self.invalid(f(k), "must be more than zero"));
+            }
+        }
+        if e.poll_interval.0 >= e.health_grace.0.min(e.timeout.0) {
+            return Err(self.invalid(f("poll_interval"), "must be shorter than health_grace and timeout (or a new instance is judged before it was ever looked at)"));
+        }
+        if e.checkpoint_delay.is_some() && e.checkpoints.is_empty() {
+            return Err(self.invalid(f("checkpoint_delay"), "is set but checkpoints is not; AWS refuses a CheckpointDelay without CheckpointPercentages"));
+        }
+        let pauses = e.checkpoint_delay.map_or(Duration::ZERO, |d| d.0 * e.checkpoints.len().saturating_sub(1) as u32);
+        if pauses + e.bake_time.map_or(Duration::ZERO, |d| d.0) >= e.timeout.0 {
+            return Err(self.invalid(f("timeout"), "is shorter than the checkpoint pauses plus bake_time: every refresh would be rolled back for taking too long"));
         }
         Ok(())
     }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters, dash-separated words, a number.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts.last().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 impl Environment {

@@ -110,3 +110,36 @@ fn base_dir_is_repo_root_for_pipeline_dir() {
     assert_eq!(l.base_dir(), PathBuf::from("/repo"));
     assert_eq!(l.name(), "local");
 }
+
+/// Each bad setting is refused at load time, naming its field, before anything touches AWS.
+#[test]
+fn zero_and_contradictory_settings_name_their_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[bake]\n", "[bake]\npoll_interval = \"0s\"\n", "bake.poll_interval"),
+        ("timeout = \"45m\"", "timeout = \"0s\"", "bake.timeout"),
+        ("[bake]\n", "[bake]\nimage_timeout = \"0s\"\n", "bake.image_timeout"),
+        ("[bake]\n", "[bake]\npoll_interval = \"50m\"\n", "bake.poll_interval"),
+        ("timeout = \"60m\"", "timeout = \"0s\"", "environments.staging.timeout"),
+        ("health_grace = \"5m\"", "health_grace = \"0s\"", "environments.staging.health_grace"),
+        ("poll_interval = \"5s\"", "poll_interval = \"0s\"", "environments.staging.poll_interval"),
+        ("poll_interval = \"5s\"", "poll_interval = \"10m\"", "environments.staging.poll_interval"),
+        ("checkpoints = [50, 100]\n", "", "environments.staging.checkpoint_delay"),
+        ("timeout = \"60m\"", "timeout = \"6m\"", "environments.staging.timeout"),
+        ("health_grace = \"5m\"", "health_grace = \"5m\"\nverify_timeout = \"0s\"", "environments.staging.verify_timeout"),
+        ("region = \"ap-south-1\"", "region = \"us-east-7a\"", "region"),
+        ("region = \"ap-south-1\"", "region = \"US-EAST-1\"", "region"),
+        ("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"elb\"", "health"),
+    ];
+    for (from, to, field) in cases {
+        assert!(EXAMPLE.contains(from), "{from}");
+        let text = EXAMPLE.replacen(from, to, 1);
+        let err = parse(&text).expect_err(to).to_string();
+        assert!(err.contains(&format!("`{field}`")) || err.contains(field), "{to}: {err}");
+    }
+    assert_eq!(parse(EXAMPLE).unwrap().pipeline.environments["staging"].health, HealthSource::TargetGroups);
+    let ec2 = EXAMPLE.replace("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"ec2\"");
+    assert_eq!(parse(&ec2).unwrap().pipeline.environments["staging"].health, HealthSource::Ec2);
+    for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "ap-southeast-5"] {
+        assert!(is_region(ok), "{ok}");
+    }
+}

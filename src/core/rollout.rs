@@ -38,6 +38,8 @@ pub enum RollbackReason {
     Timeout { after_secs: u64 },
     VerificationFailed { problems: Vec<String> },
     Requested,
+    /// The operator asked to stop (the signal) while the refresh was in flight.
+    Interrupted { signal: String },
 }
 
 impl fmt::Display for RollbackReason {
@@ -55,6 +57,7 @@ impl fmt::Display for RollbackReason {
             Self::Timeout { after_secs } => write!(f, "the refresh did not finish within {after_secs}s (timeout)"),
             Self::VerificationFailed { problems } => write!(f, "the new fleet did not verify: {}", problems.join("; ")),
             Self::Requested => write!(f, "rollback requested"),
+            Self::Interrupted { signal } => write!(f, "{signal} received while the refresh was in flight"),
         }
     }
 }
@@ -206,6 +209,8 @@ pub struct Rollout {
     action_errors: u32,
     /// An action to re-issue at the next step (after a transient refusal).
     retry: Option<Action>,
+    /// `stop` was called.
+    stopped: bool,
 }
 
 /// Transient action errors tolerated before giving up on a rollback (with `poll` between tries).
@@ -227,6 +232,7 @@ impl Rollout {
             verify_since: Duration::ZERO,
             action_errors: 0,
             retry: None,
+            stopped: false,
         }
     }
 
@@ -259,6 +265,24 @@ impl Rollout {
             }
         }
         r
+    }
+
+    /// The operator asked to stop. A forward refresh still running is rolled back (and the rollback then
+    /// verified as after any failure); a rollback under way, or a forward change AWS already completed
+    /// and that is being verified, goes on to its end: undoing a rollback would redeploy the bad release.
+    /// Returns the decision to act on now, if the stop changes anything.
+    pub fn stop(&mut self, signal: &str, now: Duration) -> Option<Decision> {
+        if self.stopped {
+            return None;
+        }
+        self.stopped = true;
+        match self.phase {
+            Phase::Refreshing { .. } if self.reason.is_none() => {
+                self.retry = None;
+                Some(self.roll_back(RollbackReason::Interrupted { signal: signal.to_string() }, now))
+            }
+            _ => None,
+        }
     }
 
     /// The refresh whose status the driver should fetch for the next observation.

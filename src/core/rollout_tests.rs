@@ -279,3 +279,34 @@ fn undo_watches_a_rollback_already_under_way_and_handles_a_refresh_that_just_end
     let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
     assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::ZERO), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
 }
+
+/// A stop request rolls back only a forward refresh still running; it never undoes a rollback, never
+/// rolls back a change AWS already completed, and acts once.
+#[test]
+fn stop_rolls_back_only_a_forward_refresh_in_flight() {
+    let interrupted = RollbackReason::Interrupted { signal: "SIGTERM".into() };
+    let mixed = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Initial)];
+
+    let mut refreshing = rollout();
+    assert_eq!(refreshing.step(&obs(5, Some("InProgress"), &mixed)), Decision::Wait(POLL));
+    assert_eq!(refreshing.stop("SIGTERM", Duration::from_secs(6)), Some(Decision::Act(Action::RollbackRefresh)));
+    assert_eq!(refreshing.reason, Some(interrupted.clone()));
+    assert_eq!(refreshing.stop("SIGTERM", Duration::from_secs(7)), None, "a second stop changes nothing");
+
+    let mut rolling_back = rollout();
+    let sick = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Unhealthy)];
+    rolling_back.step(&obs(5, Some("InProgress"), &sick));
+    assert_eq!(rolling_back.step(&obs(10, Some("InProgress"), &sick)), Decision::Act(Action::RollbackRefresh));
+    rolling_back.on_action(&Action::RollbackRefresh, ActionResult::Started { refresh_id: "r-1".into() }, Duration::from_secs(10));
+    assert_eq!(rolling_back.stop("SIGTERM", Duration::from_secs(11)), None, "our rollback goes on");
+    assert!(matches!(rolling_back.reason, Some(RollbackReason::Unhealthy { .. })), "the reason stays the real one");
+
+    let mut verifying = rollout();
+    let done = [("i-new1", "ami-new", Healthy), ("i-new2", "ami-new", Healthy)];
+    assert_eq!(verifying.step(&obs(15, Some("Successful"), &done)), Decision::Wait(Duration::ZERO));
+    assert_eq!(verifying.stop("SIGTERM", Duration::from_secs(16)), None, "AWS already completed the change");
+    assert_eq!(verifying.step(&obs(16, Some("Successful"), &done)), Decision::Finish(Outcome::Deployed));
+
+    let mut back = Rollout::back_to(params(), rollout().new, rollout().old, RollbackReason::Requested);
+    assert_eq!(back.stop("SIGINT", Duration::ZERO), None, "a refresh back is never undone");
+}

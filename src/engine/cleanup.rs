@@ -1,16 +1,30 @@
 //! The ledger of what this run created and must not leave behind: build instances, images that never
-//! became a release, and refreshes in flight (rolled back if the run is interrupted). Cleanup is
-//! best-effort; its errors are reported beside, never instead of, the original error.
+//! became a release, launch-template versions not yet in use, and refreshes in flight — each refresh
+//! with what it is (our forward refresh, or our way back), so an interrupted run says exactly what is
+//! still running. Cleanup is best-effort; its errors are reported beside, never instead of, the
+//! original error.
 
 use std::sync::{Arc, Mutex};
 
 use crate::cloud::Cloud;
 
+/// What a refresh in flight is to this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshKind {
+    /// The deploy's own refresh to the new release (AWS's AutoRollback guards it if we go away).
+    Forward,
+    /// A rollback of ours: RollbackInstanceRefresh, or a refresh back to the previous release. Never
+    /// undone by an interruption: undoing it would bring the bad release back.
+    Back,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     build_instances: Vec<String>,
     unfinished_images: Vec<(String, Vec<String>)>,
-    refreshes: Vec<(String, String)>,
+    /// (group, template id, version) created by this run and not yet rolled out.
+    versions: Vec<(String, String, i64)>,
+    refreshes: Vec<(String, String, RefreshKind)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -21,13 +35,12 @@ pub struct Ledger(Arc<Mutex<Inner>>);
 pub struct CleanupReport {
     pub terminated: Vec<String>,
     pub deregistered: Vec<String>,
-    pub rolled_back: Vec<(String, String)>,
     pub errors: Vec<String>,
 }
 
 impl CleanupReport {
     pub fn is_empty(&self) -> bool {
-        self.terminated.is_empty() && self.deregistered.is_empty() && self.rolled_back.is_empty() && self.errors.is_empty()
+        self.terminated.is_empty() && self.deregistered.is_empty() && self.errors.is_empty()
     }
 
     /// One sentence for the error's "State:" line.
@@ -38,9 +51,6 @@ impl CleanupReport {
         }
         if !self.deregistered.is_empty() {
             parts.push(format!("unfinished image {} deregistered with its snapshots", self.deregistered.join(", ")));
-        }
-        for (group, id) in &self.rolled_back {
-            parts.push(format!("rollback of refresh {id} started on {group}"));
         }
         for e in &self.errors {
             parts.push(format!("CLEANUP FAILED: {e}"));
@@ -72,12 +82,45 @@ impl Ledger {
     pub fn image_done(&self, id: &str) {
         self.lock().unfinished_images.retain(|(i, _)| i != id);
     }
-    pub fn refresh_started(&self, group: &str, id: &str) {
-        self.lock().refreshes.push((group.into(), id.into()));
+    pub fn version_created(&self, group: &str, template_id: &str, version: i64) {
+        self.lock().versions.push((group.into(), template_id.into(), version));
     }
-    /// The refresh reached a terminal state; nothing to undo on interrupt.
+    pub fn refresh_started(&self, group: &str, id: &str, kind: RefreshKind) {
+        let mut inner = self.lock();
+        inner.versions.retain(|(g, _, _)| g != group);
+        inner.refreshes.retain(|(g, _, _)| g != group);
+        inner.refreshes.push((group.into(), id.into(), kind));
+    }
+    /// The group's refreshes reached an end; nothing of it is in flight any more.
     pub fn refresh_done(&self, group: &str) {
-        self.lock().refreshes.retain(|(g, _)| g != group);
+        self.lock().refreshes.retain(|(g, _, _)| g != group);
+    }
+
+    /// Whether this run has a deploy under way: a version created for it or a refresh in flight. An
+    /// interruption then goes through the engine (which rolls back and verifies) instead of dropping it.
+    pub fn deploying(&self) -> bool {
+        let inner = self.lock();
+        !inner.versions.is_empty() || !inner.refreshes.is_empty()
+    }
+
+    /// What is still in flight, for a run that exits before it ends (a second signal).
+    pub fn in_flight(&self) -> String {
+        let inner = self.lock();
+        let mut parts: Vec<String> = inner
+            .refreshes
+            .iter()
+            .map(|(g, id, kind)| match kind {
+                RefreshKind::Forward => format!("instance refresh {id} on {g} is still running (AWS's AutoRollback rolls it back if it fails)"),
+                RefreshKind::Back => format!("rollback {id} on {g} is still running (to the previous release)"),
+            })
+            .collect();
+        parts.extend(inner.versions.iter().map(|(g, t, v)| format!("launch-template version {v} of {t} ({g}) created but unused")));
+        parts.extend(inner.build_instances.iter().map(|i| format!("build instance {i} may still be running (`bakeroll gc`)")));
+        if parts.is_empty() {
+            "nothing of this run is in flight".into()
+        } else {
+            parts.join("; ")
+        }
     }
 
     /// Terminates build instances and deregisters unfinished images. Used on every bake exit path.
@@ -107,21 +150,6 @@ impl Ledger {
                     }
                 }
                 Err(e) => report.errors.push(format!("unfinished image {image} not deregistered ({e})")),
-            }
-        }
-        report
-    }
-
-    /// On interrupt: ask AWS to roll back every refresh still in flight, so the fleet returns to the
-    /// previous release even though this process is going away.
-    pub async fn roll_back_inflight(&self, cloud: &Cloud) -> CleanupReport {
-        let refreshes = std::mem::take(&mut self.lock().refreshes);
-        let mut report = CleanupReport::default();
-        for (group, id) in refreshes {
-            match cloud.autoscaling.rollback_instance_refresh(&group).await {
-                Ok(_) => report.rolled_back.push((group, id)),
-                Err(e) if e.is("ActiveInstanceRefreshNotFound") => {}
-                Err(e) => report.errors.push(format!("refresh {id} on {group} not rolled back ({e}); run `bakeroll rollback`")),
             }
         }
         report

@@ -1,22 +1,26 @@
-//! Deploy: put every Auto Scaling group of an environment on a release. Preflight checks all groups
-//! before anything changes; then per group: pin `$Latest`/`$Default`, create a launch-template version
-//! from the current one changing only the image, start a refresh with AutoRollback, and watch it. A
-//! failed group is rolled back, and groups already moved in this run are moved back too.
+//! Deploy: put every Auto Scaling group of an environment on a release. Preflight (`preflight.rs`)
+//! checks all groups before anything changes; then per group: a group already configured for the
+//! release is verified (and finished if an earlier run was cut short), a refresh of this release still
+//! in flight is watched, otherwise `$Latest`/`$Default` is pinned, a launch-template version created
+//! from the current one changing only the image (`versions.rs`), a refresh with AutoRollback started
+//! and watched. A failed group is rolled back, and groups already moved in this run are moved back too.
 
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::images;
+use super::preflight::{self, Prepared, ReleaseKey};
+use super::versions::{self, Started, VersionError, Wanted};
+use super::wait::{Check, Poller, WaitError, Waited};
 use super::watch::{self, WatchTarget};
-use super::Ctx;
-use crate::events::Stage;
-use crate::cloud::CloudError;
+use super::{Ctx, RefreshKind};
+use crate::cloud::Wait;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
-use crate::core::model::{Group, ImageState, RefreshPrefs, RefreshRequest, TemplateRef};
-use crate::core::releases::{format_mark, Mark, RELEASE_MARK};
+use crate::core::model::{ImageState, RefreshPrefs, RefreshRequest};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
+use crate::events::Stage;
 
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
@@ -56,15 +60,6 @@ pub struct DeployReport {
     pub groups: Vec<GroupReport>,
 }
 
-/// What preflight learnt about one group.
-struct Prepared {
-    group: Group,
-    template: TemplateRef,
-    current: i64,
-    current_image: String,
-    on_release: bool,
-}
-
 pub fn rollout_params(env: &Environment) -> RolloutParams {
     RolloutParams {
         poll: env.poll_interval.0,
@@ -86,13 +81,26 @@ pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (Deplo
     (report, result)
 }
 
-async fn run(ctx: &Ctx, env: &Environment, req: &DeployRequest, report: &mut DeployReport) -> Result<()> {
-    check_image(ctx, &req.image_id).await?;
+/// Every precondition of a deploy of `release` to `env`, checked without changing anything (`ship`
+/// runs it before it bakes).
+pub async fn preflight_all(ctx: &Ctx, env: &Environment, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
     let mut prepared = Vec::new();
     for name in &env.auto_scaling_groups {
-        prepared.push(preflight(ctx, name, &req.image_id, req.force).await?);
+        prepared.push(preflight::check(ctx, env, name, release, force).await?);
     }
+    Ok(prepared)
+}
+
+async fn run(ctx: &Ctx, env: &Environment, req: &DeployRequest, report: &mut DeployReport) -> Result<()> {
+    check_image(ctx, &req.image_id).await?;
+    let release = ReleaseKey { ami: Some(&req.image_id), commit: req.commit.as_deref() };
+    let prepared = preflight_all(ctx, env, release, req.force).await?;
     for p in prepared {
+        if let Some(signal) = ctx.stop.requested() {
+            let done: Vec<String> = report.groups.iter().map(|g| g.group.clone()).collect();
+            let state = if done.is_empty() { "nothing was changed".to_string() } else { format!("{} deployed", done.join(", ")) };
+            return Err(Error::Interrupted { state: format!("{signal} received before {} was deployed; {state}", p.group.name) });
+        }
         let r = deploy_group(ctx, env, req, p).await?;
         let failed = !matches!(r.outcome, None | Some(Outcome::Deployed));
         report.groups.push(r);
@@ -108,52 +116,11 @@ async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
     match images::by_id(ctx, ami).await.map_err(|e| Error::cloud(e, "nothing was changed"))? {
         Some(i) if i.state == ImageState::Available => Ok(()),
         Some(i) => Err(Error::precondition(format!("AMI {ami} is {:?}, not available", i.state))),
-        None => Err(Error::precondition(format!("AMI {ami} not found"))),
+        None => {
+            let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
+            Err(Error::precondition(format!("AMI {ami} not found{region} (is it this account's and this region's? check `region`)")))
+        }
     }
-}
-
-async fn preflight(ctx: &Ctx, name: &str, image: &str, force: bool) -> Result<Prepared> {
-    let unchanged = "nothing was changed";
-    let asg = &ctx.cloud.autoscaling;
-    ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
-    let group = asg.describe_group(name).await.map_err(|e| Error::cloud(e, unchanged))?.ok_or_else(|| {
-        Error::precondition(format!("Auto Scaling group {name} not found"))
-    })?;
-    let template = match (&group.launch_template, group.mixed_instances_policy) {
-        (Some(t), false) => t.clone(),
-        (_, true) => return Err(Error::precondition(format!("group {name} uses a mixed-instances policy; bakeroll deploys groups with a plain launch template"))),
-        (None, _) => return Err(Error::precondition(format!("group {name} has no launch template (launch configurations are not supported)"))),
-    };
-    let refreshes = asg.describe_instance_refreshes(name, &[]).await.map_err(|e| Error::cloud(e, unchanged))?;
-    if let Some(r) = refreshes.iter().find(|r| r.status.is_active()) {
-        return Err(Error::precondition(format!(
-            "group {name} has instance refresh {} in status {}; wait for it to finish (or cancel it) first",
-            r.id,
-            r.status.as_str()
-        )));
-    }
-    let versions = ctx
-        .cloud
-        .ec2
-        .launch_template_versions(&template.id, std::slice::from_ref(&template.version))
-        .await
-        .map_err(|e| Error::cloud(e, unchanged))?;
-    let current = versions.first().ok_or_else(|| {
-        Error::precondition(format!("launch template {} has no version {} (used by group {name})", template.id, template.version))
-    })?;
-    let current_image = current.image_id.clone().ok_or_else(|| {
-        Error::precondition(format!("launch template {} version {} sets no image id", template.id, current.number))
-    })?;
-    let (images, health) = watch::fleet(ctx, &group).await.map_err(|e| Error::cloud(e, unchanged))?;
-    let unhealthy = fleet_problems(&group, &images, &health, None);
-    if !unhealthy.is_empty() && !force {
-        return Err(Error::precondition(format!(
-            "group {name} is not healthy before the deploy ({}); fix it or pass --force",
-            unhealthy.join("; ")
-        )));
-    }
-    let on_release = current_image == image && fleet_problems(&group, &images, &health, Some(image)).is_empty();
-    Ok(Prepared { current: current.number, current_image, group, template, on_release })
 }
 
 async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prepared) -> Result<GroupReport> {
@@ -169,43 +136,44 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         pinned_from: None,
         refresh_ids: vec![],
         outcome: None,
-        already_deployed: p.on_release,
+        already_deployed: false,
         timeline: vec![],
         seconds: 0.0,
     };
-    if p.on_release {
-        ctx.events.info(&name, format!("already on {} (launch-template version {}); nothing to do", req.image_id, p.current));
-        report.outcome = Some(Outcome::Deployed);
-        return Ok(report);
-    }
-    let asg = &ctx.cloud.autoscaling;
-    if p.template.numbered_version().is_none() {
-        // AWS can only roll back to a numbered version: pin first. Same version, so no instance changes.
-        ctx.events.phase(&name, Stage::Pin, format!("pinning {} from {} to version {}", name, p.template.version, p.current));
-        asg.set_group_template_version(&name, &p.template.id, &p.current.to_string())
-            .await
-            .map_err(|e| Error::cloud(e, "nothing was changed"))?;
-        report.pinned_from = Some(p.template.version.clone());
-    }
-    let changed = |what: &str| match &report.pinned_from {
-        Some(from) => format!("group {name} pinned from {from} to version {}; {what}", p.current),
-        None => format!("group {name} unchanged; {what}"),
+    let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
+    let (refresh_id, version) = match attached {
+        Some((id, version)) => {
+            ctx.ledger.refresh_started(&name, &id, RefreshKind::Forward);
+            (id, version)
+        }
+        None if p.configured_for(&req.image_id)
+            && req.existing_version.is_none_or(|v| v == p.current)
+            && (p.verified_on(&req.image_id) || p.members_on(&req.image_id)) =>
+        {
+            // Already this release (deployed before, or an earlier run's refresh finished without it):
+            // verify the fleet, and finish what that run left undone.
+            report.already_deployed = true;
+            report.new_version = Some(p.current);
+            report.outcome = Some(verify_configured(ctx, env, &p, &req.image_id).await);
+            if report.outcome == Some(Outcome::Deployed) {
+                finish_success(ctx, env, &p, p.current).await;
+            }
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        // Configured for the release with members on other images (a refresh that stopped half-way):
+        // a refresh to the same version replaces just those (SkipMatching).
+        None if p.configured_for(&req.image_id) => {
+            let converge = DeployRequest { existing_version: Some(p.current), ..req.clone() };
+            let env = Environment { skip_matching: true, ..env.clone() };
+            start(ctx, &env, &converge, &p, &mut report).await?
+        }
+        None => start(ctx, env, req, &p, &mut report).await?,
     };
-    let version = new_version(ctx, req, &p).await.map_err(|e| match e {
-        VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
-        VersionError::Mismatch(m) => Error::precondition(m),
-        VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
-    })?;
     report.new_version = Some(version);
-    let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
-    ctx.events.phase(&name, Stage::Refresh, format!("starting instance refresh to version {version} ({})", req.image_id));
-    let refresh_id = asg.start_instance_refresh(&request).await.map_err(|e| {
-        Error::cloud(e, changed(&format!("launch-template version {version} created but unused")))
-    })?;
-    ctx.ledger.refresh_started(&name, &refresh_id);
-    ctx.events.info(&name, format!("instance refresh {refresh_id} started"));
-
-    let baseline = p.group.instances.iter().map(|i| i.id.clone()).collect();
+    ctx.events.info(&name, format!("instance refresh {refresh_id} rolls out version {version}"));
+    // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
+    let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&req.image_id)).map(|i| i.id.clone()).collect();
     let rollout = Rollout::new(
         rollout_params(env),
         Release { version: p.current, image_id: p.current_image.clone() },
@@ -217,11 +185,8 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
     // wait) goes on along the success path, so that every call of it is accounted for.
-    if env.set_default_version && matches!(outcome, Some(Outcome::Deployed) | None) {
-        ctx.events.phase(&name, Stage::DefaultVersion, format!("version {version} becomes the default of {}", p.template.id));
-        if let Err(e) = ctx.cloud.ec2.set_default_version(&p.template.id, version).await {
-            ctx.events.warn(&name, format!("deployed, but version {version} could not be made the template default: {e}"));
-        }
+    if matches!(outcome, Some(Outcome::Deployed) | None) {
+        finish_success(ctx, env, &p, version).await;
     }
     report.refresh_ids = rollout.refresh_ids.clone();
     report.timeline = rollout.timeline.iter().map(|(t, n)| (t.as_secs_f64(), *n)).collect();
@@ -230,64 +195,101 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     Ok(report)
 }
 
-/// Why no version could be used.
-enum VersionError {
-    Cloud(CloudError),
-    /// The existing version asked for launches another image (nothing was changed).
-    Mismatch(String),
-    /// The version was created, but reads back with another image.
-    Unverified(String),
-}
-
-impl From<CloudError> for VersionError {
-    fn from(e: CloudError) -> Self {
-        Self::Cloud(e)
+/// Pins `$Latest`/`$Default`, makes the version and starts the refresh; every error says what it left.
+async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, report: &mut GroupReport) -> Result<(String, i64)> {
+    let name = &p.group.name;
+    if p.template.numbered_version().is_none() {
+        // AWS can only roll back to a numbered version: pin first. Same version, so no instance changes.
+        ctx.events.phase(name, Stage::Pin, format!("pinning {} from {} to version {}", name, p.template.version, p.current));
+        ctx.cloud
+            .autoscaling
+            .set_group_template_version(name, &p.template.id, &p.current.to_string())
+            .await
+            .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        report.pinned_from = Some(p.template.version.clone());
     }
-}
-
-/// The version for this release: reuse one a previous attempt created (same image, marked by us, newer
-/// than the current one), else create it from the current version changing only the image.
-async fn new_version(ctx: &Ctx, req: &DeployRequest, p: &Prepared) -> Result<i64, VersionError> {
-    let ec2 = &ctx.cloud.ec2;
-    if let Some(n) = req.existing_version {
-        let found = ec2.launch_template_versions(&p.template.id, &[n.to_string()]).await?;
-        return match found.first() {
-            Some(v) if v.image_id.as_deref() == Some(req.image_id.as_str()) => Ok(n),
-            other => Err(VersionError::Mismatch(format!(
-                "version {n} of {} launches {:?}, not {}",
-                p.template.id,
-                other.and_then(|v| v.image_id.clone()),
-                req.image_id
-            ))),
-        };
+    let changed = |what: &str| match &report.pinned_from {
+        Some(from) => format!("group {name} pinned from {from} to version {}; {what}", p.current),
+        None => format!("group {name} unchanged; {what}"),
+    };
+    let want = Wanted { env: &req.env, image: &req.image_id, commit: req.commit.as_deref(), existing: req.existing_version };
+    let (version, _) = versions::for_release(ctx, &want, p).await.map_err(|e| match e {
+        VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
+        VersionError::Mismatch(m) => Error::precondition(m),
+        VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
+    })?;
+    let unused = changed(&format!("launch-template version {version} created but unused (a re-run of this release reuses it)"));
+    if let Some(signal) = ctx.stop.requested() {
+        return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {unused}") });
     }
-    let latest = ec2.launch_template_versions(&p.template.id, &["$Latest".to_string()]).await?;
-    if let Some(v) = latest.first() {
-        let ours = v.description.as_deref().is_some_and(|d| d.starts_with(RELEASE_MARK));
-        if ours && v.image_id.as_deref() == Some(req.image_id.as_str()) && v.number > p.current {
-            ctx.events.info(&p.group.name, format!("reusing launch-template version {} from an earlier attempt", v.number));
-            return Ok(v.number);
+    let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
+    ctx.events.phase(name, Stage::Refresh, format!("starting instance refresh to version {version} ({})", req.image_id));
+    match versions::start_refresh(ctx, &request).await {
+        Started::Running { id, .. } => {
+            ctx.ledger.refresh_started(name, &id, RefreshKind::Forward);
+            Ok((id, version))
         }
-    }
-    let description = format_mark(&Mark {
-        commit: req.commit.clone(),
-        ami: Some(req.image_id.clone()),
-        env: Some(req.env.clone()),
-        at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
-        job: std::env::var("CI_JOB_ID").ok().filter(|j| !j.is_empty()),
-        from: Some(p.current),
-    });
-    ctx.events.phase(&p.group.name, Stage::Template, format!("creating launch-template version from {} with image {}", p.current, req.image_id));
-    let created = ec2.create_launch_template_version(&p.template.id, p.current, &req.image_id, &description).await?;
-    // Verify after write: the version must launch the new image (an emulator or API change that drops
-    // the override would otherwise roll out the old image and report success).
-    let check = ec2.launch_template_versions(&p.template.id, &[created.number.to_string()]).await?;
-    match check.first().and_then(|v| v.image_id.clone()) {
-        Some(img) if img == req.image_id => Ok(created.number),
-        other => Err(VersionError::Unverified(format!(
-            "version {} of {} reads back image {:?}, not {}",
-            created.number, p.template.id, other, req.image_id
+        Started::Blocked(r) => Err(Error::precondition(format!(
+            "group {name} was taken by instance refresh {} ({}, to version {}) between preflight and the start of ours; {unused}",
+            r.id,
+            r.status.as_str(),
+            r.desired_version.as_deref().unwrap_or("?")
         ))),
+        Started::Failed(e) => Err(Error::cloud(e, unused)),
+    }
+}
+
+/// A group whose configuration already launches the release and whose members all run it: wait (up to
+/// `verify_timeout`) for every one to be in service and healthy.
+async fn verify_configured(ctx: &Ctx, env: &Environment, p: &Prepared, image: &str) -> Outcome {
+    let name = &p.group.name;
+    if p.verified_on(image) {
+        ctx.events.info(name, format!("already on {image} (launch-template version {}); nothing to do", p.current));
+        return Outcome::Deployed;
+    }
+    ctx.events.phase(name, Stage::Verify, format!("{name} is configured for {image}: checking every instance is in service and healthy on it"));
+    let what = format!("every instance of {name} in service on {image} and healthy in every target group");
+    let wait = Wait { what, every: env.poll_interval.0, timeout: env.verify_timeout() };
+    // A Poller, not `wait::until` with an async closure: a closure future borrowing this function's
+    // references is not `Send` for the compiler, and deploys run in spawned tasks.
+    let mut poller = Poller::start(&*ctx.cloud.clock, &wait);
+    let mut last = Vec::new();
+    let verified = loop {
+        let seen = check_fleet(ctx, &p.group, image).await.map(|problems| {
+            last = problems;
+            if last.is_empty() { Check::Ready(()) } else { Check::NotYet(last.join("; ")) }
+        });
+        if let Some(ended) = poller.after(seen).await {
+            break ended;
+        }
+    };
+    match verified {
+        Ok(Waited::Ready(())) | Ok(Waited::Unobserved { .. }) => Outcome::Deployed,
+        Err(WaitError::TimedOut { .. } | WaitError::Failed(_)) => Outcome::Failed {
+            reason: None,
+            detail: format!("{name} is configured for {image}, but its fleet does not verify: {}", last.join("; ")),
+        },
+        Err(WaitError::Cloud(e)) => Outcome::Failed { reason: None, detail: format!("{name} could not be verified: {e}") },
+    }
+}
+
+/// What keeps the group from being verified on `image` now (empty: verified).
+async fn check_fleet(ctx: &Ctx, group: &crate::core::model::Group, image: &str) -> Result<Vec<String>, crate::cloud::CloudError> {
+    let g = ctx.cloud.autoscaling.describe_group(&group.name).await?.unwrap_or_else(|| group.clone());
+    let (images, health) = watch::fleet(ctx, &g).await?;
+    Ok(fleet_problems(&g, &images, &health, Some(image)))
+}
+
+/// After a verified success: the new version becomes the template's default (when asked), including
+/// for a release an earlier, interrupted run left as the group's configuration but not the default.
+async fn finish_success(ctx: &Ctx, env: &Environment, p: &Prepared, version: i64) {
+    let name = &p.group.name;
+    if !env.set_default_version || p.default_version == Some(version) {
+        return;
+    }
+    ctx.events.phase(name, Stage::DefaultVersion, format!("version {version} becomes the default of {}", p.template.id));
+    if let Err(e) = ctx.cloud.ec2.set_default_version(&p.template.id, version).await {
+        ctx.events.warn(name, format!("deployed, but version {version} could not be made the template default: {e}"));
     }
 }
 

@@ -9,14 +9,17 @@ pub mod deploy;
 pub mod images;
 pub mod releases;
 pub mod retention;
+pub mod preflight;
 pub mod rollback;
+pub mod stop;
+pub mod versions;
 pub mod wait;
 pub mod watch;
 
 use crate::cloud::Cloud;
 use crate::config::Loaded;
 
-pub use cleanup::Ledger;
+pub use cleanup::{Ledger, RefreshKind};
 use crate::events::Events;
 
 /// What every engine operation needs.
@@ -26,4 +29,6 @@ pub struct Ctx {
     pub events: Events,
     pub pipeline: Loaded,
     pub ledger: Ledger,
+    /// Set when the operator asks to stop (first SIGINT/SIGTERM).
+    pub stop: stop::Stop,
 }

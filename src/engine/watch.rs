@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::wait::{Check, Poller, Waited};
-use super::Ctx;
+use super::{Ctx, RefreshKind};
 use crate::events::Stage;
 use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::events::FleetInstance;
@@ -90,33 +90,42 @@ struct Driver {
 }
 
 impl Driver {
+    /// Feeds an observation to the state machine, telling the display what was seen and what began.
+    fn step(&mut self, ctx: &Ctx, target: &WatchTarget<'_>, obs: &Observation) -> Decision {
+        self.failures = 0;
+        let rollout = &mut self.rollout;
+        if let Some(r) = &obs.refresh {
+            let counts = counts(&obs.group, &obs.health);
+            ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts);
+        }
+        ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(obs));
+        let before = rollout.timeline.len();
+        let decision = rollout.step(obs);
+        announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
+        decision
+    }
+
     /// One poll: observe, step the state machine, carry out what it decides until it waits or finishes.
     async fn round(&mut self, ctx: &Ctx, target: &WatchTarget<'_>) -> Check<Outcome> {
-        let rollout = &mut self.rollout;
-        let mut decision = match observe(ctx, target.group, rollout.watched_refresh(), self.start.elapsed()).await {
-            Ok(obs) => {
-                self.failures = 0;
-                if let Some(r) = &obs.refresh {
-                    let counts = counts(&obs.group, &obs.health);
-                    ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts);
+        let now = self.start.elapsed();
+        let stopped = ctx.stop.requested().and_then(|signal| self.rollout.stop(signal, now));
+        let mut decision = match stopped {
+            Some(decision) => decision,
+            None => match observe(ctx, target.group, self.rollout.watched_refresh(), now).await {
+                Ok(obs) => self.step(ctx, target, &obs),
+                Err(e) if e.kind != ErrorKind::Denied && self.failures < MAX_OBSERVE_FAILURES => {
+                    self.failures += 1;
+                    ctx.events.warn(target.group, format!("could not observe the group (try {}): {e}", self.failures));
+                    Decision::Wait(self.rollout.params.poll)
                 }
-                ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
-                let before = rollout.timeline.len();
-                let decision = rollout.step(&obs);
-                announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
-                decision
-            }
-            Err(e) if e.kind != ErrorKind::Denied && self.failures < MAX_OBSERVE_FAILURES => {
-                self.failures += 1;
-                ctx.events.warn(target.group, format!("could not observe the group (try {}): {e}", self.failures));
-                Decision::Wait(rollout.params.poll)
-            }
-            Err(e) => {
-                let detail =
-                    format!("lost sight of the group while refresh {} was in flight: {e}", rollout.watched_refresh().unwrap_or("?"));
-                return Check::Ready(Outcome::Failed { reason: rollout.reason.clone(), detail });
-            }
+                Err(e) => {
+                    let refresh = self.rollout.watched_refresh().unwrap_or("?");
+                    let detail = format!("lost sight of the group while refresh {refresh} was in flight: {e}");
+                    return Check::Ready(Outcome::Failed { reason: self.rollout.reason.clone(), detail });
+                }
+            },
         };
+        let rollout = &mut self.rollout;
         loop {
             decision = match decision {
                 Decision::Finish(outcome) => return Check::Ready(outcome),
@@ -124,7 +133,7 @@ impl Driver {
                 Decision::Act(action) => {
                     let result = act(ctx, target, &action).await;
                     if let ActionResult::Started { refresh_id } = &result {
-                        ctx.ledger.refresh_started(target.group, refresh_id);
+                        ctx.ledger.refresh_started(target.group, refresh_id, RefreshKind::Back);
                     }
                     let note = match &action {
                         Action::RollbackRefresh => "rolling back the instance refresh (RollbackInstanceRefresh)".to_string(),

@@ -5,8 +5,16 @@ use crate::cloud::actions;
 use async_trait::async_trait;
 
 use super::FakeCloud;
-use crate::cloud::{AutoScalingApi, CloudResult, DryRunOp, Ec2Api, Elbv2Api};
+use crate::cloud::{AutoScalingApi, CloudError, CloudResult, DryRunOp, Ec2Api, Elbv2Api, ErrorKind};
 use crate::core::model::*;
+
+/// A served call's answer, unless a fault loses it (the call has taken effect all the same).
+fn answer<T>(fake: &FakeCloud, action: &str, result: CloudResult<T>) -> CloudResult<T> {
+    if result.is_ok() && fake.with(|s| s.faults.lose_answer(action)) {
+        return Err(CloudError::with_kind(action, ErrorKind::Transient, None, "connection reset: the request was carried out, its answer lost"));
+    }
+    result
+}
 
 /// One handle implements all three traits; `FakeCloud::cloud` hands it out three times.
 #[derive(Clone)]
@@ -32,7 +40,7 @@ impl Ec2Api for FakeApi {
 
     async fn launch_instance(&self, spec: &LaunchSpec) -> CloudResult<Instance> {
         self.enter(actions::RUN_INSTANCES.name).await?;
-        self.0.with(|s| s.launch_instance(spec))
+        answer(&self.0, actions::RUN_INSTANCES.name, self.0.with(|s| s.launch_instance(spec)))
     }
 
     async fn describe_instances(&self, ids: &[String]) -> CloudResult<Vec<Instance>> {
@@ -137,7 +145,7 @@ impl AutoScalingApi for FakeApi {
 
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
         self.enter(actions::START_REFRESH.name).await?;
-        self.0.with(|s| s.start_refresh(req))
+        answer(&self.0, actions::START_REFRESH.name, self.0.with(|s| s.start_refresh(req)))
     }
 
     async fn describe_instance_refreshes(&self, group: &str, ids: &[String]) -> CloudResult<Vec<Refresh>> {

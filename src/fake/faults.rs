@@ -15,6 +15,8 @@ pub(crate) struct Faults {
     always: Vec<(String, ErrorKind, String)>,
     denied: Vec<String>,
     latency: Vec<(String, Duration)>,
+    /// Action patterns whose next call is carried out but answered with a dropped connection.
+    lost: Vec<String>,
     /// Every image CreateImage makes from now on ends `failed` instead of `available`.
     pub fail_new_images: bool,
     /// Every build instance launched from now on never finishes provisioning.
@@ -56,6 +58,17 @@ impl Faults {
         Ok(())
     }
 
+    /// After a call was served: whether its answer is to be lost (consumes the fault).
+    pub fn lose_answer(&mut self, action: &str) -> bool {
+        match self.lost.iter().position(|p| glob(p, action)) {
+            Some(i) => {
+                self.lost.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn latency(&self, action: &str) -> Option<Duration> {
         self.latency
             .iter()
@@ -77,6 +90,12 @@ impl FakeCloud {
         self.with(|s| s.faults.always.push((action.to_string(), kind, code.to_string())));
     }
 
+    /// The next matching call reaches AWS and takes effect, but its answer is lost: the caller sees a
+    /// dropped connection (a transient error), as when a proxy or the network fails mid-answer.
+    pub fn lose_next_answer(&self, action: &str) {
+        self.with(|s| s.faults.lost.push(action.to_string()));
+    }
+
     /// The caller lacks this permission: `UnauthorizedOperation` (EC2) or `AccessDenied` (others).
     pub fn deny(&self, action: &str) {
         self.with(|s| s.faults.denied.push(action.to_string()));
@@ -94,6 +113,7 @@ impl FakeCloud {
             s.faults.always.clear();
             s.faults.denied.clear();
             s.faults.latency.clear();
+            s.faults.lost.clear();
         });
     }
 }

@@ -115,6 +115,11 @@ impl FakeCloud {
         self.with(|s| s.templates.get(template_id)?.versions.get(&version).cloned())
     }
 
+    /// The template's default version number.
+    pub fn default_version(&self, template_id: &str) -> Option<i64> {
+        self.with(|s| s.templates.get(template_id).map(|t| t.default_version))
+    }
+
     /// Virtual time since `FakeCloud::new`.
     pub fn now_offset(&self) -> Duration {
         self.with(|s| s.now.saturating_duration_since(s.start))

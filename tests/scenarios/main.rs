@@ -7,6 +7,7 @@ mod multi;
 mod plan;
 mod release_plans;
 mod releases;
+mod resume;
 mod retention;
 
 use std::path::Path;
@@ -64,7 +65,7 @@ pub fn world_of(pipeline: &str, spec: StackSpec) -> World {
     // The user_data path resolves against the repository root, where scripts/provision-demo.sh lives.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/scenario.toml");
     let pipeline = Loaded::parse(&path, pipeline).expect("scenario pipeline parses");
-    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default() };
+    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default(), stop: Default::default() };
     World { fake, ctx, recorder, stack, base }
 }
 
