@@ -1,5 +1,6 @@
-//! End-to-end: a cancelled GitLab job sends SIGTERM. A bake must terminate its build instance and a
-//! deploy must start the rollback of its refresh in flight, then exit 130 saying what it did.
+//! End-to-end: a cancelled GitLab job sends SIGTERM. A bake must terminate its build instance; a deploy
+//! must roll its refresh back and exit 130 only once the fleet is verified on the previous release; a
+//! rollback under way is never undone; a second signal exits at once saying what is still running.
 
 mod support;
 
@@ -78,10 +79,57 @@ fn sigterm_during_deploy_rolls_the_refresh_back() {
     wait_for(&aws, "a refresh in progress", |s| s["refreshes"].as_array().unwrap().iter().any(|r| r["status"] == "InProgress"));
     let (code, stderr) = term_and_wait(child);
     assert_eq!(code, Some(130), "{stderr}");
-    assert!(stderr.contains("rollback of refresh"), "{stderr}");
-    let state = wait_for(&aws, "the rollback to finish", |s| s["refreshes"][0]["status"] == "RollbackSuccessful");
+    assert!(stderr.contains("verified healthy"), "exit 130 comes after the rollback is verified: {stderr}");
+    // No waiting here: when bakeroll exits, the fleet is already back.
+    let state = aws.inspect("shop-web");
+    assert_eq!(state["refreshes"][0]["status"], "RollbackSuccessful", "{state}");
+    assert_on_version_1(&state);
+}
+
+fn assert_on_version_1(state: &Value) {
     let old = state["lt_versions"].as_array().unwrap().iter().find(|v| v["number"] == 1).unwrap()["image"].clone();
-    for i in state["instances"].as_array().unwrap().iter().filter(|i| i["lifecycle"] == "InService") {
+    let in_service: Vec<&Value> = state["instances"].as_array().unwrap().iter().filter(|i| i["lifecycle"] == "InService").collect();
+    assert_eq!(in_service.len(), 3, "{state}");
+    for i in in_service {
         assert_eq!(i["image"], old, "{state}");
     }
+}
+
+#[test]
+fn sigterm_during_bakerolls_own_rollback_lets_it_finish() {
+    let aws = LocalAws::start("sig-rollback");
+    aws.seed();
+    let pipeline = "pipeline/local.toml";
+    let baked = aws.bakeroll(&["--pipeline", pipeline, "bake", "--commit", "sigbad1", "--tag", "local-aws:health=unhealthy"]);
+    assert_eq!(baked.status.code(), Some(0));
+    let ami = String::from_utf8_lossy(&baked.stdout).trim().to_string();
+
+    let child = spawn(&aws, &["--pipeline", pipeline, "deploy", "--ami", &ami]);
+    wait_for(&aws, "bakeroll's rollback", |s| s["refreshes"][0]["status"] == "RollbackInProgress");
+    let (code, stderr) = term_and_wait(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    let state = aws.inspect("shop-web");
+    assert_eq!(state["refreshes"].as_array().unwrap().len(), 1, "no refresh back to the bad release: {state}");
+    assert_eq!(state["refreshes"][0]["status"], "RollbackSuccessful", "the rollback finished before the exit: {state}");
+    assert_on_version_1(&state);
+    assert!(stderr.contains("verified healthy"), "{stderr}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_naming_what_still_runs() {
+    let aws = LocalAws::start("sig-twice");
+    aws.seed();
+    let baked = aws.bakeroll(&["--pipeline", "pipeline/local.toml", "bake", "--commit", "sig2"]);
+    assert_eq!(baked.status.code(), Some(0));
+    let ami = String::from_utf8_lossy(&baked.stdout).trim().to_string();
+    let child = spawn(&aws, &["--pipeline", "pipeline/local.toml", "deploy", "--ami", &ami]);
+    wait_for(&aws, "a refresh in progress", |s| s["refreshes"].as_array().unwrap().iter().any(|r| r["status"] == "InProgress"));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("again: exited at once") && stderr.contains("still running"), "{stderr}");
 }

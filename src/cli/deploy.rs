@@ -44,7 +44,7 @@ pub async fn execute(
     let req = DeployRequest { env: env.clone(), image_id: image, commit, force, existing_version: None };
     let (report, result) = session.interruptible(async { Ok(deploy::deploy(&session.ctx, &env_cfg, &req).await) }).await.map_or_else(
         |e| (None, Err(e)),
-        |(report, result)| (Some(report), result),
+        |(report, result)| (Some(report), result.map_err(|e| session.after_stop(e))),
     );
     summary.env = Some(env.clone());
     summary.release = Some(Release { ami: req.image_id.clone(), commit: req.commit.clone() });

@@ -158,16 +158,22 @@ impl Session {
             format!("{first} received: rolling back the refresh in flight and verifying the fleet (a rollback under way is left to finish); send it again to exit at once"),
         );
         tokio::select! {
-            r = &mut work => match r {
-                // Rolled back and verified because we were asked to stop: that is the interruption's result.
-                Err(Error::RolledBack { state, .. }) => Err(Error::Interrupted { state }),
-                // A fleet not verified stays exit 4; a deploy that completed before the stop took effect
-                // is reported as what it is.
-                other => other,
-            },
+            r = &mut work => r.map_err(|e| self.after_stop(e)),
             again = self.signals.nth(2) => Err(Error::Interrupted {
                 state: format!("{again} again: exited at once; {}", self.ctx.ledger.in_flight()),
             }),
+        }
+    }
+}
+
+impl Session {
+    /// A deploy error once a stop was requested: rolled back and verified because we were asked to stop
+    /// is the interruption's result (exit 130). A fleet not verified stays exit 4; a deploy that
+    /// completed before the stop could take effect is reported as what it is.
+    pub fn after_stop(&self, e: Error) -> Error {
+        match (self.ctx.stop.requested(), e) {
+            (Some(_), Error::RolledBack { state, .. }) => Error::Interrupted { state },
+            (_, e) => e,
         }
     }
 }

@@ -81,7 +81,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Ok(rollback::execute(ctx, &env_cfg, &plan).await)
     };
     let (report, result) = match session.interruptible(work).await {
-        Ok((report, result)) => (Some(report), result),
+        Ok((report, result)) => (Some(report), result.map_err(|e| session.after_stop(e))),
         Err(e) => (None, Err(e)),
     };
     session.display.finish();
