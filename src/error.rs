@@ -62,6 +62,9 @@ pub enum Error {
     /// DeregisterImage, instances not shutting down after TerminateInstances).
     #[error("an AWS change did not take effect: {message}")]
     Unsettled { message: String, state: String },
+    /// The work is done but an output file (`--dotenv`) could not be written at the end.
+    #[error("{message}")]
+    Output { message: String, state: String },
     #[error("internal error (a bug in bakeroll): {0}")]
     Bug(String),
 }
@@ -90,7 +93,7 @@ impl Error {
             Self::RolledBack { .. } => exit::ROLLED_BACK,
             Self::NeedsHuman { .. } => exit::NEEDS_HUMAN,
             Self::Interrupted { .. } => exit::INTERRUPTED,
-            Self::Cloud { .. } | Self::Unsettled { .. } => exit::AWS_ERROR,
+            Self::Cloud { .. } | Self::Unsettled { .. } | Self::Output { .. } => exit::AWS_ERROR,
             Self::Bug(_) => exit::BUG,
         }
     }
@@ -104,6 +107,7 @@ impl Error {
             | Self::NeedsHuman { state, .. }
             | Self::Interrupted { state }
             | Self::Unsettled { state, .. }
+            | Self::Output { state, .. }
             | Self::Cloud { state, .. } => Some(state),
             Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } | Self::Bug(_) => None,
         }
@@ -119,6 +123,7 @@ impl Error {
             | Self::NeedsHuman { state, .. }
             | Self::Interrupted { state }
             | Self::Unsettled { state, .. }
+            | Self::Output { state, .. }
             | Self::Cloud { state, .. } => Some(state),
             Self::Bug(_) => None,
         }
@@ -132,7 +137,7 @@ impl Error {
         match self {
             Self::NeedsHuman { .. } | Self::Bug(_) => 0,
             Self::Interrupted { .. } => 1,
-            Self::Cloud { .. } | Self::Unsettled { .. } => 2,
+            Self::Cloud { .. } | Self::Unsettled { .. } | Self::Output { .. } => 2,
             Self::Denied { .. } => 3,
             Self::Bake { .. } => 4,
             Self::RolledBack { .. } => 5,

@@ -53,6 +53,32 @@ impl AutoScalingApi for AutoScaling {
         Ok(())
     }
 
+    async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()> {
+        const A: &str = actions::TAG_GROUP.name;
+        self.calls.record(A);
+        let tag = sdk::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .value(value)
+            .propagate_at_launch(false)
+            .build();
+        self.client.create_or_update_tags().tags(tag).send().await.cloud(A)?;
+        Ok(())
+    }
+
+    async fn delete_group_tag(&self, group: &str, key: &str) -> CloudResult<()> {
+        const A: &str = actions::UNTAG_GROUP.name;
+        self.calls.record(A);
+        let tag = sdk::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .build();
+        self.client.delete_tags().tags(tag).send().await.cloud(A)?;
+        Ok(())
+    }
+
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
         const A: &str = actions::START_REFRESH.name;
         self.calls.record(A);
@@ -158,6 +184,7 @@ fn group(g: &sdk::AutoScalingGroup) -> Group {
                 })
             })
             .collect(),
+        tags: g.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect(),
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         summary.bake = Some(baked.clone());
         summary.outcome = Some(Outcome::Baked);
         if let Some(path) = &args.dotenv {
-            write_dotenv(path, &dotenv_vars(&baked))?;
+            write_dotenv(path, &dotenv_vars(&baked), &format!("image {} baked", baked.ami_id))?;
         }
         Ok(baked)
     });

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
+use super::{check_writable, resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
 use crate::core::rollout::Outcome as GroupOutcome;
 use crate::summary::{Outcome, Release, Summary};
 use crate::engine::deploy::{self, DeployReport, DeployRequest};
@@ -121,7 +121,26 @@ pub async fn run(global: &Global, args: Args) -> Finished {
 }
 
 async fn run_session(global: &Global, args: &Args, session: &Session) -> Finished {
-    let mut summary = summary_base(session, "deploy");
+    let summary = summary_base(session, "deploy");
+    if let Some(path) = &args.dotenv {
+        if let Err(e) = check_writable(path, "--dotenv") {
+            return Finished { summary, text: None, result: Err(e), next: None };
+        }
+    }
+    let (env_name, env) = match session.ctx.pipeline.environment(global.env.as_deref()) {
+        Ok((n, e)) => (n, e.clone()),
+        Err(e) => return Finished { summary, text: None, result: Err(e.into()), next: None },
+    };
+    let lock = match session.lock(&env_name, &env, args.commit.as_deref()).await {
+        Ok(l) => l,
+        Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
+    };
+    let finished = deploy_locked(global, args, session, summary).await;
+    session.unlock(lock).await;
+    finished
+}
+
+async fn deploy_locked(global: &Global, args: &Args, session: &Session, mut summary: Summary) -> Finished {
     let (image, commit) = match (&args.ami, &args.commit) {
         (Some(ami), c) => (ami.clone(), c.clone()),
         (None, Some(c)) => match resolve_commit(Some(c)) {
@@ -139,7 +158,8 @@ async fn run_session(global: &Global, args: &Args, session: &Session) -> Finishe
     let env = summary.env.clone().unwrap_or_default();
     let mut result = result;
     if let Some(path) = &args.dotenv {
-        if let Err(e) = write_dotenv(path, &dotenv_vars(&env, &image, commit.as_deref(), summary.outcome)) {
+        let done = format!("deploy {}", summary.outcome.map_or("not started", |o| o.as_str()));
+        if let Err(e) = write_dotenv(path, &dotenv_vars(&env, &image, commit.as_deref(), summary.outcome), &done) {
             result = result.and(Err(e));
         }
     }

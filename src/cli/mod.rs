@@ -26,6 +26,7 @@ use crate::cloud::Cloud;
 use crate::config::Loaded;
 use crate::core::model::Tags;
 use crate::display::{self, Display};
+use crate::engine::lock::Lock;
 use crate::engine::{Ctx, Ledger};
 use crate::events::Events;
 use crate::error::{Error, Result};
@@ -114,6 +115,9 @@ pub struct Session {
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
         let pipeline = Loaded::load(&global.pipeline)?;
+        if let Some(path) = &global.report {
+            check_writable(path, "--report")?;
+        }
         let mut display = display::Display::new(global.no_progress, global.output == Output::Json);
         if let Some(path) = &global.events {
             let file = display::ndjson::EventsFile::create(path)
@@ -167,6 +171,21 @@ impl Session {
 }
 
 impl Session {
+    /// Takes the environment's deploy lock (engine::lock), unless this is a dry run, which changes
+    /// nothing and so needs none.
+    pub async fn lock(&self, env_name: &str, env: &crate::config::Environment, commit: Option<&str>) -> Result<Option<Lock>> {
+        if self.dry_run.is_some() {
+            return Ok(None);
+        }
+        crate::engine::lock::take(&self.ctx, env_name, &env.auto_scaling_groups, commit, env.lock_lease.0).await.map(Some)
+    }
+
+    pub async fn unlock(&self, lock: Option<Lock>) {
+        if let Some(lock) = lock {
+            lock.release(&self.ctx).await;
+        }
+    }
+
     /// A deploy error once a stop was requested: rolled back and verified because we were asked to stop
     /// is the interruption's result (exit 130). A fleet not verified stays exit 4; a deploy that
     /// completed before the stop could take effect is reported as what it is.
@@ -233,8 +252,21 @@ pub fn parse_tag(s: &str) -> std::result::Result<(String, String), String> {
     }
 }
 
+/// Checks, before anything happens, that an output file can be written, so a finished deploy never
+/// fails for want of a writable path. Leaves no file behind that was not there.
+pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    let existed = path.exists();
+    let opened = std::fs::OpenOptions::new().create(true).append(true).open(path);
+    if !existed && opened.is_ok() {
+        let _ = std::fs::remove_file(path);
+    }
+    opened.map(drop).map_err(|e| Error::Usage(format!("{flag} {}: cannot write: {e}; nothing was changed", path.display())))
+}
+
 /// Writes `KEY=value` lines GitLab's `artifacts:reports:dotenv` accepts (single-line values).
-pub fn write_dotenv(path: &Path, vars: &[(&str, String)]) -> Result<()> {
+/// `done` says what the command achieved: a file that cannot be written at the end is an error of its
+/// own (exit 7) that keeps saying so, never "nothing was changed".
+pub fn write_dotenv(path: &Path, vars: &[(&str, String)], done: &str) -> Result<()> {
     let mut text = String::new();
     for (k, v) in vars {
         if v.contains('\n') {
@@ -242,7 +274,10 @@ pub fn write_dotenv(path: &Path, vars: &[(&str, String)]) -> Result<()> {
         }
         text.push_str(&format!("{k}={v}\n"));
     }
-    std::fs::write(path, text).map_err(|e| Error::Usage(format!("--dotenv {}: cannot write: {e}", path.display())))
+    std::fs::write(path, text).map_err(|e| Error::Output {
+        message: format!("--dotenv {}: cannot write: {e}", path.display()),
+        state: format!("{done}; only the dotenv file is missing (later CI jobs get no AMI_ID)"),
+    })
 }
 
 /// A summary for `command` with the pipeline, the calls made so far and the time taken.

@@ -76,6 +76,10 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Err(e) => return Finished { summary: summary_base(&session, "rollback"), text: None, result: Err(e.into()), next: None },
     };
     let ctx = &session.ctx;
+    let lock = match session.lock(&env, &env_cfg, None).await {
+        Ok(l) => l,
+        Err(e) => return Finished { summary: summary_base(&session, "rollback"), text: None, result: Err(e), next: None },
+    };
     let work = async {
         let plan = rollback::plan(ctx, &env, &env_cfg, &spec, &args.to).await?;
         Ok(rollback::execute(ctx, &env_cfg, &plan).await)
@@ -84,6 +88,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Ok((report, result)) => (Some(report), result.map_err(|e| session.after_stop(e))),
         Err(e) => (None, Err(e)),
     };
+    session.unlock(lock).await;
     session.display.finish();
     let mut summary = summary_base(&session, "rollback");
     summary.env = Some(env.clone());

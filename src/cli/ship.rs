@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{parse_tag, summary_base, write_dotenv, Finished, Global, Session};
+use super::{check_writable, parse_tag, summary_base, write_dotenv, Finished, Global, Session};
+use crate::engine::deploy::preflight_all;
+use crate::engine::preflight::ReleaseKey;
 use crate::engine::bake;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -48,10 +50,33 @@ pub async fn run(global: &Global, args: Args) -> Finished {
 }
 
 async fn run_session(global: &Global, args: &Args, req: &bake::BakeRequest, session: &Session) -> Finished {
-    // Check the environment before baking: a typo should not cost a 20-minute bake.
-    if let Err(e) = session.ctx.pipeline.environment(global.env.as_deref()) {
-        return Finished { summary: summary_base(session, "ship"), text: None, result: Err(e.into()), next: None };
+    // Everything a deploy needs is checked before the bake: a typo, a held environment or an unhealthy
+    // fleet should not cost a 20-minute bake and leave an image nobody deploys.
+    let early = |e| Finished { summary: summary_base(session, "ship"), text: None, result: Err(e), next: None };
+    if let Some(path) = &args.dotenv {
+        if let Err(e) = check_writable(path, "--dotenv") {
+            return early(e);
+        }
     }
+    let (env_name, env) = match session.ctx.pipeline.environment(global.env.as_deref()) {
+        Ok((n, e)) => (n, e.clone()),
+        Err(e) => return early(e.into()),
+    };
+    let lock = match session.lock(&env_name, &env, Some(&req.commit)).await {
+        Ok(l) => l,
+        Err(e) => return early(e),
+    };
+    let release = ReleaseKey { ami: None, commit: Some(&req.commit) };
+    let checked = session.interruptible(preflight_all(&session.ctx, &env, release, args.force)).await;
+    let finished = match checked {
+        Ok(_) => bake_and_deploy(global, args, req, session).await,
+        Err(e) => early(e),
+    };
+    session.unlock(lock).await;
+    finished
+}
+
+async fn bake_and_deploy(global: &Global, args: &Args, req: &bake::BakeRequest, session: &Session) -> Finished {
     let baked = session.interruptible(bake::bake(&session.ctx, req)).await;
     let mut summary = summary_base(session, "ship");
     let baked = match baked {
@@ -71,7 +96,8 @@ async fn run_session(global: &Global, args: &Args, req: &bake::BakeRequest, sess
         let mut vars = super::bake::dotenv_vars(&baked);
         let deploy_vars = super::deploy::dotenv_vars(&env, &baked.ami_id, Some(&baked.commit), summary.outcome);
         vars.extend(deploy_vars.into_iter().filter(|(k, _)| *k != "AMI_ID" && *k != "RELEASE"));
-        if let Err(e) = write_dotenv(path, &vars) {
+        let done = format!("image {} baked; deploy {}", baked.ami_id, summary.outcome.map_or("not started", |o| o.as_str()));
+        if let Err(e) = write_dotenv(path, &vars, &done) {
             result = result.and(Err(e));
         }
     }

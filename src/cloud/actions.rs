@@ -79,6 +79,9 @@ pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups"
 pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
 pub const UPDATE_GROUP: Action = group_write("autoscaling:UpdateAutoScalingGroup", true);
 pub const START_REFRESH: Action = group_write("autoscaling:StartInstanceRefresh", true);
+/// The deploy lock: a tag on the group (engine/lock.rs).
+pub const TAG_GROUP: Action = group_write("autoscaling:CreateOrUpdateTags", false);
+pub const UNTAG_GROUP: Action = group_write("autoscaling:DeleteTags", false);
 pub const CANCEL_REFRESH: Action = group_write("autoscaling:CancelInstanceRefresh", false);
 pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRefresh", false);
 
@@ -104,6 +107,8 @@ pub const ALL: &[Action] = &[
     DESCRIBE_REFRESHES,
     UPDATE_GROUP,
     START_REFRESH,
+    TAG_GROUP,
+    UNTAG_GROUP,
     CANCEL_REFRESH,
     ROLLBACK_REFRESH,
     DESCRIBE_TARGET_HEALTH,

@@ -96,6 +96,9 @@ pub trait AutoScalingApi: Send + Sync {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>>;
     /// Points the group at a template version (used only to pin `$Latest`/`$Default` to a number).
     async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()>;
+    /// Sets one tag on the group itself (not propagated to instances).
+    async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()>;
+    async fn delete_group_tag(&self, group: &str, key: &str) -> CloudResult<()>;
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String>;
     /// Newest first, as AWS returns them; `ids` empty = all kept refreshes of the group.
     async fn describe_instance_refreshes(&self, group: &str, ids: &[String]) -> CloudResult<Vec<Refresh>>;

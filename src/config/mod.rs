@@ -145,6 +145,10 @@ pub struct Environment {
     /// serve no load balancer; said explicitly because EC2 checks miss a broken application).
     #[serde(default)]
     pub health: HealthSource,
+    /// How long the deploy lock (a tag on each group) outlives a run that died without releasing it;
+    /// a live run renews it every third of this.
+    #[serde(default = "default_lock_lease")]
+    pub lock_lease: Dur,
 }
 
 /// Where a deploy's health verdict comes from (`environments.<env>.health`).
@@ -186,6 +190,11 @@ fn default_health_grace() -> Dur {
 }
 fn default_deploy_timeout() -> Dur {
     Dur(Duration::from_secs(60 * 60))
+}
+fn default_lock_lease() -> Dur {
+    // Long enough that a run stalled by throttling keeps it; short enough that a re-run after a crash
+    // on another machine waits minutes, not an hour. (On the same machine a dead holder is seen at once.)
+    Dur(Duration::from_secs(10 * 60))
 }
 fn yes() -> bool {
     true
@@ -329,6 +338,9 @@ impl Loaded {
         }
         if e.poll_interval.0 >= e.health_grace.0.min(e.timeout.0) {
             return Err(self.invalid(f("poll_interval"), "must be shorter than health_grace and timeout (or a new instance is judged before it was ever looked at)"));
+        }
+        if e.lock_lease.0 < Duration::from_secs(3) {
+            return Err(self.invalid(f("lock_lease"), "must be at least 3s (it is renewed every third of it)"));
         }
         if e.checkpoint_delay.is_some() && e.checkpoints.is_empty() {
             return Err(self.invalid(f("checkpoint_delay"), "is set but checkpoints is not; AWS refuses a CheckpointDelay without CheckpointPercentages"));

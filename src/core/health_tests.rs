@@ -19,6 +19,7 @@ pub(crate) fn group(ids: &[&str]) -> Group {
             .iter()
             .map(|id| GroupInstance { id: id.to_string(), lifecycle_state: "InService".into(), health_status: "Healthy".into() })
             .collect(),
+        tags: Default::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Nothing here imports an AWS SDK crate or sleeps; decisions are returned as data.
 
 pub mod health;
+pub mod lock;
 pub mod model;
 pub mod rollout;
 pub mod tags;

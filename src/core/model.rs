@@ -168,6 +168,8 @@ pub struct Group {
     pub desired_capacity: i32,
     pub target_group_arns: Vec<String>,
     pub instances: Vec<GroupInstance>,
+    /// The group's own tags (bakeroll keeps its deploy lock in one).
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -41,6 +41,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
             .iter()
             .map(|(id, _, _)| GroupInstance { id: id.to_string(), lifecycle_state: "InService".into(), health_status: "Healthy".into() })
             .collect(),
+        tags: Default::default(),
     };
     let refresh = status.map(|s| Refresh {
         id: "r-1".into(),

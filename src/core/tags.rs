@@ -14,3 +14,5 @@ pub const CREATED_BY: &str = "bakeroll:created-by";
 pub const SOURCE_AMI: &str = "bakeroll:source-ami";
 /// `ok` / `failed`, set by a provisioning script on its own instance when `ready = "tag"`.
 pub const READY: &str = "bakeroll:ready";
+/// The deploy lock on each group of an environment (see `core::lock`).
+pub const LOCK: &str = "bakeroll:lock";

@@ -7,6 +7,7 @@ pub mod bake;
 pub mod cleanup;
 pub mod deploy;
 pub mod images;
+pub mod lock;
 pub mod releases;
 pub mod retention;
 pub mod preflight;

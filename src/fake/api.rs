@@ -143,6 +143,16 @@ impl AutoScalingApi for FakeApi {
             .with(|s| s.set_group_template_version(group, template_id, version))
     }
 
+    async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()> {
+        self.enter(actions::TAG_GROUP.name).await?;
+        self.0.with(|s| s.set_group_tag(group, key, Some(value)))
+    }
+
+    async fn delete_group_tag(&self, group: &str, key: &str) -> CloudResult<()> {
+        self.enter(actions::UNTAG_GROUP.name).await?;
+        self.0.with(|s| s.set_group_tag(group, key, None))
+    }
+
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
         self.enter(actions::START_REFRESH.name).await?;
         answer(&self.0, actions::START_REFRESH.name, self.0.with(|s| s.start_refresh(req)))

@@ -29,6 +29,8 @@ pub(crate) struct GroupRec {
     /// Health check type ELB (true) or EC2: with EC2 checks Auto Scaling ignores target health entirely.
     pub elb_health: bool,
     pub launch_retry_at: Option<Instant>,
+    /// The group's own tags.
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +100,19 @@ impl State {
                     health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
                 })
                 .collect(),
+            tags: g.tags.clone(),
         }
+    }
+
+    pub fn set_group_tag(&mut self, group: &str, key: &str, value: Option<&str>) -> CloudResult<()> {
+        let action = if value.is_some() { actions::TAG_GROUP.name } else { actions::UNTAG_GROUP.name };
+        self.group_or_err(action, group)?;
+        let g = self.groups.get_mut(group).expect("checked above");
+        match value {
+            Some(v) => g.tags.insert(key.to_string(), v.to_string()),
+            None => g.tags.remove(key),
+        };
+        Ok(())
     }
 
     pub fn set_group_template_version(&mut self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {

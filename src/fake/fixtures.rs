@@ -244,6 +244,7 @@ impl FakeCloud {
                     grace: spec.health_check_grace.unwrap_or(s.timings.health_check_grace),
                     elb_health: spec.elb_health_check,
                     launch_retry_at: None,
+                    tags: Default::default(),
                 },
             );
             StackIds {

@@ -89,6 +89,8 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
         acts,
         [
             "autoscaling:CancelInstanceRefresh",
+            "autoscaling:CreateOrUpdateTags",
+            "autoscaling:DeleteTags",
             "autoscaling:RollbackInstanceRefresh",
             "autoscaling:StartInstanceRefresh",
             "autoscaling:UpdateAutoScalingGroup"

@@ -3,6 +3,7 @@
 
 mod bake;
 mod deploy;
+mod lock;
 mod multi;
 mod plan;
 mod release_plans;

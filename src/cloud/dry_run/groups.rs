@@ -23,6 +23,18 @@ impl AutoScalingApi for DryRunApi {
         Ok(())
     }
 
+    async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()> {
+        let a = args(&[("group", json!(group)), ("key", json!(key)), ("value", json!(value))]);
+        self.asg_write(&actions::TAG_GROUP, a, vec![effect(Change::Change, "auto-scaling-group", group, format!("tag {key} set"))]);
+        Ok(())
+    }
+
+    async fn delete_group_tag(&self, group: &str, key: &str) -> CloudResult<()> {
+        let a = args(&[("group", json!(group)), ("key", json!(key))]);
+        self.asg_write(&actions::UNTAG_GROUP, a, vec![effect(Change::Change, "auto-scaling-group", group, format!("tag {key} removed"))]);
+        Ok(())
+    }
+
     async fn start_instance_refresh(&self, req: &RefreshRequest) -> CloudResult<String> {
         let id = self.dry.with_world(|w| {
             let id = planned_id("refresh", w.refreshes.len() + 1);
