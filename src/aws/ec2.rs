@@ -39,6 +39,7 @@ impl Ec2 {
         let mut req = self
             .client
             .run_instances()
+            .client_token(super::client_token())
             .image_id(&spec.image_id)
             .instance_type(InstanceType::from(spec.instance_type.as_str()))
             .min_count(1)

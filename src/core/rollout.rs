@@ -453,9 +453,13 @@ impl Rollout {
                 self.enter(Phase::RollingBack { refresh_id }, now);
                 self.wait()
             }
-            // The refresh already ended (e.g. it succeeded a moment ago): roll back with a new refresh.
+            // No active refresh to roll back: it ended a moment ago, or an earlier attempt of this very
+            // request (whose answer was lost) is already rolling it back. The next observation tells:
+            // RollingBack waits for a rollback under way and goes back with a new refresh otherwise.
             (Action::RollbackRefresh, ActionResult::Refused { code, .. }) if code == "ActiveInstanceRefreshNotFound" => {
-                self.roll_forward_back(None, now)
+                let id = self.watched_refresh().unwrap_or_default().to_string();
+                self.enter(Phase::RollingBack { refresh_id: id }, now);
+                Decision::Wait(Duration::ZERO)
             }
             (Action::RollbackRefresh, ActionResult::Refused { code, .. }) if code == "IrreversibleInstanceRefresh" => {
                 let id = self.watched_refresh().unwrap_or_default().to_string();

@@ -109,10 +109,9 @@ fn refresh_that_ended_before_rollback_gets_a_new_refresh() {
     r.step(&obs(5, Some("InProgress"), &bad));
     assert_eq!(r.step(&obs(10, Some("InProgress"), &bad)), Decision::Act(Action::RollbackRefresh));
     let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
-    assert_eq!(
-        r.on_action(&Action::RollbackRefresh, refused, Duration::from_secs(11)),
-        Decision::Act(Action::StartRollbackRefresh { version: 1 })
-    );
+    // No active refresh: the next observation says why. Here it had just succeeded: go back with a new refresh.
+    assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::from_secs(11)), Decision::Wait(Duration::ZERO));
+    assert_eq!(r.step(&obs(11, Some("Successful"), &bad)), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
     let started = ActionResult::Started { refresh_id: "r-2".into() };
     r.on_action(&Action::StartRollbackRefresh { version: 1 }, started, Duration::from_secs(12));
     assert_eq!(r.watched_refresh(), Some("r-2"));
@@ -278,7 +277,24 @@ fn undo_watches_a_rollback_already_under_way_and_handles_a_refresh_that_just_end
     let mut r = undo("Baking");
     r.step(&obs(0, Some("Baking"), &back));
     let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
-    assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::ZERO), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+    assert_eq!(r.on_action(&Action::RollbackRefresh, refused.clone(), Duration::ZERO), Decision::Wait(Duration::ZERO));
+    assert_eq!(r.step(&obs(1, Some("Successful"), &back)), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+}
+
+/// A rollback request whose answer was lost and whose SDK retry is refused (nothing active any more,
+/// because the first attempt is already rolling back) watches that rollback: it does not start another.
+#[test]
+fn a_refused_retry_of_our_own_rollback_request_watches_the_rollback() {
+    let mut r = rollout();
+    let bad = [("i-old1", "ami-old", Healthy), ("i-new1", "ami-new", Unhealthy)];
+    r.step(&obs(5, Some("InProgress"), &bad));
+    assert_eq!(r.step(&obs(10, Some("InProgress"), &bad)), Decision::Act(Action::RollbackRefresh));
+    let refused = ActionResult::Refused { code: "ActiveInstanceRefreshNotFound".into(), message: "none".into() };
+    assert_eq!(r.on_action(&Action::RollbackRefresh, refused, Duration::from_secs(10)), Decision::Wait(Duration::ZERO));
+    assert_eq!(r.step(&obs(11, Some("RollbackInProgress"), &bad)), Decision::Wait(POLL), "no second rollback, no refresh back");
+    let back = [("i-old1", "ami-old", Healthy), ("i-old2", "ami-old", Healthy)];
+    assert_eq!(r.step(&obs(20, Some("RollbackSuccessful"), &back)), Decision::Wait(Duration::ZERO));
+    assert!(matches!(r.step(&obs(20, Some("RollbackSuccessful"), &back)), Decision::Finish(Outcome::RolledBack { .. })));
 }
 
 /// A stop request rolls back only a forward refresh still running; it never undoes a rollback, never

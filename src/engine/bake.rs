@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::images::{self, CommitImage};
-use super::wait::{self, Check, WaitError, Waited};
+use super::wait::{Check, Poller, WaitError, Waited};
 use super::Ctx;
 use crate::events::Stage;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
@@ -86,6 +86,8 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let ev = &ctx.events;
     ev.phase("bake", Stage::Lookup, format!("looking for an existing image named {name}"));
     if let Some(image) = existing(ctx, &req.commit).await.map_err(|e| Error::cloud(e, "nothing was changed"))?? {
+        // A run killed after CreateImage left its build instance: this run terminates it.
+        left_behind(ctx, req, None).await?;
         return reuse(ctx, &name, image, req).await;
     }
 
@@ -94,7 +96,10 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         Some(id) => (existing_instance(ctx, &id).await?, format!("instance:{id}"), false),
         None => {
             let base = resolve_base(ctx).await?;
-            let id = launch(ctx, req, &name, &base).await?;
+            let id = match left_behind(ctx, req, Some(&base)).await? {
+                Some(id) => id,
+                None => launch(ctx, req, &name, &base).await?,
+            };
             (id, base, true)
         }
     };
@@ -223,6 +228,37 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
     Ok(newest.id)
 }
 
+/// A build instance an earlier run of this bake launched and left behind (killed before its cleanup):
+/// found by its tags (role, pipeline, commit). One launched from today's base image is reused — its
+/// provisioning goes on, or is already done; any other is terminated. Either way it is this run's to
+/// clean up now, so `gc`'s age limit never has to find it.
+async fn left_behind(ctx: &Ctx, req: &BakeRequest, base: Option<&str>) -> Result<Option<String>> {
+    let wanted = Tags::from([
+        (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
+        (tags::PIPELINE.to_string(), ctx.pipeline.name()),
+        (tags::COMMIT.to_string(), req.commit.clone()),
+    ]);
+    // Only an economy (gc finds whatever this misses): a failed lookup never fails the bake.
+    let found = match ctx.cloud.ec2.find_instances(&wanted).await {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.events.warn("bake", format!("could not look for build instances an earlier run left behind: {e}"));
+            return Ok(None);
+        }
+    };
+    let mut reused = None;
+    for i in found.into_iter().filter(|i| !i.state.is_gone()) {
+        ctx.ledger.build_instance(&i.id);
+        if reused.is_none() && Some(i.image_id.as_str()) == base {
+            ctx.events.info("bake", format!("reusing build instance {} ({:?}) that an earlier run for this commit left behind", i.id, i.state));
+            reused = Some(i.id);
+        } else {
+            ctx.events.info("bake", format!("build instance {} left behind by an earlier run (from {}) will be terminated", i.id, i.image_id));
+        }
+    }
+    Ok(reused)
+}
+
 async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<String> {
     let cfg = &ctx.pipeline.pipeline.bake;
     let user_data = match &cfg.user_data {
@@ -264,24 +300,13 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     let what = format!("for build instance {id} {ready}; on failure or timeout, show its console output");
     let wait = Wait { what, every: cfg.poll_interval.0, timeout: cfg.timeout.0 };
     let ids = [id.to_string()];
-    let result = wait::until(&*ctx.cloud.clock, &wait, async || {
-        let inst = ctx.cloud.ec2.describe_instances(&ids).await?;
-        let Some(inst) = inst.first() else { return Ok(Check::NotYet("not visible yet".into())) };
-        if inst.state.is_gone() {
-            return Ok(Check::Failed(format!("build instance {id} is {:?}", inst.state)));
+    let mut poller = Poller::start(&*ctx.cloud.clock, &wait);
+    let result = loop {
+        let seen = check_ready(ctx, &ids, ready).await;
+        if let Some(ended) = poller.after(seen).await {
+            break ended;
         }
-        Ok(match ready {
-            Ready::Stopped if inst.state == InstanceState::Stopped => Check::Ready(()),
-            Ready::StatusOk if ctx.cloud.ec2.instance_status_ok(id).await? == Some(true) => Check::Ready(()),
-            Ready::Tag => match inst.tags.get(tags::READY).map(String::as_str) {
-                Some("ok") => Check::Ready(()),
-                Some("failed") => Check::Failed(format!("{id} tagged {}=failed", tags::READY)),
-                _ => Check::NotYet(format!("{:?}, no {} tag", inst.state, tags::READY)),
-            },
-            _ => Check::NotYet(format!("{:?}", inst.state)),
-        })
-    })
-    .await;
+    };
     let Err(e) = result else { return Ok(()) };
     let console = ctx.cloud.ec2.console_output(id).await.unwrap_or_else(|e| format!("(console output unavailable: {e})"));
     let tail: Vec<&str> = console.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
@@ -298,6 +323,26 @@ async fn wait_ready(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     })
 }
 
+/// One look at the build instance: is provisioning done (as `ready` says it shows), or over?
+async fn check_ready(ctx: &Ctx, ids: &[String; 1], ready: Ready) -> CloudResult<Check<()>> {
+    let id = &ids[0];
+    let inst = ctx.cloud.ec2.describe_instances(ids).await?;
+    let Some(inst) = inst.first() else { return Ok(Check::NotYet("not visible yet".into())) };
+    if inst.state.is_gone() {
+        return Ok(Check::Failed(format!("build instance {id} is {:?}", inst.state)));
+    }
+    Ok(match ready {
+        Ready::Stopped if inst.state == InstanceState::Stopped => Check::Ready(()),
+        Ready::StatusOk if ctx.cloud.ec2.instance_status_ok(id).await? == Some(true) => Check::Ready(()),
+        Ready::Tag => match inst.tags.get(tags::READY).map(String::as_str) {
+            Some("ok") => Check::Ready(()),
+            Some("failed") => Check::Failed(format!("{id} tagged {}=failed", tags::READY)),
+            _ => Check::NotYet(format!("{:?}, no {} tag", inst.state, tags::READY)),
+        },
+        _ => Check::NotYet(format!("{:?}", inst.state)),
+    })
+}
+
 /// Waits for the new image to be available. A clock that does not wait hands back the image as last seen.
 async fn wait_available(ctx: &Ctx, name: &str, ami: &str) -> Result<Image> {
     let cfg = &ctx.pipeline.pipeline.bake;
@@ -308,22 +353,30 @@ async fn wait_available(ctx: &Ctx, name: &str, ami: &str) -> Result<Image> {
     let what = format!("until image {ami} is available; if it fails, deregister it");
     let wait = Wait { what, every, timeout: cfg.image_timeout.0 };
     let mut seen: Option<Image> = None;
-    let result = wait::until(&*ctx.cloud.clock, &wait, async || {
-        let Some(i) = ctx.cloud.ec2.find_images(&filter).await?.into_iter().next() else {
-            return Ok(Check::NotYet("not visible yet".into()));
+    let mut poller = Poller::start(&*ctx.cloud.clock, &wait);
+    let result = loop {
+        let check = match ctx.cloud.ec2.find_images(&filter).await {
+            Ok(found) => Ok(match found.into_iter().next() {
+                None => Check::NotYet("not visible yet".into()),
+                Some(i) => {
+                    seen = Some(i.clone());
+                    match i.state {
+                        ImageState::Available => Check::Ready(i),
+                        ImageState::Failed | ImageState::Deregistered => Check::Failed(format!(
+                            "image {ami} is {:?}{}",
+                            i.state,
+                            i.state_reason.map(|r| format!(": {r}")).unwrap_or_default()
+                        )),
+                        other => Check::NotYet(format!("{other:?}")),
+                    }
+                }
+            }),
+            Err(e) => Err(e),
         };
-        seen = Some(i.clone());
-        Ok(match i.state {
-            ImageState::Available => Check::Ready(i),
-            ImageState::Failed | ImageState::Deregistered => Check::Failed(format!(
-                "image {ami} is {:?}{}",
-                i.state,
-                i.state_reason.map(|r| format!(": {r}")).unwrap_or_default()
-            )),
-            other => Check::NotYet(format!("{other:?}")),
-        })
-    })
-    .await;
+        if let Some(ended) = poller.after(check).await {
+            break ended;
+        }
+    };
     match result {
         Ok(Waited::Ready(image)) => Ok(image),
         Ok(Waited::Unobserved { last }) => seen.ok_or_else(|| bake_error(name, format!("image {ami} not found ({last})"), None)),

@@ -143,3 +143,44 @@ async fn existing_build_instance_is_imaged_and_left_running() {
     assert!(!after.state.is_gone(), "never terminated: {:?}", after.state);
     assert_eq!(w.calls("ec2:TerminateInstances"), 0);
 }
+
+/// A run killed mid-provisioning (SIGKILL: no cleanup) leaves its build instance; the next bake of the
+/// same commit reuses it instead of launching another, and terminates it at the end.
+#[tokio::test(start_paused = true)]
+async fn a_rerun_after_a_kill_mid_bake_reuses_the_build_instance_and_cleans_it_up() {
+    let w = world();
+    let killed = {
+        let ctx = w.ctx.clone();
+        tokio::spawn(async move { bake(&ctx, &req("abc123")).await })
+    };
+    while build_instances_alive(&w).is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    killed.abort();
+    let left = build_instances_alive(&w);
+    assert_eq!(left.len(), 1, "the dead run's instance is still there");
+    let baked = bake(&w.ctx, &req("abc123")).await.expect("the re-run bakes");
+    assert_eq!(baked.build_instance.as_deref(), Some(left[0].as_str()), "reused");
+    assert_eq!(w.calls("ec2:RunInstances"), 1, "no second build instance");
+    assert!(build_instances_alive(&w).is_empty(), "terminated at the end");
+}
+
+/// Killed after CreateImage: the re-run reuses the pending image and terminates the instance the dead
+/// run never got to.
+#[tokio::test(start_paused = true)]
+async fn a_rerun_after_a_kill_after_create_image_reuses_the_image_and_terminates_the_instance() {
+    let w = world();
+    let killed = {
+        let ctx = w.ctx.clone();
+        tokio::spawn(async move { bake(&ctx, &req("abc123")).await })
+    };
+    while w.calls("ec2:CreateImage") == 0 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    killed.abort();
+    assert_eq!(build_instances_alive(&w).len(), 1);
+    let baked = bake(&w.ctx, &req("abc123")).await.expect("the re-run reuses the image");
+    assert!(baked.reused);
+    assert_eq!(w.calls("ec2:CreateImage"), 1);
+    assert!(build_instances_alive(&w).is_empty(), "the dead run's build instance is gone");
+}

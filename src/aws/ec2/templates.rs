@@ -48,6 +48,7 @@ pub(super) fn create_version_request(
     // With SourceVersion, AWS copies that version and overrides only what LaunchTemplateData sets.
     client
         .create_launch_template_version()
+        .client_token(crate::aws::client_token())
         .launch_template_id(template_id)
         .source_version(source_version.to_string())
         .launch_template_data(RequestLaunchTemplateData::builder().image_id(image_id).build())
