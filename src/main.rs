@@ -20,6 +20,7 @@ async fn main() {
         Command::History(args) => cli::history::run(&cli.global, args).await,
         Command::Prune(args) => cli::prune::run(&cli.global, args).await,
         Command::Gc(args) => cli::gc::run(&cli.global, args).await,
+        Command::Init(args) => cli::init::run(&cli.global, args).await,
     };
     std::process::exit(cli::finish(&cli.global, finished));
 }

@@ -169,6 +169,7 @@ fn group(g: &sdk::AutoScalingGroup) -> Group {
         name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
         launch_template: g.launch_template().or(mixed).map(template_ref),
         mixed_instances_policy: g.mixed_instances_policy().is_some(),
+        launch_configuration: g.launch_configuration_name().map(str::to_string),
         min_size: g.min_size().unwrap_or_default(),
         max_size: g.max_size().unwrap_or_default(),
         desired_capacity: g.desired_capacity().unwrap_or_default(),

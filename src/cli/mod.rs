@@ -14,6 +14,7 @@ pub mod history;
 pub mod rollback;
 pub mod prune;
 pub mod gc;
+pub mod init;
 mod signals;
 
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Terminate build instances a dead bake left behind (shows them without --yes).
     Gc(gc::Args),
+    /// Write a first pipeline file for existing Auto Scaling groups (never over an existing file).
+    Init(init::Args),
 }
 
 /// Everything a running command holds.

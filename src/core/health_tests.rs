@@ -11,6 +11,7 @@ pub(crate) fn group(ids: &[&str]) -> Group {
         name: "shop".into(),
         launch_template: None,
         mixed_instances_policy: false,
+        launch_configuration: None,
         min_size: 1,
         max_size: 6,
         desired_capacity: ids.len() as i32,

@@ -163,6 +163,8 @@ pub struct Group {
     pub launch_template: Option<TemplateRef>,
     /// True when the template comes from a mixed-instances policy (not supported for deploys).
     pub mixed_instances_policy: bool,
+    /// The launch configuration the group runs instead of a launch template, if any.
+    pub launch_configuration: Option<String>,
     pub min_size: i32,
     pub max_size: i32,
     pub desired_capacity: i32,

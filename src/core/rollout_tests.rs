@@ -33,6 +33,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
         name: "shop".into(),
         launch_template: None,
         mixed_instances_policy: false,
+        launch_configuration: None,
         min_size: 2,
         max_size: 4,
         desired_capacity: 2,

@@ -13,6 +13,7 @@ pub mod retention;
 pub mod preflight;
 pub mod rollback;
 pub mod stop;
+pub mod survey;
 pub mod versions;
 pub mod wait;
 pub mod watch;

@@ -84,7 +84,7 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
     let template = match (&group.launch_template, group.mixed_instances_policy) {
         (Some(t), false) => t.clone(),
         (_, true) => return Err(Error::precondition(format!("group {name} uses a mixed-instances policy; bakeroll deploys groups with a plain launch template"))),
-        (None, _) => return Err(Error::precondition(format!("group {name} has no launch template (launch configurations are not supported)"))),
+        (None, _) => return Err(not_a_template(name, &group)),
     };
     if group.target_group_arns.is_empty() && env.health != HealthSource::Ec2 {
         return Err(Error::precondition(format!(
@@ -127,6 +127,18 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
     }
     let default_version = versions.iter().find(|v| v.is_default).map(|v| v.number);
     Ok(Prepared { current: current.number, current_image, group, template, images, health, attach, default_version })
+}
+
+/// A group without a launch template: bakeroll cannot make it a new version. For one on a launch
+/// configuration, `bakeroll adopt` is the way (no instance is replaced).
+pub fn not_a_template(name: &str, group: &Group) -> Error {
+    match &group.launch_configuration {
+        Some(lc) => Error::precondition(format!(
+            "group {name} runs launch configuration {lc}, which bakeroll cannot deploy; move it to a launch template first with \
+             `bakeroll adopt` (no instance is replaced)"
+        )),
+        None => Error::precondition(format!("group {name} has no launch template")),
+    }
 }
 
 /// The version a group's `Version` names among those read for it: a number, `$Latest` (read as such:

@@ -87,6 +87,7 @@ impl State {
                 version: g.version.clone(),
             }),
             mixed_instances_policy: false,
+            launch_configuration: None,
             min_size: g.min,
             max_size: g.max,
             desired_capacity: g.desired,
