@@ -136,6 +136,12 @@ impl LocalAws {
 impl Drop for LocalAws {
     fn drop(&mut self) {
         let _ = local_aws(&self.dir).arg("down").output();
+        // Nothing left in TMPDIR — unless the test failed: then the server log is worth reading.
+        if std::thread::panicking() {
+            eprintln!("local AWS state kept for inspection: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -163,6 +169,21 @@ impl LocalAws {
         }
         let out = c.output().unwrap();
         assert!(out.status.success(), "summary does not match docs/summary.schema.json:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A test that cannot run here says so where the user sees it: in CI (`CI` set, where `.ci/run` installed
+/// every tool) it fails; elsewhere it is written to `$BAKEROLL_SKIPPED` (scripts/test lists that file in
+/// its final summary) and to stderr.
+pub fn skip(test: &str, why: &str) {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(!ci, "{test} cannot run in CI: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("BAKEROLL_SKIPPED") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{test}: {why}");
+        }
     }
 }
 
