@@ -101,12 +101,14 @@ def _unknown_region(response: BaseResponse) -> AwsError | None:
     should be scoped to a valid Region"); moto raised a KeyError deep in the backend lookup."""
     from moto.backends import get_backend
 
+    # Judged against EC2's regions, which are every commercial region: a global service (STS, IAM) keeps
+    # its backend under "global"/"aws" and would make every real region look unknown.
     try:
-        backend = get_backend(response.service_name)  # type: ignore[arg-type]
-    except Exception:  # a service moto names differently: leave it to moto
+        regions = get_backend("ec2")[response.current_account]  # type: ignore[arg-type]
+    except Exception:
         return None
     region = response.region
-    if region in backend[response.current_account]:
+    if region in regions or region in ("aws", "global") or response.service_name in ("sts", "iam"):
         return None
     return AwsError("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'.", 403)
 
