@@ -213,7 +213,13 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         refresh_id,
         baseline,
     );
-    let target = WatchTarget { group: &name, template_id: &p.template.id, rollback_prefs: rollback_prefs(env) };
+    let target = WatchTarget {
+        group: &name,
+        template_id: &p.template.id,
+        rollback_prefs: rollback_prefs(env),
+        alarms: &env.alarms,
+        target_groups: p.group.target_group_arns.clone(),
+    };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
     // wait) goes on along the success path, so that every call of it is accounted for.
@@ -303,7 +309,13 @@ async fn undo_earlier(ctx: &Ctx, env: &Environment, report: &mut DeployReport) {
             Release { version: g.old_version, image_id: g.old_image.clone() },
             RollbackReason::Requested,
         );
-        let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
+        let target = WatchTarget {
+            group: &g.group,
+            template_id: &g.template_id,
+            rollback_prefs: rollback_prefs(env),
+            alarms: &env.alarms,
+            target_groups: vec![],
+        };
         let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
         g.refresh_ids.extend(rollout.refresh_ids);
         g.outcome = outcome;

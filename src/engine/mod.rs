@@ -7,6 +7,8 @@ pub mod bake;
 pub mod cleanup;
 pub mod deploy;
 pub mod images;
+pub mod observe;
+pub mod pace;
 pub mod releases;
 pub mod retention;
 pub mod rollback;

@@ -225,7 +225,13 @@ async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) 
     };
     let status = crate::core::model::RefreshStatus::parse(&inflight.status);
     let rollout = Rollout::undo(rollout_params(env), old, new, inflight.refresh_id.clone(), &status);
-    let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
+    let target = WatchTarget {
+        group: &g.group,
+        template_id: &g.template_id,
+        rollback_prefs: rollback_prefs(env),
+        alarms: &env.alarms,
+        target_groups: vec![],
+    };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     let mut ids = vec![inflight.refresh_id.clone()];
     ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));

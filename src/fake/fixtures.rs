@@ -224,6 +224,7 @@ impl FakeCloud {
                     // In service long before the test: past its grace period already.
                     grace_until: Some(now),
                     terminate_at: None,
+                    hook: None,
                 });
             }
             let instance_ids = members.iter().map(|m| m.id.clone()).collect();
@@ -244,6 +245,7 @@ impl FakeCloud {
                     grace: spec.health_check_grace.unwrap_or(s.timings.health_check_grace),
                     elb_health: spec.elb_health_check,
                     launch_retry_at: None,
+                    launch_hook: None,
                 },
             );
             StackIds {
