@@ -88,6 +88,7 @@ pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (Deplo
 
 async fn run(ctx: &Ctx, env: &Environment, req: &DeployRequest, report: &mut DeployReport) -> Result<()> {
     check_image(ctx, &req.image_id).await?;
+    check_alarms(ctx, &env.alarms).await?;
     let mut prepared = Vec::new();
     for name in &env.auto_scaling_groups {
         prepared.push(preflight(ctx, name, &req.image_id, req.force).await?);
@@ -110,6 +111,33 @@ async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
         Some(i) => Err(Error::precondition(format!("AMI {ami} is {:?}, not available", i.state))),
         None => Err(Error::precondition(format!("AMI {ami} not found"))),
     }
+}
+
+/// Every alarm of the environment must exist and be `OK`: AWS refuses to start a refresh whose
+/// AlarmSpecification names an alarm in `ALARM` or `INSUFFICIENT_DATA` (Auto Scaling user guide, auto
+/// rollback), and a missing one would stop nothing.
+async fn check_alarms(ctx: &Ctx, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let found = ctx.cloud.cloudwatch.describe_alarms(names).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let missing: Vec<&str> = names.iter().filter(|n| !found.iter().any(|a| &a.name == *n)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let s = if missing.len() == 1 { "" } else { "s" };
+        return Err(Error::precondition(format!(
+            "CloudWatch alarm{s} {} (in `alarms`) not found; create it or remove it from the pipeline file",
+            missing.join(", ")
+        )));
+    }
+    if let Some(a) = found.iter().find(|a| a.state != "OK") {
+        return Err(Error::precondition(format!(
+            "CloudWatch alarm {} is in {}{}; AWS starts no instance refresh until its alarms are OK",
+            a.name,
+            a.state,
+            a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 async fn preflight(ctx: &Ctx, name: &str, image: &str, force: bool) -> Result<Prepared> {

@@ -119,7 +119,8 @@ impl Driver<'_> {
                 let interval = self.pace.answered();
                 if let Some(r) = &obs.refresh {
                     let counts = counts(&obs.group, &obs.health);
-                    ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts);
+                    let hooks = obs.group.instances.iter().filter(|i| i.waiting_on_hook()).count();
+                    ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts, hooks);
                 }
                 ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
                 let before = rollout.timeline.len();

@@ -3,6 +3,7 @@
 
 mod bake;
 mod deploy;
+mod gate;
 mod multi;
 mod plan;
 mod release_plans;
@@ -57,7 +58,12 @@ pub fn world_with(pipeline: &str, tgs: u32) -> World {
 
 /// Like `world_with`, for any stack shape.
 pub fn world_of(pipeline: &str, spec: StackSpec) -> World {
-    let fake = FakeCloud::new();
+    world_timed(pipeline, spec, bakeroll::fake::Timings::default())
+}
+
+/// Like `world_of`, in a fake region with other timings (target groups take theirs when created).
+pub fn world_timed(pipeline: &str, spec: StackSpec, timings: bakeroll::fake::Timings) -> World {
+    let fake = FakeCloud::with_timings(timings);
     let base = fake.add_image(ImageSpec::amazon_linux());
     let stack = fake.add_stack(spec);
     let recorder = Recorder::default();
