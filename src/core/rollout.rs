@@ -305,6 +305,12 @@ impl Rollout {
         self.gate.evidence()
     }
 
+    /// Whether the next observation needs the refresh's status: not while verifying the fleet (the
+    /// refresh has ended) or once done, which keeps a confirming poll within 2 + target-group calls.
+    pub fn needs_refresh_status(&self) -> bool {
+        !matches!(self.phase, Phase::Verifying { .. } | Phase::Done)
+    }
+
     /// Whether the next observation should take every member's image from EC2 (DescribeInstances):
     /// only to confirm a verification that passed on launch-template versions.
     pub fn wants_instance_images(&self) -> bool {

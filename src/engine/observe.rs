@@ -1,6 +1,7 @@
 //! What one poll of the refresh watcher sees, with as few calls as AWS allows and all of them at
 //! once: DescribeInstanceRefreshes, DescribeAutoScalingGroups and one DescribeTargetHealth per target
-//! group, concurrently — 2 + (target groups) calls whatever the fleet's size. The group's own
+//! group, concurrently — 2 + (target groups) calls whatever the fleet's size (while verifying, the
+//! refresh has ended and is not asked about). The group's own
 //! description names each instance's launch-template version, which names its image (the releases'
 //! versions are known), so EC2 is asked only about instances on another version (once each: an
 //! instance never changes image) and once to confirm a verification. DescribeAlarms is called only
@@ -34,7 +35,8 @@ impl Sight<'_> {
     /// One observation of `rollout`'s refresh, group and fleet.
     pub async fn observe(&mut self, ctx: &Ctx, rollout: &Rollout, now: Duration) -> Result<Observation, CloudError> {
         let asg = &ctx.cloud.autoscaling;
-        let refresh_id = rollout.watched_refresh().filter(|id| !id.is_empty()).map(str::to_string);
+        let refresh_id =
+            rollout.watched_refresh().filter(|id| !id.is_empty() && rollout.needs_refresh_status()).map(str::to_string);
         let refresh = async {
             match &refresh_id {
                 Some(id) => Ok(asg.describe_instance_refreshes(self.group, std::slice::from_ref(id)).await?.into_iter().next()),

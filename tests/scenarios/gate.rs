@@ -268,3 +268,19 @@ async fn a_throttling_storm_does_not_change_the_verdict() {
         assert!(!warnings.iter().any(|w| w.contains("lost sight")), "{warnings:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn calls_per_poll_do_not_grow_with_the_fleet() {
+    for n in [3, 120] {
+        let w = world_of(PIPELINE, StackSpec::new("shop-web").instances(n).target_groups(2));
+        let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+        run(&w, &ami).await.1.expect("deployed");
+        let polls = w.calls("autoscaling:DescribeAutoScalingGroups");
+        assert!(polls > 10, "{n}: {polls}");
+        // Every poll: the group and both target groups; the refresh while it runs; EC2 once in
+        // preflight and once to confirm the verified fleet, never per poll.
+        assert_eq!(w.calls("elasticloadbalancing:DescribeTargetHealth"), 2 * polls, "{n} instances");
+        assert!(w.calls("autoscaling:DescribeInstanceRefreshes") <= polls, "{n} instances");
+        assert_eq!(w.calls("ec2:DescribeInstances"), 2, "{n} instances");
+    }
+}
