@@ -1,25 +1,23 @@
-"""Auto Scaling group behaviour moto lacks: instances that go Pending → InService → Terminating with
-connection draining, launches balanced across the group's subnets, target-group registration that
-follows group membership, ELB health-check replacement, and the per-instance launch template.
+"""The Auto Scaling group lifecycle moto lacks, driven by time: instances that go Pending → InService
+→ Terminating (waiting out connection draining) → gone, ELB health-check replacement, desired
+capacity kept (replacements of EC2-terminated members too), and the default termination policy.
+What new instances launch from is asg_launch; target-group membership is group_members.
 
 Follows the Amazon EC2 Auto Scaling User Guide — "Amazon EC2 Auto Scaling instance lifecycle"
-(Pending, InService, Terminating; an instance is registered with the group's target groups before it
-is InService and deregistered, with the target group's deregistration delay, before it is
-terminated), "Health checks for instances in an Auto Scaling group" and "Set the health check grace
-period" (with HealthCheckType ELB, an InService instance whose target is unhealthy after the grace
-period is marked Unhealthy and replaced), "Balance across Availability Zones" and "Configure
-termination policies" (default policy: scale in from the AZ with most instances, prefer instances
-from an older configuration).
+(Pending, InService, Terminating; Pending:Wait → Pending:Proceed with launch lifecycle hooks, decided
+in lifecycle_hooks), "Health checks for instances in an Auto Scaling group" and "Set
+the health check grace period" (with HealthCheckType ELB, an InService instance whose target is
+unhealthy after the grace period is marked Unhealthy and replaced), and "Configure termination
+policies" (default policy: scale in from the AZ with most instances, prefer instances from an older
+configuration, then the oldest).
 
-moto launches every instance into the first subnet, never deregisters instances that leave, does not
-register the replacements of EC2-terminated members, never looks at target health, and reports the
-group's current template version for every instance. All of that is fixed here.
+moto made instances InService at once, never deregistered instances that leave, did not register
+the replacements of EC2-terminated members and never looked at target health.
 """
 
 from __future__ import annotations
 
 from moto.autoscaling.models import (
-    ASG_NAME_TAG,
     AutoScalingBackend,
     FakeAutoScalingGroup,
     InstanceState,
@@ -27,90 +25,10 @@ from moto.autoscaling.models import (
     autoscaling_backends,
 )
 from moto.autoscaling.responses import AutoScalingResponse
-from moto.elbv2.models import elbv2_backends
 
-from . import clock
-from . import target_health as th
-
-LIVE = ("Pending", "InService")
-
-
-def live_states(group: FakeAutoScalingGroup) -> list[InstanceState]:
-    return [s for s in group.instance_states if s.lifecycle_state in LIVE]
-
-
-def launch_spec(group: FakeAutoScalingGroup):
-    """(template, version string) new instances of the group launch from: an active instance
-    refresh's desired configuration wins ("Desired configuration" in the instance refresh guide)."""
-    override = getattr(group, "_la_launch_override", None)
-    if override:
-        return override
-    return group.ec2_launch_template, group.launch_template_version
-
-
-def _pick_subnet(group: FakeAutoScalingGroup) -> tuple[str | None, str]:
-    counts: dict[str, int] = {}
-    for s in live_states(group):
-        counts[s.instance.placement.zone] = counts.get(s.instance.placement.zone, 0) + 1
-    if group.vpc_zone_identifier:
-        ids = [x.strip() for x in group.vpc_zone_identifier.split(",") if x.strip()]
-        subnets = group.ec2_backend.describe_subnets(subnet_ids=ids)
-        by_id = {s.id: s for s in subnets}
-        ordered = [by_id[i] for i in ids if i in by_id]
-        best = min(ordered, key=lambda s: counts.get(s.availability_zone, 0))
-        return best.id, best.availability_zone
-    zones = list(group.availability_zones)
-    return None, min(zones, key=lambda z: counts.get(z, 0))
-
-
-def launch(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
-    template, version_ref = launch_spec(group)
-    if template is None:  # launch configurations: keep moto's own launch path
-        _orig_replace(group, count, group.get_propagated_tags())
-        return []
-    version = template.get_version(version_ref)
-    tags = group.get_propagated_tags()
-    tags[ASG_NAME_TAG] = group.name
-    tags.update(version.instance_tags)
-    new_states = []
-    for _ in range(count):
-        subnet_id, zone = _pick_subnet(group)
-        reservation = group.ec2_backend.run_instances(
-            version.image_id,
-            1,
-            version.user_data,
-            version.security_groups,
-            instance_type=version.instance_type or "m1.small",
-            tags={"instance": dict(tags)},
-            placement=zone,
-            launch_config=None,
-            launch_template={"LaunchTemplateId": template.id, "Version": str(version.number)},
-            is_instance_type_default=False,
-            associate_public_ip=None,
-            subnet_id=subnet_id,
-        )
-        for instance in reservation.instances:
-            instance.autoscaling_group = group
-            instance._la_lt = {
-                "LaunchTemplateId": template.id,
-                "LaunchTemplateName": template.name,
-                "Version": str(version_ref),
-            }
-            instance._la_lt_key = (template.id, version.number)
-            state = InstanceState(
-                instance,
-                lifecycle_state="Pending",
-                protected_from_scale_in=group.new_instances_protected_from_scale_in,
-                autoscaling_group=group,
-            )
-            group.instance_states.append(state)
-            new_states.append(state)
-    reconcile(group)
-    return new_states
-
-
-def _replace(self: FakeAutoScalingGroup, count_needed: int, propagated_tags) -> None:
-    launch(self, count_needed)
+from . import clock, lifecycle_hooks
+from .asg_launch import current_key, launch
+from .group_members import LIVE, deregister, elb_unhealthy, live_states, reconcile
 
 
 def begin_termination(group: FakeAutoScalingGroup, state: InstanceState) -> None:
@@ -119,25 +37,13 @@ def begin_termination(group: FakeAutoScalingGroup, state: InstanceState) -> None
     if state.lifecycle_state in ("Terminating", "Terminated"):
         return
     state.lifecycle_state = "Terminating"
-    drain = 0.0
-    elbv2 = elbv2_backends[group.account_id][group.region]
-    for arn in list(getattr(group, "_la_registered", {})):
-        tg = elbv2.target_groups.get(arn)
-        ids = group._la_registered[arn]
-        if tg is not None and state.instance.id in ids:
-            th.begin_drain(tg, state.instance.id)
-            drain = max(drain, th.drain_seconds(tg))
-        ids.discard(state.instance.id)
-    state._la_terminate_at = clock.deadline(drain)
+    state._la_terminate_at = clock.deadline(deregister(group, state.instance.id))
 
 
 def _choose_for_scale_in(group: FakeAutoScalingGroup, n: int) -> list[InstanceState]:
     chosen: list[InstanceState] = []
     candidates = [s for s in live_states(group) if not s.protected_from_scale_in]
-    current = launch_spec(group)
-    current_key = None
-    if current[0] is not None:
-        current_key = (current[0].id, current[0].get_version(current[1]).number)
+    current = current_key(group)
     for _ in range(n):
         if not candidates:
             break
@@ -147,7 +53,7 @@ def _choose_for_scale_in(group: FakeAutoScalingGroup, n: int) -> list[InstanceSt
                 zones[s.availability_zone] = zones.get(s.availability_zone, 0) + 1
         busiest = max(zones.values()) if zones else 0
         pool = [s for s in candidates if zones.get(s.availability_zone, 0) == busiest] or candidates
-        pool.sort(key=lambda s: (getattr(s.instance, "_la_lt_key", None) == current_key, s.instance.launch_time))
+        pool.sort(key=lambda s: (getattr(s.instance, "_la_key", None) == current, s.instance.launch_time))
         pick = pool[0]
         chosen.append(pick)
         candidates.remove(pick)
@@ -165,46 +71,20 @@ def _set_desired_capacity(self: FakeAutoScalingGroup, new_capacity) -> None:
     reconcile(self)
 
 
-def reconcile(group: FakeAutoScalingGroup) -> None:
-    """Register Pending/InService members in every target group of the group; deregister (drain)
-    what the group registered earlier and that is no longer a member."""
-    registered: dict[str, set] = group.__dict__.setdefault("_la_registered", {})
-    members = {s.instance.id for s in live_states(group) if s.instance.state in ("pending", "running")}
-    elbv2 = elbv2_backends[group.account_id][group.region]
-    for arn in list(group.target_group_arns):
-        tg = elbv2.target_groups.get(arn)
-        if tg is None:
-            continue
-        ids = registered.setdefault(arn, set())
-        add = members - ids
-        if add:
-            tg.register([{"Id": i, "Port": tg.port} for i in sorted(add)])
-            ids |= add
-    for arn, ids in registered.items():
-        tg = elbv2.target_groups.get(arn)
-        leaving = ids - members if arn in group.target_group_arns else set(ids)
-        for i in leaving:
-            if tg is not None:
-                th.begin_drain(tg, i)
-            ids.discard(i)
-
-
-def elb_unhealthy(group: FakeAutoScalingGroup, instance_id: str) -> bool:
-    elbv2 = elbv2_backends[group.account_id][group.region]
-    for arn in group.target_group_arns:
-        tg = elbv2.target_groups.get(arn)
-        if tg is not None and th.status(tg, instance_id)[0] == "unhealthy":
-            return True
-    return False
-
-
 def _tick_group(group: FakeAutoScalingGroup) -> None:
     now = clock.now()
     suspended = {p["ProcessName"] for p in group.suspended_processes}
     for state in list(group.instance_states):
         inst = state.instance
-        if state.lifecycle_state == "Pending" and inst.state == "running":
-            state.lifecycle_state = "InService"
+        if state.lifecycle_state == "Pending:Wait":
+            result = lifecycle_hooks.decide(group, state)
+            if result == "CONTINUE":
+                state.lifecycle_state = "Pending:Proceed"  # registered by reconcile() below
+            elif result == "ABANDON":  # "terminates and replaces the instance"
+                inst._la_abandoned = True
+                begin_termination(group, state)
+        if state.lifecycle_state in ("Pending", "Pending:Proceed") and inst.state == "running":
+            state.lifecycle_state = "InService"  # the health check grace period starts here
             state._la_in_service_at = now
         if state.lifecycle_state == "Terminating" and getattr(state, "_la_terminate_at", 0) <= now:
             if inst.state not in ("shutting-down", "terminated"):
@@ -235,7 +115,6 @@ def _tick_group(group: FakeAutoScalingGroup) -> None:
     reconcile(group)
 
 
-@clock.on_tick
 def advance_groups() -> None:
     for backend in clock.backends(autoscaling_backends):
         for group in list(backend.autoscaling_groups.values()):
@@ -274,6 +153,7 @@ def _delete_group(self: AutoScalingBackend, group_name: str) -> None:
     ids = [s.instance.id for s in group.instance_states if s.instance.state not in ("terminated",)]
     group.instance_states = []
     reconcile(group)
+    lifecycle_hooks.forget_group(self, group_name)
     if ids:
         self.ec2_backend.terminate_instances(ids)
     self.autoscaling_groups.pop(group_name, None)
@@ -281,13 +161,6 @@ def _delete_group(self: AutoScalingBackend, group_name: str) -> None:
 
 def _update_attached_target_groups(self: AutoScalingBackend, group_name: str) -> None:
     reconcile(self.autoscaling_groups[group_name])
-
-
-def _instance_launch_template(self: InstanceState):
-    lt = getattr(self.instance, "_la_lt", None)
-    if lt is not None:
-        return dict(lt)
-    return _orig_lt_property.fget(self)
 
 
 def _with_group_defaults(original, creating: bool):
@@ -309,17 +182,11 @@ def _with_group_defaults(original, creating: bool):
     return handler
 
 
-_orig_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
-_orig_lt_property = InstanceState.launch_template
-
-
 def install() -> None:
-    FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace
     FakeAutoScalingGroup.set_desired_capacity = _set_desired_capacity
     AutoScalingBackend.terminate_instance = _terminate_instance
     AutoScalingBackend.notify_terminate_instances = _notify_terminate
     AutoScalingBackend.delete_auto_scaling_group = _delete_group
     AutoScalingBackend.update_attached_target_groups = _update_attached_target_groups
-    InstanceState.launch_template = property(_instance_launch_template)
     AutoScalingResponse.create_auto_scaling_group = _with_group_defaults(AutoScalingResponse.create_auto_scaling_group, True)
     AutoScalingResponse.update_auto_scaling_group = _with_group_defaults(AutoScalingResponse.update_auto_scaling_group, False)

@@ -5,8 +5,9 @@ calls a client makes. Two rules make that true:
 
 * every timed behaviour stores a *deadline* in real monotonic seconds, computed from an AWS duration
   multiplied by LOCAL_AWS_TIME_SCALE (0.01 means one AWS second lasts 10 ms);
-* a background ticker thread calls every registered tick function often, and each request first
-  runs the same tick functions ("advance to now") before moto sees it, so a describe call never
+* a background ticker thread calls the tick functions (their order is one list, in
+  server.install_all) often, and each request first runs the same tick functions ("advance to
+  now") before moto sees it, so a describe call never
   shows a state that is older than the clock, and a client that never calls still sees progress.
 
 Both the ticker and the request path take LOCK, so moto's backends are only touched by one thread at
@@ -69,10 +70,9 @@ def wall() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def on_tick(fn: Callable[[], None]) -> Callable[[], None]:
-    """Register a function that advances some emulated behaviour to the current time."""
-    _ticks.append(fn)
-    return fn
+def set_ticks(fns: list[Callable[[], None]]) -> None:
+    """The functions that advance emulated behaviour to the current time, in the order they run."""
+    _ticks[:] = fns
 
 
 def advance() -> None:

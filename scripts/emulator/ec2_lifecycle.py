@@ -35,10 +35,11 @@ from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.models.instances import Instance, StateReason
 from moto.ec2.models.tags import TagBackend
+from moto.ec2.responses._base_response import EC2BaseResponse
 from moto.ec2.responses.general import General
 
 from . import clock
-from .server import AwsError
+from .errors import AwsError
 
 BOOT_SECONDS = clock.env_seconds("LOCAL_AWS_BOOT_SECONDS", 15)
 STOP_SECONDS = clock.env_seconds("LOCAL_AWS_STOP_SECONDS", 10)
@@ -152,7 +153,6 @@ def _os_shutdown(instance: Instance) -> None:
     )
 
 
-@clock.on_tick
 def advance_instances() -> None:
     now = clock.now()
     for backend in clock.backends(ec2_backends):
@@ -280,7 +280,6 @@ def _create_image(self, instance_id: str, name: str, description: str, tag_speci
     return ami
 
 
-@clock.on_tick
 def advance_images() -> None:
     now = clock.now()
     for backend in clock.backends(ec2_backends):
@@ -300,6 +299,9 @@ def advance_images() -> None:
 
 
 def install() -> None:
+    # moto writes "pending" into every RunInstances answer; here new instances really are pending,
+    # and a replayed RunInstances (same ClientToken, idempotency.py) must show the current state.
+    EC2BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER.pop("RunInstances.Reservation.Instances.Instance.State", None)
     Instance.__init__ = _init
     Instance.start = _start
     Instance.stop = _stop

@@ -25,7 +25,7 @@ from moto.ec2.exceptions import InvalidParameterCombination, InvalidParameterVal
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
 
-from .server import AwsError
+from .errors import AwsError
 
 
 def _version_result(self, template, version) -> dict:

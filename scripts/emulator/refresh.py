@@ -9,7 +9,8 @@ terminating), "Add checkpoints to an instance refresh" (a checkpoint is reached 
 replaced *and warmed-up* instances reaches it; the last checkpoint below 100 is a partial refresh),
 "Use bake time", "Cancel an instance refresh" (stops, does not undo), "Undo changes with a manual or
 auto rollback" (replaces what was deployed so far with the configuration last saved on the group),
-and "Check the status of an instance refresh" (the statuses), and the RefreshPreferences reference for
+"Check the status of an instance refresh" (the statuses), AlarmSpecification (alarms.py: an alarm
+in ALARM fails the refresh or starts the auto rollback), and the RefreshPreferences reference for
 ScaleInProtectedInstances (Refresh replaces protected instances, Ignore skips them, Wait waits up to
 one hour for the protection to be removed, then fails).
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 import math
 import uuid
 
-from moto.autoscaling.models import FakeAutoScalingGroup
+from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 
-from . import asg as asgmod
-from . import clock
-from . import target_health as th
+from . import alarms, clock
+from .asg import begin_termination
+from .asg_launch import forget_launch_configuration, launch
+from .group_members import elb_unhealthy, live_states, target_states
 
 PENDING_SECONDS = clock.env_seconds("LOCAL_AWS_REFRESH_PENDING_SECONDS", 5)
 FAIL_AFTER = int(clock.env_seconds("LOCAL_AWS_REFRESH_FAIL_AFTER", 3)) or 1
@@ -54,8 +56,7 @@ class Refresh:
         self.reported_prefs = dict(prefs)  # a rollback changes how we work, not what was asked
         self.desired = desired
         self.target = target  # (template, version ref) new instances launch from
-        self.original = (group.ec2_launch_template, group.launch_template_version)
-        self.original_ref = group.provided_launch_template_version
+        self.original = (group.ec2_launch_template, getattr(group, "launch_template_version", None))
         self.pending_until = clock.deadline(PENDING_SECONDS)
         self.rollback: dict | None = None
         self.cancel_wait = True
@@ -70,21 +71,22 @@ class Refresh:
     def _begin_phase(self, group, target) -> None:
         self.phase_target = target
         self.phase_key = key_of(*target)
-        live = asgmod.live_states(group)
+        live = live_states(group)
         self.before = {s.instance.id for s in group.instance_states}
         skip = self.prefs.get("SkipMatching") and self.rollback is None
         ignore_protected = self.prefs.get("ScaleInProtectedInstances") == "Ignore"
         self.to_replace = {
             s.instance.id
             for s in live
-            if not (skip and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
-            and not (self.rollback is not None and getattr(s.instance, "_la_lt_key", None) == self.phase_key)
+            if not (skip and getattr(s.instance, "_la_key", None) == self.phase_key)
+            and not (self.rollback is not None and getattr(s.instance, "_la_key", None) == self.phase_key)
             and not (ignore_protected and s.protected_from_scale_in)
         }
         self.blocked_since: float | None = None
         self.n = max(1, group.desired_capacity or len(live) or 1)
         self.skipped = max(0, self.n - len(self.to_replace))
         self.failed: set[str] = set()
+        self.failure_causes: dict[str, str] = {}
         self.failed_baseline = 0
         self.ready_seen: set[str] = set()
         self.max_inflight = 1
@@ -107,14 +109,12 @@ class Refresh:
     def _health_wait(self, group, state) -> str | None:
         """Why `state` is not yet a finished replacement, or None when it is one."""
         inst = state.instance
+        if state.lifecycle_state == "Pending:Wait":
+            return f"{inst.id} is waiting for a launch lifecycle hook"
         if state.lifecycle_state != "InService" or inst.state != "running":
             return f"{inst.id} is not yet in service"
-        if "ELB" in (group.health_check_type or ""):
-            elbv2 = asgmod.elbv2_backends[group.account_id][group.region]
-            for arn in group.target_group_arns:
-                tg = elbv2.target_groups.get(arn)
-                if tg is not None and th.status(tg, inst.id)[0] != "healthy":
-                    return f"{inst.id} has insufficient data to evaluate its health with Elastic Load Balancing"
+        if "ELB" in (group.health_check_type or "") and any(t != "healthy" for t in target_states(group, inst.id)):
+            return f"{inst.id} has insufficient data to evaluate its health with Elastic Load Balancing"
         left = self.warmup(group) - clock.aws_elapsed(getattr(state, "_la_in_service_at", clock.now()))
         if left > 0:
             return f"{inst.id} is warming up"
@@ -123,7 +123,7 @@ class Refresh:
     def _old_is_healthy(self, group, state) -> bool:
         if state.lifecycle_state != "InService" or state.instance.state != "running":
             return False
-        return not ("ELB" in (group.health_check_type or "") and asgmod.elb_unhealthy(group, state.instance.id))
+        return not ("ELB" in (group.health_check_type or "") and elb_unhealthy(group, state.instance.id))
 
     def _finish(self, status: str, reason: str | None = None) -> None:
         self.status = status
@@ -138,13 +138,19 @@ class Refresh:
         if group is None:
             self._finish("Failed", "The Auto Scaling group was deleted.")
             return
+        insufficient: list[str] = []
+        if self.status in ("Pending", "InProgress", "Baking") and self.rollback is None:
+            firing, insufficient = alarms.verdict(group.account_id, group.region, self.prefs)
+            if firing:
+                self._fail(group, f"Instance refresh failed: the CloudWatch alarm {firing} went into the ALARM state.")
+                return
         if self.status == "Pending":
             if now < self.pending_until:
                 return
             self.status = "InProgress"
-        live = asgmod.live_states(group)
+        live = live_states(group)
         new = [s for s in live if s.instance.id not in self.before
-               and getattr(s.instance, "_la_lt_key", None) == self.phase_key]
+               and getattr(s.instance, "_la_key", None) == self.phase_key]
         waits = {s.instance.id: self._health_wait(group, s) for s in new}
         ready = [s for s in new if waits[s.instance.id] is None]
         inflight = [s for s in new if waits[s.instance.id] is not None]
@@ -152,12 +158,16 @@ class Refresh:
         own_terminating = [s for s in group.instance_states
                            if s.lifecycle_state == "Terminating" and s.instance.id in self.to_replace]
         self.max_inflight = max(self.max_inflight, len(inflight))
-        # replacement instances that the group found unhealthy and replaced count as failures
+        # replacement instances that the group found unhealthy and replaced, or whose launch a
+        # lifecycle hook abandoned, count as failures
         for s in group.instance_states:
             inst = s.instance
-            if (getattr(inst, "_la_replaced_unhealthy", False) and inst.id not in self.before
-                    and getattr(inst, "_la_lt_key", None) == self.phase_key):
+            if ((getattr(inst, "_la_replaced_unhealthy", False) or getattr(inst, "_la_abandoned", False))
+                    and inst.id not in self.before and getattr(inst, "_la_key", None) == self.phase_key):
                 self.failed.add(inst.id)
+                self.failure_causes[inst.id] = ("had their launch abandoned by a lifecycle hook"
+                                                if getattr(inst, "_la_abandoned", False)
+                                                else "failed their health checks and were replaced")
         fresh = {s.instance.id for s in ready} - self.ready_seen
         if fresh:  # a replacement succeeded: failures are counted again from here
             self.ready_seen |= fresh
@@ -169,7 +179,7 @@ class Refresh:
         self.percentage = int(100 * (self.n - self.to_update) / self.n) if self.n else 100
 
         if self.status == "Cancelling":
-            launching = [s for s in inflight if s.lifecycle_state == "Pending"]
+            launching = [s for s in inflight if s.lifecycle_state.startswith("Pending")]
             if not self.cancel_wait or (not launching and not own_terminating):
                 self._finish("Cancelled", "Instance refresh was cancelled.")
             return
@@ -178,8 +188,9 @@ class Refresh:
                 self._succeed(group)
             return
         if consecutive >= FAIL_AFTER * max(1, self.max_inflight):
-            reason = (f"Instance refresh failed: {consecutive} replacement instances failed their health checks "
-                      f"and were replaced (last: {sorted(self.failed)[-1]}).")
+            last = sorted(self.failed)[-1]
+            reason = (f"Instance refresh failed: {consecutive} replacement instances {self.failure_causes[last]} "
+                      f"(last: {last}).")
             self._fail(group, reason)
             return
         if self.cp_until is not None:
@@ -218,6 +229,10 @@ class Refresh:
             self._succeed(group)
             return
 
+        if insufficient:  # "cannot replace instances until new data points are found"
+            self.status_reason = (f"Waiting for CloudWatch alarm {insufficient[0]} to leave the INSUFFICIENT_DATA "
+                                  "state before replacing more instances.")
+            return
         self._step(group, live, new, ready, inflight, old, goal_new)
 
     def _step(self, group, live, new, ready, inflight, old, goal_new) -> None:
@@ -233,21 +248,21 @@ class Refresh:
         old_sorted = sorted(movable, key=lambda s: self._old_is_healthy(group, s))  # unhealthy first
         term = max(0, min(healthy - min_count, len(old_sorted), allowed_term))
         for s in old_sorted[:term]:
-            asgmod.begin_termination(group, s)
+            begin_termination(group, s)
         total = len(live) - term
         need = goal_new - len(new)
-        launch = max(0, min(need, max_count - total))
-        if term == 0 and launch == 0 and not inflight and old and not old_sorted:
+        n_launch = max(0, min(need, max_count - total))
+        if term == 0 and n_launch == 0 and not inflight and old and not old_sorted:
             self._wait_for_protection(group, old)
             return
         self.blocked_since = None
-        if term == 0 and launch == 0 and not inflight and old_sorted and allowed_term > 0:
+        if term == 0 and n_launch == 0 and not inflight and old_sorted and allowed_term > 0:
             # never stall: AWS always replaces at least one instance at a time
-            asgmod.begin_termination(group, old_sorted[0])
+            begin_termination(group, old_sorted[0])
             total -= 1
-            launch = max(0, min(need, max(1, max_count - total)))
-        if launch:
-            asgmod.launch(group, launch)
+            n_launch = max(0, min(need, max(1, max_count - total)))
+        if n_launch:
+            launch(group, n_launch)
         waiting = [s for s in new if self._health_wait(group, s)]
         if waiting:
             self.status_reason = ("Waiting for remaining instances to be available. For example: "
@@ -271,11 +286,13 @@ class Refresh:
             lt = self.desired["LaunchTemplate"]
             spec = {"LaunchTemplateId": self.target[0].id, "Version": lt.get("Version") or "$Default"}
             group._set_launch_configuration(None, spec, group.mixed_instances_policy)
+            forget_launch_configuration(group)  # a launch configuration group now uses the template
         self._finish("Successful", None)
 
     def _fail(self, group, reason: str) -> None:
         if self.prefs.get("AutoRollback") and self.rollback is None:
-            self.start_rollback(group, f"Instance refresh failed, auto rollback started: {reason}")
+            detail = reason.removeprefix("Instance refresh failed: ")
+            self.start_rollback(group, f"Instance refresh failed, auto rollback started: {detail}")
             return
         self._finish("RollbackFailed" if self.rollback is not None else "Failed", reason)
 
@@ -306,9 +323,8 @@ def active(backend, group_name: str) -> Refresh | None:
     return None
 
 
-@clock.on_tick
 def advance_refreshes() -> None:
-    for backend in clock.backends(asgmod.autoscaling_backends):
+    for backend in clock.backends(autoscaling_backends):
         for name, items in list(refreshes(backend).items()):
             group = backend.autoscaling_groups.get(name)
             for r in items:

@@ -5,7 +5,8 @@ Follows the Amazon EC2 Auto Scaling API Reference — "StartInstanceRefresh", "R
 (ranges: MinHealthyPercentage 0-100 default 90, MaxHealthyPercentage 100-200 and at most 100 above
 Min, CheckpointPercentages 1-100 ascending, CheckpointDelay 0-172800 default 3600 and only with
 CheckpointPercentages, BakeTime 0-172800, InstanceWarmup >= 0; AutoRollback needs a desired
-configuration and a group on a numbered launch template version), "DescribeInstanceRefreshes"
+configuration and a group on a numbered launch template version; AlarmSpecification: alarms.py),
+"DescribeInstanceRefreshes"
 (newest first, MaxRecords up to 100, default 50), "CancelInstanceRefresh" and
 "RollbackInstanceRefresh" (errors ActiveInstanceRefreshNotFound, IrreversibleInstanceRefresh), and
 the user guide page "Understand the default values for an instance refresh" (SDK defaults).
@@ -17,7 +18,8 @@ from __future__ import annotations
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 
-from .server import AwsError, validation_error
+from . import alarms
+from .errors import AwsError, validation_error
 from .refresh import Refresh, active, refreshes
 
 DEFAULTS = {
@@ -55,9 +57,9 @@ def _group(self: AutoScalingResponse):
 def _irreversible_reason(group, desired) -> str | None:
     if not desired:
         return "No desired configuration was specified for the instance refresh, so it cannot be rolled back."
-    ref = group.provided_launch_template_version
     if group.ec2_launch_template is None:
         return "The Auto Scaling group does not use a launch template, so the instance refresh cannot be rolled back."
+    ref = group.provided_launch_template_version
     if ref is None or str(ref) in ("$Latest", "$Default"):
         return ("The Auto Scaling group uses the launch template's $Latest or $Default version, so the instance "
                 "refresh cannot be rolled back. Use a specific version number.")
@@ -113,6 +115,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         reason = _irreversible_reason(group, desired)
         if reason:
             raise validation_error(f"AutoRollback is not supported for this request: {reason}")
+    alarms.check_at_start(group.account_id, group.region, merged)
     if active(backend, group.name) is not None:
         raise AwsError(
             "InstanceRefreshInProgress",

@@ -9,7 +9,8 @@ shop-web-admin (HTTP:8080, interval 10 s, healthy 2); listeners HTTP:80 → shop
 HTTP:8080 → shop-web-admin (AWS reports the targets of a target group that no load balancer uses
 as `unused`, so the admin group needs a listener too); ASG shop-web (min 3, max 6, desired 3, both
 subnets, both target groups, HealthCheckType ELB, grace 60 s, DefaultInstanceWarmup 60 s, launch
-template version "1" or --version-ref). Then waits until the 3 instances are healthy in both target
+template version "1" or --version-ref); CloudWatch alarm shop-web-5xx (HTTPCode_ELB_5XX_Count of
+shop-alb, Sum over 60 s > 10, state OK). Then waits until the 3 instances are healthy in both target
 groups and writes seed.json.
 """
 
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 NAME = "shop-web"
+ALARM = "shop-web-5xx"
 WAIT_LIMIT = 900.0  # real seconds; the scaled wait is ~45 AWS seconds
 
 
@@ -46,6 +48,7 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     args = parser.parse_args(argv)
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, elbv2, asg = boto3.client("ec2", **kw), boto3.client("elbv2", **kw), boto3.client("autoscaling", **kw)
+    cloudwatch = boto3.client("cloudwatch", **kw)
     made: list[str] = []
 
     def note(kind: str, ident: str, created: bool) -> None:
@@ -143,10 +146,22 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
         )
         note("auto scaling grp", f"{NAME} (version {args.version_ref})", True)
 
+    # The ALB's 5xx alarm an instance refresh can watch (AlarmSpecification). The dimension value is the
+    # part of the load balancer ARN after "loadbalancer/" (CloudWatch metrics for Application Load Balancers).
+    if cloudwatch.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]:
+        note("alarm", ALARM, False)
+    else:
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM, AlarmDescription="shop-alb answers 5xx", Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_ELB_5XX_Count", Dimensions=[{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/", 1)[1]}],
+            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching")
+        note("alarm", ALARM, True)
+
     seed = {
         "region": "us-east-1", "vpc_id": vpc_id, "subnet_ids": subnet_ids, "security_group_id": sg_id,
         "launch_template_id": lt["LaunchTemplateId"], "launch_template_name": NAME, "base_ami": base_ami,
-        "target_group_arns": tg_arns, "load_balancer_arn": lb_arn, "asg_name": NAME,
+        "target_group_arns": tg_arns, "load_balancer_arn": lb_arn, "asg_name": NAME, "alarm_names": [ALARM],
     }
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "seed.json").write_text(json.dumps(seed, indent=2) + "\n")

@@ -7,10 +7,14 @@ writes the port to FILE once it can answer, and serves until SIGTERM/SIGINT, on 
 once (moto's own server takes seconds to wind down).
 
 At the protocol level it answers AWS-shaped errors instead of moto's HTML 500s, and honours the
-LOCAL_AWS_DENY permission switch. moto turns an exception it does not expect (NotImplementedError for an action it lacks, a ValueError
-deep in a model) into Flask's HTML debug page with HTTP 500, which the AWS SDKs treat as a retryable
-transient failure with no error code. Here every request goes through `call_action`, wrapped so that:
+LOCAL_AWS_DENY permission switch. moto turns an exception it does not expect (NotImplementedError
+for an action it lacks, a ValueError deep in a model, a KeyError for a region it does not know)
+into Flask's HTML debug page with HTTP 500, which the AWS SDKs treat as a retryable transient
+failure with no error code. Here every request goes through `call_action`, wrapped so that:
 
+* a request signed for a region moto does not serve answers `SignatureDoesNotMatch` (HTTP 403,
+  "Credential should be scoped to a valid region, not 'xx'."), as AWS documents for a credential
+  scope whose region is wrong;
 * an action moto does not implement answers `InvalidAction` (HTTP 400), the code AWS gives for an
   unknown action, in the service's own XML error format;
 * any other unexpected exception answers `InternalFailure` (HTTP 500) in the same format, with the
@@ -29,10 +33,10 @@ import signal
 import sys
 import traceback
 
-from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 
-from . import clock
+from . import clock, rpcv2_cbor
+from .errors import AwsError
 
 log = logging.getLogger("local-aws")
 
@@ -40,18 +44,6 @@ ACCOUNT_ARN_USER = "arn:aws:iam::{account}:user/local-aws"
 
 # IAM action prefixes differ from moto's service names for some services.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
-
-
-class AwsError(ServiceException):
-    """An error with an explicit code, serialized by moto in the service's protocol."""
-
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(code, message)
-        self.status = status
-
-
-def validation_error(message: str) -> AwsError:
-    return AwsError("ValidationError", message)
 
 
 def _parse_deny(raw: str) -> set[str]:
@@ -103,13 +95,29 @@ def _denied(response: BaseResponse) -> AwsError | None:
     )
 
 
+def _unknown_region(response: BaseResponse) -> AwsError | None:
+    """A request signed for a region moto does not serve: AWS fails the signature check ("Troubleshoot
+    signed requests for AWS APIs", credential scope errors: HTTP 403 SignatureDoesNotMatch, "Credential
+    should be scoped to a valid Region"); moto raised a KeyError deep in the backend lookup."""
+    from moto.backends import get_backend
+
+    try:
+        backend = get_backend(response.service_name)  # type: ignore[arg-type]
+    except Exception:  # a service moto names differently: leave it to moto
+        return None
+    region = response.region
+    if region in backend[response.current_account]:
+        return None
+    return AwsError("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'.", 403)
+
+
 _original_call_action = BaseResponse.call_action
 
 
 def call_action(self: BaseResponse):
-    denied = _denied(self)
-    if denied is not None:
-        return _respond(self, denied)
+    refused = _unknown_region(self) or _denied(self)
+    if refused is not None:
+        return _respond(self, refused)
     try:
         with clock.LOCK:
             clock.advance()  # everything due by now happens before moto answers
@@ -149,16 +157,29 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    # Order matters for the tick order: instances and images, then groups, then refreshes.
-    from . import asg, ec2_lifecycle, launch_templates, refresh, refresh_api, target_health
+    from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
+                   refresh_api, target_health)
 
     install_protocol()
     ec2_lifecycle.install()
     launch_templates.install()
+    idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
     asg.install()
+    asg_launch.install()
+    lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed
     refresh_api.install()
-    assert refresh  # imported for its tick
+    # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
+    # self-powering-off build instance), then pending images, then Auto Scaling groups (which read
+    # the instance states just advanced: Pending → InService, health replacement, desired
+    # capacity), then instance refreshes (which read the groups just advanced). Target health has
+    # no tick: it is computed from timestamps whenever it is read (target_health.status).
+    clock.set_ticks([
+        ec2_lifecycle.advance_instances,
+        ec2_lifecycle.advance_images,
+        asg.advance_groups,
+        refresh.advance_refreshes,
+    ])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
     install_all()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app = rpcv2_cbor.wrap(DomainDispatcherApplication(create_backend_app))
 
     def app(environ, start_response):
         # Also /moto-api/reset and /moto-api/data.json, which bypass the AWS request path, must not
@@ -211,8 +232,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the package's copy of this module, not a second one named __main__: the other modules
-    # import AwsError from emulator.server and the error handling must recognise that class.
-    from emulator.server import main as package_main
-
-    package_main()
+    main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ class Server:
 
     def down(self) -> None:
         self.run("down", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)  # tests leave nothing behind in TMPDIR
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",

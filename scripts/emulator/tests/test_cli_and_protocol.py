@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .conftest import Server, alive
@@ -48,6 +50,24 @@ def test_unimplemented_action_is_an_xml_error_not_html(fresh):
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+@pytest.mark.parametrize("service,call", [
+    ("ec2", lambda c: c.describe_instances()),
+    ("autoscaling", lambda c: c.describe_auto_scaling_groups()),
+    ("elbv2", lambda c: c.describe_load_balancers()),
+    ("cloudwatch", lambda c: c.describe_alarms()),
+])
+def test_unknown_region_is_a_signature_error(fresh, service, call):
+    client = boto3.client(service, endpoint_url=fresh.endpoint, region_name="xx-fake-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as err:
+        call(client)
+    assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "Credential should be scoped to a valid region, not 'xx-fake-1'" in err.value.response["Error"]["Message"]
+    assert call(fresh.client(service))["ResponseMetadata"]["HTTPStatusCode"] == 200  # a real region still works
+
+
 def test_deny_list():
     srv = Server(LOCAL_AWS_DENY="ec2:CreateImage,autoscaling:StartInstanceRefresh").up()
     try:
@@ -66,3 +86,80 @@ def test_deny_list():
         assert err.value.response["Error"]["Code"] == "DryRunOperation"
     finally:
         srv.down()
+
+
+def _cloudwatch_rpcv2(endpoint: str, operation: str, params: dict):
+    """A CloudWatch call in Smithy RPC v2 CBOR, as the Rust SDK sends it: POST
+    /service/GraniteServiceVersion20100801/operation/<op>, smithy-protocol: rpc-v2-cbor, CBOR body."""
+    import urllib.error
+    import urllib.request
+
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.parsers import RpcV2CBORParser
+    from botocore.serialize import RpcV2CBORSerializer
+
+    op = botocore.session.get_session().get_service_model("cloudwatch").operation_model(operation)
+    req = RpcV2CBORSerializer().serialize_to_request(params, op)
+    assert req["url_path"] == f"/service/GraniteServiceVersion20100801/operation/{operation}"
+    signed = AWSRequest(method="POST", url=endpoint + req["url_path"], data=req["body"], headers=req["headers"])
+    SigV4Auth(Credentials("testing", "testing"), "monitoring", "us-east-1").add_auth(signed)
+    http = urllib.request.Request(signed.url, data=req["body"], headers=dict(signed.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(http, timeout=30) as resp:
+            status, headers, body = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        status, headers, body = e.code, dict(e.headers), e.read()
+    headers = {k.lower(): v for k, v in headers.items()}
+    parsed = RpcV2CBORParser().parse({"body": body, "headers": headers, "status_code": status}, op.output_shape)
+    return status, headers, body, parsed
+
+
+def test_cloudwatch_answers_smithy_rpc_v2_cbor(fresh):
+    ok = _cloudwatch_rpcv2(fresh.endpoint, "PutMetricAlarm", {
+        "AlarmName": "cbor-alarm", "Namespace": "AWS/ApplicationELB", "MetricName": "HTTPCode_ELB_5XX_Count",
+        "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 10.0,
+        "ComparisonOperator": "GreaterThanThreshold"})
+    assert ok[0] == 200 and ok[1]["content-type"] == "application/cbor" and ok[1]["smithy-protocol"] == "rpc-v2-cbor"
+    status, headers, body, parsed = _cloudwatch_rpcv2(fresh.endpoint, "DescribeAlarms", {"AlarmNames": ["cbor-alarm"]})
+    assert status == 200 and headers["content-type"] == "application/cbor"
+    alarm = parsed["MetricAlarms"][0]
+    assert alarm["AlarmName"] == "cbor-alarm" and alarm["StateValue"] == "OK" and alarm["Threshold"] == 10.0
+    assert alarm["StateUpdatedTimestamp"].year >= 2024
+    assert b"\xc1\xfb" in body  # timestamps are tag 1 + a double: the Rust SDK's decoder reads an f64
+    # the same alarm, seen through boto3 (AWS JSON 1.0), after a CBOR SetAlarmState
+    assert _cloudwatch_rpcv2(fresh.endpoint, "SetAlarmState", {
+        "AlarmName": "cbor-alarm", "StateValue": "ALARM", "StateReason": "cbor"})[0] == 200
+    cw = fresh.client("cloudwatch")
+    assert cw.meta.service_model.resolved_protocol == "json"
+    assert cw.describe_alarms(AlarmNames=["cbor-alarm"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    # errors: a CBOR map with __type, and the query-compatible code header the Rust SDK reads
+    status, headers, body, parsed = _cloudwatch_rpcv2(fresh.endpoint, "SetAlarmState", {
+        "AlarmName": "no-such-alarm", "StateValue": "ALARM", "StateReason": "x"})
+    assert status == 404 and headers["content-type"] == "application/cbor"
+    assert headers["x-amzn-query-error"] == "ResourceNotFound;Sender"
+    assert parsed["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_cloudwatch_answers_the_query_protocol(fresh):
+    import urllib.parse
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    fresh.client("cloudwatch").put_metric_alarm(
+        AlarmName="q-alarm", Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=90.0, ComparisonOperator="GreaterThanThreshold")
+    data = urllib.parse.urlencode({"Action": "DescribeAlarms", "Version": "2010-08-01",
+                                   "AlarmNames.member.1": "q-alarm"}).encode()
+    req = AWSRequest(method="POST", url=fresh.endpoint + "/", data=data,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials("testing", "testing"), "monitoring", "us-east-1").add_auth(req)
+    with urllib.request.urlopen(urllib.request.Request(req.url, data=data, headers=dict(req.headers.items()),
+                                                       method="POST"), timeout=30) as resp:
+        body = resp.read().decode()
+    assert "<DescribeAlarmsResponse" in body and "<AlarmName>q-alarm</AlarmName>" in body
