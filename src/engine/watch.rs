@@ -112,6 +112,9 @@ impl Driver<'_> {
     /// One poll: observe, step the state machine, carry out what it decides until it waits or finishes.
     async fn round(&mut self, ctx: &Ctx, target: &WatchTarget<'_>) -> Check<Outcome> {
         let rollout = &mut self.rollout;
+        // Polls start every poll_interval (not poll_interval after the last one ended), so a slow
+        // answer does not push every later look back: the gate sees a change at most one interval late.
+        let began = Instant::now();
         let mut decision = match self.sight.observe(ctx, rollout, self.start.elapsed()).await {
             Ok(obs) => {
                 self.failures = 0;
@@ -128,7 +131,7 @@ impl Driver<'_> {
                 announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
                 // The state machine waits one poll_interval; while AWS throttles, the pace is slower.
                 match decision {
-                    Decision::Wait(d) if d == rollout.params.poll => Decision::Wait(interval),
+                    Decision::Wait(d) if d == rollout.params.poll => Decision::Wait(interval.saturating_sub(began.elapsed())),
                     d => d,
                 }
             }
