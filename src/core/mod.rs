@@ -4,6 +4,7 @@
 pub mod gate;
 pub mod health;
 pub mod model;
+pub mod outcome;
 pub mod rollout;
 pub mod tags;
 pub mod releases;

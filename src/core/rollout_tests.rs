@@ -2,7 +2,7 @@
 //! decisions they must produce. No async, no cloud.
 
 use super::*;
-use crate::core::health::GateParams;
+use crate::core::health::{GateParams, HealthFailure};
 use crate::core::model::{GroupInstance, TargetHealth, TargetState};
 
 const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";

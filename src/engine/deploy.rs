@@ -75,9 +75,19 @@ pub fn rollout_params(env: &Environment) -> RolloutParams {
 }
 
 /// Preferences for a refresh that goes back: no checkpoints or bake time (speed matters), AutoRollback
-/// off (there is nothing further back to go), SkipMatching so only instances on the bad image move.
+/// off (there is nothing further back to go), SkipMatching so only instances on the bad image move, and
+/// no alarms (an alarm still in ALARM because of the bad release would refuse or stop the refresh that
+/// cures it).
 pub fn rollback_prefs(env: &Environment) -> RefreshPrefs {
-    RefreshPrefs { checkpoints: vec![], checkpoint_delay: None, bake_time: None, auto_rollback: false, skip_matching: true, ..env.refresh_prefs() }
+    RefreshPrefs {
+        checkpoints: vec![],
+        checkpoint_delay: None,
+        bake_time: None,
+        auto_rollback: false,
+        skip_matching: true,
+        alarms: vec![],
+        ..env.refresh_prefs()
+    }
 }
 
 pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (DeployReport, Result<()>) {

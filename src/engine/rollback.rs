@@ -202,7 +202,9 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
     if !g.refresh {
         return (result, None);
     }
-    let one = Environment { auto_scaling_groups: vec![g.group.clone()], ..env.clone() };
+    // No alarms: `rollback` is what runs while production is on fire, and AWS refuses to start a
+    // refresh whose alarms are in ALARM.
+    let one = Environment { auto_scaling_groups: vec![g.group.clone()], alarms: vec![], ..env.clone() };
     let req = DeployRequest {
         env: env_name.into(),
         image_id: g.to.ami.clone().unwrap_or_default(),

@@ -284,3 +284,17 @@ async fn calls_per_poll_do_not_grow_with_the_fleet() {
         assert_eq!(w.calls("ec2:DescribeInstances"), 2, "{n} instances");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn rollback_goes_back_while_the_bad_releases_alarm_is_still_in_alarm() {
+    // The alarm that the broken release set off must not stop the refresh that cures it: a refresh
+    // going back carries no AlarmSpecification (AWS would refuse to start one on an alarm in ALARM).
+    let w = world_of(&alarmed(), StackSpec::new("shop-web"));
+    w.fake.add_alarm("shop-web-5xx");
+    let (a, ra) = crate::releases::ship(&w, "aaaaaaa", Health::Healthy).await;
+    let (_, rb) = crate::releases::ship(&w, "bbbbbbb", Health::Healthy).await;
+    ra.and(rb).expect("both deploy");
+    w.fake.set_alarm("shop-web-5xx", true);
+    crate::releases::roll_back(&w, "previous").await.1.expect("rolled back despite the alarm");
+    assert_eq!(w.fake.in_service_images("shop-web"), vec![a; 3]);
+}
