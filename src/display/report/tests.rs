@@ -86,3 +86,37 @@ fn a_run_without_a_refresh_says_so() {
     assert!(html.contains("timeline-empty"));
     assert!(html.contains("class=\"badge baked\""));
 }
+
+#[test]
+fn names_the_evidence_that_convicted_the_release_and_instances_waiting_on_a_hook() {
+    use crate::core::health::{Evidence, EvidenceKind, HealthFailure};
+    let tg = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/shop-web/aa";
+    let ev = |kind, instance: &str, at_secs| Evidence {
+        kind,
+        instance: instance.into(),
+        target_group: tg.into(),
+        reason: Some("Target.ResponseCodeMismatch".into()),
+        at_secs,
+    };
+    let failure = HealthFailure::Unhealthy {
+        instance: "i-new1".into(),
+        target_group: tg.into(),
+        polls: 1,
+        reason: Some("Target.ResponseCodeMismatch".into()),
+        observations: 2,
+        evidence: vec![ev(EvidenceKind::Unhealthy, "i-new1", 2.0), ev(EvidenceKind::Replaced, "i-new1", 4.5)],
+        first_evidence_secs: 2.0,
+        convicted_secs: 4.5,
+    };
+    let mut input = failing_run();
+    input.events.push((3_500, fleet(1.5, vec![inst("i-new2", "ami-new", "Pending:Wait", None)])));
+    let groups = &mut input.summary.deploy.as_mut().unwrap().groups;
+    groups[0].outcome = Some(GroupOutcome::RolledBack { reason: RollbackReason::Unhealthy { failure } });
+    let html = render(&input);
+    let why = html.split("id=\"evidence-shop-web\"").nth(1).expect("an evidence table");
+    for part in ["+2.0s", "i-new1", "shop-web", "unhealthy", "replaced", "Target.ResponseCodeMismatch"] {
+        assert!(why.contains(part), "{part} missing from the evidence table");
+    }
+    assert!(html.contains("2 observations against the release; the rollback was sent 2.5s after the first."), "{html}");
+    assert!(html.contains("waiting on a launch lifecycle hook"), "the legend names instances waiting on a hook");
+}
