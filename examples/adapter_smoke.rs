@@ -291,6 +291,12 @@ async fn main() -> Res<()> {
         .await;
     c.error("target_health unknown target group", bad_tg, |e| e.kind == ErrorKind::NotFound);
 
+    // --- CloudWatch (RPC v2 CBOR from the current SDK; scripts/local-aws translates it for moto) ---
+    match cloud.cloudwatch.describe_alarms(&["bakeroll-smoke-no-such-alarm".to_string()]).await {
+        Ok(alarms) => c.check("describe_alarms of an unknown alarm is empty", alarms.is_empty(), &alarms),
+        Err(e) => c.check("describe_alarms answers", false, e.to_string()),
+    }
+
     // --- instance refresh: missing from plain moto (HTTP 500, no code), provided by scripts/local-aws ---
     let prefs = RefreshPrefs {
         min_healthy_percentage: 100,

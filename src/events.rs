@@ -73,8 +73,9 @@ pub enum Event {
     /// A new phase of work began (`scope` is `bake` or an Auto Scaling group name).
     Phase { scope: String, phase: Stage, detail: String },
     /// A refresh poll: the watcher's phase, `status` (that phase and the refresh's AWS status, e.g.
-    /// `refreshing InProgress`), percentage and healthy/total per target group.
-    Progress { scope: String, phase: PhaseName, status: String, percent: Option<i32>, counts: Vec<TgCount> },
+    /// `refreshing InProgress`), percentage, healthy/total per target group, and how many instances
+    /// wait in `Pending:Wait` on a launch lifecycle hook.
+    Progress { scope: String, phase: PhaseName, status: String, percent: Option<i32>, counts: Vec<TgCount>, waiting_on_hook: usize },
     Info { scope: String, message: String },
     Warn { scope: String, message: String },
     /// Where an operator should look: e.g. the build instance's console output on failure.
@@ -119,9 +120,9 @@ impl Events {
         self.0.emit(Event::Detail { scope: scope.into(), title: title.into(), body: body.into() });
     }
     /// `refresh_status`: the AWS status of the refresh being watched.
-    pub fn progress(&self, scope: &str, phase: PhaseName, refresh_status: &str, percent: Option<i32>, counts: Vec<TgCount>) {
+    pub fn progress(&self, scope: &str, phase: PhaseName, refresh_status: &str, percent: Option<i32>, counts: Vec<TgCount>, waiting_on_hook: usize) {
         let status = format!("{phase} {refresh_status}");
-        self.0.emit(Event::Progress { scope: scope.into(), phase, status, percent, counts });
+        self.0.emit(Event::Progress { scope: scope.into(), phase, status, percent, counts, waiting_on_hook });
     }
     pub fn fleet(&self, scope: &str, t: f64, instances: Vec<FleetInstance>) {
         self.0.emit(Event::Fleet { scope: scope.into(), t, instances });

@@ -182,6 +182,7 @@ fn group(g: &sdk::AutoScalingGroup) -> Group {
                     id: i.instance_id()?.to_string(),
                     lifecycle_state: i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default().to_string(),
                     health_status: i.health_status().unwrap_or_default().to_string(),
+                    launch_template: i.launch_template().map(template_ref),
                 })
             })
             .collect(),
@@ -282,6 +283,7 @@ mod tests {
                     .instance_id("i-1")
                     .lifecycle_state(LifecycleState::InService)
                     .health_status("Healthy")
+                    .launch_template(spec(Some("3")))
                     .build(),
             )
             .build();
@@ -293,6 +295,9 @@ mod tests {
         assert_eq!(got.target_group_arns, vec!["arn:tg".to_string()]);
         assert!(got.instances[0].in_service());
         assert_eq!(got.instances[0].health_status, "Healthy");
+        // The version each instance was launched from, which names its image without EC2.
+        let of_instance = got.instances[0].launch_template.as_ref().unwrap();
+        assert_eq!((of_instance.id.as_str(), of_instance.numbered_version()), ("lt-1", Some(3)));
     }
 
     #[test]

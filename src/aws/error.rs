@@ -12,10 +12,10 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 
-/// Converts an SDK error of any of the three services into a `CloudError` for `action`.
+/// Converts an SDK error of any of the services into a `CloudError` for `action`.
 ///
 /// `SdkError` and `HttpResponse` are the same smithy types in every service crate, so the EC2 crate's
-/// re-exports name them for Auto Scaling and ELBv2 too.
+/// re-exports name them for Auto Scaling, ELBv2 and CloudWatch too.
 pub(crate) fn from_sdk<E>(action: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,

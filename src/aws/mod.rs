@@ -12,11 +12,13 @@ use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 use crate::cloud::{CallLedger, Cloud};
 
 mod autoscaling;
+mod cloudwatch;
 mod ec2;
 mod elbv2;
 mod error;
 
 pub use autoscaling::AutoScaling;
+pub use cloudwatch::CloudWatch;
 pub use ec2::Ec2;
 pub use elbv2::Elbv2;
 
@@ -77,12 +79,12 @@ pub async fn connect_with(options: ConnectOptions) -> Cloud {
         ec2: Arc::new(Ec2::new(aws_sdk_ec2::Client::new(&config), calls.clone())),
         autoscaling: Arc::new(AutoScaling::new(aws_sdk_autoscaling::Client::new(&config), calls.clone())),
         elbv2: Arc::new(Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(&config), calls.clone())),
+        cloudwatch: Arc::new(CloudWatch::new(aws_sdk_cloudwatch::Client::new(&config), calls.clone())),
         calls,
         clock: Arc::new(crate::cloud::TokioClock),
     }
 }
 
-/// Seconds since the Unix epoch (the smithy `DateTime` is the same type in all three service crates).
 /// A ClientToken for one request: the SDK sends the same one on each of its retries, so a retry after a
 /// lost answer returns the first attempt's result instead of creating a second resource (EC2's
 /// "Ensuring idempotency"). Unique, not secret.
@@ -96,6 +98,7 @@ pub(crate) fn client_token() -> String {
     format!("bakeroll-{a:016x}{:016x}", h.finish())
 }
 
+/// Seconds since the Unix epoch (the smithy `DateTime` is the same type in every service crate).
 pub(crate) fn epoch_secs(t: Option<&DateTime>) -> Option<i64> {
     t.map(DateTime::secs)
 }

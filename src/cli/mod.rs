@@ -28,7 +28,7 @@ use crate::config::Loaded;
 use crate::core::model::Tags;
 use crate::display::{self, Display};
 use crate::engine::lock::Lock;
-use crate::engine::{Ctx, Ledger};
+use crate::engine::Ctx;
 use crate::events::Events;
 use crate::error::{Error, Result};
 use crate::summary::{ErrorSummary, Summary};
@@ -138,7 +138,7 @@ impl Session {
             display.tap(journal);
         }
         let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
-        let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), stop: Default::default() };
+        let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
         Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now() })
     }

@@ -51,7 +51,7 @@ pub fn text(groups: &[GroupStatus]) -> String {
             )),
             None => lines.push(format!("  refresh: none in flight{last}")),
         }
-        lines.push(format!("  {} of {} desired instances in service; {}", g.in_service, g.desired, counts_text(&g.target_groups)));
+        lines.push(format!("  {} of {} desired instances in service; {}", g.in_service, g.desired, counts_text(&g.target_groups, 0)));
         for i in &g.images {
             let commit = i.commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
             lines.push(format!("  {} on {}{commit}", i.instances, i.ami));

@@ -87,6 +87,9 @@ pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRe
 
 pub const DESCRIBE_TARGET_HEALTH: Action = read("elasticloadbalancing:DescribeTargetHealth");
 
+/// deploy: checks that the environment's alarms exist, and names the one that stopped a refresh.
+pub const DESCRIBE_ALARMS: Action = read("cloudwatch:DescribeAlarms");
+
 /// Every action above. A new constant must be added here too (a test checks the adapters use only these).
 pub const ALL: &[Action] = &[
     DESCRIBE_IMAGES,
@@ -112,6 +115,7 @@ pub const ALL: &[Action] = &[
     CANCEL_REFRESH,
     ROLLBACK_REFRESH,
     DESCRIBE_TARGET_HEALTH,
+    DESCRIBE_ALARMS,
 ];
 
 /// The table entry for an IAM action name.
@@ -129,7 +133,7 @@ mod tests {
         for a in ALL {
             assert!(seen.insert(a.name), "{} listed twice", a.name);
             let (service, op) = a.name.split_once(':').expect("service:Action");
-            assert!(["ec2", "autoscaling", "elasticloadbalancing"].contains(&service), "{}", a.name);
+            assert!(["ec2", "autoscaling", "elasticloadbalancing", "cloudwatch"].contains(&service), "{}", a.name);
             assert!(op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()), "{}", a.name);
             // Only EC2 has DryRun; a read never needs one.
             assert!(!a.dry_run || (service == "ec2" && a.access == Access::Write), "{}", a.name);
@@ -145,11 +149,12 @@ mod tests {
             ("aws/ec2/templates.rs", include_str!("../aws/ec2/templates.rs")),
             ("aws/autoscaling.rs", include_str!("../aws/autoscaling.rs")),
             ("aws/elbv2.rs", include_str!("../aws/elbv2.rs")),
+            ("aws/cloudwatch.rs", include_str!("../aws/cloudwatch.rs")),
         ];
         for (file, text) in sources {
             // Tests inside the adapter files may name actions freely.
             let code = text.split("#[cfg(test)]").next().unwrap_or(text);
-            for prefix in ["\"ec2:", "\"autoscaling:", "\"elasticloadbalancing:"] {
+            for prefix in ["\"ec2:", "\"autoscaling:", "\"elasticloadbalancing:", "\"cloudwatch:"] {
                 assert!(!code.contains(prefix), "{file} writes an IAM action as a literal ({prefix}...); use crate::cloud::actions");
             }
             assert!(code.contains("actions::"), "{file} should take its action names from crate::cloud::actions");

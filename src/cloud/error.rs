@@ -61,6 +61,11 @@ impl CloudError {
     pub fn is_transient(&self) -> bool {
         self.kind == ErrorKind::Transient
     }
+
+    /// AWS refused the call for its rate (the account's token bucket is empty), not for what it asked.
+    pub fn is_throttling(&self) -> bool {
+        self.kind == ErrorKind::Transient && self.code.as_deref().is_some_and(is_throttling_code)
+    }
 }
 
 impl fmt::Display for CloudError {
@@ -76,6 +81,12 @@ impl fmt::Display for CloudError {
     }
 }
 
+/// Throttling codes of EC2 (`RequestLimitExceeded`), Auto Scaling and ELB (`Throttling`), and the
+/// JSON/CBOR protocols (`ThrottlingException`).
+fn is_throttling_code(code: &str) -> bool {
+    matches!(code, "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" | "RequestThrottled")
+}
+
 /// Maps an AWS error code to what it means for us. Codes from the EC2, Auto Scaling and ELBv2 API references.
 pub fn classify(code: &str) -> ErrorKind {
     match code {
@@ -85,7 +96,8 @@ pub fn classify(code: &str) -> ErrorKind {
         "InstanceRefreshInProgress" | "ActiveInstanceRefreshNotFound" | "IrreversibleInstanceRefresh"
         | "ResourceContention" | "ResourceInUse" | "ScalingActivityInProgress" | "IncorrectInstanceState"
         | "InvalidAMIName.Duplicate" | "InvalidSnapshot.InUse" => ErrorKind::Conflict,
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "RequestExpired"
+        c if is_throttling_code(c) => ErrorKind::Transient,
+        "RequestExpired"
         | "ServiceUnavailable" | "Unavailable" | "InternalError" | "InternalFailure" | "InsufficientInstanceCapacity" => {
             ErrorKind::Transient
         }
@@ -112,6 +124,8 @@ mod tests {
         assert_eq!(classify("InvalidLaunchTemplateId.Malformed"), ErrorKind::NotFound);
         assert_eq!(classify("InstanceRefreshInProgress"), ErrorKind::Conflict);
         assert_eq!(classify("Throttling"), ErrorKind::Transient);
+        assert!(CloudError::service("ec2:DescribeInstances", Some("RequestLimitExceeded"), "slow down").is_throttling());
+        assert!(!CloudError::service("ec2:DescribeInstances", Some("InternalError"), "oops").is_throttling());
         assert_eq!(classify("ValidationError"), ErrorKind::Invalid);
         assert_eq!(classify("SomethingNew"), ErrorKind::Other);
     }

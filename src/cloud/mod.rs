@@ -111,6 +111,13 @@ pub trait Elbv2Api: Send + Sync {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
 }
 
+#[async_trait]
+pub trait CloudWatchApi: Send + Sync {
+    /// The named alarms (metric or composite) with their state; names CloudWatch does not know are
+    /// absent from the answer (DescribeAlarms does not fail on them).
+    async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>>;
+}
+
 /// Counts calls per IAM action (`ec2:CreateImage`), for the JSON summary and the IAM policy check.
 #[derive(Debug, Clone, Default)]
 pub struct CallLedger(Arc<Mutex<BTreeMap<String, u32>>>);
@@ -132,6 +139,7 @@ pub struct Cloud {
     pub ec2: Arc<dyn Ec2Api>,
     pub autoscaling: Arc<dyn AutoScalingApi>,
     pub elbv2: Arc<dyn Elbv2Api>,
+    pub cloudwatch: Arc<dyn CloudWatchApi>,
     pub calls: CallLedger,
     pub clock: Arc<dyn Clock>,
 }

@@ -1,10 +1,10 @@
-//! Table tests for the health gate and the fleet check.
+//! Table tests for the fleet check and the per-target-group counts (the gate's are in `gate_tests.rs`).
 
 use super::*;
 use crate::core::model::{GroupInstance, TargetHealth};
 
-const TG1: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";
-const TG2: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin/bb";
+pub(crate) const TG1: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";
+pub(crate) const TG2: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin/bb";
 
 pub(crate) fn group(ids: &[&str]) -> Group {
     Group {
@@ -18,25 +18,21 @@ pub(crate) fn group(ids: &[&str]) -> Group {
         target_group_arns: vec![TG1.into(), TG2.into()],
         instances: ids
             .iter()
-            .map(|id| GroupInstance { id: id.to_string(), lifecycle_state: "InService".into(), health_status: "Healthy".into() })
+            .map(|id| GroupInstance::in_service_healthy(id))
             .collect(),
         tags: Default::default(),
     }
 }
 
-fn th(id: &str, state: TargetState) -> TargetHealth {
+pub(crate) fn th(id: &str, state: TargetState) -> TargetHealth {
     TargetHealth { target_id: id.into(), port: Some(80), state, reason: None, description: None }
 }
 
-fn health(tg1: &[(&str, TargetState)], tg2: &[(&str, TargetState)]) -> HealthByGroup {
+pub(crate) fn health(tg1: &[(&str, TargetState)], tg2: &[(&str, TargetState)]) -> HealthByGroup {
     let mut h = HealthByGroup::new();
     h.insert(TG1.into(), tg1.iter().map(|(i, s)| th(i, s.clone())).collect());
     h.insert(TG2.into(), tg2.iter().map(|(i, s)| th(i, s.clone())).collect());
     h
-}
-
-fn gate() -> HealthGate {
-    HealthGate::new(GateParams { unhealthy_threshold: 2, grace: Duration::from_secs(60) }, ["old".to_string()])
 }
 
 use TargetState::*;
@@ -45,68 +41,6 @@ use TargetState::*;
 fn tg_name_from_arn() {
     assert_eq!(tg_name(TG1), "web");
     assert_eq!(tg_name("plain"), "plain");
-}
-
-#[test]
-fn unhealthy_needs_consecutive_polls() {
-    let mut g = gate();
-    let grp = group(&["old", "new"]);
-    let bad = health(&[("old", Healthy), ("new", Unhealthy)], &[("old", Healthy), ("new", Healthy)]);
-    let good = health(&[("old", Healthy), ("new", Healthy)], &[("old", Healthy), ("new", Healthy)]);
-    assert_eq!(g.observe(&grp, &bad, Duration::from_secs(1)), None, "one poll is not enough");
-    assert_eq!(g.observe(&grp, &good, Duration::from_secs(2)), None, "healthy resets the streak");
-    assert_eq!(g.observe(&grp, &bad, Duration::from_secs(3)), None);
-    match g.observe(&grp, &bad, Duration::from_secs(4)) {
-        Some(HealthFailure::Unhealthy { instance, target_group, polls, .. }) => {
-            assert_eq!((instance.as_str(), target_group.as_str(), polls), ("new", TG1, 2));
-        }
-        other => panic!("expected unhealthy, got {other:?}"),
-    }
-}
-
-#[test]
-fn baseline_instances_are_not_judged() {
-    let mut g = gate();
-    let grp = group(&["old"]);
-    let bad = health(&[("old", Unhealthy)], &[("old", Unhealthy)]);
-    for s in 0..5 {
-        assert_eq!(g.observe(&grp, &bad, Duration::from_secs(s)), None);
-    }
-}
-
-#[test]
-fn mixed_health_fails_on_the_bad_target_group_only() {
-    let mut g = gate();
-    let grp = group(&["old", "new"]);
-    let mixed = health(&[("new", Healthy)], &[("new", Unhealthy)]);
-    g.observe(&grp, &mixed, Duration::from_secs(0));
-    let f = g.observe(&grp, &mixed, Duration::from_secs(5)).expect("fails");
-    assert!(matches!(f, HealthFailure::Unhealthy { ref target_group, .. } if target_group == TG2), "{f:?}");
-    assert!(f.to_string().contains("admin"), "{f}");
-}
-
-#[test]
-fn initial_past_grace_is_stuck_and_unregistered_is_named() {
-    let mut g = gate();
-    let grp = group(&["old", "new"]);
-    let h = health(&[("new", Initial)], &[]);
-    assert_eq!(g.observe(&grp, &h, Duration::from_secs(10)), None);
-    assert_eq!(g.observe(&grp, &h, Duration::from_secs(70)), None, "grace counts from first sight");
-    match g.observe(&grp, &h, Duration::from_secs(71)) {
-        Some(HealthFailure::StuckInitial { waited_secs, .. }) => assert_eq!(waited_secs, 61),
-        Some(HealthFailure::NotRegistered { target_group, .. }) => assert_eq!(target_group, TG2),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn draining_new_instance_is_ignored() {
-    let mut g = gate();
-    let grp = group(&["old", "new"]);
-    let h = health(&[("new", Draining)], &[("new", Draining)]);
-    for s in [0, 100, 200] {
-        assert_eq!(g.observe(&grp, &h, Duration::from_secs(s)), None);
-    }
 }
 
 #[test]

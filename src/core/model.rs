@@ -138,15 +138,29 @@ impl TemplateRef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupInstance {
     pub id: String,
-    /// Pending, InService, Terminating, ... (as Auto Scaling reports it).
+    /// Pending, Pending:Wait, InService, Terminating, ... (as Auto Scaling reports it).
     pub lifecycle_state: String,
     /// Healthy / Unhealthy.
     pub health_status: String,
+    /// The launch template and version the instance was launched from, as DescribeAutoScalingGroups
+    /// reports it per instance (None for launch configurations). With the release's versions known,
+    /// this names the instance's image without asking EC2.
+    pub launch_template: Option<TemplateRef>,
 }
 
 impl GroupInstance {
+    /// A member as fixtures and tests write it: in service, healthy, template unknown.
+    pub fn in_service_healthy(id: &str) -> Self {
+        Self { id: id.into(), lifecycle_state: "InService".into(), health_status: "Healthy".into(), launch_template: None }
+    }
+
     pub fn in_service(&self) -> bool {
         self.lifecycle_state == "InService"
+    }
+    /// Held by a launch lifecycle hook (`Pending:Wait`, or `Warmed:Pending:Wait` leaving a warm pool)
+    /// until the application completes the action or the heartbeat times out.
+    pub fn waiting_on_hook(&self) -> bool {
+        self.lifecycle_state.ends_with("Pending:Wait")
     }
     /// Still part of the fleet (not being terminated or detached).
     pub fn is_member(&self) -> bool {
@@ -324,6 +338,21 @@ pub struct TargetHealth {
     pub state: TargetState,
     pub reason: Option<String>,
     pub description: Option<String>,
+}
+
+/// A CloudWatch alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`), as DescribeAlarms reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alarm {
+    pub name: String,
+    pub state: String,
+    /// Why it is in that state (CloudWatch's StateReason).
+    pub reason: Option<String>,
+}
+
+impl Alarm {
+    pub fn firing(&self) -> bool {
+        self.state == "ALARM"
+    }
 }
 
 /// An EBS snapshot as `prune` sees it: enough to find the pipeline's and to tell it still exists.

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::health::{fleet_problems, GateParams, HealthByGroup, HealthFailure, HealthGate};
-use super::model::{Group, Refresh, RefreshStatus};
+use super::health::{fleet_problems, GateParams, HealthByGroup, HealthGate};
+use super::model::{Alarm, Group, Refresh, RefreshStatus};
+
+pub use super::outcome::{Outcome, Release, RollbackReason};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RolloutParams {
@@ -19,69 +21,6 @@ pub struct RolloutParams {
     /// How long a finished refresh or rollback may take to show a verified-healthy fleet.
     pub verify_timeout: Duration,
     pub gate: GateParams,
-}
-
-/// A release as the group sees it: a launch-template version and the image it launches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Release {
-    pub version: i64,
-    pub image_id: String,
-}
-
-/// Why a deploy was rolled back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum RollbackReason {
-    Unhealthy { failure: HealthFailure },
-    RefreshEnded { status: String, status_reason: Option<String> },
-    AwsRollback { reason: Option<String> },
-    Timeout { after_secs: u64 },
-    VerificationFailed { problems: Vec<String> },
-    Requested,
-    /// The operator asked to stop (the signal) while the refresh was in flight.
-    Interrupted { signal: String },
-}
-
-impl fmt::Display for RollbackReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unhealthy { failure } => write!(f, "{failure}"),
-            Self::RefreshEnded { status, status_reason } => {
-                write!(f, "the instance refresh ended {status}")?;
-                status_reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
-            }
-            Self::AwsRollback { reason } => {
-                write!(f, "AWS rolled the refresh back")?;
-                reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
-            }
-            Self::Timeout { after_secs } => write!(f, "the refresh did not finish within {after_secs}s (timeout)"),
-            Self::VerificationFailed { problems } => write!(f, "the new fleet did not verify: {}", problems.join("; ")),
-            Self::Requested => write!(f, "rollback requested"),
-            Self::Interrupted { signal } => write!(f, "{signal} received while the refresh was in flight"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The fleet is verified on the new release.
-    Deployed,
-    /// Rolled back and verified healthy on the previous release.
-    RolledBack { reason: RollbackReason },
-    /// A human must look: rollback failed or the fleet could not be verified.
-    Failed { reason: Option<RollbackReason>, detail: String },
-}
-
-impl Outcome {
-    /// As the JSON summary names it (`outcome` of a group).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Deployed => "deployed",
-            Self::RolledBack { .. } => "rolled-back",
-            Self::Failed { .. } => "failed",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,9 +58,23 @@ pub struct Observation {
     /// The refresh being watched (see `Rollout::watched_refresh`), if AWS still reports it.
     pub refresh: Option<Refresh>,
     pub group: Group,
-    /// Instance id → image id, from EC2.
+    /// Instance id → image id: from each instance's launch-template version (`Rollout::release_images`),
+    /// from EC2 for the others.
     pub images: BTreeMap<String, String>,
+    /// Every member's image came from EC2 this poll (what `Rollout::wants_instance_images` asks for).
+    pub images_confirmed: bool,
     pub health: HealthByGroup,
+    /// The alarms of the refresh's AlarmSpecification, fetched only when the refresh failed or AWS
+    /// rolled it back (`may_be_an_alarm`), so the outcome can name the alarm.
+    pub alarms: Option<Vec<Alarm>>,
+}
+
+/// A refresh in this status may have been stopped by an alarm: worth one DescribeAlarms to say which.
+pub fn may_be_an_alarm(status: &RefreshStatus) -> bool {
+    matches!(
+        status,
+        RefreshStatus::Failed | RefreshStatus::RollbackInProgress | RefreshStatus::RollbackSuccessful | RefreshStatus::RollbackFailed
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -211,6 +164,8 @@ pub struct Rollout {
     retry: Option<Action>,
     /// `stop` was called.
     stopped: bool,
+    /// The fleet verified on launch-template versions; one more look with EC2's images confirms it.
+    confirming: bool,
 }
 
 /// Transient action errors tolerated before giving up on a rollback (with `poll` between tries).
@@ -233,6 +188,7 @@ impl Rollout {
             action_errors: 0,
             retry: None,
             stopped: false,
+            confirming: false,
         }
     }
 
@@ -294,6 +250,46 @@ impl Rollout {
             | Phase::RollbackRefreshing { refresh_id } => Some(refresh_id),
             _ => self.refresh_ids.last().map(String::as_str),
         }
+    }
+
+    /// Everything the health gate holds against the release so far.
+    pub fn evidence(&self) -> &[super::gate::Evidence] {
+        self.gate.evidence()
+    }
+
+    /// Whether the next observation needs the refresh's status: not while verifying the fleet (the
+    /// refresh has ended) or once done, which keeps a confirming poll within 2 + target-group calls.
+    pub fn needs_refresh_status(&self) -> bool {
+        !matches!(self.phase, Phase::Verifying { .. } | Phase::Done)
+    }
+
+    /// Whether the next observation should take every member's image from EC2 (DescribeInstances):
+    /// only to confirm a verification that passed on launch-template versions.
+    pub fn wants_instance_images(&self) -> bool {
+        self.confirming && matches!(self.phase, Phase::Verifying { .. })
+    }
+
+    /// Images of the group's instances that launched from `template_id` at one of the two releases'
+    /// versions, as DescribeAutoScalingGroups reports each instance's version; and the ids of the others,
+    /// whose image only EC2 can tell.
+    pub fn release_images(&self, group: &Group, template_id: &str) -> (BTreeMap<String, String>, Vec<String>) {
+        let mut known = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for inst in &group.instances {
+            let release = inst
+                .launch_template
+                .as_ref()
+                .filter(|t| t.id == template_id)
+                .and_then(|t| t.numbered_version())
+                .and_then(|v| [&self.old, &self.new].into_iter().find(|r| r.version == v));
+            match release {
+                Some(r) => {
+                    known.insert(inst.id.clone(), r.image_id.clone());
+                }
+                None => unknown.push(inst.id.clone()),
+            }
+        }
+        (known, unknown)
     }
 
     fn enter(&mut self, phase: Phase, now: Duration) {
@@ -384,22 +380,26 @@ impl Rollout {
         match status {
             Some(RefreshStatus::Successful) => self.verify(Which::New, now),
             Some(RefreshStatus::RollbackInProgress) => {
-                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                self.reason.get_or_insert_with(|| aws_or_alarm(obs, true));
                 let id = self.watched_refresh().unwrap_or_default().to_string();
                 self.enter(Phase::RollingBack { refresh_id: id }, now);
                 self.wait()
             }
             Some(RefreshStatus::RollbackSuccessful) => {
-                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                self.reason.get_or_insert_with(|| aws_or_alarm(obs, true));
                 self.verify(Which::Previous, now)
             }
             Some(RefreshStatus::RollbackFailed) => {
-                self.reason.get_or_insert(RollbackReason::AwsRollback { reason: aws_reason(obs) });
+                self.reason.get_or_insert_with(|| aws_or_alarm(obs, true));
                 self.fail(refresh_detail("AWS's rollback failed", obs), now)
             }
             Some(s @ (RefreshStatus::Failed | RefreshStatus::Cancelled)) => {
                 let status_reason = obs.refresh.as_ref().and_then(|r| r.status_reason.clone());
-                self.roll_forward_back(Some(RollbackReason::RefreshEnded { status: s.as_str().into(), status_reason }), now)
+                let reason = match firing(obs) {
+                    Some(alarms) => RollbackReason::Alarm { alarms, status: s.as_str().into(), status_reason, rolled_back_by_aws: false },
+                    None => RollbackReason::RefreshEnded { status: s.as_str().into(), status_reason },
+                };
+                self.roll_forward_back(Some(reason), now)
             }
             Some(RefreshStatus::Cancelling) => self.wait(),
             None => self.fail("the instance refresh is no longer reported by AWS", now),
@@ -422,6 +422,11 @@ impl Rollout {
         let image = if forward { self.new.image_id.clone() } else { self.old.image_id.clone() };
         let problems = fleet_problems(&obs.group, &obs.images, &obs.health, Some(&image));
         if problems.is_empty() {
+            if !obs.images_confirmed {
+                // Verified on launch-template versions; let EC2 confirm the images once before saying so.
+                self.confirming = true;
+                return Decision::Wait(Duration::ZERO);
+            }
             let outcome = match (forward, self.reason.clone()) {
                 (true, _) => Outcome::Deployed,
                 (false, Some(reason)) => Outcome::RolledBack { reason },
@@ -512,6 +517,28 @@ impl Rollout {
 
 fn aws_reason(obs: &Observation) -> Option<String> {
     obs.refresh.as_ref().and_then(|r| r.rollback_reason.clone().or_else(|| r.status_reason.clone()))
+}
+
+/// The alarms the driver found in ALARM, if any.
+fn firing(obs: &Observation) -> Option<Vec<String>> {
+    let names: Vec<String> = obs.alarms.as_ref()?.iter().filter(|a| a.firing()).map(|a| a.name.clone()).collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// Why AWS rolled the refresh back: an alarm when one is in ALARM, else AWS's own words.
+fn aws_or_alarm(obs: &Observation, rolled_back_by_aws: bool) -> RollbackReason {
+    match firing(obs) {
+        Some(alarms) => {
+            let r = obs.refresh.as_ref();
+            RollbackReason::Alarm {
+                alarms,
+                status: r.map(|r| r.status.as_str().to_string()).unwrap_or_default(),
+                status_reason: r.and_then(|r| r.status_reason.clone().or_else(|| r.rollback_reason.clone())),
+                rolled_back_by_aws,
+            }
+        }
+        None => RollbackReason::AwsRollback { reason: aws_reason(obs) },
+    }
 }
 
 fn refresh_detail(what: &str, obs: &Observation) -> String {

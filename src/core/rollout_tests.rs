@@ -2,7 +2,7 @@
 //! decisions they must produce. No async, no cloud.
 
 use super::*;
-use crate::core::health::GateParams;
+use crate::core::health::{GateParams, HealthFailure};
 use crate::core::model::{GroupInstance, TargetHealth, TargetState};
 
 const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";
@@ -40,7 +40,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
         target_group_arns: vec![TG.into()],
         instances: fleet
             .iter()
-            .map(|(id, _, _)| GroupInstance { id: id.to_string(), lifecycle_state: "InService".into(), health_status: "Healthy".into() })
+            .map(|(id, _, _)| GroupInstance::in_service_healthy(id))
             .collect(),
         tags: Default::default(),
     };
@@ -65,7 +65,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
             .map(|(id, _, st)| TargetHealth { target_id: id.to_string(), port: Some(80), state: st.clone(), reason: None, description: None })
             .collect(),
     );
-    Observation { now: Duration::from_secs(secs), refresh, group, images, health }
+    Observation { now: Duration::from_secs(secs), refresh, group, images, images_confirmed: true, health, alarms: None }
 }
 
 use TargetState::*;
@@ -327,4 +327,66 @@ fn stop_rolls_back_only_a_forward_refresh_in_flight() {
 
     let mut back = Rollout::back_to(params(), rollout().new, rollout().old, RollbackReason::Requested);
     assert_eq!(back.stop("SIGINT", Duration::ZERO), None, "a refresh back is never undone");
+}
+
+fn alarm(name: &str, state: &str) -> crate::core::model::Alarm {
+    crate::core::model::Alarm { name: name.into(), state: state.into(), reason: Some("Threshold Crossed".into()) }
+}
+
+#[test]
+fn an_alarm_that_stopped_the_refresh_is_named() {
+    // AutoRollback: AWS rolls back; the alarms fetched with that observation say why.
+    let mut r = rollout();
+    let fleet = [("i-old1", "ami-old", Healthy)];
+    let mut o = obs(5, Some("RollbackInProgress"), &fleet);
+    o.alarms = Some(vec![alarm("web-5xx", "ALARM"), alarm("web-latency", "OK")]);
+    assert_eq!(r.step(&o), Decision::Wait(POLL));
+    match &r.reason {
+        Some(reason @ RollbackReason::Alarm { alarms, rolled_back_by_aws: true, .. }) => {
+            assert_eq!(alarms, &["web-5xx".to_string()]);
+            assert!(reason.to_string().contains("alarm web-5xx in ALARM"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without AutoRollback the refresh just fails: bakeroll goes back with a new refresh, naming the alarm.
+    let mut r = rollout();
+    let mut o = obs(5, Some("Failed"), &fleet);
+    o.alarms = Some(vec![alarm("web-5xx", "ALARM")]);
+    assert_eq!(r.step(&o), Decision::Act(Action::StartRollbackRefresh { version: 1 }));
+    assert!(matches!(r.reason, Some(RollbackReason::Alarm { rolled_back_by_aws: false, .. })), "{:?}", r.reason);
+    // No alarm in ALARM: AWS's own reason, as before.
+    let mut r = rollout();
+    let mut o = obs(5, Some("RollbackInProgress"), &fleet);
+    o.alarms = Some(vec![alarm("web-5xx", "OK")]);
+    r.step(&o);
+    assert!(matches!(r.reason, Some(RollbackReason::AwsRollback { .. })), "{:?}", r.reason);
+    assert!(may_be_an_alarm(&RefreshStatus::Failed) && !may_be_an_alarm(&RefreshStatus::InProgress));
+}
+
+#[test]
+fn verification_on_versions_is_confirmed_once_by_ec2() {
+    let mut r = rollout();
+    let done = [("i-new1", "ami-new", Healthy), ("i-new2", "ami-new", Healthy)];
+    let mut o = obs(15, Some("Successful"), &done);
+    o.images_confirmed = false;
+    assert_eq!(r.step(&o), Decision::Wait(Duration::ZERO), "enter verification");
+    assert!(!r.wants_instance_images());
+    assert_eq!(r.step(&o), Decision::Wait(Duration::ZERO), "clean on versions: ask EC2");
+    assert!(r.wants_instance_images());
+    o.images_confirmed = true;
+    assert_eq!(r.step(&o), Decision::Finish(Outcome::Deployed));
+}
+
+#[test]
+fn release_images_come_from_each_instances_launch_template_version() {
+    use crate::core::model::TemplateRef;
+    let r = rollout();
+    let lt = |id: &str, v: &str| Some(TemplateRef { id: id.into(), name: "web".into(), version: v.into() });
+    let mut group = obs(0, None, &[("a", "", Healthy), ("b", "", Healthy), ("c", "", Healthy), ("d", "", Healthy), ("e", "", Healthy)]).group;
+    for (inst, t) in group.instances.iter_mut().zip([lt("lt-1", "1"), lt("lt-1", "2"), lt("lt-1", "7"), lt("lt-other", "2"), None]) {
+        inst.launch_template = t;
+    }
+    let (known, unknown) = r.release_images(&group, "lt-1");
+    assert_eq!(known, [("a".to_string(), "ami-old".to_string()), ("b".into(), "ami-new".into())].into());
+    assert_eq!(unknown, ["c", "d", "e"], "another version, another template, no template: EC2 must say");
 }

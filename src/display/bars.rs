@@ -40,12 +40,12 @@ impl Sink for Bars {
     fn emit(&self, event: Event) {
         match event {
             Event::Phase { scope, phase, detail } => self.bar(&scope).set_message(format!("{phase}: {detail}")),
-            Event::Progress { scope, status, percent, counts, .. } => {
+            Event::Progress { scope, status, percent, counts, waiting_on_hook, .. } => {
                 let pb = self.bar(&scope);
                 if let Some(p) = percent {
                     pb.set_position(p.clamp(0, 100) as u64);
                 }
-                pb.set_message(format!("{status} | {}", counts_text(&counts)));
+                pb.set_message(format!("{status} | {}", counts_text(&counts, waiting_on_hook)));
             }
             Event::Info { scope, message } => {
                 let _ = self.multi.println(format!("[{scope}] {message}"));

@@ -64,7 +64,11 @@ impl Display {
     }
 }
 
-/// `web 2/3, admin 3/3`
-pub(crate) fn counts_text(counts: &[crate::core::health::TgCount]) -> String {
-    counts.iter().map(|c| format!("{} {}/{} healthy", c.target_group, c.healthy, c.total)).collect::<Vec<_>>().join(", ")
+/// `web 2/3 healthy, admin 3/3 healthy, 1 waiting on a launch lifecycle hook`
+pub(crate) fn counts_text(counts: &[crate::core::health::TgCount], waiting_on_hook: usize) -> String {
+    let mut parts: Vec<String> = counts.iter().map(|c| format!("{} {}/{} healthy", c.target_group, c.healthy, c.total)).collect();
+    if waiting_on_hook > 0 {
+        parts.push(format!("{waiting_on_hook} waiting on a launch lifecycle hook"));
+    }
+    parts.join(", ")
 }

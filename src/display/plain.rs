@@ -63,11 +63,11 @@ impl Sink for Plain {
                 }
                 self.line(&format!("[{scope}] {phase}: {detail}"));
             }
-            Event::Progress { scope, status, percent, counts, .. } => {
+            Event::Progress { scope, status, percent, counts, waiting_on_hook, .. } => {
                 let text = format!(
                     "[{scope}] {status}{} {}",
                     percent.map(|p| format!(" {p}%")).unwrap_or_default(),
-                    counts_text(&counts)
+                    counts_text(&counts, waiting_on_hook)
                 );
                 let mut state = self.state.lock().expect("display poisoned");
                 if state.1.get(&scope) != Some(&text) {

@@ -70,9 +70,19 @@ pub fn rollout_params(env: &Environment) -> RolloutParams {
 }
 
 /// Preferences for a refresh that goes back: no checkpoints or bake time (speed matters), AutoRollback
-/// off (there is nothing further back to go), SkipMatching so only instances on the bad image move.
+/// off (there is nothing further back to go), SkipMatching so only instances on the bad image move, and
+/// no alarms (an alarm still in ALARM because of the bad release would refuse or stop the refresh that
+/// cures it).
 pub fn rollback_prefs(env: &Environment) -> RefreshPrefs {
-    RefreshPrefs { checkpoints: vec![], checkpoint_delay: None, bake_time: None, auto_rollback: false, skip_matching: true, ..env.refresh_prefs() }
+    RefreshPrefs {
+        checkpoints: vec![],
+        checkpoint_delay: None,
+        bake_time: None,
+        auto_rollback: false,
+        skip_matching: true,
+        alarms: vec![],
+        ..env.refresh_prefs()
+    }
 }
 
 pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (DeployReport, Result<()>) {
@@ -84,6 +94,7 @@ pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (Deplo
 /// Every precondition of a deploy of `release` to `env`, checked without changing anything (`ship`
 /// runs it before it bakes).
 pub async fn preflight_all(ctx: &Ctx, env: &Environment, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
+    preflight::check_alarms(ctx, &env.alarms).await?;
     let mut prepared = Vec::new();
     for name in &env.auto_scaling_groups {
         prepared.push(preflight::check(ctx, env, name, release, force).await?);
@@ -181,7 +192,13 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         refresh_id,
         baseline,
     );
-    let target = WatchTarget { group: &name, template_id: &p.template.id, rollback_prefs: rollback_prefs(env) };
+    let target = WatchTarget {
+        group: &name,
+        template_id: &p.template.id,
+        rollback_prefs: rollback_prefs(env),
+        alarms: &env.alarms,
+        target_groups: p.group.target_group_arns.clone(),
+    };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
     // wait) goes on along the success path, so that every call of it is accounted for.
@@ -276,7 +293,7 @@ async fn verify_configured(ctx: &Ctx, env: &Environment, p: &Prepared, image: &s
 /// What keeps the group from being verified on `image` now (empty: verified).
 async fn check_fleet(ctx: &Ctx, group: &crate::core::model::Group, image: &str) -> Result<Vec<String>, crate::cloud::CloudError> {
     let g = ctx.cloud.autoscaling.describe_group(&group.name).await?.unwrap_or_else(|| group.clone());
-    let (images, health) = watch::fleet(ctx, &g).await?;
+    let (images, health) = super::observe::fleet(ctx, &g).await?;
     Ok(fleet_problems(&g, &images, &health, Some(image)))
 }
 
@@ -305,7 +322,13 @@ async fn undo_earlier(ctx: &Ctx, env: &Environment, report: &mut DeployReport) {
             Release { version: g.old_version, image_id: g.old_image.clone() },
             RollbackReason::Requested,
         );
-        let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
+        let target = WatchTarget {
+            group: &g.group,
+            template_id: &g.template_id,
+            rollback_prefs: rollback_prefs(env),
+            alarms: &env.alarms,
+            target_groups: vec![],
+        };
         let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
         g.refresh_ids.extend(rollout.refresh_ids);
         g.outcome = outcome;

@@ -8,6 +8,8 @@ pub mod cleanup;
 pub mod deploy;
 pub mod images;
 pub mod lock;
+pub mod observe;
+pub mod pace;
 pub mod releases;
 pub mod retention;
 pub mod preflight;
@@ -33,4 +35,11 @@ pub struct Ctx {
     pub ledger: Ledger,
     /// Set when the operator asks to stop (first SIGINT/SIGTERM).
     pub stop: stop::Stop,
+}
+
+impl Ctx {
+    /// A fresh context: nothing created yet, no stop requested.
+    pub fn new(cloud: Cloud, events: Events, pipeline: Loaded) -> Self {
+        Self { cloud, events, pipeline, ledger: Ledger::default(), stop: stop::Stop::default() }
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::watch;
+use super::observe;
 use super::Ctx;
 use crate::config::{Environment, HealthSource};
 use crate::core::health::{fleet_problems, HealthByGroup};
@@ -117,7 +117,7 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
             Some(r.clone())
         }
     };
-    let (images, health) = watch::fleet(ctx, &group).await.map_err(|e| Error::cloud(e, UNCHANGED))?;
+    let (images, health) = observe::fleet(ctx, &group).await.map_err(|e| Error::cloud(e, UNCHANGED))?;
     let unhealthy = fleet_problems(&group, &images, &health, None);
     if !unhealthy.is_empty() && !force && attach.is_none() {
         return Err(Error::precondition(format!(
@@ -139,6 +139,33 @@ pub fn not_a_template(name: &str, group: &Group) -> Error {
         )),
         None => Error::precondition(format!("group {name} has no launch template")),
     }
+}
+
+/// Every alarm of the environment must exist and be `OK`: AWS refuses to start a refresh whose
+/// AlarmSpecification names an alarm in `ALARM` or `INSUFFICIENT_DATA` (Auto Scaling user guide, auto
+/// rollback), and a missing one would stop nothing.
+pub async fn check_alarms(ctx: &Ctx, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let found = ctx.cloud.cloudwatch.describe_alarms(names).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let missing: Vec<&str> = names.iter().filter(|n| !found.iter().any(|a| &a.name == *n)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let s = if missing.len() == 1 { "" } else { "s" };
+        return Err(Error::precondition(format!(
+            "CloudWatch alarm{s} {} (in `alarms`) not found; create it or remove it from the pipeline file",
+            missing.join(", ")
+        )));
+    }
+    if let Some(a) = found.iter().find(|a| a.state != "OK") {
+        return Err(Error::precondition(format!(
+            "CloudWatch alarm {} is in {}{}; AWS starts no instance refresh until its alarms are OK",
+            a.name,
+            a.state,
+            a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The version a group's `Version` names among those read for it: a number, `$Latest` (read as such:

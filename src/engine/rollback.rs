@@ -202,7 +202,9 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
     if !g.refresh {
         return (result, None);
     }
-    let one = Environment { auto_scaling_groups: vec![g.group.clone()], ..env.clone() };
+    // No alarms: `rollback` is what runs while production is on fire, and AWS refuses to start a
+    // refresh whose alarms are in ALARM.
+    let one = Environment { auto_scaling_groups: vec![g.group.clone()], alarms: vec![], ..env.clone() };
     let req = DeployRequest {
         env: env_name.into(),
         image_id: g.to.ami.clone().unwrap_or_default(),
@@ -225,7 +227,13 @@ async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) 
     };
     let status = crate::core::model::RefreshStatus::parse(&inflight.status);
     let rollout = Rollout::undo(rollout_params(env), old, new, inflight.refresh_id.clone(), &status);
-    let target = WatchTarget { group: &g.group, template_id: &g.template_id, rollback_prefs: rollback_prefs(env) };
+    let target = WatchTarget {
+        group: &g.group,
+        template_id: &g.template_id,
+        rollback_prefs: rollback_prefs(env),
+        alarms: &env.alarms,
+        target_groups: vec![],
+    };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     let mut ids = vec![inflight.refresh_id.clone()];
     ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));

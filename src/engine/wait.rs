@@ -45,7 +45,7 @@ pub enum WaitError {
 /// Backoff after consecutive transient failures (throttling, 5xx, dropped connections): the wait's own
 /// interval doubled per failure, capped at 30 s (kube-runtime's cap), plus up to 20 % jitter so that
 /// pipelines throttled together do not retry together.
-fn backoff(every: Duration, failures: u32) -> Duration {
+pub(crate) fn backoff(every: Duration, failures: u32) -> Duration {
     let base = every.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(30)).max(every);
     let jitter = base.mul_f64(0.2 * jitter_fraction());
     base + jitter

@@ -1,23 +1,26 @@
-//! The refresh watcher: the small loop that drives `core::rollout::Rollout` — observe (refresh,
-//! group, instance images, health of every target group), step, sleep or act — until an outcome.
+//! The refresh watcher: the small loop that drives `core::rollout::Rollout` — observe (`observe.rs`:
+//! refresh, group and every target group's health, at once), step, sleep or act — until an outcome.
+//! Throttled polls slow the loop down (`pace.rs`) without counting as lost sight of the group.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::observe::{fleet_instances, Sight};
+use super::pace::{Pace, MAX_THROTTLED};
 use super::wait::{Check, Poller, Waited};
 use super::{Ctx, RefreshKind};
-use crate::events::Stage;
 use crate::cloud::{CloudError, ErrorKind, Wait};
-use crate::events::FleetInstance;
-use crate::core::health::{counts, tg_name, HealthByGroup};
-use crate::core::model::RefreshPrefs;
-use crate::core::model::RefreshRequest;
-use crate::core::rollout::{Action, ActionResult, Decision, Observation, Outcome, PhaseName, Rollout};
+use crate::core::health::counts;
+use crate::core::model::{RefreshPrefs, RefreshRequest};
+use crate::core::rollout::{Action, ActionResult, Decision, Outcome, PhaseName, Rollout};
+use crate::events::Stage;
 
-/// Consecutive failed observations tolerated before the watcher gives up and says so (exit 4).
-/// With the default 5 s poll this is a minute of AWS being unreachable.
+pub use super::observe::fleet;
+
+/// Consecutive failed observations (throttling aside) tolerated before the watcher gives up and says
+/// so (exit 4). With the default 5 s poll this is a minute of AWS being unreachable.
 const MAX_OBSERVE_FAILURES: u32 = 12;
 
 /// What the watcher needs besides the state machine.
@@ -26,6 +29,10 @@ pub struct WatchTarget<'a> {
     pub template_id: &'a str,
     /// Preferences for a refresh that goes back to the previous version.
     pub rollback_prefs: RefreshPrefs,
+    /// The environment's alarms, to name the one that stopped a refresh.
+    pub alarms: &'a [String],
+    /// The group's target groups as last seen (the watcher follows changes).
+    pub target_groups: Vec<String>,
 }
 
 /// The longest a watch may last, whatever the state machine's own deadlines say: the forward refresh,
@@ -39,7 +46,15 @@ fn ceiling(rollout: &Rollout) -> Duration {
 /// was recorded and ended before any outcome.
 pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, rollout: Rollout) -> (Rollout, Option<Outcome>) {
     let wait = Wait { what: describe(target.group, &rollout), every: rollout.params.poll, timeout: ceiling(&rollout) };
-    let mut driver = Driver { rollout, start: Instant::now(), failures: 0, announced: false };
+    let sight = Sight {
+        group: target.group,
+        template_id: target.template_id,
+        alarms: target.alarms,
+        target_groups: target.target_groups.clone(),
+        images: BTreeMap::new(),
+    };
+    let pace = Pace::new(rollout.params.poll);
+    let mut driver = Driver { rollout, start: Instant::now(), failures: 0, throttled_since: None, announced: false, sight, pace };
     let mut poller = Poller::start(&*ctx.cloud.clock, &wait);
     let ended = loop {
         let seen = driver.round(ctx, target).await;
@@ -80,52 +95,77 @@ fn describe(group: &str, r: &Rollout) -> String {
 }
 
 /// The watch between two waits: the state machine and what the driver remembers across polls.
-struct Driver {
+struct Driver<'a> {
     rollout: Rollout,
     start: Instant,
-    /// Consecutive observations that failed.
+    /// Consecutive observations that failed for another reason than throttling.
     failures: u32,
+    /// Since when every poll has been throttled.
+    throttled_since: Option<Instant>,
     /// Whether a rollback has been announced as a phase (ours are announced when we act).
     announced: bool,
+    sight: Sight<'a>,
+    pace: Pace,
 }
 
-impl Driver {
-    /// Feeds an observation to the state machine, telling the display what was seen and what began.
-    fn step(&mut self, ctx: &Ctx, target: &WatchTarget<'_>, obs: &Observation) -> Decision {
-        self.failures = 0;
-        let rollout = &mut self.rollout;
-        if let Some(r) = &obs.refresh {
-            let counts = counts(&obs.group, &obs.health);
-            ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts);
-        }
-        ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(obs));
-        let before = rollout.timeline.len();
-        let decision = rollout.step(obs);
-        announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
-        decision
-    }
-
+impl Driver<'_> {
     /// One poll: observe, step the state machine, carry out what it decides until it waits or finishes.
     async fn round(&mut self, ctx: &Ctx, target: &WatchTarget<'_>) -> Check<Outcome> {
-        let now = self.start.elapsed();
-        let stopped = ctx.stop.requested().and_then(|signal| self.rollout.stop(signal, now));
-        let mut decision = match stopped {
-            Some(decision) => decision,
-            None => match observe(ctx, target.group, self.rollout.watched_refresh(), now).await {
-                Ok(obs) => self.step(ctx, target, &obs),
-                Err(e) if e.kind != ErrorKind::Denied && self.failures < MAX_OBSERVE_FAILURES => {
-                    self.failures += 1;
-                    ctx.events.warn(target.group, format!("could not observe the group (try {}): {e}", self.failures));
-                    Decision::Wait(self.rollout.params.poll)
-                }
-                Err(e) => {
-                    let refresh = self.rollout.watched_refresh().unwrap_or("?");
-                    let detail = format!("lost sight of the group while refresh {refresh} was in flight: {e}");
-                    return Check::Ready(Outcome::Failed { reason: self.rollout.reason.clone(), detail });
-                }
-            },
-        };
         let rollout = &mut self.rollout;
+        // Polls start every poll_interval (not poll_interval after the last one ended), so a slow
+        // answer does not push every later look back: the gate sees a change at most one interval late.
+        let began = Instant::now();
+        // Asked to stop: the state machine decides (roll back a forward refresh; let a rollback finish).
+        let stopped = ctx.stop.requested().and_then(|signal| rollout.stop(signal, self.start.elapsed()));
+        let mut decision = if let Some(decision) = stopped {
+            decision
+        } else {
+            match self.sight.observe(ctx, rollout, self.start.elapsed()).await {
+            Ok(obs) => {
+                self.failures = 0;
+                self.throttled_since = None;
+                let interval = self.pace.answered();
+                if let Some(r) = &obs.refresh {
+                    let counts = counts(&obs.group, &obs.health);
+                    let hooks = obs.group.instances.iter().filter(|i| i.waiting_on_hook()).count();
+                    ctx.events.progress(target.group, rollout.phase.name(), r.status.as_str(), r.percentage_complete, counts, hooks);
+                }
+                ctx.events.fleet(target.group, obs.now.as_secs_f64(), fleet_instances(&obs));
+                let before = rollout.timeline.len();
+                let decision = rollout.step(&obs);
+                announce(ctx, target.group, rollout, before, &decision, &mut self.announced);
+                // The state machine waits one poll_interval; while AWS throttles, the pace is slower.
+                match decision {
+                    Decision::Wait(d) if d == rollout.params.poll => Decision::Wait(interval.saturating_sub(began.elapsed())),
+                    d => d,
+                }
+            }
+            Err(e) if e.is_throttling() && self.throttled_since.is_none_or(|t| t.elapsed() < MAX_THROTTLED) => {
+                let since = *self.throttled_since.get_or_insert_with(Instant::now);
+                let delay = self.pace.throttled();
+                ctx.events.warn(
+                    target.group,
+                    format!(
+                        "AWS is throttling the watch ({e}); next look in {:.1}s, then every {:.1}s (throttled for {:.0}s)",
+                        delay.as_secs_f64(),
+                        self.pace.interval().as_secs_f64(),
+                        since.elapsed().as_secs_f64()
+                    ),
+                );
+                Decision::Wait(delay)
+            }
+            Err(e) if e.kind != ErrorKind::Denied && !e.is_throttling() && self.failures < MAX_OBSERVE_FAILURES => {
+                self.failures += 1;
+                ctx.events.warn(target.group, format!("could not observe the group (try {}): {e}", self.failures));
+                Decision::Wait(self.pace.interval())
+            }
+            Err(e) => {
+                let detail =
+                    format!("lost sight of the group while refresh {} was in flight: {e}", rollout.watched_refresh().unwrap_or("?"));
+                return Check::Ready(Outcome::Failed { reason: rollout.reason.clone(), detail });
+            }
+            }
+        };
         loop {
             decision = match decision {
                 Decision::Finish(outcome) => return Check::Ready(outcome),
@@ -199,64 +239,4 @@ fn classify(e: CloudError) -> ActionResult {
         }
         _ => ActionResult::Error { message: e.to_string() },
     }
-}
-
-/// One observation: the watched refresh, the group, each member's image, and every target group's health.
-pub async fn observe(ctx: &Ctx, group: &str, refresh: Option<&str>, now: Duration) -> Result<Observation, CloudError> {
-    let asg = &ctx.cloud.autoscaling;
-    let refresh = match refresh {
-        Some(id) if !id.is_empty() => asg.describe_instance_refreshes(group, &[id.to_string()]).await?.into_iter().next(),
-        _ => None,
-    };
-    let g = asg.describe_group(group).await?.ok_or_else(|| {
-        CloudError::service("autoscaling:DescribeAutoScalingGroups", Some("ValidationError"), format!("group {group} disappeared"))
-    })?;
-    let (images, health) = fleet(ctx, &g).await?;
-    Ok(Observation { now, refresh, group: g, images, health })
-}
-
-/// Every instance the group lists (members and those leaving), with its image and per-target-group state.
-fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
-    obs.group
-        .instances
-        .iter()
-        .map(|i| FleetInstance {
-            id: i.id.clone(),
-            image: obs.images.get(&i.id).cloned(),
-            lifecycle: i.lifecycle_state.clone(),
-            health: obs
-                .health
-                .iter()
-                .filter_map(|(arn, targets)| {
-                    // The least healthy entry when an instance is registered on several ports.
-                    let states: Vec<_> = targets.iter().filter(|t| t.target_id == i.id).map(|t| t.state.to_string()).collect();
-                    let worst = ["unhealthy", "initial", "unavailable", "draining", "unused", "healthy"]
-                        .into_iter()
-                        .find(|s| states.iter().any(|x| x == s))
-                        .map(str::to_string)
-                        .or_else(|| states.first().cloned())?;
-                    Some((tg_name(arn).to_string(), worst))
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// Images of the group's members (from EC2: Auto Scaling's per-instance template version is not
-/// reliable everywhere) and the health of every target group.
-pub async fn fleet(
-    ctx: &Ctx,
-    g: &crate::core::model::Group,
-) -> Result<(BTreeMap<String, String>, HealthByGroup), CloudError> {
-    let ids: Vec<String> = g.instances.iter().map(|i| i.id.clone()).collect();
-    let images = if ids.is_empty() {
-        BTreeMap::new()
-    } else {
-        ctx.cloud.ec2.describe_instances(&ids).await?.into_iter().map(|i| (i.id, i.image_id)).collect()
-    };
-    let mut health = HealthByGroup::new();
-    for arn in &g.target_group_arns {
-        health.insert(arn.clone(), ctx.cloud.elbv2.target_health(arn).await?);
-    }
-    Ok((images, health))
 }

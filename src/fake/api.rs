@@ -5,7 +5,7 @@ use crate::cloud::actions;
 use async_trait::async_trait;
 
 use super::FakeCloud;
-use crate::cloud::{AutoScalingApi, CloudError, CloudResult, DryRunOp, Ec2Api, Elbv2Api, ErrorKind};
+use crate::cloud::{AutoScalingApi, CloudError, CloudResult, CloudWatchApi, DryRunOp, Ec2Api, Elbv2Api, ErrorKind};
 use crate::core::model::*;
 
 /// A served call's answer, unless a fault loses it (the call has taken effect all the same).
@@ -16,7 +16,7 @@ fn answer<T>(fake: &FakeCloud, action: &str, result: CloudResult<T>) -> CloudRes
     result
 }
 
-/// One handle implements all three traits; `FakeCloud::cloud` hands it out three times.
+/// One handle implements every trait; `FakeCloud::cloud` hands it out once per service.
 #[derive(Clone)]
 pub(crate) struct FakeApi(pub FakeCloud);
 
@@ -180,5 +180,13 @@ impl Elbv2Api for FakeApi {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
         self.enter(actions::DESCRIBE_TARGET_HEALTH.name).await?;
         self.0.with(|s| s.target_health(target_group_arn))
+    }
+}
+
+#[async_trait]
+impl CloudWatchApi for FakeApi {
+    async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>> {
+        self.enter(actions::DESCRIBE_ALARMS.name).await?;
+        Ok(self.0.with(|s| s.describe_alarms(names)))
     }
 }

@@ -1,5 +1,6 @@
-//! Auto Scaling groups: members and their lifecycle (Pending → InService with target registration;
-//! Terminating = draining, then EC2 termination), health replacement, and desired-capacity repair.
+//! Auto Scaling groups: members and their lifecycle (Pending → [Pending:Wait → Pending:Proceed, with a
+//! launch hook] → InService with target registration; Terminating = draining, then EC2 termination),
+//! health replacement, and desired-capacity repair.
 
 use crate::cloud::actions;
 use std::collections::BTreeSet;
@@ -7,6 +8,7 @@ use std::collections::BTreeSet;
 use tokio::time::{Duration, Instant};
 
 use super::ec2::err;
+use super::hooks::{lifecycle_name, HookResult, LaunchHook};
 use super::instances::NewInstance;
 use super::state::State;
 use crate::cloud::CloudResult;
@@ -31,11 +33,15 @@ pub(crate) struct GroupRec {
     pub launch_retry_at: Option<Instant>,
     /// The group's own tags.
     pub tags: Tags,
+    pub launch_hook: Option<LaunchHook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
     Pending,
+    /// Held by a launch lifecycle hook until `MemberRec::hook` decides.
+    PendingWait,
+    PendingProceed,
     InService,
     Terminating,
 }
@@ -53,6 +59,8 @@ pub(crate) struct MemberRec {
     pub grace_until: Option<Instant>,
     /// Terminating: when draining is over and the EC2 instance is terminated.
     pub terminate_at: Option<Instant>,
+    /// Pending:Wait: when the launch action is completed (or times out), and how.
+    pub hook: Option<(Instant, HookResult)>,
 }
 
 impl GroupRec {
@@ -97,8 +105,14 @@ impl State {
                 .iter()
                 .map(|m| GroupInstance {
                     id: m.id.clone(),
-                    lifecycle_state: format!("{:?}", m.lifecycle),
+                    lifecycle_state: lifecycle_name(m.lifecycle).to_string(),
                     health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
+                    // Each instance's own template version, as AWS reports it (moto alone did not).
+                    launch_template: Some(TemplateRef {
+                        id: m.template_id.clone(),
+                        name: self.templates.get(&m.template_id).map(|t| t.name.clone()).unwrap_or_default(),
+                        version: m.version.to_string(),
+                    }),
                 })
                 .collect(),
             tags: g.tags.clone(),
@@ -176,6 +190,7 @@ impl State {
             in_service_at: None,
             grace_until: None,
             terminate_at: None,
+            hook: None,
         };
         self.groups
             .get_mut(group)
@@ -242,13 +257,24 @@ impl State {
             let managed = self.refresh_managed(&name);
             let g = &self.groups[&name];
             let (mut to_service, mut to_replace, mut to_kill, mut gone) = (vec![], vec![], vec![], BTreeSet::new());
+            let (mut to_wait, mut to_proceed, mut abandoned) = (vec![], vec![], vec![]);
             for m in &g.members {
                 let state = self.instances.get(&m.id).map(|i| i.state.clone());
                 let running = state == Some(InstanceState::Running);
                 match m.lifecycle {
-                    Lifecycle::Pending if running => to_service.push(m.id.clone()),
-                    Lifecycle::Pending if state != Some(InstanceState::Pending) => to_replace.push(m.id.clone()),
-                    Lifecycle::Pending => {}
+                    Lifecycle::Pending if running && g.launch_hook.is_some() => to_wait.push(m.id.clone()),
+                    Lifecycle::Pending | Lifecycle::PendingProceed if running => to_service.push(m.id.clone()),
+                    Lifecycle::Pending | Lifecycle::PendingWait | Lifecycle::PendingProceed
+                        if !matches!(state, Some(InstanceState::Pending | InstanceState::Running)) =>
+                    {
+                        to_replace.push(m.id.clone())
+                    }
+                    Lifecycle::PendingWait => match m.hook {
+                        Some((at, HookResult::Continue)) if self.wake.due(at, t) => to_proceed.push(m.id.clone()),
+                        Some((at, HookResult::Abandon)) if self.wake.due(at, t) => abandoned.push(m.id.clone()),
+                        _ => {}
+                    },
+                    Lifecycle::Pending | Lifecycle::PendingProceed => {}
                     Lifecycle::InService => {
                         let past_grace = m.grace_until.is_some_and(|until| self.wake.due(until, t));
                         let elb_bad = g.elb_health
@@ -268,7 +294,20 @@ impl State {
                     }
                 }
             }
-            let (tgs, grace) = (g.target_groups.clone(), g.grace);
+            let (tgs, grace, hook) = (g.target_groups.clone(), g.grace, g.launch_hook);
+            let waits: Vec<_> = to_wait.iter().map(|id| (id.clone(), hook.map(|h| self.begin_wait(h, id, t)))).collect();
+            let proceeds = to_proceed.iter().map(|id| (id.clone(), None));
+            for (id, decision) in waits.into_iter().chain(proceeds) {
+                if let Some(m) = self.groups.get_mut(&name).and_then(|g| g.members.iter_mut().find(|m| m.id == id)) {
+                    // CONTINUE: Pending:Proceed now, InService (and registered) at the next tick.
+                    m.lifecycle = if decision.is_some() { Lifecycle::PendingWait } else { Lifecycle::PendingProceed };
+                    m.hook = decision;
+                }
+            }
+            for id in &abandoned {
+                self.note_abandoned(&name, id);
+                self.begin_terminate(&name, id, t);
+            }
             for id in &to_service {
                 tgs.iter().for_each(|arn| self.register_target(arn, id, t));
                 if let Some(m) = self

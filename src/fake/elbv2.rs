@@ -44,6 +44,8 @@ pub(crate) struct HealthRules {
     pub image_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
     /// Target group ARN → instance id → health.
     pub instance_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
+    /// Image id → how its instances complete a launch lifecycle action (see `hooks.rs`).
+    pub image_lifecycle: BTreeMap<String, (Duration, super::hooks::HookResult)>,
 }
 
 enum Change {

@@ -1,8 +1,10 @@
-//! Fault injection: per-action errors (one-shot or always), denied permissions and latency, plus scenario
-//! controls that make the world misbehave (external cancel/failure of a refresh, failed images, hung builds,
-//! alarms).
+//! Fault injection: per-action errors (one-shot or always), denied permissions, latency and AWS-style
+//! throttling (token buckets), plus scenario controls that make the world misbehave (external
+//! cancel/failure of a refresh, failed images, hung builds).
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::state::glob;
 use super::FakeCloud;
@@ -17,14 +19,42 @@ pub(crate) struct Faults {
     latency: Vec<(String, Duration)>,
     /// Action patterns whose next call is carried out but answered with a dropped connection.
     lost: Vec<String>,
+    buckets: Vec<Bucket>,
     /// Every image CreateImage makes from now on ends `failed` instead of `available`.
     pub fail_new_images: bool,
     /// Every build instance launched from now on never finishes provisioning.
     pub hang_all_provisioning: bool,
 }
 
+/// AWS's throttling: a token bucket per account and region that every matching call drains by one and
+/// that refills at a steady rate (EC2 and ELB API-throttling pages); an empty bucket answers
+/// `Throttling` (`RequestLimitExceeded` for EC2).
+#[derive(Debug, Clone)]
+struct Bucket {
+    pattern: String,
+    size: f64,
+    refill_per_sec: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Instant) -> bool {
+        let refilled = now.saturating_duration_since(self.at).as_secs_f64() * self.refill_per_sec;
+        self.tokens = (self.tokens + refilled).min(self.size);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Faults {
-    /// The injected error for this call, if any. Denials first (they are about who calls), then one-shots.
+    /// The injected error for this call, if any. Denials first (they are about who calls), then one-shots,
+    /// then throttling.
     pub fn check(&mut self, action: &str) -> CloudResult<()> {
         if self.denied.iter().any(|p| glob(p, action)) {
             let code = if action.starts_with("ec2:") {
@@ -54,6 +84,13 @@ impl Faults {
                 Some(code),
                 "injected fault (fail_always)",
             ));
+        }
+        let now = Instant::now();
+        // Every matching bucket is drained (a call may count against several), and any empty one refuses.
+        let throttled = self.buckets.iter_mut().filter(|b| glob(&b.pattern, action)).fold(false, |t, b| !b.take(now) | t);
+        if throttled {
+            let code = if action.starts_with("ec2:") { "RequestLimitExceeded" } else { "Throttling" };
+            return Err(CloudError::service(action, Some(code), "Rate exceeded"));
         }
         Ok(())
     }
@@ -106,9 +143,18 @@ impl FakeCloud {
         self.with(|s| s.faults.latency.push((action.to_string(), latency)));
     }
 
-    /// Removes every call-level fault (errors, denials, latency); scenario controls stay.
+    /// AWS-style throttling of matching calls: a bucket of `size` tokens refilled `refill_per_sec` per
+    /// second of virtual time, starting full (AWS: ELB Describe* 40 and 10/s, EC2 Describe* 100 and 20/s).
+    pub fn throttle(&self, action: &str, size: u32, refill_per_sec: f64) {
+        let bucket =
+            Bucket { pattern: action.to_string(), size: f64::from(size), refill_per_sec, tokens: f64::from(size), at: Instant::now() };
+        self.with(|s| s.faults.buckets.push(bucket));
+    }
+
+    /// Removes every call-level fault (errors, denials, latency, throttling); scenario controls stay.
     pub fn clear_faults(&self) {
         self.with(|s| {
+            s.faults.buckets.clear();
             s.faults.next.clear();
             s.faults.always.clear();
             s.faults.denied.clear();
@@ -170,16 +216,5 @@ impl FakeCloud {
     /// Build instances launched from now on never finish provisioning.
     pub fn fail_all_provisioning(&self, on: bool) {
         self.with(|s| s.faults.hang_all_provisioning = on);
-    }
-
-    /// Puts a CloudWatch alarm into ALARM (or back to OK); a refresh watching it fails while it is in ALARM.
-    pub fn set_alarm(&self, name: &str, in_alarm: bool) {
-        self.with(|s| {
-            if in_alarm {
-                s.alarms.insert(name.to_string());
-            } else {
-                s.alarms.remove(name);
-            }
-        });
     }
 }

@@ -224,6 +224,7 @@ impl FakeCloud {
                     // In service long before the test: past its grace period already.
                     grace_until: Some(now),
                     terminate_at: None,
+                    hook: None,
                 });
             }
             let instance_ids = members.iter().map(|m| m.id.clone()).collect();
@@ -245,6 +246,7 @@ impl FakeCloud {
                     elb_health: spec.elb_health_check,
                     launch_retry_at: None,
                     tags: Default::default(),
+                    launch_hook: None,
                 },
             );
             StackIds {

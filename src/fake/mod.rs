@@ -19,16 +19,19 @@
 //! `initial` period is over; `set_image_health` / `set_instance_health` / `..._in` override it.
 //!
 //! Layout: `state` (world, clock, tick), `ec2`/`instances`/`templates`, `elbv2` (target health),
-//! `autoscaling` (members, capacity), `refresh` (API and status machine) and `rollout` (batch replacement),
-//! `faults`, `fixtures`, `inspect`, `api` (the traits). One rule keeps quiet-tick skipping exact: code run
+//! `autoscaling` (members, capacity), `hooks` (launch lifecycle hooks), `cloudwatch` (alarms),
+//! `refresh` (API and status machine) and `rollout` (batch replacement), `faults`, `fixtures`,
+//! `inspect`, `api` (the traits). One rule keeps quiet-tick skipping exact: code run
 //! by a tick asks about time only through `Wake::due` (see `State::advance`).
 
 mod api;
 mod autoscaling;
+mod cloudwatch;
 mod ec2;
 mod elbv2;
 mod faults;
 mod fixtures;
+mod hooks;
 mod inspect;
 mod instances;
 mod refresh;
@@ -48,6 +51,7 @@ use crate::cloud::{CallLedger, Cloud};
 
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
+pub use hooks::{HookResult, LIFECYCLE_TAG};
 pub use state::{ACCOUNT, REGION};
 pub use templates::TemplateVersion;
 pub use timings::Timings;
@@ -86,13 +90,14 @@ impl FakeCloud {
         self.with(|s| f(&mut s.timings));
     }
 
-    /// The three service clients over this world, sharing one ledger with the fake.
+    /// The service clients over this world, sharing one ledger with the fake.
     pub fn cloud(&self) -> Cloud {
         let api = Arc::new(api::FakeApi(self.clone()));
         Cloud {
             ec2: api.clone(),
             autoscaling: api.clone(),
-            elbv2: api,
+            elbv2: api.clone(),
+            cloudwatch: api,
             calls: self.calls.clone(),
             clock: Arc::new(crate::cloud::TokioClock),
         }

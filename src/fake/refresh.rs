@@ -95,6 +95,7 @@ impl State {
         }
         let invalid = |msg: String| err(A, "ValidationError", msg);
         validate(&req.prefs).map_err(invalid)?;
+        self.check_alarms_at_start(&req.prefs.alarms)?;
         let template = self.templates.get(&req.template_id).ok_or_else(|| {
             invalid(format!(
                 "The specified launch template, with template ID {}, does not exist.",
@@ -285,7 +286,7 @@ impl State {
 
     fn step_forward(&mut self, idx: usize, t: Instant) {
         let r = &self.refreshes[idx];
-        if let Some(alarm) = r.prefs.alarms.iter().find(|a| self.alarms.contains(*a)) {
+        if let Some(alarm) = self.alarm_firing(&r.prefs.alarms) {
             let why = format!("CloudWatch alarm {alarm} is in ALARM state.");
             return self.fail_refresh(idx, why, t);
         }

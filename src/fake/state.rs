@@ -1,13 +1,14 @@
 //! The fake cloud's whole world: every record, the virtual clock, and the tick that advances them together.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::hash::{DefaultHasher, Hasher};
 
 use tokio::time::{Duration, Instant};
 
 use super::autoscaling::GroupRec;
+use super::cloudwatch::AlarmRec;
 use super::ec2::{ImageRec, SnapshotRec};
 use super::elbv2::{HealthRules, TargetGroupRec};
 use super::faults::Faults;
@@ -40,8 +41,8 @@ pub(crate) struct State {
     pub refreshes: Vec<RefreshRec>,
     pub faults: Faults,
     pub rules: HealthRules,
-    /// CloudWatch alarms currently in ALARM.
-    pub alarms: BTreeSet<String>,
+    /// CloudWatch alarms by name.
+    pub alarms: BTreeMap<String, AlarmRec>,
     /// Lowest count of in-service instances healthy in all their target groups, per group, over all ticks.
     pub min_healthy_seen: BTreeMap<String, usize>,
     pub wake: Wake,
@@ -84,7 +85,7 @@ impl State {
             refreshes: Vec::new(),
             faults: Faults::default(),
             rules: HealthRules::default(),
-            alarms: BTreeSet::new(),
+            alarms: BTreeMap::new(),
             min_healthy_seen: BTreeMap::new(),
             wake: Wake::default(),
             fast_forward: true,

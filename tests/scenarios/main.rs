@@ -4,6 +4,7 @@
 mod bake;
 mod deploy;
 mod lock;
+mod gate;
 mod multi;
 mod plan;
 mod release_plans;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use bakeroll::config::Loaded;
 use bakeroll::events::{Event, Recorder};
-use bakeroll::engine::{Ctx, Ledger};
+use bakeroll::engine::Ctx;
 use bakeroll::events::Events;
 use bakeroll::fake::{FakeCloud, ImageSpec, StackIds, StackSpec};
 
@@ -59,14 +60,19 @@ pub fn world_with(pipeline: &str, tgs: u32) -> World {
 
 /// Like `world_with`, for any stack shape.
 pub fn world_of(pipeline: &str, spec: StackSpec) -> World {
-    let fake = FakeCloud::new();
+    world_timed(pipeline, spec, bakeroll::fake::Timings::default())
+}
+
+/// Like `world_of`, in a fake region with other timings (target groups take theirs when created).
+pub fn world_timed(pipeline: &str, spec: StackSpec, timings: bakeroll::fake::Timings) -> World {
+    let fake = FakeCloud::with_timings(timings);
     let base = fake.add_image(ImageSpec::amazon_linux());
     let stack = fake.add_stack(spec);
     let recorder = Recorder::default();
     // The user_data path resolves against the repository root, where scripts/provision-demo.sh lives.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/scenario.toml");
     let pipeline = Loaded::parse(&path, pipeline).expect("scenario pipeline parses");
-    let ctx = Ctx { cloud: fake.cloud(), events: Events(Arc::new(recorder.clone())), pipeline, ledger: Ledger::default(), stop: Default::default() };
+    let ctx = Ctx::new(fake.cloud(), Events(Arc::new(recorder.clone())), pipeline);
     World { fake, ctx, recorder, stack, base }
 }
 

@@ -35,7 +35,7 @@ pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<()
     (ami, result)
 }
 
-async fn roll_back(w: &World, to: &str) -> (Option<RollbackReport>, Result<(), Error>) {
+pub async fn roll_back(w: &World, to: &str) -> (Option<RollbackReport>, Result<(), Error>) {
     let spec = TargetSpec::parse(to).expect("target parses");
     let env = w.env();
     match rollback::plan(&w.ctx, "prod", &env, &spec, to).await {

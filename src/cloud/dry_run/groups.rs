@@ -1,5 +1,6 @@
-//! `DryRunApi` for Auto Scaling and ELBv2: group and refresh reads pass through; the writes (pin, start,
-//! cancel, roll back a refresh) are only recorded, unverified because Auto Scaling has no DryRun.
+//! `DryRunApi` for Auto Scaling, ELBv2 and CloudWatch: group, refresh, target-health and alarm reads pass
+//! through; the writes (pin, start, cancel, roll back a refresh) are only recorded, unverified because
+//! Auto Scaling has no DryRun.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -7,7 +8,7 @@ use serde_json::json;
 use super::ec2::{args, effect, split_planned, DryRunApi};
 use super::{planned_id, Change};
 use crate::cloud::actions;
-use crate::cloud::{AutoScalingApi, CloudResult, Elbv2Api};
+use crate::cloud::{AutoScalingApi, CloudResult, CloudWatchApi, Elbv2Api};
 use crate::core::model::*;
 
 #[async_trait]
@@ -110,5 +111,13 @@ impl Elbv2Api for DryRunApi {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>> {
         let a = args(&[("target_group_arn", json!(target_group_arn))]);
         self.read(&actions::DESCRIBE_TARGET_HEALTH, a, self.real.elbv2.target_health(target_group_arn)).await
+    }
+}
+
+#[async_trait]
+impl CloudWatchApi for DryRunApi {
+    async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>> {
+        let a = args(&[("alarm_names", json!(names))]);
+        self.read(&actions::DESCRIBE_ALARMS, a, self.real.cloudwatch.describe_alarms(names)).await
     }
 }

@@ -168,7 +168,14 @@ impl DryRun {
     /// DryRun requests actually sent.
     pub fn wrap(&self, real: Cloud) -> Cloud {
         let api = Arc::new(ec2::DryRunApi { real: real.clone(), dry: self.clone() });
-        Cloud { ec2: api.clone(), autoscaling: api.clone(), elbv2: api, calls: real.calls, clock: Arc::new(self.clone()) }
+        Cloud {
+            ec2: api.clone(),
+            autoscaling: api.clone(),
+            elbv2: api.clone(),
+            cloudwatch: api,
+            calls: real.calls,
+            clock: Arc::new(self.clone()),
+        }
     }
 
     fn push(&self, kind: StepKind, action: Option<&str>, args: Value) -> usize {

@@ -135,9 +135,51 @@ pub fn render(input: &ReportInput) -> String {
         let _ = writeln!(html, "<div class=\"error\" id=\"error\">{}</div>", esc(&text));
     }
     html.push_str(&timeline::render(input));
+    html.push_str(&why(input));
     html.push_str(&event_table(input));
     let _ = writeln!(html, "<p style=\"color:#57606a\">written by bakeroll {}</p></body></html>", env!("CARGO_PKG_VERSION"));
     html
+}
+
+/// The evidence that convicted each rolled-back group, or the alarm that stopped its refresh.
+fn why(input: &ReportInput) -> String {
+    use crate::core::health::{tg_name, HealthFailure};
+    use crate::core::rollout::{Outcome, RollbackReason};
+    let mut out = String::new();
+    for g in input.summary.deploy.iter().flat_map(|d| &d.groups) {
+        let reason = match &g.outcome {
+            Some(Outcome::RolledBack { reason }) | Some(Outcome::Failed { reason: Some(reason), .. }) => reason,
+            _ => continue,
+        };
+        let id = esc(&g.group);
+        match reason {
+            RollbackReason::Unhealthy { failure: f @ HealthFailure::Unhealthy { evidence, observations, .. } } => {
+                let _ = writeln!(
+                    out,
+                    "<h2>Why {id} was rolled back</h2>\n<p id=\"evidence-summary-{id}\">{observations} observations against the release; the rollback was sent {:.1}s after the first.</p>\n<table id=\"evidence-{id}\"><tr><th>at</th><th>instance</th><th>target group</th><th>evidence</th><th>reason</th></tr>",
+                    f.verdict_after_secs()
+                );
+                for e in evidence {
+                    let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>+{:.1}s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        e.at_secs,
+                        esc(&e.instance),
+                        esc(tg_name(&e.target_group)),
+                        esc(&kind),
+                        esc(e.reason.as_deref().unwrap_or_default())
+                    );
+                }
+                out.push_str("</table>\n");
+            }
+            RollbackReason::Alarm { .. } | RollbackReason::Unhealthy { .. } => {
+                let _ = writeln!(out, "<h2>Why {id} was rolled back</h2>\n<p id=\"evidence-summary-{id}\">{}</p>", esc(&reason.to_string()));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Phases, notes and warnings in order (progress and fleet samples are in the picture instead).

@@ -25,8 +25,8 @@ fn failing_run() -> ReportInput {
         (1_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Preflight, detail: "checking".into() }),
         (2_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Refresh, detail: "starting instance refresh to version 2".into() }),
         (3_000, fleet(1.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "Pending", None)])),
-        (4_000, Event::Progress { scope: "shop-web".into(), phase: PhaseName::Refreshing, status: "refreshing InProgress".into(), percent: Some(50), counts: vec![] }),
-        (5_500, Event::Progress { scope: "shop-web".into(), phase: PhaseName::RollingBack, status: "rolling-back RollbackInProgress".into(), percent: Some(100), counts: vec![] }),
+        (4_000, Event::Progress { scope: "shop-web".into(), phase: PhaseName::Refreshing, status: "refreshing InProgress".into(), percent: Some(50), counts: vec![], waiting_on_hook: 0 }),
+        (5_500, Event::Progress { scope: "shop-web".into(), phase: PhaseName::RollingBack, status: "rolling-back RollbackInProgress".into(), percent: Some(100), counts: vec![], waiting_on_hook: 0 }),
         (4_000, fleet(2.0, vec![old("i-old1"), old("i-old2"), inst("i-new1", "ami-new", "InService", Some("unhealthy"))])),
         (5_000, Event::Phase { scope: "shop-web".into(), phase: Stage::Rollback, detail: "rolling back: new instance i-new1 <unhealthy>".into() }),
         (6_000, fleet(4.0, vec![old("i-old1"), old("i-old2")])),
@@ -85,4 +85,38 @@ fn a_run_without_a_refresh_says_so() {
     let html = render(&input);
     assert!(html.contains("timeline-empty"));
     assert!(html.contains("class=\"badge baked\""));
+}
+
+#[test]
+fn names_the_evidence_that_convicted_the_release_and_instances_waiting_on_a_hook() {
+    use crate::core::health::{Evidence, EvidenceKind, HealthFailure};
+    let tg = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/shop-web/aa";
+    let ev = |kind, instance: &str, at_secs| Evidence {
+        kind,
+        instance: instance.into(),
+        target_group: tg.into(),
+        reason: Some("Target.ResponseCodeMismatch".into()),
+        at_secs,
+    };
+    let failure = HealthFailure::Unhealthy {
+        instance: "i-new1".into(),
+        target_group: tg.into(),
+        polls: 1,
+        reason: Some("Target.ResponseCodeMismatch".into()),
+        observations: 2,
+        evidence: vec![ev(EvidenceKind::Unhealthy, "i-new1", 2.0), ev(EvidenceKind::Replaced, "i-new1", 4.5)],
+        first_evidence_secs: 2.0,
+        convicted_secs: 4.5,
+    };
+    let mut input = failing_run();
+    input.events.push((3_500, fleet(1.5, vec![inst("i-new2", "ami-new", "Pending:Wait", None)])));
+    let groups = &mut input.summary.deploy.as_mut().unwrap().groups;
+    groups[0].outcome = Some(GroupOutcome::RolledBack { reason: RollbackReason::Unhealthy { failure } });
+    let html = render(&input);
+    let why = html.split("id=\"evidence-shop-web\"").nth(1).expect("an evidence table");
+    for part in ["+2.0s", "i-new1", "shop-web", "unhealthy", "replaced", "Target.ResponseCodeMismatch"] {
+        assert!(why.contains(part), "{part} missing from the evidence table");
+    }
+    assert!(html.contains("2 observations against the release; the rollback was sent 2.5s after the first."), "{html}");
+    assert!(html.contains("waiting on a launch lifecycle hook"), "the legend names instances waiting on a hook");
 }

@@ -24,6 +24,7 @@ const CLASSES: &[(&str, &str, &str)] = &[
     ("unhealthy", "#cf222e", "unhealthy in a target group"),
     ("draining", "#d4a72c", "draining (leaving)"),
     ("terminating", "#8c959f", "terminating"),
+    ("hook", "#8250df", "waiting on a launch lifecycle hook (Pending:Wait)"),
     ("pending", "#d0d7de", "launching, not registered"),
 ];
 
@@ -63,6 +64,8 @@ fn class_of(i: &FleetInstance) -> &'static str {
         "terminating"
     } else if any("draining") {
         "draining"
+    } else if i.lifecycle.ends_with("Pending:Wait") {
+        "hook"
     } else if i.health.is_empty() {
         "pending"
     } else if i.health.values().all(|v| v == "healthy") {

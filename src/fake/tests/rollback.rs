@@ -181,6 +181,7 @@ async fn external_failure_and_alarms_fail_the_refresh() {
 
     let mut p = prefs(100, 200);
     p.alarms = vec!["shop-web-5xx".into()];
+    d.fake.add_alarm("shop-web-5xx");
     d.start(p).await;
     sleep(100).await;
     d.fake.set_alarm("shop-web-5xx", true);

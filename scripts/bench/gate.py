@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Benchmark of bakeroll's health gate on the local AWS (issue: "a health gate that catches a bad
+release before AWS does, with fewer calls").
+
+    scripts/bench/gate.py [--runs N] [--bakeroll PATH] [--out FILE] [--json FILE]
+
+1. Detect-to-rollback, N broken ships per mode, interleaved, on one seeded local AWS at time scale
+   0.01 (pipeline/local.toml: 3 instances, two target groups, unhealthy_threshold 2):
+   * `bakeroll-20s`: `bakeroll ship` of a release whose AMI is tagged `local-aws:health=unhealthy`, with
+     the demo pipeline's poll_interval (200 ms real = 20 AWS s);
+   * `bakeroll-5s`: the same with poll_interval 50 ms (the real default, 5 AWS s);
+   * `autorollback`: the baseline, AWS's AutoRollback alone: the same StartInstanceRefresh (the
+     preferences bakeroll's own `deploy --dry-run` plan lists, a launch-template version made the same
+     way) started with boto3, nobody watching.
+   For every run an independent observer (boto3, its own threads) polls DescribeAutoScalingGroups and
+   each target group's DescribeTargetHealth every 10 ms real (1 AWS s) and notes when it first sees a
+   new instance `unhealthy`; the rollback's moment is the refresh's RollbackDetails.RollbackStartTime
+   (the emulator's wall clock), and RollbackReason says who rolled back (AWS's AutoRollback says "auto
+   rollback started"). Figure: RollbackStartTime − first unhealthy, in AWS seconds (real ÷ scale); its
+   resolution is the observer's period plus one round of its calls (≈ 1-3 AWS s).
+2. Calls per poll: a healthy `bakeroll deploy` at 3 and at 30 instances, from its JSON summary's
+   `api_calls` (preflight's reads subtracted) and the number of polls (fleet samples in `--events`),
+   with bakeroll's CPU time per poll (its whole process, from wait4); and at 300 and 1 000 instances
+   in the fake cloud (`cargo run --example gate_calls`, which also gives the most calls in one poll).
+
+Writes a Markdown section to --out (default docs/benchmarks/gate.md) and stdout, and the raw figures
+as JSON to --json (default beside --out). Stops the local AWS it started on every exit path. Needs the
+local AWS's virtualenv (boto3); re-executes itself with it when started with another Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = 0.01
+GROUP = "shop-web"
+OBSERVER_PERIOD = 0.01
+BROKEN = "local-aws:health=unhealthy"
+
+try:
+    import boto3
+except ImportError:  # not the local AWS's virtualenv: use it
+    venv = Path(os.environ.get("LOCAL_AWS_VENV", REPO / ".local-aws/venv"))
+    os.execv(venv / "bin/python", [str(venv / "bin/python"), *sys.argv])
+
+
+def log(msg: str) -> None:
+    print(f"bench gate: {msg}", file=sys.stderr, flush=True)
+
+
+class LocalAws:
+    """One scripts/local-aws server in its own state dir; `down` on exit whatever happens."""
+
+    def __init__(self, work: Path):
+        self.dir = work / "aws"
+        self.env = dict(os.environ, LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=str(SCALE))
+        out = subprocess.run([REPO / "scripts/local-aws", "up"], env=self.env, capture_output=True, text=True, check=True)
+        for line in out.stdout.splitlines():
+            if line.startswith("export "):
+                k, _, v = line[len("export "):].partition("=")
+                self.env[k] = v.strip("'\"")
+                os.environ[k] = self.env[k]
+        subprocess.run([REPO / "scripts/local-aws", "seed"], env=self.env, capture_output=True, check=True)
+        self.seed = json.loads((self.dir / "seed.json").read_text())
+
+    def down(self) -> None:
+        subprocess.run([REPO / "scripts/local-aws", "down"], env=self.env, capture_output=True)
+
+
+def pipeline(work: Path, name: str, poll: str) -> str:
+    """pipeline/local.toml with another poll_interval for the environment, user_data made absolute."""
+    text = (REPO / "pipeline/local.toml").read_text()
+    text = text.replace('user_data = "scripts/provision-demo.sh"', f'user_data = "{REPO}/scripts/provision-demo.sh"')
+    head, env = text.split("[environments.local]")
+    env = env.replace('poll_interval = "200ms"', f'poll_interval = "{poll}"')
+    path = work / f"{name}.toml"
+    # One pipeline name for both variants: the broken image is baked once and reused by each.
+    path.write_text('name = "local"\n' + head + "[environments.local]" + env)
+    return str(path)
+
+
+def bakeroll(exe: str, args: list[str], env: dict) -> tuple[dict, float]:
+    """Runs bakeroll; (its JSON summary, its CPU seconds, user + system)."""
+    p = subprocess.Popen([exe, "--no-progress", "--output", "json", *args], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    stdout = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return json.loads(stdout), usage.ru_utime + usage.ru_stime
+
+
+class Observer(threading.Thread):
+    """Notes when a new instance (not in `baseline`) is first seen unhealthy in a target group."""
+
+    def __init__(self, baseline: set[str], tgs: list[str]):
+        super().__init__(daemon=True)
+        self.baseline, self.tgs = baseline, tgs
+        self.first_unhealthy: float | None = None
+        self.stop = threading.Event()
+        self.asg, self.elb = boto3.client("autoscaling"), boto3.client("elbv2")
+
+    def run(self) -> None:
+        with cf.ThreadPoolExecutor(len(self.tgs)) as pool:
+            while not self.stop.is_set() and self.first_unhealthy is None:
+                t = time.time()
+                answers = list(pool.map(lambda arn: self.elb.describe_target_health(TargetGroupArn=arn), self.tgs))
+                for a in answers:
+                    for d in a["TargetHealthDescriptions"]:
+                        if d["Target"]["Id"] not in self.baseline and d["TargetHealth"]["State"] == "unhealthy":
+                            self.first_unhealthy = t
+                time.sleep(max(0.0, OBSERVER_PERIOD - (time.time() - t)))
+
+
+def members(asg) -> set[str]:
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+    return {i["InstanceId"] for i in g["Instances"] if not i["LifecycleState"].startswith("Terminat")}
+
+
+def settle(asg, elb, tgs: list[str], want: int, timeout: float = 120) -> None:
+    """Until `want` members are InService and healthy everywhere and no refresh is active."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+        live = [i["InstanceId"] for i in g["Instances"] if i["LifecycleState"] == "InService"]
+        healthy = all(
+            all(d["TargetHealth"]["State"] == "healthy" for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                if d["Target"]["Id"] in live)
+            for arn in tgs)
+        active = [r for r in asg.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"]
+                  if r["Status"] in ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")]
+        if len(live) == want and healthy and not active:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the fleet did not settle on {want} healthy instances")
+
+
+def start_like_bakeroll(exe: str, env: dict, pipe: str, ami: str) -> str:
+    """The baseline's refresh: what bakeroll's own dry-run plan says it would start, started with boto3."""
+    plan, _ = bakeroll(exe, ["--pipeline", pipe, "deploy", "--ami", ami, "--dry-run"], env)
+    step = next(s for s in plan["plan"]["steps"] if s.get("action") == "autoscaling:StartInstanceRefresh")
+    a, p = step["args"], step["args"]["preferences"]
+    ec2, asg = boto3.client("ec2"), boto3.client("autoscaling")
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+    version = ec2.create_launch_template_version(LaunchTemplateId=a["template_id"], SourceVersion=group["LaunchTemplate"]["Version"],
+                                                 LaunchTemplateData={"ImageId": ami})["LaunchTemplateVersion"]["VersionNumber"]
+    prefs = {"MinHealthyPercentage": p["min_healthy_percentage"], "MaxHealthyPercentage": p["max_healthy_percentage"],
+             "SkipMatching": p["skip_matching"], "AutoRollback": p["auto_rollback"]}
+    for key, arg in [("InstanceWarmup", "instance_warmup_seconds"), ("CheckpointDelay", "checkpoint_delay_seconds"), ("BakeTime", "bake_time_seconds")]:
+        if p.get(arg) is not None:
+            prefs[key] = p[arg]
+    if p.get("checkpoints"):
+        prefs["CheckpointPercentages"] = p["checkpoints"]
+    return asg.start_instance_refresh(
+        AutoScalingGroupName=GROUP, Strategy="Rolling", Preferences=prefs,
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a["template_id"], "Version": str(version)}})["InstanceRefreshId"]
+
+
+def wait_terminal(asg, refresh_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = asg.describe_instance_refreshes(AutoScalingGroupName=GROUP, InstanceRefreshIds=[refresh_id])["InstanceRefreshes"][0]
+        if r["Status"] in ("Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"):
+            return r
+        time.sleep(0.05)
+    raise SystemExit(f"refresh {refresh_id} did not end")
+
+
+def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[str]) -> dict:
+    asg, elb = boto3.client("autoscaling"), boto3.client("elbv2")
+    settle(asg, elb, tgs, 3)
+    observer = Observer(members(asg), tgs)
+    observer.start()
+    if mode == "autorollback":
+        refresh_id = start_like_bakeroll(exe, env, pipes["bakeroll-20s"], ami)
+    else:
+        summary, _ = bakeroll(exe, ["--pipeline", pipes[mode], "ship", "--commit", "benchbad", "--tag", BROKEN], env)
+        if not summary.get("deploy", {}).get("groups"):
+            raise SystemExit(f"{mode}: bakeroll did not deploy: {summary.get('error')}")
+        refresh_id = summary["deploy"]["groups"][0]["refresh_ids"][0]
+    r = wait_terminal(asg, refresh_id)
+    observer.stop.set()
+    observer.join()
+    details = r.get("RollbackDetails") or {}
+    start = details.get("RollbackStartTime")
+    first = observer.first_unhealthy
+    detect = (start.timestamp() - first) / SCALE if start and first else None
+    by = None if not start else ("AutoRollback" if "auto rollback" in (details.get("RollbackReason") or "") else "bakeroll")
+    return {"mode": mode, "refresh": refresh_id, "status": r["Status"], "rolled_back_by": by, "detect_to_rollback_aws_s": detect}
+
+
+def calls_run(exe: str, env: dict, pipe: str, ami: str, work: Path, n: int, tgs: list[str]) -> dict:
+    """A healthy deploy at `n` instances: calls per poll of its watch."""
+    asg, elb = boto3.client("autoscaling"), boto3.client("elbv2")
+    asg.update_auto_scaling_group(AutoScalingGroupName=GROUP, MaxSize=max(2 * n, 6), DesiredCapacity=n)
+    settle(asg, elb, tgs, n, timeout=300)
+    events = work / f"calls-{n}.ndjson"
+    summary, cpu = bakeroll(exe, ["--pipeline", pipe, "--events", str(events), "deploy", "--ami", ami], env)
+    assert summary["outcome"] == "deployed", summary
+    polls = sum(1 for line in events.read_text().splitlines() if json.loads(line).get("event") == "fleet")
+    c = summary["api_calls"]
+    # preflight: DescribeAutoScalingGroups, DescribeInstanceRefreshes, DescribeInstances, DescribeTargetHealth per target group
+    watch = {
+        "autoscaling:DescribeAutoScalingGroups": c.get("autoscaling:DescribeAutoScalingGroups", 0) - 1,
+        "autoscaling:DescribeInstanceRefreshes": c.get("autoscaling:DescribeInstanceRefreshes", 0) - 1,
+        "ec2:DescribeInstances": c.get("ec2:DescribeInstances", 0) - 1,
+        "elasticloadbalancing:DescribeTargetHealth": c.get("elasticloadbalancing:DescribeTargetHealth", 0) - len(tgs),
+    }
+    return {"instances": n, "target_groups": len(tgs), "polls": polls, "watch_calls": watch,
+            "calls_per_poll": sum(watch.values()) / max(polls, 1), "limit": 2 + len(tgs), "cpu_ms_per_poll": 1000 * cpu / max(polls, 1)}
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fake_calls() -> list[str]:
+    """The fake cloud's table at 300 and 1 000 instances (the example prints Markdown, then one JSON line)."""
+    out = subprocess.run(["cargo", "run", "-q", "--example", "gate_calls", "--", "300", "1000"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("|")]
+
+
+def markdown(args, detect: list[dict], calls: list[dict], fake: list[str]) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    fmt = lambda x: "–" if x is None else f"{x:.1f}"  # noqa: E731
+    lines = [
+        "# Health gate: detect-to-rollback and calls per poll",
+        "",
+        f"`scripts/bench/gate.py --runs {args.runs}` at commit {commit}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"nproc {os.cpu_count()}, load average {load}. Local AWS at time scale {SCALE}; figures in AWS seconds "
+        f"(real ÷ {SCALE}). Broken ships of pipeline/local.toml's stack (3 instances, 2 target groups, "
+        "unhealthy_threshold 2); first unhealthy = an independent boto3 observer's first sight of a new "
+        "instance `unhealthy` (every ~1 AWS s); rollback = the refresh's RollbackStartTime.",
+        "",
+        "| mode | runs | rolled back by bakeroll | by AWS's AutoRollback | median first unhealthy → rollback (AWS s) | min | max | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    goals = {"bakeroll-20s": "≤ 22 (poll 20 + 2), every run bakeroll's", "bakeroll-5s": "≤ 7 (poll 5 + 2), every run bakeroll's", "autorollback": "baseline"}
+    base = median([r["detect_to_rollback_aws_s"] for r in detect if r["mode"] == "autorollback"])
+    for mode in ("bakeroll-20s", "bakeroll-5s", "autorollback"):
+        rs = [r for r in detect if r["mode"] == mode]
+        xs = [r["detect_to_rollback_aws_s"] for r in rs if r["detect_to_rollback_aws_s"] is not None]
+        m = median(xs)
+        ratio = f" ({base / m:.1f}× faster than the baseline)" if m and base and mode != "autorollback" else ""
+        lines.append(f"| {mode} | {len(rs)} | {sum(r['rolled_back_by'] == 'bakeroll' for r in rs)} | "
+                     f"{sum(r['rolled_back_by'] == 'AutoRollback' for r in rs)} | {fmt(m)}{ratio} | {fmt(min(xs) if xs else None)} | "
+                     f"{fmt(max(xs) if xs else None)} | {goals[mode]} |")
+    lines += ["", "| instances | target groups | polls | watch calls per poll (limit) | bakeroll CPU per poll |", "|---:|---:|---:|---:|---:|"]
+    for c in calls:
+        lines.append(f"| {c['instances']} | {c['target_groups']} | {c['polls']} | {c['calls_per_poll']:.2f} ({c['limit']}) | {c['cpu_ms_per_poll']:.1f} ms |")
+    lines += ["", "Calls per poll are the watch's reads (the JSON summary's `api_calls` less preflight's) over its polls "
+              "(fleet samples in `--events`); the one DescribeInstances that confirms the verified fleet is among them.", ""]
+    if fake:
+        lines += ["Fake cloud (virtual time, one healthy deploy per size, `cargo run --example gate_calls -- 300 1000`):", "", *fake, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    target = os.environ.get("CARGO_TARGET_DIR", REPO / "target")
+    ap.add_argument("--bakeroll", default=str(Path(target) / "debug/bakeroll"))
+    ap.add_argument("--out", default=str(REPO / "docs/benchmarks/gate.md"))
+    ap.add_argument("--json")
+    ap.add_argument("--skip-calls", action="store_true")
+    ap.add_argument("--skip-fake", action="store_true", help="leave out the fake cloud's 300 / 1 000 instances (needs cargo)")
+    args = ap.parse_args()
+    if not Path(args.bakeroll).exists():
+        raise SystemExit(f"no bakeroll binary at {args.bakeroll}: cargo build first, or pass --bakeroll")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="bench-gate.") as tmp:
+        work = Path(tmp)
+        aws = LocalAws(work)
+        try:
+            env = dict(aws.env)
+            for var in ("CI", "CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"):
+                env.pop(var, None)
+            tgs = aws.seed["target_group_arns"]
+            pipes = {"bakeroll-20s": pipeline(work, "poll-20s", "200ms"), "bakeroll-5s": pipeline(work, "poll-5s", "50ms")}
+            baked, _ = bakeroll(args.bakeroll, ["--pipeline", pipes["bakeroll-20s"], "bake", "--commit", "benchbad", "--tag", BROKEN], env)
+            bad = baked["bake"]["ami_id"]
+            detect = []
+            for n in range(args.runs):
+                for mode in ("bakeroll-20s", "bakeroll-5s", "autorollback"):
+                    r = broken_run(mode, args.bakeroll, env, pipes, bad, tgs)
+                    log(f"run {n + 1}/{args.runs} {mode}: {r}")
+                    detect.append(r)
+            calls = []
+            if not args.skip_calls:
+                good, _ = bakeroll(args.bakeroll, ["--pipeline", pipes["bakeroll-20s"], "bake", "--commit", "benchgood"], env)
+                images = [good["bake"]["ami_id"], aws.seed["base_ami"]]
+                for i, n in enumerate((3, 30)):
+                    calls.append(calls_run(args.bakeroll, env, pipes["bakeroll-20s"], images[i % 2], work, n, tgs))
+                    log(f"calls at {n}: {calls[-1]}")
+        finally:
+            aws.down()
+    fake = [] if args.skip_fake else fake_calls()
+    text = markdown(args, detect, calls, fake)
+    Path(args.out).write_text(text)
+    Path(args.json or Path(args.out).with_suffix(".json")).write_text(json.dumps({"detect": detect, "calls": calls}, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+//! What a rollout ends in and why: the releases it moves between, the reason for a rollback (the
+//! gate's verdict, AWS's own rollback, an alarm, a timeout, ...) and the outcome. Pure data, shown
+//! as text (`Display`) and serialised in the JSON summary.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::health::HealthFailure;
+
+/// A release as the group sees it: a launch-template version and the image it launches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    pub version: i64,
+    pub image_id: String,
+}
+
+/// Why a deploy was rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RollbackReason {
+    Unhealthy { failure: HealthFailure },
+    RefreshEnded { status: String, status_reason: Option<String> },
+    AwsRollback { reason: Option<String> },
+    /// AWS failed the refresh because alarms of its AlarmSpecification went into ALARM (and, with
+    /// AutoRollback, rolled it back): `alarms` are the ones DescribeAlarms found in ALARM.
+    Alarm { alarms: Vec<String>, status: String, status_reason: Option<String>, rolled_back_by_aws: bool },
+    Timeout { after_secs: u64 },
+    VerificationFailed { problems: Vec<String> },
+    Requested,
+    /// The operator asked to stop (the signal) while the refresh was in flight.
+    Interrupted { signal: String },
+}
+
+impl fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unhealthy { failure } => write!(f, "{failure}"),
+            Self::RefreshEnded { status, status_reason } => {
+                write!(f, "the instance refresh ended {status}")?;
+                status_reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
+            }
+            Self::AwsRollback { reason } => {
+                write!(f, "AWS rolled the refresh back")?;
+                reason.as_ref().map_or(Ok(()), |r| write!(f, ": {r}"))
+            }
+            Self::Alarm { alarms, status_reason, rolled_back_by_aws, .. } => {
+                let s = if alarms.len() == 1 { "" } else { "s" };
+                write!(f, "CloudWatch alarm{s} {} in ALARM: AWS failed the refresh", alarms.join(", "))?;
+                if *rolled_back_by_aws {
+                    write!(f, " and rolled it back")?;
+                }
+                status_reason.as_ref().map_or(Ok(()), |r| write!(f, " ({r})"))
+            }
+            Self::Timeout { after_secs } => write!(f, "the refresh did not finish within {after_secs}s (timeout)"),
+            Self::VerificationFailed { problems } => write!(f, "the new fleet did not verify: {}", problems.join("; ")),
+            Self::Requested => write!(f, "rollback requested"),
+            Self::Interrupted { signal } => write!(f, "{signal} received while the refresh was in flight"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The fleet is verified on the new release.
+    Deployed,
+    /// Rolled back and verified healthy on the previous release.
+    RolledBack { reason: RollbackReason },
+    /// A human must look: rollback failed or the fleet could not be verified.
+    Failed { reason: Option<RollbackReason>, detail: String },
+}
+
+impl Outcome {
+    /// As the JSON summary names it (`outcome` of a group).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Deployed => "deployed",
+            Self::RolledBack { .. } => "rolled-back",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
