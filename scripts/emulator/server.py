@@ -158,7 +158,7 @@ def install_protocol() -> None:
 
 def install_all() -> None:
     from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, target_health)
+                   refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -168,16 +168,23 @@ def install_all() -> None:
     asg.install()
     asg_launch.install()
     lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed
+    standby.install()
+    warm_pool.install()
     refresh_api.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
-    # self-powering-off build instance), then pending images, then Auto Scaling groups (which read
-    # the instance states just advanced: Pending → InService, health replacement, desired
-    # capacity), then instance refreshes (which read the groups just advanced). Target health has
-    # no tick: it is computed from timestamps whenever it is read (target_health.status).
+    # self-powering-off build instance), then pending images, then standby transitions
+    # (EnteringStandby → Standby once drained), then Auto Scaling groups (which read the instance
+    # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
+    # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
+    # group's capacity now implies), then instance refreshes (which read the groups and pools just
+    # advanced). Target health has no tick: it is computed from timestamps whenever it is read
+    # (target_health.status).
     clock.set_ticks([
         ec2_lifecycle.advance_instances,
         ec2_lifecycle.advance_images,
+        standby.advance_standby,
         asg.advance_groups,
+        warm_pool.advance_warm_pools,
         refresh.advance_refreshes,
     ])
 
