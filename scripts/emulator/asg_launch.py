@@ -145,6 +145,9 @@ def _set_configuration(self: FakeAutoScalingGroup, launch_config_name, launch_te
     """A group uses a launch configuration, a launch template or a mixed instances policy, one at a
     time (moto kept the old one when UpdateAutoScalingGroup switched, and the template won even
     after a switch back). Existing instances keep what they were launched from."""
+    kept = self.__dict__.pop("_la_keep_policy", None)
+    if kept and not (launch_config_name or launch_template or mixed_instances_policy):
+        self.mixed_instances_policy = kept  # moto's update() has just wiped it (see _update)
     _orig_set_configuration(self, launch_config_name, launch_template, mixed_instances_policy)
     if launch_config_name:
         self.ec2_launch_template = None
@@ -160,10 +163,12 @@ def _merge_policy(current: dict | None, given: dict) -> dict:
     """UpdateAutoScalingGroup's MixedInstancesPolicy changes what it names: InstancesDistribution
     and the template specification or Overrides each replace their counterpart; the rest stays."""
     merged = copy.deepcopy(current or {})
+    spec = (merged.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+    if spec and spec.get("LaunchTemplateId"):
+        spec.pop("LaunchTemplateName", None)  # as reported it names both; a request names one
     for key, value in given.items():
         if key == "LaunchTemplate" and isinstance(value, dict):
-            lt = merged.setdefault("LaunchTemplate", {})
-            lt.update(copy.deepcopy(value))
+            merged.setdefault("LaunchTemplate", {}).update(copy.deepcopy(value))
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -171,13 +176,14 @@ def _merge_policy(current: dict | None, given: dict) -> dict:
 
 def _update(self: FakeAutoScalingGroup, **kw) -> None:
     """moto's UpdateAutoScalingGroup wiped the group's MixedInstancesPolicy whenever the request did
-    not repeat it (e.g. a SetDesiredCapacity-like MaxSize change): keep it unless the request
-    switches the group to a launch template or configuration."""
+    not repeat it (e.g. only a MaxSize change): keep it unless the request switches the group to a
+    launch template or configuration."""
     given = kw.get("mixed_instances_policy")
+    switching = bool(kw.get("launch_config_name") or kw.get("launch_template"))
     if given:
         kw["mixed_instances_policy"] = _merge_policy(self.mixed_instances_policy, given)
-    elif not kw.get("launch_config_name") and not kw.get("launch_template"):
-        kw["mixed_instances_policy"] = self.mixed_instances_policy
+    elif not switching and self.mixed_instances_policy:
+        self._la_keep_policy = self.mixed_instances_policy  # restored by _set_configuration, before any launch
     _orig_update(self, **kw)
 
 
