@@ -126,11 +126,11 @@ def _tick_pool(group: FakeAutoScalingGroup) -> None:
     for state in list(warm_states(group)):
         inst = state.instance
         if state.lifecycle_state.startswith("Warmed:Terminating"):
-            if inst.state in ("shutting-down", "terminated"):
+            if inst.state == "terminated":
                 warm_states(group).remove(state)
             continue
-        if inst.state in ("shutting-down", "terminated"):  # gone from under us: the pool replaces it
-            warm_states(group).remove(state)
+        if inst.state in ("shutting-down", "terminated"):  # terminated from under us: the pool replaces it
+            state.lifecycle_state = "Warmed:Terminating"
             continue
         if state.lifecycle_state == "Warmed:Pending:Wait":
             result = lifecycle_hooks.decide(group, state)
