@@ -10,6 +10,7 @@ import base64
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from .conftest import group, make_image, wait_for, wait_refresh_done
 
@@ -174,3 +175,23 @@ def test_launch_template_with_launch_configuration_fields_round_trips_and_launch
     assert inst["Placement"]["Tenancy"] == "dedicated" and inst["EbsOptimized"] is True
     assert inst["MetadataOptions"]["HttpTokens"] == "required"
     assert {b["DeviceName"] for b in inst["BlockDeviceMappings"]} >= {"/dev/xvda"}
+
+
+def test_refresh_of_a_launch_configuration_group_onto_itself(fresh, clients):
+    ec2, asg, _ = clients
+    seed = fresh.seed("--no-wait")
+    _lc_group(asg, seed, seed["base_ami"])
+    old = set(_ids(asg))
+    with pytest.raises(ClientError) as err:  # nothing to roll back to: a launch configuration
+        asg.start_instance_refresh(AutoScalingGroupName="lc-web", Preferences={"AutoRollback": True},
+                                   DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateName": "shop-web",
+                                                                            "Version": "1"}})
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    asg.start_instance_refresh(AutoScalingGroupName="lc-web", Preferences={"MinHealthyPercentage": 50,
+                                                                           "InstanceWarmup": 0})
+    r = wait_refresh_done(asg, "lc-web")
+    assert r["Status"] == "Successful", r
+    g = group(asg, "lc-web")
+    live = [i for i in g["Instances"] if i["LifecycleState"] == "InService"]
+    assert len(live) == 2 and not old & {i["InstanceId"] for i in live}
+    assert g["LaunchConfigurationName"] == "lc-1" and {i["LaunchConfigurationName"] for i in live} == {"lc-1"}

@@ -102,20 +102,27 @@ def test_refresh_standby_instances(fresh, clients, mode):
     assert len(live) == (3 if mode == "Wait" else 2)
 
 
-def test_refresh_waiting_for_standby_fails_after_one_hour(fresh, clients):
+@pytest.mark.parametrize("blocker", ["standby", "protected"])
+def test_refresh_waiting_fails_after_one_hour(fresh, clients, blocker):
+    """StandbyInstances and ScaleInProtectedInstances default to Wait: they wait one hour for the
+    instances, "Otherwise, the instance refresh will fail"."""
     ec2, asg, _ = clients
     seed = fresh.seed()
     asg.update_auto_scaling_group(AutoScalingGroupName="shop-web", MinSize=1)
-    standby = group(asg)["Instances"][0]["InstanceId"]
-    asg.enter_standby(AutoScalingGroupName="shop-web", InstanceIds=[standby], ShouldDecrementDesiredCapacity=True)
+    held = group(asg)["Instances"][0]["InstanceId"]
+    if blocker == "standby":
+        asg.enter_standby(AutoScalingGroupName="shop-web", InstanceIds=[held], ShouldDecrementDesiredCapacity=True)
+    else:
+        asg.set_instance_protection(AutoScalingGroupName="shop-web", InstanceIds=[held], ProtectedFromScaleIn=True)
     version = new_version(ec2, make_image(ec2, seed["base_ami"], "shop-v2"))
     asg.start_instance_refresh(
         AutoScalingGroupName="shop-web",
         DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateName": "shop-web", "Version": version}},
-        Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 0})  # StandbyInstances defaults to Wait
-    wait_for(lambda: "Standby" in (refresh_status(asg).get("StatusReason") or ""), what="waiting")
+        Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 0})
+    word = "Standby" if blocker == "standby" else "protected"
+    wait_for(lambda: word in (refresh_status(asg).get("StatusReason") or ""), what="waiting")
     t0 = time.monotonic()
     r = wait_refresh_done(asg, timeout=60)
-    assert r["Status"] == "Failed" and standby in r["StatusReason"], r
+    assert r["Status"] == "Failed" and held in r["StatusReason"] and word in r["StatusReason"], r
     assert (time.monotonic() - t0) / fresh.scale >= 3500  # one hour (AWS seconds)
     assert group(asg)["LaunchTemplate"]["Version"] == "1"
