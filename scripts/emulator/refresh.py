@@ -159,6 +159,8 @@ class Refresh:
             if now < self.pending_until:
                 return
             self.status = "InProgress"
+        if self.status in ("InProgress", "RollbackInProgress"):
+            refresh_batches.terminate_standby(self, group)  # StandbyInstances Terminate, once per phase
         counts = refresh_batches.Counts(self, group)
         self.max_inflight = max(self.max_inflight, len(counts.inflight))
         consecutive = self._count_failures(group)

@@ -120,7 +120,6 @@ def waiting_for_standby(refresh, group) -> bool:
 def step(refresh, group, counts: Counts, goal_done: int) -> None:
     """Terminate old instances while the healthy surplus allows, launch replacements up to the
     maximum, towards `goal_done` finished instances (the next checkpoint or all)."""
-    terminate_standby(refresh, group)
     if paused(refresh, group):
         return
     n, old, inflight = counts.n, counts.old, counts.inflight
