@@ -16,12 +16,22 @@ from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.elbv2.models import elbv2_backends
 
 from . import target_health as th
+from .errors import validation_error
 
 # Lifecycle states that count towards the group's capacity (and that a scale-in may pick).
 LIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 # Members in these states are registered in the group's target groups. Pending:Wait is not: a
 # launch lifecycle hook holds the instance back until its action is completed.
 REGISTERED = ("Pending", "Pending:Proceed", "InService")
+
+
+def requested_group(response) -> FakeAutoScalingGroup:
+    """The group a request's AutoScalingGroupName names; ValidationError as AWS answers when there is none."""
+    name = response._get_param("AutoScalingGroupName")
+    group = response.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+    return group
 
 
 def live_states(group: FakeAutoScalingGroup) -> list[InstanceState]:

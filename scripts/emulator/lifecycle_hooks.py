@@ -40,7 +40,7 @@ from moto.core.responses import ActionResult, EmptyResult
 
 from . import clock
 from .errors import validation_error
-from .group_members import warm_states
+from .group_members import requested_group, warm_states
 
 log = logging.getLogger("local-aws")
 
@@ -120,14 +120,6 @@ def forget_group(backend: AutoScalingBackend, group_name: str) -> None:
 
 # --- the API ----------------------------------------------------------------------------------
 
-def _group(self: AutoScalingResponse) -> FakeAutoScalingGroup:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
-
-
 def _put_hook(backend: AutoScalingBackend, group_name: str, spec: dict) -> LifecycleHook:
     """Create or update (only what is given changes) a hook, with PutLifecycleHook's checks."""
     name = spec.get("LifecycleHookName")
@@ -161,7 +153,7 @@ def _put_hook(backend: AutoScalingBackend, group_name: str, spec: dict) -> Lifec
 
 
 def put_lifecycle_hook(self: AutoScalingResponse) -> EmptyResult:
-    group = _group(self)
+    group = requested_group(self)
     spec = {k: self._get_param(k) for k in ("LifecycleHookName", "LifecycleTransition", "HeartbeatTimeout",
                                             "DefaultResult", "RoleARN", "NotificationTargetARN",
                                             "NotificationMetadata")}
@@ -170,7 +162,7 @@ def put_lifecycle_hook(self: AutoScalingResponse) -> EmptyResult:
 
 
 def _action(self: AutoScalingResponse) -> tuple[InstanceState, Action]:
-    group = _group(self)
+    group = requested_group(self)
     hook = self._get_param("LifecycleHookName")
     token = self._get_param("LifecycleActionToken")
     instance_id = self._get_param("InstanceId")

@@ -20,6 +20,7 @@ from moto.core.responses import ActionResult
 
 from . import alarms
 from .errors import AwsError, validation_error
+from .group_members import requested_group
 from .launch_config import Config
 from .refresh import Refresh, active, refreshes
 
@@ -45,14 +46,6 @@ def _range(field: str, value, low: int, high: int | None) -> None:
             f"1 validation error detected: Value '{value}' at 'preferences.{field[0].lower() + field[1:]}' "
             f"failed to satisfy constraint: Member must have value less than or equal to {high}"
         )
-
-
-def _group(self: AutoScalingResponse):
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
 
 
 def _irreversible_reason(group, desired) -> str | None:
@@ -95,7 +88,7 @@ def _target(group, desired: dict | None) -> Config:
 
 
 def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     strategy = self._get_param("Strategy") or "Rolling"
     if strategy != "Rolling":
         raise validation_error(f"local-aws only emulates the Rolling strategy, not {strategy}.")
@@ -208,7 +201,7 @@ def _not_found(name: str) -> AwsError:
 
 
 def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     r = active(self.autoscaling_backend, group.name)
     if r is None or r.status == "Cancelling":
         raise _not_found(group.name)
@@ -222,7 +215,7 @@ def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
 
 
 def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     r = active(self.autoscaling_backend, group.name)
     if r is None or r.status in ("Cancelling", "RollbackInProgress"):
         raise _not_found(group.name)

@@ -29,17 +29,9 @@ from moto.core.responses import ActionResult, EmptyResult
 
 from . import clock
 from .errors import validation_error
-from .group_members import deregister, reconcile
+from .group_members import deregister, reconcile, requested_group
 
 STANDBY = ("EnteringStandby", "Standby")
-
-
-def _group(self: AutoScalingResponse) -> FakeAutoScalingGroup:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
 
 
 def _members(group: FakeAutoScalingGroup, ids: list[str]) -> list[InstanceState]:
@@ -51,7 +43,7 @@ def _members(group: FakeAutoScalingGroup, ids: list[str]) -> list[InstanceState]
 
 
 def enter_standby(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     states = _members(group, self._get_param("InstanceIds", []) or [])
     decrement = self._get_bool_param("ShouldDecrementDesiredCapacity", False)
     for s in states:
@@ -74,7 +66,7 @@ def enter_standby(self: AutoScalingResponse) -> ActionResult:
 
 
 def exit_standby(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     states = _members(group, self._get_param("InstanceIds", []) or [])
     for s in states:
         if s.lifecycle_state != "Standby":
@@ -94,7 +86,7 @@ def exit_standby(self: AutoScalingResponse) -> ActionResult:
 
 
 def set_instance_protection(self: AutoScalingResponse) -> EmptyResult:
-    group = _group(self)
+    group = requested_group(self)
     protect = self._get_bool_param("ProtectedFromScaleIn")
     if protect is None:
         raise validation_error("ProtectedFromScaleIn is required.")

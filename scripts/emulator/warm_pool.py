@@ -32,7 +32,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from . import clock, lifecycle_hooks
 from .asg_launch import current_config, launch, launch_instance
 from .errors import validation_error
-from .group_members import deregister, live_states, reconcile, warm_states
+from .group_members import deregister, live_states, reconcile, requested_group, warm_states
 
 READY = ("Warmed:Stopped", "Warmed:Running", "Warmed:Hibernated")
 POOL_STATES = ("Stopped", "Running", "Hibernated")
@@ -184,14 +184,6 @@ def advance_warm_pools() -> None:
 
 # --- the API ----------------------------------------------------------------------------------
 
-def _group(self: AutoScalingResponse) -> FakeAutoScalingGroup:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
-
-
 def _launches_spot(group: FakeAutoScalingGroup) -> bool:
     config = current_config(group)
     if config is None:
@@ -203,7 +195,7 @@ def _launches_spot(group: FakeAutoScalingGroup) -> bool:
 
 
 def put_warm_pool(self: AutoScalingResponse) -> EmptyResult:
-    group = _group(self)
+    group = requested_group(self)
     if group.mixed_instances_policy or _launches_spot(group):
         raise validation_error("You cannot add a warm pool to an Auto Scaling group that has a mixed instances "
                                "policy or that launches Spot Instances.")
@@ -252,7 +244,7 @@ def configuration(group: FakeAutoScalingGroup) -> dict | None:
 
 
 def describe_warm_pool(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     rows = [_instance_row(s) for s in warm_states(group)]
     max_records = self._get_int_param("MaxRecords") or 50
     start = int(self._get_param("NextToken") or 0)
@@ -265,7 +257,7 @@ def describe_warm_pool(self: AutoScalingResponse) -> ActionResult:
 
 
 def delete_warm_pool(self: AutoScalingResponse) -> EmptyResult:
-    group = _group(self)
+    group = requested_group(self)
     if group.warm_pool is None:
         raise validation_error(f"No warm pool found for Auto Scaling group {group.name}.")
     for state in warm_states(group):
