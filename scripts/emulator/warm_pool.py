@@ -19,8 +19,10 @@ PendingDelete). Instance refresh of warm pool instances is in refresh_warm.py.
 Our choices (README): only instances that finished entering the pool (Warmed:Stopped/Running/
 Hibernated) are drawn on, oldest first, and while an instance refresh runs only those that match its
 desired configuration; Hibernated behaves as Stopped (EC2 `stopped`); DeleteWarmPool without
-ForceDelete marks the pool PendingDelete and terminates its instances, and the pool is gone once they
-are; a ValidationError with our text for the refusals AWS documents without a code.
+ForceDelete marks the pool PendingDelete and terminates its instances once their outstanding lifecycle
+actions are done (ForceDelete "deletes any outstanding lifecycle actions" and does not wait), and the
+pool is gone once they are; a ValidationError with our text for the refusals AWS documents without a
+code.
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def _tick_pool(group: FakeAutoScalingGroup) -> None:
         return
     if getattr(group.warm_pool, "status", None) == "PendingDelete":
         for state in warm_states(group):
-            terminate(group, state)
+            if state.lifecycle_state != "Warmed:Pending:Wait":  # outstanding lifecycle actions are awaited
+                terminate(group, state)
         if not warm_states(group):
             group.warm_pool = None
         return
@@ -260,14 +263,13 @@ def delete_warm_pool(self: AutoScalingResponse) -> EmptyResult:
     group = requested_group(self)
     if group.warm_pool is None:
         raise validation_error(f"No warm pool found for Auto Scaling group {group.name}.")
-    for state in warm_states(group):
-        terminate(group, state)
     if self._get_bool_param("ForceDelete", False) or not warm_states(group):
         group.warm_pool = None
-        for state in warm_states(group):
+        for state in warm_states(group):  # "along with all of its associated instances, without waiting"
             state.__dict__.pop("_la_actions", None)  # "and any outstanding lifecycle actions"
+            terminate(group, state)
     else:
-        group.warm_pool.status = "PendingDelete"
+        group.warm_pool.status = "PendingDelete"  # _tick_pool terminates, after their lifecycle actions
     return EmptyResult()
 
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from .conftest import group, wait_for
 
-TIME_SCALE = 0.01  # boot 150 ms, stop and shutdown 100 ms: the transitions are long enough to be seen
+TIME_SCALE = 0.02  # boot 300 ms, stop and shutdown 200 ms: long enough to see the transitions
 
 
 def _warm_group(asg, seed, desired: int = 2, max_size: int = 5, name: str = "warm") -> None:
@@ -70,8 +70,10 @@ def test_pool_is_sized_from_the_group_and_kept_outside_it(fresh, clients):
     assert {d["LifecycleState"] for d in details} == {"Warmed:Stopped"}
     # MaxGroupPreparedCapacity 3 - desired 2 = 1: the pool shrinks; MinSize 2 then wins
     asg.put_warm_pool(AutoScalingGroupName="warm", MaxGroupPreparedCapacity=3)
-    seen, _ = _watch(asg, lambda p: _pool_is(asg, 1))
+    seen, kept = _watch(asg, lambda p: _pool_is(asg, 1))
     assert "Warmed:Terminating" in seen
+    gone = set(pool) - set(kept)
+    assert len(gone) == 2 and set(_ec2_states(ec2, gone).values()) == {"terminated"}
     asg.put_warm_pool(AutoScalingGroupName="warm", MaxGroupPreparedCapacity=3, MinSize=2)
     wait_for(lambda: _pool_is(asg, 2), what="pool of MinSize 2")
     assert group(asg, "warm")["WarmPoolConfiguration"]["MaxGroupPreparedCapacity"] == 3
@@ -91,14 +93,16 @@ def test_scale_out_draws_on_the_pool_and_scale_in_reuses(fresh, clients):
     wait_for(lambda: any(i["InstanceId"] == drawn["InstanceId"] and i["LifecycleState"] == "InService"
                          for i in group(asg, "warm")["Instances"]), what="InService")
     assert drawn["InstanceId"] in _registered(elbv2, seed)
-    wait_for(lambda: _pool_is(asg, 1), what="pool refilled to max 4 - desired 3")
-    # scale in with ReuseOnScaleIn: back into the pool, not terminated
+    assert _pool_is(asg, 1)  # max 4 - desired 3: the drawn instance is not replaced
+    # scale in with ReuseOnScaleIn: back into the pool (deregistered, stopped), not terminated
     asg.set_desired_capacity(AutoScalingGroupName="warm", DesiredCapacity=2)
-    returned = wait_for(lambda: [i for i, s in _pool(asg).items() if i not in pool and s == "Warmed:Stopped"],
-                        what="an instance returned to the pool")
-    assert returned[0] in members | {drawn["InstanceId"]}
-    assert _ec2_states(ec2, returned)[returned[0]] == "stopped"
-    assert returned[0] not in {i["InstanceId"] for i in group(asg, "warm")["Instances"]}
+    in_group = members | {drawn["InstanceId"]}
+    (returned,) = wait_for(lambda: [i for i, s in _pool(asg).items() if i in in_group and s == "Warmed:Stopped"],
+                           what="an instance returned to the pool")
+    assert _ec2_states(ec2, [returned])[returned] == "stopped"
+    assert returned not in {i["InstanceId"] for i in group(asg, "warm")["Instances"]}
+    assert returned not in _registered(elbv2, seed)
+    assert _pool_is(asg, 2)
 
 
 def test_refusals_running_pool_and_deletion(fresh, clients):
@@ -118,23 +122,27 @@ def test_refusals_running_pool_and_deletion(fresh, clients):
     asg.put_warm_pool(AutoScalingGroupName="warm", PoolState="Running")
     pool = wait_for(lambda: _pool_is(asg, 2, "Warmed:Running"), what="2 Warmed:Running")
     assert set(_ec2_states(ec2, pool).values()) == {"running"}
-    asg.delete_warm_pool(AutoScalingGroupName="warm")  # instances in it: PendingDelete until they are gone
-    statuses, states = set(), set()
-
-    def deleted():
-        answer = asg.describe_warm_pool(AutoScalingGroupName="warm")
-        statuses.add(answer.get("WarmPoolConfiguration", {}).get("Status"))
-        states.update(i["LifecycleState"] for i in answer["Instances"])
-        return "WarmPoolConfiguration" not in answer
-
-    wait_for(deleted, what="warm pool deleted")
-    assert "PendingDelete" in statuses and states == {"Warmed:Terminating"}
-    assert _pool(asg) == {} and set(_ec2_states(ec2, pool).values()) <= {"shutting-down", "terminated"}
-    asg.put_warm_pool(AutoScalingGroupName="warm")
-    wait_for(lambda: _pool(asg), what="a new pool")
-    asg.delete_warm_pool(AutoScalingGroupName="warm", ForceDelete=True)
+    asg.delete_warm_pool(AutoScalingGroupName="warm", ForceDelete=True)  # gone at once, instances terminating
     assert "WarmPoolConfiguration" not in asg.describe_warm_pool(AutoScalingGroupName="warm")
     assert "WarmPoolConfiguration" not in group(asg, "warm")
+    wait_for(lambda: set(_ec2_states(ec2, pool).values()) == {"terminated"} and not _pool(asg), what="terminated")
+    # without ForceDelete: PendingDelete while an instance's lifecycle action is outstanding
+    asg.put_lifecycle_hook(AutoScalingGroupName="warm", LifecycleHookName="init", HeartbeatTimeout=3600,
+                           LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")
+    asg.put_warm_pool(AutoScalingGroupName="warm", MaxGroupPreparedCapacity=2)
+    (waiting,) = wait_for(lambda: _pool_is(asg, 1, "Warmed:Pending:Wait"), what="Warmed:Pending:Wait")
+    asg.delete_warm_pool(AutoScalingGroupName="warm")
+    answer = asg.describe_warm_pool(AutoScalingGroupName="warm")
+    assert answer["WarmPoolConfiguration"]["Status"] == "PendingDelete"
+    assert [i["LifecycleState"] for i in answer["Instances"]] == ["Warmed:Pending:Wait"]
+    with pytest.raises(ClientError):  # no second pool while this one is being deleted
+        asg.put_warm_pool(AutoScalingGroupName="warm")
+    asg.complete_lifecycle_action(AutoScalingGroupName="warm", LifecycleHookName="init",
+                                  LifecycleActionResult="CONTINUE", InstanceId=waiting)
+    seen, _ = _watch(asg, lambda p: not p and "WarmPoolConfiguration" not in asg.describe_warm_pool(
+        AutoScalingGroupName="warm"))
+    assert "Warmed:Terminating" in seen
+    assert _ec2_states(ec2, [waiting])[waiting] == "terminated"
 
 
 def test_launch_hook_waits_entering_and_leaving_the_pool(fresh, clients):
