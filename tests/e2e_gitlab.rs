@@ -35,7 +35,9 @@ fn gitlab_ci_local() -> Option<PathBuf> {
 
 /// An application repository using bakeroll: the pipeline, the pipeline file and the provisioning script.
 fn app_repo(dir: &Path) -> String {
-    for f in [".gitlab-ci.yml", "pipeline/gitlab-local.toml", "scripts/provision-demo.sh"] {
+    // The pipeline includes this project's own CI/CD components (templates/): an application repository
+    // would include them from the bakeroll project; gitlab-ci-local resolves the same project's locally.
+    for f in [".gitlab-ci.yml", "templates/bake.yml", "templates/deploy.yml", "pipeline/gitlab-local.toml", "scripts/provision-demo.sh"] {
         std::fs::create_dir_all(dir.join(f).parent().unwrap()).unwrap();
         std::fs::copy(repo().join(f), dir.join(f)).unwrap();
     }
@@ -78,9 +80,14 @@ fn run(tool: &Path, aws: &LocalAws, dir: &Path, args: &[&str]) -> (Output, Strin
     // No ~/.aws files either: credentials come from the token or nowhere.
     std::fs::create_dir_all(dir.join(".home")).unwrap();
     c.env("HOME", dir.join(".home"));
+    // The jobs' TMPDIR, where the components write the OIDC token file: checked empty afterwards.
+    std::fs::create_dir_all(dir.join(".tmp")).unwrap();
+    c.env("TMPDIR", dir.join(".tmp"));
     let out = c.output().expect("run gitlab-ci-local");
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     eprintln!("--- gitlab-ci-local {args:?}: {:?}\n{log}", out.status.code());
+    let left: Vec<_> = std::fs::read_dir(dir.join(".tmp")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the OIDC token file outlived its job: {left:?}");
     (out, log)
 }
 
