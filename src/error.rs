@@ -193,7 +193,7 @@ pub fn default_next(err: &Error) -> Option<String> {
     }
     if chain.contains("no credentials found") || chain.contains("credential provider") {
         return Some(
-            "no AWS credentials were found: in GitLab CI set AWS_ROLE_ARN and write the id_token to AWS_WEB_IDENTITY_TOKEN_FILE (README \"GitLab CI\"); locally set AWS_PROFILE (run `aws sso login` for SSO profiles)".into(),
+            "no AWS credentials were found: in GitLab CI set AWS_ROLE_ARN and write the id_token to AWS_WEB_IDENTITY_TOKEN_FILE (README \"GitLab CI: components\"); locally set AWS_PROFILE (run `aws sso login` for SSO profiles)".into(),
         );
     }
     match err {
