@@ -8,8 +8,14 @@ Follows the Amazon EC2 Auto Scaling User Guide — "Amazon EC2 Auto Scaling inst
 in lifecycle_hooks), "Health checks for instances in an Auto Scaling group" and "Set
 the health check grace period" (with HealthCheckType ELB, an InService instance whose target is
 unhealthy after the grace period is marked Unhealthy and replaced), and "Configure termination
-policies" (default policy: scale in from the AZ with most instances, prefer instances from an older
-configuration, then the oldest).
+policies" (default policy: scale in from the AZ with most instances, prefer instances on a launch
+configuration, then those not on the current configuration, then the oldest), and "Suspend and
+resume a process for an Auto Scaling group": Launch suspended → nothing is launched (the desired
+capacity is caught up on resume); Terminate suspended → no scale in and no replacement of unhealthy
+instances; HealthCheck suspended → instances are not marked Unhealthy; ReplaceUnhealthy suspended →
+they are marked, not replaced (replaced on resume); AddToLoadBalancer suspended → instances launched
+meanwhile are never registered (group_members). An Unhealthy status set with SetInstanceHealth is
+replaced like one the health checks found. Scale-out draws on the warm pool first (warm_pool).
 
 moto made instances InService at once, never deregistered instances that leave, did not register
 the replacements of EC2-terminated members and never looked at target health.
@@ -26,9 +32,9 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 
-from . import clock, lifecycle_hooks
-from .asg_launch import current_key, launch
-from .group_members import LIVE, deregister, elb_unhealthy, live_states, reconcile
+from . import clock, lifecycle_hooks, warm_pool
+from .asg_launch import current_config
+from .group_members import LIVE, deregister, elb_unhealthy, live_states, reconcile, warm_states
 
 
 def begin_termination(group: FakeAutoScalingGroup, state: InstanceState) -> None:
@@ -43,7 +49,7 @@ def begin_termination(group: FakeAutoScalingGroup, state: InstanceState) -> None
 def _choose_for_scale_in(group: FakeAutoScalingGroup, n: int) -> list[InstanceState]:
     chosen: list[InstanceState] = []
     candidates = [s for s in live_states(group) if not s.protected_from_scale_in]
-    current = current_key(group)
+    current = current_config(group)
     for _ in range(n):
         if not candidates:
             break
@@ -53,27 +59,61 @@ def _choose_for_scale_in(group: FakeAutoScalingGroup, n: int) -> list[InstanceSt
                 zones[s.availability_zone] = zones.get(s.availability_zone, 0) + 1
         busiest = max(zones.values()) if zones else 0
         pool = [s for s in candidates if zones.get(s.availability_zone, 0) == busiest] or candidates
-        pool.sort(key=lambda s: (getattr(s.instance, "_la_key", None) == current, s.instance.launch_time))
+        # launch configurations first, then instances not on the current configuration, then the oldest
+        pool.sort(key=lambda s: (getattr(s.instance, "_la_lc", None) is None, current is not None
+                                 and current.matches(s.instance), s.instance.launch_time))
         pick = pool[0]
         chosen.append(pick)
         candidates.remove(pick)
     return chosen
 
 
+def suspended(group: FakeAutoScalingGroup) -> set[str]:
+    return {p["ProcessName"] for p in group.suspended_processes}
+
+
+def scale_in(group: FakeAutoScalingGroup, n: int) -> None:
+    """Remove n instances by the default termination policy: terminated, or returned to the warm
+    pool when its InstanceReusePolicy says so. Nothing while Terminate is suspended."""
+    if n <= 0 or "Terminate" in suspended(group):
+        return
+    for state in _choose_for_scale_in(group, n):
+        if not warm_pool.return_to_pool(group, state):
+            begin_termination(group, state)
+
+
 def _set_desired_capacity(self: FakeAutoScalingGroup, new_capacity) -> None:
+    previous = getattr(self, "desired_capacity", None)  # unset while moto's constructor runs
     self.desired_capacity = self.min_size if new_capacity is None else new_capacity
     delta = (self.desired_capacity or 0) - len(live_states(self))
-    if delta > 0:
-        launch(self, delta)
+    if delta > 0 and "Launch" not in suspended(self):
+        warm_pool.add_capacity(self, delta)
     elif delta < 0:
-        for state in _choose_for_scale_in(self, -delta):
-            begin_termination(self, state)
+        if getattr(self, "_la_refresh_active", False) and previous is not None:
+            # an instance refresh may run above the desired capacity (MaxHealthyPercentage): scale in
+            # by the decrease only, not by the refresh's extra instances
+            delta = -max(0, min(-delta, previous - self.desired_capacity))
+        scale_in(self, -delta)
     reconcile(self)
+
+
+def _unhealthy(group: FakeAutoScalingGroup, state: InstanceState, stopped: set[str]) -> bool:
+    """What the group's health checks say now ("Health checks for instances in an Auto Scaling group"):
+    an EC2 instance that is not running, or (HealthCheckType ELB, after the grace period) a target
+    that is unhealthy in any of the group's target groups."""
+    if "HealthCheck" in stopped:
+        return False
+    inst = state.instance
+    if inst.state in ("stopping", "stopped", "shutting-down", "terminated"):
+        return True
+    grace_over = state.lifecycle_state == "InService" and (
+        clock.aws_elapsed(getattr(state, "_la_in_service_at", clock.now())) >= (group.health_check_grace_period or 0))
+    return grace_over and "ELB" in (group.health_check_type or "") and elb_unhealthy(group, inst.id)
 
 
 def _tick_group(group: FakeAutoScalingGroup) -> None:
     now = clock.now()
-    suspended = {p["ProcessName"] for p in group.suspended_processes}
+    stopped = suspended(group)
     for state in list(group.instance_states):
         inst = state.instance
         if state.lifecycle_state == "Pending:Wait":
@@ -91,27 +131,22 @@ def _tick_group(group: FakeAutoScalingGroup) -> None:
                 group.ec2_backend.terminate_instances([inst.id])
             group.instance_states.remove(state)
             continue
-        if state.lifecycle_state not in LIVE or "ReplaceUnhealthy" in suspended:
+        if state.lifecycle_state not in LIVE:
             continue
-        unhealthy = inst.state in ("stopping", "stopped", "shutting-down", "terminated")
-        grace_over = state.lifecycle_state == "InService" and (
-            clock.aws_elapsed(getattr(state, "_la_in_service_at", now)) >= (group.health_check_grace_period or 0)
-        )
-        if not unhealthy and grace_over and "ELB" in (group.health_check_type or "") and "HealthCheck" not in suspended:
-            unhealthy = elb_unhealthy(group, inst.id)
-        if unhealthy:
-            state.health_status = "Unhealthy"
+        if state.health_status != "Unhealthy" and _unhealthy(group, state, stopped):
+            state.health_status = "Unhealthy"  # marked even while ReplaceUnhealthy is suspended
+        # ReplaceUnhealthy "calls Terminate first and then Launch": either suspended keeps it
+        if state.health_status == "Unhealthy" and not stopped & {"ReplaceUnhealthy", "Terminate"}:
             inst._la_replaced_unhealthy = True
             begin_termination(group, state)
     # Keep the desired capacity: replace members that were terminated (health check replacement,
     # EC2 TerminateInstances). During an instance refresh the refresh itself may run above the
     # desired capacity (MaxHealthyPercentage), so only an idle group is scaled back in.
     missing = (group.desired_capacity or 0) - len(live_states(group))
-    if missing > 0:
-        launch(group, missing)
+    if missing > 0 and "Launch" not in stopped:
+        warm_pool.add_capacity(group, missing)
     elif missing < 0 and not getattr(group, "_la_refresh_active", False):
-        for state in _choose_for_scale_in(group, -missing):
-            begin_termination(group, state)
+        scale_in(group, -missing)
     reconcile(group)
 
 
@@ -129,8 +164,8 @@ def _terminate_instance(self: AutoScalingBackend, instance_id: str, should_decre
                 begin_termination(group, state)
                 if should_decrement:
                     group.desired_capacity = (group.desired_capacity or 0) - 1
-                else:
-                    launch(group, 1)
+                elif "Launch" not in suspended(group):
+                    warm_pool.add_capacity(group, 1)
                 return TerminateInstanceActivity(state.instance, original)
     from moto.autoscaling.exceptions import ValidationError
 
@@ -150,8 +185,11 @@ def _delete_group(self: AutoScalingBackend, group_name: str) -> None:
         from moto.autoscaling.exceptions import ValidationError
 
         raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
-    ids = [s.instance.id for s in group.instance_states if s.instance.state not in ("terminated",)]
+    ids = [s.instance.id for s in group.instance_states + warm_states(group)
+           if s.instance.state not in ("terminated",)]
     group.instance_states = []
+    group.warm_pool = None
+    warm_states(group).clear()
     reconcile(group)
     lifecycle_hooks.forget_group(self, group_name)
     if ids:

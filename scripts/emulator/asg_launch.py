@@ -16,54 +16,69 @@ kept the old configuration when a group switched between a launch configuration 
 
 from __future__ import annotations
 
+import copy
+
 from moto.autoscaling.models import ASG_NAME_TAG, FakeAutoScalingGroup, InstanceState
 
 from . import lifecycle_hooks
 from .group_members import live_states, reconcile
+from .launch_config import Config
 
 
-def launch_spec(group: FakeAutoScalingGroup):
-    """(template, version string) new instances of the group launch from: an active instance
-    refresh's desired configuration wins. (None, None) for a group on a launch configuration."""
-    override = getattr(group, "_la_launch_override", None)
-    if override:
-        return override
-    if group.ec2_launch_template is None:
-        return None, None
-    return group.ec2_launch_template, group.launch_template_version
+def current_config(group: FakeAutoScalingGroup) -> Config | None:
+    """What new instances of the group launch from: an active instance refresh's desired
+    configuration wins over the group's own."""
+    return getattr(group, "_la_launch_override", None) or Config.of_group(group)
 
 
-def current_key(group: FakeAutoScalingGroup) -> tuple | None:
-    """The configuration an instance launched now would have (compared with instance._la_key)."""
-    template, version_ref = launch_spec(group)
-    if template is not None:
-        return (template.id, template.get_version(version_ref).number)
-    if group.launch_config is not None:
-        return ("launch-configuration", group.launch_config.name)
-    return None
+def _template_extras(version) -> dict:
+    """run_instances arguments from launch template data that moto's launch path does not apply
+    itself (it applies KeyName, SecurityGroupIds, BlockDeviceMappings, UserData and instance tags)."""
+    data = version.data
+    extras = {}
+    if (data.get("Monitoring") or {}).get("Enabled"):
+        extras["monitoring_state"] = "enabled"
+    if data.get("MetadataOptions"):
+        extras["metadata_options"] = data["MetadataOptions"]
+    if data.get("EbsOptimized"):
+        extras["ebs_optimized"] = True
+    if (data.get("Placement") or {}).get("Tenancy"):
+        extras["_tenancy"] = data["Placement"]["Tenancy"]
+    for nic in data.get("NetworkInterfaces") or []:
+        if nic.get("DeviceIndex", 0) == 0 and nic.get("AssociatePublicIpAddress") is not None:
+            extras["associate_public_ip"] = bool(nic["AssociatePublicIpAddress"])
+    return extras
 
 
 def _launch_args(group: FakeAutoScalingGroup) -> tuple[dict, dict]:
     """run_instances arguments for one new instance, and the record kept on the instance (what is
     reported per instance, and its configuration key)."""
-    template, version_ref = launch_spec(group)
+    config = current_config(group)
+    choice = config.choose(live_states(group)) if config is not None else None
     tags = group.get_propagated_tags()
     tags[ASG_NAME_TAG] = group.name
-    if template is not None:
-        version = template.get_version(version_ref)
+    if choice is not None:
+        version = choice.version
         tags.update(version.instance_tags)
         args = dict(image_id=version.image_id, user_data=version.user_data, security_groups=version.security_groups,
-                    instance_type=version.instance_type or "m1.small", launch_config=None, associate_public_ip=None,
-                    launch_template={"LaunchTemplateId": template.id, "Version": str(version.number)})
-        record = {"_la_lt": {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name,
-                             "Version": str(version_ref)},
-                  "_la_lc": None, "_la_key": (template.id, version.number)}
+                    instance_type=choice.instance_type, launch_config=None, associate_public_ip=None,
+                    launch_template={"LaunchTemplateId": choice.template.id, "Version": str(version.number)})
+        args.update(_template_extras(version))
+        record = {"_la_lt": {"LaunchTemplateId": choice.template.id, "LaunchTemplateName": choice.template.name,
+                             "Version": str(choice.version_ref)},
+                  "_la_lc": None, "_la_key": (choice.template.id, version.number), "_la_spot": choice.spot}
+        spot = choice.spot
     else:
         lc = group.launch_config
         args = dict(image_id=lc.image_id, user_data=lc.user_data, security_groups=lc.security_groups,
                     instance_type=lc.instance_type, launch_config=lc, launch_template=None,
-                    associate_public_ip=lc.associate_public_ip_address, key_name=lc.key_name)
-        record = {"_la_lt": None, "_la_lc": lc.name, "_la_key": ("launch-configuration", lc.name)}
+                    associate_public_ip=lc.associate_public_ip_address, key_name=lc.key_name,
+                    ebs_optimized=bool(lc.ebs_optimized),
+                    monitoring_state="enabled" if lc.instance_monitoring_enabled else "disabled")
+        spot = bool(lc.spot_price)
+        record = {"_la_lt": None, "_la_lc": lc.name, "_la_key": ("launch-configuration", lc.name), "_la_spot": spot}
+    if spot:
+        args["instance_market_options"] = "spot"  # moto marks the instance InstanceLifecycle spot
     args["tags"] = {"instance": tags}
     return args, record
 
@@ -83,48 +98,101 @@ def _pick_subnet(group: FakeAutoScalingGroup) -> tuple[str | None, str]:
     return None, min(zones, key=lambda z: counts.get(z, 0))
 
 
+def launch_instance(group: FakeAutoScalingGroup) -> InstanceState:
+    """Run one instance for the group, from what new instances launch from (current_config), into
+    the zone with the fewest members: Pending (Pending:Wait while launch lifecycle hooks wait), a
+    member of the group, not yet registered (reconcile() does that). warm_pool.py moves the state
+    into the warm pool instead."""
+    args, record = _launch_args(group)
+    subnet_id, zone = _pick_subnet(group)
+    image_id, user_data, security_groups = args.pop("image_id"), args.pop("user_data"), args.pop("security_groups")
+    tenancy = args.pop("_tenancy", None)
+    reservation = group.ec2_backend.run_instances(
+        image_id, 1, user_data, security_groups, placement=zone, subnet_id=subnet_id,
+        is_instance_type_default=False, **args)
+    instance = reservation.instances[0]
+    instance.autoscaling_group = group
+    if tenancy:
+        instance.placement.tenancy = tenancy
+    instance.__dict__.update(record)
+    if any(p["ProcessName"] == "AddToLoadBalancer" for p in group.suspended_processes):
+        instance._la_no_lb = True  # "does not add the instances that were launched while suspended"
+    state = InstanceState(
+        instance,
+        lifecycle_state="Pending",
+        protected_from_scale_in=group.new_instances_protected_from_scale_in,
+        autoscaling_group=group,
+    )
+    group.instance_states.append(state)
+    return state
+
+
 def launch(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
     """Launch `count` instances into the group: Pending and registered in its target groups, or
     Pending:Wait when the group has launch lifecycle hooks."""
     new_states = []
     for _ in range(count):
-        args, record = _launch_args(group)
-        subnet_id, zone = _pick_subnet(group)
-        image_id, user_data, security_groups = args.pop("image_id"), args.pop("user_data"), args.pop("security_groups")
-        reservation = group.ec2_backend.run_instances(
-            image_id, 1, user_data, security_groups, placement=zone, subnet_id=subnet_id,
-            is_instance_type_default=False, **args)
-        for instance in reservation.instances:
-            instance.autoscaling_group = group
-            instance.__dict__.update(record)
-            state = InstanceState(
-                instance,
-                lifecycle_state="Pending",
-                protected_from_scale_in=group.new_instances_protected_from_scale_in,
-                autoscaling_group=group,
-            )
-            lifecycle_hooks.begin(group, state)  # Pending:Wait, not registered, while launch hooks wait
-            group.instance_states.append(state)
-            new_states.append(state)
+        state = launch_instance(group)
+        lifecycle_hooks.begin(group, state)  # Pending:Wait, not registered, while launch hooks wait
+        new_states.append(state)
     reconcile(group)
     return new_states
 
 
 # --- configuration of the group, and what is reported per instance ------------------------------
 
-def forget_launch_configuration(group: FakeAutoScalingGroup) -> None:
-    group.launch_config = None
-    group.__dict__.pop("launch_configuration_name", None)
-
-
 def _set_configuration(self: FakeAutoScalingGroup, launch_config_name, launch_template, mixed_instances_policy):
-    """A group uses a launch configuration or a launch template, never both (moto kept the old one
-    when UpdateAutoScalingGroup switched, and the template won even after a switch back)."""
+    """A group uses a launch configuration, a launch template or a mixed instances policy, one at a
+    time (moto kept the old one when UpdateAutoScalingGroup switched, and the template won even
+    after a switch back). Existing instances keep what they were launched from."""
+    kept = self.__dict__.pop("_la_keep_policy", None)
+    if kept and not (launch_config_name or launch_template or mixed_instances_policy):
+        self.mixed_instances_policy = kept  # moto's update() has just wiped it (see _update)
     _orig_set_configuration(self, launch_config_name, launch_template, mixed_instances_policy)
     if launch_config_name:
         self.ec2_launch_template = None
+        self.mixed_instances_policy = None
     elif launch_template or mixed_instances_policy:
-        forget_launch_configuration(self)
+        self.launch_config = None
+        self.__dict__.pop("launch_configuration_name", None)
+        if launch_template:
+            self.mixed_instances_policy = None
+
+
+def _merge_policy(current: dict | None, given: dict) -> dict:
+    """UpdateAutoScalingGroup's MixedInstancesPolicy changes what it names: InstancesDistribution
+    and the template specification or Overrides each replace their counterpart; the rest stays."""
+    merged = copy.deepcopy(current or {})
+    spec = (merged.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+    if spec and spec.get("LaunchTemplateId"):
+        spec.pop("LaunchTemplateName", None)  # as reported it names both; a request names one
+    for key, value in given.items():
+        if key == "LaunchTemplate" and isinstance(value, dict):
+            merged.setdefault("LaunchTemplate", {}).update(copy.deepcopy(value))
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _update(self: FakeAutoScalingGroup, **kw) -> None:
+    """moto's UpdateAutoScalingGroup wiped the group's MixedInstancesPolicy whenever the request did
+    not repeat it (e.g. only a MaxSize change): keep it unless the request switches the group to a
+    launch template or configuration."""
+    given = kw.get("mixed_instances_policy")
+    switching = bool(kw.get("launch_config_name") or kw.get("launch_template"))
+    if given:
+        kw["mixed_instances_policy"] = _merge_policy(self.mixed_instances_policy, given)
+    elif not switching and self.mixed_instances_policy:
+        self._la_keep_policy = self.mixed_instances_policy  # restored by _set_configuration, before any launch
+    _orig_update(self, **kw)
+
+
+def _group_launch_template(self: FakeAutoScalingGroup):
+    """A group with a mixed instances policy has no top-level LaunchTemplate (the template lives in
+    the policy)."""
+    if self.mixed_instances_policy:
+        return None
+    return _orig_group_lt.fget(self)
 
 
 def _instance_launch_template(self: InstanceState):
@@ -145,6 +213,8 @@ def _replace(self: FakeAutoScalingGroup, count_needed: int, propagated_tags) -> 
 
 
 _orig_set_configuration = FakeAutoScalingGroup._set_launch_configuration
+_orig_update = FakeAutoScalingGroup.update
+_orig_group_lt = FakeAutoScalingGroup.launch_template
 _orig_lt_property = InstanceState.launch_template
 _orig_lc_property = InstanceState.launch_configuration_name
 
@@ -152,5 +222,7 @@ _orig_lc_property = InstanceState.launch_configuration_name
 def install() -> None:
     FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace
     FakeAutoScalingGroup._set_launch_configuration = _set_configuration
+    FakeAutoScalingGroup.update = _update
+    FakeAutoScalingGroup.launch_template = property(_group_launch_template)
     InstanceState.launch_template = property(_instance_launch_template)
     InstanceState.launch_configuration_name = property(_instance_launch_configuration_name)

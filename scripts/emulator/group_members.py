@@ -1,6 +1,7 @@
 """Who is a member of an Auto Scaling group, and which target groups know it: the lifecycle states
-that count as capacity, registration of members in the group's target groups, deregistration (with
-draining) of instances that leave, and a member's health as the load balancer sees it.
+that count as capacity, the list of warm pool instances, registration of members in the group's
+target groups, deregistration (with draining) of instances that leave, and a member's health as the
+load balancer sees it.
 
 Follows the Amazon EC2 Auto Scaling User Guide — "Amazon EC2 Auto Scaling instance lifecycle" (an
 instance is registered with the group's target groups before it is InService, and deregistered,
@@ -15,6 +16,7 @@ from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.elbv2.models import elbv2_backends
 
 from . import target_health as th
+from .errors import validation_error
 
 # Lifecycle states that count towards the group's capacity (and that a scale-in may pick).
 LIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
@@ -23,8 +25,23 @@ LIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 REGISTERED = ("Pending", "Pending:Proceed", "InService")
 
 
+def requested_group(response) -> FakeAutoScalingGroup:
+    """The group a request's AutoScalingGroupName names; ValidationError as AWS answers when there is none."""
+    name = response._get_param("AutoScalingGroupName")
+    group = response.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+    return group
+
+
 def live_states(group: FakeAutoScalingGroup) -> list[InstanceState]:
     return [s for s in group.instance_states if s.lifecycle_state in LIVE]
+
+
+def warm_states(group: FakeAutoScalingGroup) -> list[InstanceState]:
+    """The group's warm pool instances (warm_pool.py keeps them; they are not members of the
+    group's capacity and are never registered in its target groups)."""
+    return group.__dict__.setdefault("_la_warm", [])
 
 
 def _elbv2(group: FakeAutoScalingGroup):
@@ -36,7 +53,8 @@ def reconcile(group: FakeAutoScalingGroup) -> None:
     registered earlier and that is no longer a member."""
     registered: dict[str, set] = group.__dict__.setdefault("_la_registered", {})
     members = {s.instance.id for s in group.instance_states
-               if s.lifecycle_state in REGISTERED and s.instance.state in ("pending", "running")}
+               if s.lifecycle_state in REGISTERED and s.instance.state in ("pending", "running")
+               and not getattr(s.instance, "_la_no_lb", False)}
     elbv2 = _elbv2(group)
     for arn in list(group.target_group_arns):
         tg = elbv2.target_groups.get(arn)

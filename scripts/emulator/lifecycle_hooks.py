@@ -22,6 +22,10 @@ InstanceId works as on AWS. **Test-controlled rule:** the tag `local-aws:lifecyc
 or on its AMI, `continue-after:<AWS seconds>` or `abandon-after:<AWS seconds>`, completes every
 action of the instance that long after it entered Pending:Wait, as if a client had called
 CompleteLifecycleAction. Termination hooks are stored and described but never waited for.
+
+Warm pools ("Use lifecycle hooks with a warm pool"): a launch hook pauses an instance twice, in
+Warmed:Pending:Wait when it enters the warm pool and in Pending:Wait when it leaves it for InService
+(each wait has its own actions and tokens); warm_pool.py calls `begin` with the state to wait in.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from moto.core.responses import ActionResult, EmptyResult
 
 from . import clock
 from .errors import validation_error
+from .group_members import requested_group, warm_states
 
 log = logging.getLogger("local-aws")
 
@@ -45,6 +50,7 @@ RESULTS = ("CONTINUE", "ABANDON")
 TAG = "local-aws:lifecycle"
 _RULE = re.compile(r"^(continue|abandon)-after:(\d+(?:\.\d+)?)$")
 MAX_WAIT_SECONDS = 172800  # 48 hours
+WAIT_STATES = ("Pending:Wait", "Warmed:Pending:Wait")
 
 
 class Action:
@@ -67,16 +73,18 @@ def _hooks(backend: AutoScalingBackend, group_name: str, transition: str | None 
             if h.auto_scaling_group_name == group_name and (transition is None or h.lifecycle_transition == transition)]
 
 
-def begin(group: FakeAutoScalingGroup, state: InstanceState) -> None:
-    """A newly launched instance: Pending:Wait with one action per launch hook, if the group has any."""
+def begin(group: FakeAutoScalingGroup, state: InstanceState, wait_state: str = "Pending:Wait") -> bool:
+    """A newly launched instance (or one entering or leaving the warm pool): `wait_state` with one
+    action per launch hook, if the group has any. Whether it waits."""
     hooks = _hooks(group.autoscaling_backend, group.name, LAUNCHING)
     if not hooks:
-        return
-    state.lifecycle_state = "Pending:Wait"
+        return False
+    state.lifecycle_state = wait_state
     state._la_actions = {h.name: Action(h, state.instance.id) for h in hooks}
     for action in state._la_actions.values():
         log.info("lifecycle action %s: group %s, hook %s, instance %s (%s)", action.token, group.name,
                  action.hook_name, state.instance.id, LAUNCHING)
+    return True
 
 
 def _rule(group: FakeAutoScalingGroup, state: InstanceState) -> tuple[str, float] | None:
@@ -112,14 +120,6 @@ def forget_group(backend: AutoScalingBackend, group_name: str) -> None:
 
 # --- the API ----------------------------------------------------------------------------------
 
-def _group(self: AutoScalingResponse) -> FakeAutoScalingGroup:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
-
-
 def _put_hook(backend: AutoScalingBackend, group_name: str, spec: dict) -> LifecycleHook:
     """Create or update (only what is given changes) a hook, with PutLifecycleHook's checks."""
     name = spec.get("LifecycleHookName")
@@ -153,7 +153,7 @@ def _put_hook(backend: AutoScalingBackend, group_name: str, spec: dict) -> Lifec
 
 
 def put_lifecycle_hook(self: AutoScalingResponse) -> EmptyResult:
-    group = _group(self)
+    group = requested_group(self)
     spec = {k: self._get_param(k) for k in ("LifecycleHookName", "LifecycleTransition", "HeartbeatTimeout",
                                             "DefaultResult", "RoleARN", "NotificationTargetARN",
                                             "NotificationMetadata")}
@@ -162,15 +162,15 @@ def put_lifecycle_hook(self: AutoScalingResponse) -> EmptyResult:
 
 
 def _action(self: AutoScalingResponse) -> tuple[InstanceState, Action]:
-    group = _group(self)
+    group = requested_group(self)
     hook = self._get_param("LifecycleHookName")
     token = self._get_param("LifecycleActionToken")
     instance_id = self._get_param("InstanceId")
     if not token and not instance_id:
         raise validation_error("Either LifecycleActionToken or InstanceId must be specified.")
-    for state in group.instance_states:
+    for state in group.instance_states + warm_states(group):
         action = getattr(state, "_la_actions", {}).get(hook)
-        if action is None or action.result is not None or state.lifecycle_state != "Pending:Wait":
+        if action is None or action.result is not None or state.lifecycle_state not in WAIT_STATES:
             continue
         if (token and action.token == token) or (not token and state.instance.id == instance_id):
             return state, action

@@ -20,6 +20,8 @@ from moto.core.responses import ActionResult
 
 from . import alarms
 from .errors import AwsError, validation_error
+from .group_members import requested_group
+from .launch_config import Config
 from .refresh import Refresh, active, refreshes
 
 DEFAULTS = {
@@ -46,28 +48,47 @@ def _range(field: str, value, low: int, high: int | None) -> None:
         )
 
 
-def _group(self: AutoScalingResponse):
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise validation_error(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
-    return group
-
-
 def _irreversible_reason(group, desired) -> str | None:
     if not desired:
         return "No desired configuration was specified for the instance refresh, so it cannot be rolled back."
-    if group.ec2_launch_template is None:
-        return "The Auto Scaling group does not use a launch template, so the instance refresh cannot be rolled back."
-    ref = group.provided_launch_template_version
-    if ref is None or str(ref) in ("$Latest", "$Default"):
-        return ("The Auto Scaling group uses the launch template's $Latest or $Default version, so the instance "
-                "refresh cannot be rolled back. Use a specific version number.")
-    return None
+    saved = Config.of_group(group)
+    return saved.rollback_blocker() if saved is not None else "The Auto Scaling group has no configuration."
+
+
+def _check_spec(spec: dict | None, where: str) -> None:
+    if not spec or bool(spec.get("LaunchTemplateId")) == bool(spec.get("LaunchTemplateName")):
+        raise validation_error(f"Valid requests must contain either launchTemplateId or LaunchTemplateName ({where}).")
+
+
+def _target(group, desired: dict | None) -> Config:
+    """What the refresh launches: the desired configuration, else the group's own."""
+    if not desired:
+        saved = Config.of_group(group)
+        if saved is None:
+            raise validation_error("The Auto Scaling group has no launch template or launch configuration.")
+        return saved
+    if desired.get("LaunchTemplate") and desired.get("MixedInstancesPolicy"):
+        raise validation_error("Specify either LaunchTemplate or MixedInstancesPolicy in DesiredConfiguration, "
+                               "not both.")
+    policy = desired.get("MixedInstancesPolicy")
+    if policy:
+        lt = policy.get("LaunchTemplate") or {}
+        _check_spec(lt.get("LaunchTemplateSpecification"), "MixedInstancesPolicy.LaunchTemplate")
+        for override in lt.get("Overrides") or []:
+            if override.get("LaunchTemplateSpecification"):
+                _check_spec(override["LaunchTemplateSpecification"], "Overrides")
+        if group.warm_pool is not None:
+            raise validation_error("You cannot use a mixed instances policy with an Auto Scaling group that has a "
+                                   "warm pool.")
+    elif desired.get("LaunchTemplate"):
+        _check_spec(desired["LaunchTemplate"], "DesiredConfiguration.LaunchTemplate")
+    else:
+        raise validation_error("DesiredConfiguration must contain either LaunchTemplate or MixedInstancesPolicy.")
+    return Config.from_desired(group, desired)  # InvalidLaunchTemplate*.NotFound for unknown ones
 
 
 def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     strategy = self._get_param("Strategy") or "Rolling"
     if strategy != "Rolling":
         raise validation_error(f"local-aws only emulates the Rolling strategy, not {strategy}.")
@@ -95,22 +116,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
     elif "CheckpointDelay" in prefs:
         raise validation_error("CheckpointDelay can only be specified together with CheckpointPercentages.")
     backend = self.autoscaling_backend
-    if desired and desired.get("MixedInstancesPolicy"):
-        raise validation_error("local-aws does not emulate a MixedInstancesPolicy in DesiredConfiguration.")
-    if desired and desired.get("LaunchTemplate"):
-        lt = desired["LaunchTemplate"]
-        if bool(lt.get("LaunchTemplateId")) == bool(lt.get("LaunchTemplateName")):
-            raise validation_error("Valid requests must contain either launchTemplateId or LaunchTemplateName")
-        ec2 = group.ec2_backend
-        template = (ec2.get_launch_template(lt["LaunchTemplateId"]) if lt.get("LaunchTemplateId")
-                    else ec2.get_launch_template_by_name(lt["LaunchTemplateName"]))
-        version_ref = lt.get("Version") or "$Default"
-        template.get_version(version_ref)  # InvalidLaunchTemplateVersion.NotFound if it does not exist
-        target = (template, version_ref)
-    else:
-        if group.ec2_launch_template is None:
-            raise validation_error("local-aws only emulates instance refresh for groups with a launch template.")
-        target = (group.ec2_launch_template, group.launch_template_version)
+    target = _target(group, desired)
     if merged.get("AutoRollback"):
         reason = _irreversible_reason(group, desired)
         if reason:
@@ -128,6 +134,17 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
     return ActionResult({"InstanceRefreshId": refresh.id})
 
 
+def _progress_details(r: Refresh) -> dict:
+    live_pct = getattr(r, "live_percentage", r.percentage)
+    live_left = r.to_update
+    out = {"LivePoolProgress": {"PercentageComplete": live_pct, "InstancesToUpdate": live_left}}
+    if r.warm_progress is not None:
+        size, done = r.warm_progress
+        out["WarmPoolProgress"] = {"PercentageComplete": int(100 * done / size) if size else 100,
+                                   "InstancesToUpdate": max(0, size - done)}
+    return out
+
+
 def _describe(r: Refresh) -> dict:
     out = {
         "InstanceRefreshId": r.id,
@@ -137,10 +154,9 @@ def _describe(r: Refresh) -> dict:
         "StartTime": r.start_time,
         "EndTime": r.end_time,
         "PercentageComplete": r.percentage,
-        "InstancesToUpdate": r.to_update,
-        "ProgressDetails": {
-            "LivePoolProgress": {"PercentageComplete": r.percentage, "InstancesToUpdate": r.to_update}
-        },
+        "InstancesToUpdate": r.to_update + (max(0, r.warm_progress[0] - r.warm_progress[1])
+                                            if r.warm_progress else 0),
+        "ProgressDetails": _progress_details(r),
         "Preferences": {k: v for k, v in r.reported_prefs.items() if v is not None},
         "Strategy": r.strategy,
     }
@@ -185,7 +201,7 @@ def _not_found(name: str) -> AwsError:
 
 
 def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     r = active(self.autoscaling_backend, group.name)
     if r is None or r.status == "Cancelling":
         raise _not_found(group.name)
@@ -199,7 +215,7 @@ def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
 
 
 def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    group = _group(self)
+    group = requested_group(self)
     r = active(self.autoscaling_backend, group.name)
     if r is None or r.status in ("Cancelling", "RollbackInProgress"):
         raise _not_found(group.name)

@@ -11,7 +11,7 @@ as `unused`, so the admin group needs a listener too); ASG shop-web (min 3, max 
 subnets, both target groups, HealthCheckType ELB, grace 60 s, DefaultInstanceWarmup 60 s, launch
 template version "1" or --version-ref); CloudWatch alarm shop-web-5xx (HTTPCode_ELB_5XX_Count of
 shop-alb, Sum over 60 s > 10, state OK). Then waits until the 3 instances are healthy in both target
-groups and writes seed.json.
+groups and writes seed.json. `--shape` adds other group shapes next to it (seed_shapes.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from . import seed_shapes
 
 NAME = "shop-web"
 ALARM = "shop-web-5xx"
@@ -45,6 +47,9 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     parser = argparse.ArgumentParser(prog="scripts/local-aws seed")
     parser.add_argument("--version-ref", default="1", help='ASG launch template version: "1" (default), "$Latest", "$Default"')
     parser.add_argument("--no-wait", action="store_true", help="do not wait for healthy targets")
+    parser.add_argument("--shape", action="append", default=[], choices=seed_shapes.SHAPES,
+                        help="also create this group shape next to shop-web (repeatable): shop-lc, shop-mixed, "
+                             "shop-warm")
     args = parser.parse_args(argv)
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, elbv2, asg = boto3.client("ec2", **kw), boto3.client("elbv2", **kw), boto3.client("autoscaling", **kw)
@@ -163,6 +168,9 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
         "launch_template_id": lt["LaunchTemplateId"], "launch_template_name": NAME, "base_ami": base_ami,
         "target_group_arns": tg_arns, "load_balancer_arn": lb_arn, "asg_name": NAME, "alarm_names": [ALARM],
     }
+    shapes = {shape: seed_shapes.create(asg, shape, seed, note) for shape in dict.fromkeys(args.shape)}
+    if shapes:  # only then: the default seed.json stays exactly as it was
+        seed["shapes"] = shapes
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "seed.json").write_text(json.dumps(seed, indent=2) + "\n")
     print("local-aws seed (us-east-1):", file=sys.stderr)
@@ -183,6 +191,13 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
             time.sleep(0.05)
         print(f"  3 instances healthy in both target groups after {time.monotonic() - t0:.2f} s: {', '.join(ids)}",
               file=sys.stderr)
+        for shape, info in shapes.items():
+            while not seed_shapes.ready(asg, elbv2, info, tg_arns):
+                if time.monotonic() - t0 > WAIT_LIMIT:
+                    print(f"local-aws seed: {info['asg_name']} did not become healthy in time", file=sys.stderr)
+                    return 1
+                time.sleep(0.05)
+            print(f"  {info['asg_name']} ({shape}) healthy after {time.monotonic() - t0:.2f} s", file=sys.stderr)
     print(f"  wrote {state_dir / 'seed.json'}", file=sys.stderr)
     json.dump(seed, sys.stdout, indent=2)
     sys.stdout.write("\n")

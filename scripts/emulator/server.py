@@ -21,7 +21,9 @@ failure with no error code. Here every request goes through `call_action`, wrapp
   traceback in server.log (that is an emulator bug: report it);
 * an action listed in LOCAL_AWS_DENY (read when the server starts, e.g.
   `ec2:CreateImage,autoscaling:StartInstanceRefresh`) answers HTTP 403 with `UnauthorizedOperation`
-  for EC2 (also for DryRun requests, as AWS does) and `AccessDenied` for the other services.
+  for EC2 (also for DryRun requests, as AWS does) and `AccessDenied` for the other services;
+* with LOCAL_AWS_LOG_REQUESTS set, every AWS request is logged as `request <service>:<Action>
+  <status> <ms> ms` (IAM's service prefixes, as LOCAL_AWS_DENY uses), to count calls per action.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 
 from moto.core.responses import ActionResult, BaseResponse
@@ -115,8 +118,32 @@ def _unknown_region(response: BaseResponse) -> AwsError | None:
 
 _original_call_action = BaseResponse.call_action
 
+# LOCAL_AWS_LOG_REQUESTS: one line per AWS request, "request <service>:<Action> <HTTP status> <ms> ms",
+# the service named as in IAM (elasticloadbalancing for ELBv2), so calls can be counted per action.
+LOG_REQUESTS = bool(os.environ.get("LOCAL_AWS_LOG_REQUESTS"))
+
+
+def _log_request(response: BaseResponse, result, started: float) -> None:
+    service = (response.service_name or "unknown").lower()
+    try:
+        action = response._get_action() or "?"
+    except Exception:
+        action = "?"
+    status = result[0] if isinstance(result, tuple) and result else "?"
+    log.info("request %s:%s %s %.1f ms", IAM_PREFIX.get(service, service), action, status,
+             (time.monotonic() - started) * 1000)
+
 
 def call_action(self: BaseResponse):
+    if not LOG_REQUESTS:
+        return _answer(self)
+    started = time.monotonic()
+    result = _answer(self)
+    _log_request(self, result, started)
+    return result
+
+
+def _answer(self: BaseResponse):
     refused = _unknown_region(self) or _denied(self)
     if refused is not None:
         return _respond(self, refused)
@@ -160,7 +187,7 @@ def install_protocol() -> None:
 
 def install_all() -> None:
     from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, target_health)
+                   refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -170,16 +197,23 @@ def install_all() -> None:
     asg.install()
     asg_launch.install()
     lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed
+    standby.install()
+    warm_pool.install()
     refresh_api.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
-    # self-powering-off build instance), then pending images, then Auto Scaling groups (which read
-    # the instance states just advanced: Pending → InService, health replacement, desired
-    # capacity), then instance refreshes (which read the groups just advanced). Target health has
-    # no tick: it is computed from timestamps whenever it is read (target_health.status).
+    # self-powering-off build instance), then pending images, then standby transitions
+    # (EnteringStandby → Standby once drained), then Auto Scaling groups (which read the instance
+    # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
+    # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
+    # group's capacity now implies), then instance refreshes (which read the groups and pools just
+    # advanced). Target health has no tick: it is computed from timestamps whenever it is read
+    # (target_health.status).
     clock.set_ticks([
         ec2_lifecycle.advance_instances,
         ec2_lifecycle.advance_images,
+        standby.advance_standby,
         asg.advance_groups,
+        warm_pool.advance_warm_pools,
         refresh.advance_refreshes,
     ])
 

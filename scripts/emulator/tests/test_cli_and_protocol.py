@@ -1,9 +1,12 @@
 """The `scripts/local-aws` command and the protocol-level behaviour: idempotent `up`, several
-servers at once, `down` stopping only its own process, `dump`, AWS-shaped errors and LOCAL_AWS_DENY."""
+servers at once, `down` stopping only its own process, `dump`, AWS-shaped errors, LOCAL_AWS_DENY and
+the request log (LOCAL_AWS_LOG_REQUESTS)."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
 import boto3
 import pytest
@@ -84,6 +87,33 @@ def test_deny_list():
         with pytest.raises(ClientError) as err:  # allowed actions still work (DryRun answers DryRunOperation)
             ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, DryRun=True)
         assert err.value.response["Error"]["Code"] == "DryRunOperation"
+    finally:
+        srv.down()
+
+
+def test_request_log_names_service_and_action():
+    srv = Server(LOCAL_AWS_LOG_REQUESTS="1", LOCAL_AWS_DENY="autoscaling:StartInstanceRefresh").up()
+    try:
+        asg, ec2, elbv2 = srv.client("autoscaling"), srv.client("ec2"), srv.client("elbv2")
+        for _ in range(3):
+            asg.describe_auto_scaling_groups()
+        ec2.describe_instances()
+        elbv2.describe_load_balancers()
+        with pytest.raises(ClientError):
+            asg.start_instance_refresh(AutoScalingGroupName="x")  # denied: logged with its 403
+        with pytest.raises(ClientError):
+            asg.describe_instance_refreshes(AutoScalingGroupName="x", MaxRecords=101)  # a 400
+        status, _, _, _ = _cloudwatch_rpcv2(srv.endpoint, "DescribeAlarms", {})  # the Rust SDK's protocol
+        assert status == 200
+        lines = re.findall(r"request (\S+) (\d{3}) [\d.]+ ms", (srv.dir / "server.log").read_text())
+        counts = Counter(action for action, _ in lines)
+        assert counts == {"autoscaling:DescribeAutoScalingGroups": 3, "ec2:DescribeInstances": 1,
+                          "elasticloadbalancing:DescribeLoadBalancers": 1, "autoscaling:StartInstanceRefresh": 1,
+                          "autoscaling:DescribeInstanceRefreshes": 1, "cloudwatch:DescribeAlarms": 1}, lines
+        statuses = dict((action, code) for action, code in lines)
+        assert statuses["autoscaling:StartInstanceRefresh"] == "403"
+        assert statuses["autoscaling:DescribeInstanceRefreshes"] == "400"
+        assert statuses["ec2:DescribeInstances"] == "200"
     finally:
         srv.down()
 

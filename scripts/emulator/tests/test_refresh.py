@@ -201,9 +201,14 @@ def test_rollback_during_bake(fresh, clients):
     )
     wait_for(lambda: refresh_status(asg)["Status"] == "Baking", what="Baking")
     asg.rollback_instance_refresh(AutoScalingGroupName="shop-web")
-    r = wait_refresh_done(asg)
+    seen = []
+    while (r := refresh_status(asg))["Status"] not in TERMINAL:
+        seen.append(r["PercentageComplete"])
     assert r["Status"] == "RollbackSuccessful"
     assert r["RollbackDetails"]["PercentageCompleteOnRollback"] == 100
+    # "PercentageComplete does not include instances that are replaced during a rollback. This value
+    # gradually goes back down to zero during a rollback."
+    assert seen == sorted(seen, reverse=True) and r["PercentageComplete"] == 0, seen
 
 
 def test_skip_matching_replaces_nothing_when_all_match(fresh, clients):

@@ -100,8 +100,12 @@ def test_insufficient_data_holds_replacements_until_ok(fresh, clients):
     seed = fresh.seed()
     before = {i["InstanceId"] for i in group(asg)["Instances"]}
     version = new_version(ec2, make_image(ec2, seed["base_ami"], "shop-v2"))
+    # An alarm must be OK at the start; to turn it INSUFFICIENT_DATA before anything is replaced without
+    # racing the 5 AWS s of Pending (20 ms here), the refresh is held by a suspended InstanceRefresh process.
+    asg.suspend_processes(AutoScalingGroupName="shop-web", ScalingProcesses=["InstanceRefresh"])
     _start(asg, version, MinHealthyPercentage=100, MaxHealthyPercentage=200)
-    _alarm(cw, "INSUFFICIENT_DATA")  # while Pending (5 AWS s)
+    _alarm(cw, "INSUFFICIENT_DATA")
+    asg.resume_processes(AutoScalingGroupName="shop-web", ScalingProcesses=["InstanceRefresh"])
     r = wait_for(lambda: (lambda r: r if ALARM in (r.get("StatusReason") or "") else None)(refresh_status(asg)),
                  what="waiting on the alarm")
     assert r["Status"] == "InProgress"
