@@ -10,7 +10,6 @@ pub(crate) fn group(ids: &[&str]) -> Group {
     Group {
         name: "shop".into(),
         launch_template: None,
-        mixed_instances_policy: false,
         launch_configuration: None,
         min_size: 1,
         max_size: 6,
@@ -21,6 +20,7 @@ pub(crate) fn group(ids: &[&str]) -> Group {
             .map(|id| GroupInstance::in_service_healthy(id))
             .collect(),
         tags: Default::default(),
+        ..Default::default()
     }
 }
 
