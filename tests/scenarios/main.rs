@@ -1,6 +1,7 @@
 //! Fake-cloud scenarios in virtual time: the engine's decisions on every failure path, with the world
 //! asserted afterwards (images, instances, refreshes), not the calls made.
 
+mod adopt;
 mod bake;
 mod deploy;
 mod lock;
