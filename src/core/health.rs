@@ -61,7 +61,8 @@ pub fn fleet_problems(
     health: &HealthByGroup,
     image: Option<&str>,
 ) -> Vec<String> {
-    verify(group, images, health, image, LeftAlone::default()).problems
+    let expected: Option<Vec<String>> = image.map(|i| vec![i.to_string()]);
+    verify(group, images, health, expected.as_deref(), LeftAlone::default()).problems
 }
 
 /// What a verification found: what keeps the fleet from being verified, and the instances the
@@ -77,11 +78,14 @@ pub struct Verdict {
 /// `left_alone.standby`, so is an instance in Standby. Without those settings either one on another
 /// image is a problem (a Standby instance returns to service on its old release). Warm-pool instances
 /// must run `image` too: a pool left on the old image brings the old release back at the next scale-out.
+///
+/// `expected`: the images the release launches (one, unless a mixed instances policy's override
+/// templates kept an image of their own); None checks health only.
 pub fn verify(
     group: &Group,
     images: &BTreeMap<String, String>,
     health: &HealthByGroup,
-    image: Option<&str>,
+    expected: Option<&[String]>,
     left_alone: LeftAlone,
 ) -> Verdict {
     let mut v = Verdict::default();
@@ -90,10 +94,11 @@ pub fn verify(
     if (in_service as i32) < group.desired_capacity {
         v.problems.push(format!("{in_service} of {} desired instances in service", group.desired_capacity));
     }
+    let wanted = expected.map(|e| e.join(" or "));
     let off_image = |inst: &GroupInstance, exempt: Option<&str>, what: &str, v: &mut Verdict| {
-        let Some(image) = image else { return };
+        let (Some(expected), Some(image)) = (expected, wanted.as_deref()) else { return };
         match images.get(&inst.id) {
-            Some(img) if img == image => {}
+            Some(img) if expected.contains(img) => {}
             Some(img) => match exempt {
                 Some(because) => v.left_behind.push(LeftBehind { id: inst.id.clone(), image: img.clone(), because: because.into() }),
                 None => v.problems.push(format!("{}{what} runs {img}, not {image}", inst.id)),
@@ -126,7 +131,7 @@ pub fn verify(
         let exempt = left_alone.standby.then_some(STANDBY_IGNORED);
         off_image(inst, exempt, " (in Standby: it returns to service on that image)", &mut v);
     }
-    if let (Some(pool), Some(_)) = (&group.warm_pool, image) {
+    if let (Some(pool), Some(_)) = (&group.warm_pool, expected) {
         match &pool.instances {
             None => v.problems.push("the warm pool's instances were not read".to_string()),
             Some(warm) => {

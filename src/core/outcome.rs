@@ -17,12 +17,23 @@ pub struct Release {
     pub image_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<MixedPolicy>,
+    /// Other images the release launches: a policy's override templates that kept an image of their own
+    /// (before bakeroll first deployed the group). A fleet on any of them is on the release.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 impl Release {
     /// A release of a group on a plain launch template.
     pub fn of(version: i64, image_id: impl Into<String>) -> Self {
-        Self { version, image_id: image_id.into(), policy: None }
+        Self { version, image_id: image_id.into(), policy: None, also: Vec::new() }
+    }
+
+    /// Every image an instance of this release may run.
+    pub fn images(&self) -> Vec<String> {
+        let mut v = vec![self.image_id.clone()];
+        v.extend(self.also.iter().filter(|i| **i != self.image_id).cloned());
+        v
     }
 
     /// What a refresh back to (or onto) this release sends as its DesiredConfiguration.

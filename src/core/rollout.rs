@@ -426,8 +426,9 @@ impl Rollout {
     fn step_verifying(&mut self, obs: &Observation, release: Which) -> Decision {
         let now = obs.now;
         let forward = release == Which::New;
-        let image = if forward { self.new.image_id.clone() } else { self.old.image_id.clone() };
-        let verdict = verify(&obs.group, &obs.images, &obs.health, Some(&image), self.params.left_alone);
+        let release = if forward { &self.new } else { &self.old };
+        let (image, expected) = (release.image_id.clone(), release.images());
+        let verdict = verify(&obs.group, &obs.images, &obs.health, Some(&expected), self.params.left_alone);
         self.warm_pool = obs.group.warm_pool.as_ref().map(|w| {
             let instances = w.instances.as_deref().unwrap_or_default();
             instances

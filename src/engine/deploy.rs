@@ -180,7 +180,7 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         Some((id, version)) => {
             ctx.ledger.refresh_started(&name, &id, RefreshKind::Forward);
             let policy = p.attach.as_ref().and_then(|r| r.desired.as_ref()?.policy().cloned());
-            (id, Release { version, image_id: req.image_id.clone(), policy })
+            (id, Release { version, image_id: req.image_id.clone(), policy, also: vec![] })
         }
         None if p.configured_for(&req.image_id)
             && req.existing_version.is_none_or(|v| v == p.current)
@@ -211,7 +211,12 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     ctx.events.info(&name, format!("instance refresh {refresh_id} rolls out version {version}"));
     // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
     let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&req.image_id)).map(|i| i.id.clone()).collect();
-    let old = Release { version: p.current, image_id: p.current_image.clone(), policy: p.current_configuration().policy().cloned() };
+    let old = Release {
+        version: p.current,
+        image_id: p.current_image.clone(),
+        policy: p.current_configuration().policy().cloned(),
+        also: p.overrides.iter().filter_map(|o| o.image.clone()).collect(),
+    };
     report.releases = Some((old.clone(), new.clone()));
     let rollout = Rollout::new(rollout_params(env), old, new, refresh_id, baseline);
     let target = WatchTarget::of(env, &name, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some());
@@ -267,7 +272,7 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
         return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {unused}") });
     }
     let desired = p.configuration(version, &overrides);
-    let new = Release { version, image_id: req.image_id.clone(), policy: desired.policy().cloned() };
+    let new = Release { version, image_id: req.image_id.clone(), policy: desired.policy().cloned(), also: vec![] };
     let request = RefreshRequest { group: name.clone(), desired, prefs: env.refresh_prefs() };
     let what = if p.policy.is_some() { "its mixed instances policy on version" } else { "version" };
     ctx.events.phase(name, Stage::Refresh, format!("starting instance refresh to {what} {version} ({})", req.image_id));

@@ -79,6 +79,14 @@ impl GroupState {
     pub fn latest_version(&self) -> Option<i64> {
         self.versions.iter().map(|v| v.number).max()
     }
+
+    /// Images the policy's override templates launch now (their current versions).
+    pub fn override_images(&self) -> Vec<String> {
+        self.overrides
+            .iter()
+            .filter_map(|o| o.versions.iter().find(|v| Some(v.number) == o.current).and_then(|v| v.image_id.clone()))
+            .collect()
+    }
 }
 
 /// Reads one group (with its warm pool). Ok(None) when the group does not exist; a group on a launch
@@ -234,7 +242,12 @@ pub async fn status(ctx: &Ctx, state: &GroupState, left_alone: crate::core::mode
     }
     let records = state.history();
     let commit_of = |ami: &str| records.iter().find(|r| r.ami.as_deref() == Some(ami)).and_then(|r| r.commit.clone());
-    let verdict = verify(&state.group, &images, &health, release.ami.as_deref(), left_alone);
+    let expected: Option<Vec<String>> = release.ami.clone().map(|a| {
+        let mut v = vec![a];
+        v.extend(state.override_images());
+        v
+    });
+    let verdict = verify(&state.group, &images, &health, expected.as_deref(), left_alone);
     let problems = verdict.problems;
     let g = &state.group;
     let mixed_instances = g.mixed_instances.as_ref().map(|p| MixedView {

@@ -51,6 +51,9 @@ pub struct GroupPlan {
     pub policy: Option<MixedPolicy>,
     #[serde(skip)]
     pub warm_pool: bool,
+    /// Images the policy's override templates launch now.
+    #[serde(skip)]
+    pub override_images: Vec<String>,
 }
 
 /// The decision, computed before anything changes.
@@ -136,7 +139,8 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
     // a fleet already verified on the target is left alone ("already on it"), a mixed one converges.
     let refresh = !(undo.is_some() && to.version == Some(current) && !new_version);
     let (policy, warm_pool) = (state.group.mixed_instances.clone(), state.group.warm_pool.is_some());
-    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why, policy, warm_pool })
+    let override_images = state.override_images();
+    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why, policy, warm_pool, override_images })
 }
 
 /// "N instances run ami-…" when members of the group run another image than its version launches.
@@ -231,11 +235,17 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
 }
 
 async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) -> (Option<Outcome>, Vec<String>) {
-    let old = Release { version: g.from.version.unwrap_or_default(), image_id: g.from.ami.clone().unwrap_or_default(), policy: g.policy.clone() };
+    let old = Release {
+        version: g.from.version.unwrap_or_default(),
+        image_id: g.from.ami.clone().unwrap_or_default(),
+        policy: g.policy.clone(),
+        also: g.override_images.clone(),
+    };
     let new = Release {
         version: inflight.release.version.unwrap_or_default(),
         image_id: inflight.release.ami.clone().unwrap_or_default(),
         policy: inflight.policy.clone(),
+        also: vec![],
     };
     let status = crate::core::model::RefreshStatus::parse(&inflight.status);
     let rollout = Rollout::undo(rollout_params(env), old, new, inflight.refresh_id.clone(), &status);

@@ -5,6 +5,7 @@ mod adopt;
 mod bake;
 mod deploy;
 mod lock;
+mod mixed;
 mod gate;
 mod multi;
 mod plan;
