@@ -193,10 +193,13 @@ impl State {
         // Launch up to desired capacity (replacements, and refills after failures) under the MaxHealthyPercentage
         // ceiling and the checkpoint.
         let live_total = c.old.len() - terminated + new_live + c.stuck_live;
+        // Before a checkpoint, `limit` replacements plus whatever the desired capacity grew by since the
+        // refresh started (a scale-out launches the desired configuration: new capacity, not replacements).
+        let grown = desired.saturating_sub(total);
         let launches = desired
             .saturating_sub(new_live + c.stuck_live)
             .min(max_total.saturating_sub(live_total))
-            .min(limit.map_or(usize::MAX, |l| l.saturating_sub(c.ready + c.in_flight)));
+            .min(limit.map_or(usize::MAX, |l| (l + grown).saturating_sub(c.ready + c.in_flight)));
         let p = &self.refreshes[idx]
             .phase
             .as_ref()

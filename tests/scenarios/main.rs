@@ -6,6 +6,7 @@ mod bake;
 mod deploy;
 mod lock;
 mod mixed;
+mod fleets;
 mod gate;
 mod multi;
 mod plan;
