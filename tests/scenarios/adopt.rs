@@ -57,6 +57,12 @@ async fn a_launch_configuration_group_is_adopted_field_by_field_without_replacin
     assert_eq!(err.exit_code(), exit::USAGE);
     assert!(err.to_string().contains("shop-web") && err.to_string().contains("bakeroll adopt"), "{err}");
 
+    // So does rollback.
+    let (_, result) = crate::releases::roll_back(&w, "previous").await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::USAGE);
+    assert!(err.to_string().contains("bakeroll adopt"), "{err}");
+
     let (reports, result) = adopt(&w.ctx, &w.env(), false).await;
     result.expect("adopted");
     let r = &reports[0];
