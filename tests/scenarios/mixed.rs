@@ -168,3 +168,31 @@ async fn bakeroll_rollback_takes_a_mixed_group_back_to_the_previous_release() {
     assert_eq!(w.fake.template_version(&own, v).and_then(|v| v.image_id), Some(a), "the override's template launches A again");
     assert!(report.unwrap().groups[0].deploy.as_ref().unwrap().mixed_instances);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_dry_run_of_a_mixed_group_plans_both_templates_and_the_whole_policy_and_changes_nothing() {
+    use bakeroll::cli::dry_run::context;
+    use bakeroll::cloud::dry_run::{DryRun, StepKind};
+    let (w, own) = mixed(Some(ImageSpec::named("shop-web-v1-large")));
+    let own = own.unwrap();
+    let before = policy(&w);
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+    let plan = DryRun::default();
+    let ctx = context(&plan, &w.ctx);
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: Some("c1".into()), force: false, existing_version: None };
+    deploy(&ctx, &w.env(), &req).await.1.expect("planned");
+    let writes: Vec<_> = plan.steps().into_iter().filter(|s| s.kind == StepKind::Write).collect();
+    let versions: Vec<String> = writes
+        .iter()
+        .filter(|s| s.action.as_deref() == Some("ec2:CreateLaunchTemplateVersion"))
+        .map(|s| s.args["template_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(versions, [w.stack.template_id.clone(), own.clone()], "a new version of the policy's template and of the override's");
+    let refresh = writes.iter().find(|s| s.action.as_deref() == Some("autoscaling:StartInstanceRefresh")).expect("the refresh is planned");
+    assert_eq!(refresh.args["mixed_instances_policy"], true);
+    assert_eq!(refresh.args["override_templates"][0]["template_id"], own.as_str());
+    assert_eq!(refresh.args["override_templates"][0]["version"], "2");
+    assert_eq!(policy(&w), before);
+    assert_eq!(w.fake.template_version(&own, 2), None, "nothing was created");
+    assert!(w.fake.refreshes("shop-web").is_empty());
+}
