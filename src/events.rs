@@ -29,6 +29,8 @@ pub enum Stage {
     Rollback,
     Verify,
     Undo,
+    /// adopt: UpdateAutoScalingGroup onto the adopted template.
+    Switch,
     // release management
     Plan,
     Deregister,
@@ -53,6 +55,7 @@ impl Stage {
             Self::Rollback => "rollback",
             Self::Verify => "verify",
             Self::Undo => "undo",
+            Self::Switch => "switch",
             Self::Plan => "plan",
             Self::Deregister => "deregister",
             Self::Snapshot => "snapshot",

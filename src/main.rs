@@ -21,6 +21,7 @@ async fn main() {
         Command::Prune(args) => cli::prune::run(&cli.global, args).await,
         Command::Gc(args) => cli::gc::run(&cli.global, args).await,
         Command::Init(args) => cli::init::run(&cli.global, args).await,
+        Command::Adopt(args) => cli::adopt::run(&cli.global, args).await,
     };
     std::process::exit(cli::finish(&cli.global, finished));
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cloud::dry_run::PlanReport;
 use crate::core::retention::{DoomedImage, KeptImage, LeakPlan};
+use crate::engine::adopt::AdoptReport;
 use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
 use crate::engine::releases::{GroupHistory, GroupStatus};
@@ -135,6 +136,9 @@ pub enum Details {
     IamPolicy {
         policy: serde_json::Value,
         notes: Vec<String>,
+    },
+    Adopt {
+        groups: Vec<AdoptReport>,
     },
 }
 

@@ -16,6 +16,7 @@ use crate::cloud::{actions, CallLedger, CloudError, CloudResult, DryRunOp, Ec2Ap
 use crate::core::model::*;
 
 mod convert;
+mod template_data;
 mod templates;
 
 use convert::{decode_console, filter, filter_values, image, instance, non_empty, tag_spec, tags_to_sdk};
@@ -273,6 +274,18 @@ impl Ec2Api for Ec2 {
         templates::set_default(&self.client, &self.calls, template_id, version).await
     }
 
+    async fn launch_template_data(&self, template_id: &str, version: i64) -> CloudResult<Option<TemplateData>> {
+        templates::data(&self.client, &self.calls, template_id, version).await
+    }
+
+    async fn find_launch_template(&self, name: &str) -> CloudResult<Option<TemplateInfo>> {
+        templates::find(&self.client, &self.calls, name).await
+    }
+
+    async fn create_launch_template(&self, name: &str, data: &TemplateData, description: &str) -> CloudResult<LtVersion> {
+        templates::create_template(&self.client, &self.calls, name, data, description).await
+    }
+
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
         let a = op.action().name;
         self.calls.record(a);
@@ -301,6 +314,9 @@ impl Ec2Api for Ec2 {
             }
             DryRunOp::ModifyLaunchTemplate { template_id, default_version } => {
                 dry_run(a, templates::set_default_request(c, template_id, *default_version).dry_run(true).send().await)
+            }
+            DryRunOp::CreateLaunchTemplate { name, data, description } => {
+                dry_run(a, templates::create_template_request(c, name, data, description).dry_run(true).send().await)
             }
         }
     }

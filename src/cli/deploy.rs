@@ -100,9 +100,18 @@ pub fn text(report: &DeployReport) -> String {
     let groups: Vec<String> = report
         .groups
         .iter()
-        .map(|g| match (&g.outcome, g.already_deployed) {
-            (Some(GroupOutcome::Deployed), true) => format!("{} already on it", g.group),
-            (_, _) => format!("{} on launch-template version {}", g.group, g.new_version.unwrap_or(g.old_version)),
+        .map(|g| {
+            let mut line = match (&g.outcome, g.already_deployed) {
+                (Some(GroupOutcome::Deployed), true) => format!("{} already on it", g.group),
+                (_, _) => format!("{} on launch-template version {}", g.group, g.new_version.unwrap_or(g.old_version)),
+            };
+            if let Some(pool) = g.warm_pool.as_ref().filter(|p| !p.is_empty()) {
+                line.push_str(&format!(" (warm pool: {} instances on it)", pool.iter().filter(|i| i.image.as_deref() == Some(g.new_image.as_str())).count()));
+            }
+            for l in &g.left_behind {
+                line.push_str(&format!("; {} left on {} ({}), not verified", l.id, l.image, l.because));
+            }
+            line
         })
         .collect();
     format!("deployed {} to {}: {}", report.ami, report.env, groups.join(", "))

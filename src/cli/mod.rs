@@ -2,6 +2,7 @@
 //! pipeline, connecting to AWS, choosing the display, handling Ctrl-C/SIGTERM, writing dotenv files).
 //! Each subcommand lives in its own module with its clap args and `run`.
 
+pub mod adopt;
 pub mod bake;
 pub mod deploy;
 pub mod ship;
@@ -101,6 +102,8 @@ pub enum Command {
     Gc(gc::Args),
     /// Write a first pipeline file for existing Auto Scaling groups (never over an existing file).
     Init(init::Args),
+    /// Move the environment's launch-configuration groups to launch templates (no instance is replaced).
+    Adopt(adopt::Args),
 }
 
 /// Everything a running command holds.

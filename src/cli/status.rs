@@ -27,7 +27,7 @@ async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>>
     for (env, cfg) in environments(session, global)? {
         for name in &cfg.auto_scaling_groups {
             let state = require_group(&session.ctx, &env, name).await?;
-            out.push(status(&session.ctx, &state).await?);
+            out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
         }
     }
     Ok(out)
@@ -55,6 +55,21 @@ pub fn text(groups: &[GroupStatus]) -> String {
         for i in &g.images {
             let commit = i.commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
             lines.push(format!("  {} on {}{commit}", i.instances, i.ami));
+        }
+        if let Some(m) = &g.mixed_instances {
+            let own = if m.override_templates.is_empty() { String::new() } else { format!("; overrides' own templates: {}", m.override_templates.join(", ")) };
+            lines.push(format!("  mixed instances policy: {}{own}", m.instance_types.join(", ")));
+        }
+        if let Some(pool) = &g.warm_pool {
+            let each: Vec<String> =
+                pool.iter().map(|i| format!("{} {} on {}", i.id, i.lifecycle, i.image.as_deref().unwrap_or("unknown image"))).collect();
+            lines.push(format!("  warm pool: {}", if each.is_empty() { "empty".to_string() } else { each.join("; ") }));
+        }
+        if !g.suspended_processes.is_empty() {
+            lines.push(format!("  suspended processes: {} (an instance refresh stalls while Launch, Terminate or InstanceRefresh is)", g.suspended_processes.join(", ")));
+        }
+        for l in &g.left_behind {
+            lines.push(format!("  left on {}: {} ({})", l.image, l.id, l.because));
         }
         if g.healthy {
             lines.push("  verified: every instance in service on the release, healthy in every target group".into());

@@ -74,9 +74,16 @@ pub const DEREGISTER_IMAGE: Action = ec2_write("ec2:DeregisterImage", Scope::Pip
 pub const DELETE_SNAPSHOT: Action = ec2_write("ec2:DeleteSnapshot", Scope::PipelineSnapshots);
 pub const CREATE_LT_VERSION: Action = ec2_write("ec2:CreateLaunchTemplateVersion", Scope::LaunchTemplates);
 pub const MODIFY_LT: Action = ec2_write("ec2:ModifyLaunchTemplate", Scope::LaunchTemplates);
+/// adopt: finds the template named after a group, and creates it from the group's launch configuration.
+pub const DESCRIBE_LTS: Action = read("ec2:DescribeLaunchTemplates");
+pub const CREATE_LT: Action = ec2_write("ec2:CreateLaunchTemplate", Scope::LaunchTemplates);
 
 pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
 pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
+/// The warm pool's instances (a pool left on the old image brings the old release back).
+pub const DESCRIBE_WARM_POOL: Action = read("autoscaling:DescribeWarmPool");
+/// adopt: the launch configuration a group runs.
+pub const DESCRIBE_LCS: Action = read("autoscaling:DescribeLaunchConfigurations");
 pub const UPDATE_GROUP: Action = group_write("autoscaling:UpdateAutoScalingGroup", true);
 pub const START_REFRESH: Action = group_write("autoscaling:StartInstanceRefresh", true);
 /// The deploy lock: a tag on the group (engine/lock.rs).
@@ -106,8 +113,12 @@ pub const ALL: &[Action] = &[
     DELETE_SNAPSHOT,
     CREATE_LT_VERSION,
     MODIFY_LT,
+    DESCRIBE_LTS,
+    CREATE_LT,
     DESCRIBE_GROUPS,
     DESCRIBE_REFRESHES,
+    DESCRIBE_WARM_POOL,
+    DESCRIBE_LCS,
     UPDATE_GROUP,
     START_REFRESH,
     TAG_GROUP,

@@ -28,6 +28,7 @@ pub enum DryRunOp {
     DeleteSnapshot { snapshot_id: String },
     CreateLaunchTemplateVersion { template_id: String, source_version: i64, image_id: String, description: String },
     ModifyLaunchTemplate { template_id: String, default_version: i64 },
+    CreateLaunchTemplate { name: String, data: TemplateData, description: String },
 }
 
 impl DryRunOp {
@@ -42,6 +43,7 @@ impl DryRunOp {
             Self::DeleteSnapshot { .. } => &actions::DELETE_SNAPSHOT,
             Self::CreateLaunchTemplateVersion { .. } => &actions::CREATE_LT_VERSION,
             Self::ModifyLaunchTemplate { .. } => &actions::MODIFY_LT,
+            Self::CreateLaunchTemplate { .. } => &actions::CREATE_LT,
         }
     }
 }
@@ -86,6 +88,12 @@ pub trait Ec2Api: Send + Sync {
         description: &str,
     ) -> CloudResult<LtVersion>;
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
+    /// The launch data of one version (DescribeLaunchTemplateVersions); None when it does not exist.
+    async fn launch_template_data(&self, template_id: &str, version: i64) -> CloudResult<Option<TemplateData>>;
+    /// The launch template named `name`, if there is one (DescribeLaunchTemplates).
+    async fn find_launch_template(&self, name: &str) -> CloudResult<Option<TemplateInfo>>;
+    /// CreateLaunchTemplate: version 1 (the default) holds `data`, described by `description`.
+    async fn create_launch_template(&self, name: &str, data: &TemplateData, description: &str) -> CloudResult<LtVersion>;
     /// Sends `op` with `DryRun`: Ok when EC2 answers `DryRunOperation` (the call would be allowed), a
     /// `Denied` error for `UnauthorizedOperation`, any other error as EC2 gave it. Changes nothing.
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()>;
@@ -94,8 +102,14 @@ pub trait Ec2Api: Send + Sync {
 #[async_trait]
 pub trait AutoScalingApi: Send + Sync {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>>;
-    /// Points the group at a template version (used only to pin `$Latest`/`$Default` to a number).
-    async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()>;
+    /// UpdateAutoScalingGroup to launch from `config` (a template version, or a mixed instances policy):
+    /// pins `$Latest`/`$Default` to a number, and moves a launch-configuration group to its adopted
+    /// template. No instance is replaced.
+    async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()>;
+    /// The instances of the group's warm pool (DescribeWarmPool, every page).
+    async fn describe_warm_pool(&self, group: &str) -> CloudResult<Vec<GroupInstance>>;
+    /// A launch configuration by name (DescribeLaunchConfigurations); None when it does not exist.
+    async fn describe_launch_configuration(&self, name: &str) -> CloudResult<Option<LaunchConfiguration>>;
     /// Sets one tag on the group itself (not propagated to instances).
     async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()>;
     async fn delete_group_tag(&self, group: &str, key: &str) -> CloudResult<()>;

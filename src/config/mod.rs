@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::core::model::RefreshPrefs;
+use crate::core::model::{ProtectedInstances, RefreshPrefs, StandbyInstances};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -149,6 +149,12 @@ pub struct Environment {
     /// a live run renews it every third of this.
     #[serde(default = "default_lock_lease")]
     pub lock_lease: Dur,
+    /// What the refresh does with instances in Standby: `Terminate`, `Ignore` or `Wait` (unset: AWS's
+    /// default, `Wait`). Validated at load time (`standby_instances()`).
+    pub standby_instances: Option<String>,
+    /// What the refresh does with instances protected from scale in: `Refresh`, `Ignore` or `Wait`
+    /// (unset: AWS's default, `Wait`).
+    pub scale_in_protected_instances: Option<String>,
 }
 
 /// Where a deploy's health verdict comes from (`environments.<env>.health`).
@@ -342,6 +348,13 @@ impl Loaded {
         if e.lock_lease.0 < Duration::from_secs(3) {
             return Err(self.invalid(f("lock_lease"), "must be at least 3s (it is renewed every third of it)"));
         }
+        if let Some(v) = e.standby_instances.as_deref().filter(|v| StandbyInstances::parse(v).is_none()) {
+            return Err(self.invalid(f("standby_instances"), format!("is {v:?}; AWS allows {}", StandbyInstances::VALUES.join(", "))));
+        }
+        if let Some(v) = e.scale_in_protected_instances.as_deref().filter(|v| ProtectedInstances::parse(v).is_none()) {
+            let allowed = ProtectedInstances::VALUES.join(", ");
+            return Err(self.invalid(f("scale_in_protected_instances"), format!("is {v:?}; AWS allows {allowed}")));
+        }
         if e.checkpoint_delay.is_some() && e.checkpoints.is_empty() {
             return Err(self.invalid(f("checkpoint_delay"), "is set but checkpoints is not; AWS refuses a CheckpointDelay without CheckpointPercentages"));
         }
@@ -376,6 +389,8 @@ impl Environment {
             auto_rollback: true,
             bake_time: self.bake_time.map(|d| d.0),
             alarms: self.alarms.clone(),
+            standby_instances: self.standby_instances.as_deref().and_then(StandbyInstances::parse),
+            scale_in_protected_instances: self.scale_in_protected_instances.as_deref().and_then(ProtectedInstances::parse),
         }
     }
 

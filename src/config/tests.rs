@@ -76,11 +76,25 @@ fn invalid_values_name_their_field() {
         ("unhealthy_threshold = 2", "unhealthy_threshold = 0", "environments.staging.unhealthy_threshold"),
         ("bake_time = \"5m\"", "bake_time = \"49h\"", "environments.staging.bake_time"),
         ("auto_scaling_groups = [\"shop-staging\"]", "auto_scaling_groups = []", "environments.staging.auto_scaling_groups"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nstandby_instances = \"Sometimes\"", "environments.staging.standby_instances"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nscale_in_protected_instances = \"ignore\"", "environments.staging.scale_in_protected_instances"),
     ];
     for (from, to, field) in cases {
         let err = parse(&EXAMPLE.replace(from, to)).unwrap_err().to_string();
         assert!(err.contains(field), "{to}: {err}");
     }
+}
+
+#[test]
+fn standby_and_protected_settings_reach_the_refresh_preferences_as_aws_spells_them() {
+    let text = EXAMPLE.replace("timeout = \"60m\"", "timeout = \"60m\"\nstandby_instances = \"Ignore\"\nscale_in_protected_instances = \"Refresh\"");
+    let l = parse(&text).unwrap();
+    let p = l.environment(None).unwrap().1.refresh_prefs();
+    assert_eq!((p.standby_instances, p.scale_in_protected_instances), (Some(StandbyInstances::Ignore), Some(ProtectedInstances::Refresh)));
+    assert_eq!(p.left_alone(), crate::core::model::LeftAlone { standby: true, protected: false });
+    // Unset: nothing is sent and AWS's default (Wait) applies.
+    let p = parse(EXAMPLE).unwrap().environment(None).unwrap().1.refresh_prefs();
+    assert_eq!((p.standby_instances, p.scale_in_protected_instances), (None, None));
 }
 
 #[test]

@@ -14,7 +14,6 @@ fn poll(rows: &[Row]) -> (Group, HealthByGroup) {
     let group = Group {
         name: "shop".into(),
         launch_template: None,
-        mixed_instances_policy: false,
         launch_configuration: None,
         min_size: 1,
         max_size: 6,
@@ -25,6 +24,7 @@ fn poll(rows: &[Row]) -> (Group, HealthByGroup) {
             .map(|(id, life, ..)| GroupInstance { lifecycle_state: life.to_string(), ..GroupInstance::in_service_healthy(id) })
             .collect(),
         tags: Default::default(),
+        ..Default::default()
     };
     let mut health = HealthByGroup::new();
     for (arn, pick) in [(WEB, 0), (ADMIN, 1)] {

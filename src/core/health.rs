@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::model::{Group, TargetHealth, TargetState};
+use super::model::{Group, GroupInstance, LeftAlone, LeftBehind, TargetHealth, TargetState};
 
 pub use super::gate::{Evidence, EvidenceKind, GateParams, HealthFailure, HealthGate};
 
@@ -61,39 +61,93 @@ pub fn fleet_problems(
     health: &HealthByGroup,
     image: Option<&str>,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
+    let expected: Option<Vec<String>> = image.map(|i| vec![i.to_string()]);
+    verify(group, images, health, expected.as_deref(), LeftAlone::default()).problems
+}
+
+/// What a verification found: what keeps the fleet from being verified, and the instances the
+/// refresh's preferences asked it to leave on another image (never counted as verified, never a failure).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    pub problems: Vec<String>,
+    pub left_behind: Vec<LeftBehind>,
+}
+
+/// `fleet_problems`, honest about instances left on another image: with `left_alone.protected`, a
+/// scale-in-protected member on another image is left behind (still judged on health); with
+/// `left_alone.standby`, so is an instance in Standby. Without those settings either one on another
+/// image is a problem (a Standby instance returns to service on its old release). Warm-pool instances
+/// must run `image` too: a pool left on the old image brings the old release back at the next scale-out.
+///
+/// `expected`: the images the release launches (one, unless a mixed instances policy's override
+/// templates kept an image of their own); None checks health only.
+pub fn verify(
+    group: &Group,
+    images: &BTreeMap<String, String>,
+    health: &HealthByGroup,
+    expected: Option<&[String]>,
+    left_alone: LeftAlone,
+) -> Verdict {
+    let mut v = Verdict::default();
     let members: Vec<_> = group.instances.iter().filter(|i| i.is_member()).collect();
     let in_service = members.iter().filter(|i| i.in_service()).count();
     if (in_service as i32) < group.desired_capacity {
-        problems.push(format!("{in_service} of {} desired instances in service", group.desired_capacity));
+        v.problems.push(format!("{in_service} of {} desired instances in service", group.desired_capacity));
     }
-    for inst in &members {
-        match (images.get(&inst.id), image) {
-            (_, None) => {}
-            (Some(img), Some(image)) if img == image => {}
-            (Some(img), Some(image)) => problems.push(format!("{} runs {img}, not {image}", inst.id)),
-            (None, Some(_)) => problems.push(format!("{}: image unknown", inst.id)),
+    let wanted = expected.map(|e| e.join(" or "));
+    let off_image = |inst: &GroupInstance, exempt: Option<&str>, what: &str, v: &mut Verdict| {
+        let (Some(expected), Some(image)) = (expected, wanted.as_deref()) else { return };
+        match images.get(&inst.id) {
+            Some(img) if expected.contains(img) => {}
+            Some(img) => match exempt {
+                Some(because) => v.left_behind.push(LeftBehind { id: inst.id.clone(), image: img.clone(), because: because.into() }),
+                None => v.problems.push(format!("{}{what} runs {img}, not {image}", inst.id)),
+            },
+            None => v.problems.push(format!("{}{what}: image unknown", inst.id)),
         }
+    };
+    for inst in &members {
+        let exempt = (inst.protected_from_scale_in && left_alone.protected).then_some(PROTECTED_IGNORED);
+        off_image(inst, exempt, if inst.protected_from_scale_in { " (scale-in protected)" } else { "" }, &mut v);
         if inst.health_status.eq_ignore_ascii_case("Unhealthy") {
-            problems.push(format!("{} is Unhealthy in the Auto Scaling group", inst.id));
+            v.problems.push(format!("{} is Unhealthy in the Auto Scaling group", inst.id));
         }
         for arn in &group.target_group_arns {
             let t = health.get(arn).and_then(|ts| worst(ts, &inst.id));
             match t {
                 Some(t) if t.state == TargetState::Healthy => {}
-                Some(t) => problems.push(format!(
+                Some(t) => v.problems.push(format!(
                     "{} is {} in target group {}{}",
                     inst.id,
                     t.state,
                     tg_name(arn),
                     t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
                 )),
-                None => problems.push(format!("{} is not registered in target group {}", inst.id, tg_name(arn))),
+                None => v.problems.push(format!("{} is not registered in target group {}", inst.id, tg_name(arn))),
             }
         }
     }
-    problems
+    for inst in group.instances.iter().filter(|i| i.in_standby()) {
+        let exempt = left_alone.standby.then_some(STANDBY_IGNORED);
+        off_image(inst, exempt, " (in Standby: it returns to service on that image)", &mut v);
+    }
+    if let (Some(pool), Some(_)) = (&group.warm_pool, expected) {
+        match &pool.instances {
+            None => v.problems.push("the warm pool's instances were not read".to_string()),
+            Some(warm) => {
+                for inst in warm.iter().filter(|i| !i.lifecycle_state.contains("Terminat")) {
+                    let what = format!(" (warm pool, {}: the next scale-out would bring it back)", inst.lifecycle_state);
+                    off_image(inst, None, &what, &mut v);
+                }
+            }
+        }
+    }
+    v
 }
+
+/// Why an instance was left on its image (`LeftBehind::because`).
+pub const STANDBY_IGNORED: &str = "standby_instances = \"Ignore\"";
+pub const PROTECTED_IGNORED: &str = "scale_in_protected_instances = \"Ignore\"";
 
 #[cfg(test)]
 #[path = "health_tests.rs"]

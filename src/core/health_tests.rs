@@ -1,7 +1,7 @@
 //! Table tests for the fleet check and the per-target-group counts (the gate's are in `gate_tests.rs`).
 
 use super::*;
-use crate::core::model::{GroupInstance, TargetHealth};
+use crate::core::model::{GroupInstance, LeftAlone, TargetHealth};
 
 pub(crate) const TG1: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/aa";
 pub(crate) const TG2: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/admin/bb";
@@ -10,7 +10,6 @@ pub(crate) fn group(ids: &[&str]) -> Group {
     Group {
         name: "shop".into(),
         launch_template: None,
-        mixed_instances_policy: false,
         launch_configuration: None,
         min_size: 1,
         max_size: 6,
@@ -21,6 +20,7 @@ pub(crate) fn group(ids: &[&str]) -> Group {
             .map(|id| GroupInstance::in_service_healthy(id))
             .collect(),
         tags: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -64,4 +64,54 @@ fn counts_per_target_group() {
     let c = counts(&grp, &h);
     assert_eq!(c[0], TgCount { target_group: "web".into(), healthy: 2, total: 2 });
     assert_eq!(c[1], TgCount { target_group: "admin".into(), healthy: 1, total: 2 });
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn instances_left_alone_by_the_preferences_are_reported_not_verified_and_only_then_not_a_problem() {
+    let mut grp = group(&["a", "b", "c"]);
+    grp.instances[1].protected_from_scale_in = true;
+    grp.instances[2].lifecycle_state = "Standby".into();
+    grp.desired_capacity = 2;
+    let images: BTreeMap<_, _> = [("a", "ami-new"), ("b", "ami-old"), ("c", "ami-old")].iter().map(|(i, m)| (i.to_string(), m.to_string())).collect();
+    let h = health(&[("a", Healthy), ("b", Healthy)], &[("a", Healthy), ("b", Healthy)]);
+    let new = ids(&["ami-new"]);
+    // Both ignored: verified, with the two listed and why.
+    let v = verify(&grp, &images, &h, Some(&new), LeftAlone { standby: true, protected: true });
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    let left: Vec<(&str, &str)> = v.left_behind.iter().map(|l| (l.id.as_str(), l.because.as_str())).collect();
+    assert_eq!(left, [("b", PROTECTED_IGNORED), ("c", STANDBY_IGNORED)]);
+    // Not asked for: each is a problem (a Standby instance returns to service on its old image).
+    let v = verify(&grp, &images, &h, Some(&new), LeftAlone::default());
+    assert_eq!(v.problems.len(), 2, "{:?}", v.problems);
+    assert!(v.problems[1].contains("c") && v.problems[1].contains("Standby"), "{:?}", v.problems);
+    assert!(v.left_behind.is_empty());
+    // A protected instance left alone is still judged on its health.
+    let sick = health(&[("a", Healthy), ("b", Unhealthy)], &[("a", Healthy), ("b", Healthy)]);
+    let v = verify(&grp, &images, &sick, Some(&new), LeftAlone { standby: true, protected: true });
+    assert!(v.problems.iter().any(|p| p.contains("b is unhealthy")), "{:?}", v.problems);
+}
+
+#[test]
+fn a_warm_pool_on_the_old_image_is_not_verified_and_an_unread_pool_is_not_passed() {
+    let mut grp = group(&["a"]);
+    let warm = |id: &str| GroupInstance { lifecycle_state: "Warmed:Stopped".into(), ..GroupInstance::in_service_healthy(id) };
+    grp.warm_pool = Some(crate::core::model::WarmPool { instances: Some(vec![warm("w1"), warm("w2")]), ..Default::default() });
+    let images: BTreeMap<_, _> = [("a", "ami-new"), ("w1", "ami-new"), ("w2", "ami-old")].iter().map(|(i, m)| (i.to_string(), m.to_string())).collect();
+    let h = health(&[("a", Healthy)], &[("a", Healthy)]);
+    let p = fleet_problems(&grp, &images, &h, Some("ami-new"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("w2") && p[0].contains("warm pool") && p[0].contains("ami-old"), "{p:?}");
+    // Health alone (preflight) does not look at the pool; an unread pool never passes a verification.
+    assert!(fleet_problems(&grp, &images, &h, None).is_empty());
+    grp.warm_pool.as_mut().unwrap().instances = None;
+    assert!(fleet_problems(&grp, &images, &h, Some("ami-new"))[0].contains("not read"));
+    // A release launching two images (an override template that kept its own) accepts either.
+    grp.warm_pool = None;
+    let two = ids(&["ami-new", "ami-other"]);
+    let images: BTreeMap<_, _> = [("a".to_string(), "ami-other".to_string())].into();
+    assert!(verify(&grp, &images, &h, Some(&two), LeftAlone::default()).problems.is_empty());
 }

@@ -1,8 +1,10 @@
 //! The pure decision core: domain model, the health gate and fleet checks, and the rollout state machine.
 //! Nothing here imports an AWS SDK crate or sleeps; decisions are returned as data.
 
+pub mod adopt;
 pub mod gate;
 pub mod health;
+pub mod launch_data;
 pub mod lock;
 pub mod model;
 pub mod outcome;
@@ -10,3 +12,4 @@ pub mod rollout;
 pub mod tags;
 pub mod releases;
 pub mod retention;
+pub mod shapes;

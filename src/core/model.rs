@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use super::launch_data::{BlockDevice, Ebs, LaunchConfiguration, MetadataOptions, TemplateData, TemplateInfo};
+pub use super::shapes::{
+    Configuration, Distribution, LeftAlone, LeftBehind, MixedPolicy, Override, PoolInstance, ProtectedInstances, StandbyInstances,
+    WarmPool,
+};
+
 /// Resource tags, ordered so plans and summaries print deterministically.
 pub type Tags = BTreeMap<String, String>;
 
@@ -41,6 +47,8 @@ pub struct Image {
     pub tags: Tags,
     pub snapshot_ids: Vec<String>,
     pub state_reason: Option<String>,
+    /// `x86_64`, `arm64`, ...: an override launching another architecture needs an image of its own.
+    pub architecture: Option<String>,
 }
 
 /// Which images to look for. Empty fields do not filter.
@@ -146,12 +154,31 @@ pub struct GroupInstance {
     /// reports it per instance (None for launch configurations). With the release's versions known,
     /// this names the instance's image without asking EC2.
     pub launch_template: Option<TemplateRef>,
+    /// The launch configuration it was launched from (kept after the group moved to a template, until
+    /// the instance is replaced).
+    pub launch_configuration: Option<String>,
+    /// ProtectedFromScaleIn: a refresh replaces it only as `scale_in_protected_instances` says.
+    pub protected_from_scale_in: bool,
+    pub instance_type: Option<String>,
 }
 
 impl GroupInstance {
     /// A member as fixtures and tests write it: in service, healthy, template unknown.
     pub fn in_service_healthy(id: &str) -> Self {
-        Self { id: id.into(), lifecycle_state: "InService".into(), health_status: "Healthy".into(), launch_template: None }
+        Self {
+            id: id.into(),
+            lifecycle_state: "InService".into(),
+            health_status: "Healthy".into(),
+            launch_template: None,
+            launch_configuration: None,
+            protected_from_scale_in: false,
+            instance_type: None,
+        }
+    }
+
+    /// In Standby (or entering it): out of the group's capacity, still running its image.
+    pub fn in_standby(&self) -> bool {
+        self.lifecycle_state.ends_with("Standby")
     }
 
     pub fn in_service(&self) -> bool {
@@ -164,19 +191,17 @@ impl GroupInstance {
     }
     /// Still part of the fleet (not being terminated or detached).
     pub fn is_member(&self) -> bool {
-        !(self.lifecycle_state.starts_with("Terminat")
-            || self.lifecycle_state.starts_with("Detach")
-            || self.lifecycle_state == "Standby")
+        !(self.lifecycle_state.starts_with("Terminat") || self.lifecycle_state.starts_with("Detach") || self.in_standby())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Group {
     pub name: String,
-    /// None when the group uses a launch configuration or a mixed-instances policy.
+    /// The group's top-level LaunchTemplate: None when it uses a launch configuration or a mixed
+    /// instances policy (`template()` finds the policy's).
     pub launch_template: Option<TemplateRef>,
-    /// True when the template comes from a mixed-instances policy (not supported for deploys).
-    pub mixed_instances_policy: bool,
+    pub mixed_instances: Option<MixedPolicy>,
     /// The launch configuration the group runs instead of a launch template, if any.
     pub launch_configuration: Option<String>,
     pub min_size: i32,
@@ -186,10 +211,36 @@ pub struct Group {
     pub instances: Vec<GroupInstance>,
     /// The group's own tags (bakeroll keeps its deploy lock in one).
     pub tags: Tags,
+    /// Processes suspended with SuspendProcesses (Launch, Terminate, ...): they stall a refresh.
+    pub suspended_processes: Vec<String>,
+    pub warm_pool: Option<WarmPool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl Group {
+    /// The launch template the group is built on: its own, or its mixed instances policy's.
+    pub fn template(&self) -> Option<&TemplateRef> {
+        self.launch_template.as_ref().or(self.mixed_instances.as_ref().map(|p| &p.template))
+    }
+
+    /// What the group launches from, unless it is a launch configuration.
+    pub fn configuration(&self) -> Option<Configuration> {
+        match (&self.mixed_instances, &self.launch_template) {
+            (Some(p), _) => Some(Configuration::Mixed(p.clone())),
+            (None, Some(t)) => Some(Configuration::Template(t.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// Members, then warm-pool instances (when the pool was described).
+    pub fn all_instances(&self) -> impl Iterator<Item = &GroupInstance> {
+        let pool = self.warm_pool.as_ref().and_then(|w| w.instances.as_deref()).unwrap_or_default();
+        self.instances.iter().chain(pool.iter())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub enum RefreshStatus {
+    #[default]
     Pending,
     InProgress,
     Successful,
@@ -253,7 +304,7 @@ impl RefreshStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Refresh {
     pub id: String,
     pub group: String,
@@ -261,11 +312,18 @@ pub struct Refresh {
     pub status_reason: Option<String>,
     pub percentage_complete: Option<i32>,
     pub instances_to_update: Option<i32>,
-    /// The launch-template version the refresh moves the group to, when it has a desired configuration.
+    /// The launch-template version the refresh moves the group to, when it has a desired configuration
+    /// (a mixed instances policy's own template's).
     pub desired_version: Option<String>,
+    /// The whole DesiredConfiguration, when it has one.
+    pub desired: Option<Configuration>,
     pub rollback_reason: Option<String>,
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
+    /// ProgressDetails.WarmPoolProgress, for a group with a warm pool (AWS replaces it after the
+    /// InService instances).
+    pub warm_pool_percentage: Option<i32>,
+    pub warm_pool_to_update: Option<i32>,
 }
 
 /// Preferences passed to StartInstanceRefresh, in AWS units.
@@ -280,14 +338,37 @@ pub struct RefreshPrefs {
     pub auto_rollback: bool,
     pub bake_time: Option<Duration>,
     pub alarms: Vec<String>,
+    /// Not sent when None: AWS's default (`Wait`) applies.
+    pub standby_instances: Option<StandbyInstances>,
+    pub scale_in_protected_instances: Option<ProtectedInstances>,
+}
+
+impl RefreshPrefs {
+    /// Which instances the refresh leaves on their image because these preferences say so.
+    pub fn left_alone(&self) -> LeftAlone {
+        LeftAlone::of(self.standby_instances, self.scale_in_protected_instances)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefreshRequest {
     pub group: String,
-    pub template_id: String,
-    pub version: i64,
+    /// DesiredConfiguration: a numbered launch-template version, or a whole mixed instances policy.
+    pub desired: Configuration,
     pub prefs: RefreshPrefs,
+}
+
+impl RefreshRequest {
+    /// A refresh to `version` of a plain launch template.
+    pub fn template(group: &str, template_id: &str, version: i64, prefs: RefreshPrefs) -> Self {
+        let t = TemplateRef { id: template_id.into(), name: String::new(), version: version.to_string() };
+        Self { group: group.into(), desired: Configuration::Template(t), prefs }
+    }
+
+    /// The desired version of the configuration's own template (what DescribeInstanceRefreshes reports).
+    pub fn version(&self) -> Option<i64> {
+        self.desired.template().numbered_version()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,12 +7,50 @@ use std::fmt;
 use serde::Serialize;
 
 use super::health::HealthFailure;
+use super::model::{Configuration, MixedPolicy, TemplateRef};
 
-/// A release as the group sees it: a launch-template version and the image it launches.
+/// A release as the group sees it: a launch-template version and the image it launches — and for a
+/// mixed instances policy the whole policy at that release (its override templates' versions too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Release {
     pub version: i64,
     pub image_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<MixedPolicy>,
+    /// Other images the release launches: a policy's override templates that kept an image of their own
+    /// (before bakeroll first deployed the group). A fleet on any of them is on the release.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+}
+
+impl Release {
+    /// A release of a group on a plain launch template.
+    pub fn of(version: i64, image_id: impl Into<String>) -> Self {
+        Self { version, image_id: image_id.into(), policy: None, also: Vec::new() }
+    }
+
+    /// Every image an instance of this release may run.
+    pub fn images(&self) -> Vec<String> {
+        let mut v = vec![self.image_id.clone()];
+        v.extend(self.also.iter().filter(|i| **i != self.image_id).cloned());
+        v
+    }
+
+    /// What a refresh back to (or onto) this release sends as its DesiredConfiguration.
+    pub fn desired(&self, template_id: &str) -> Configuration {
+        match &self.policy {
+            Some(p) => Configuration::Mixed(p.clone()),
+            None => Configuration::Template(TemplateRef { id: template_id.into(), name: String::new(), version: self.version.to_string() }),
+        }
+    }
+
+    /// An instance launched from `template`'s version `version` runs this release.
+    pub fn launched(&self, primary: &str, template: &str, version: i64) -> bool {
+        let of_override = || {
+            self.policy.as_ref().is_some_and(|p| p.override_templates().iter().any(|t| t.id == template && t.numbered_version() == Some(version)))
+        };
+        (template == primary && version == self.version) || of_override()
+    }
 }
 
 /// Why a deploy was rolled back.

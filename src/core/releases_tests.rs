@@ -33,6 +33,7 @@ fn refresh(id: &str, version: i64, status: &str) -> Refresh {
         rollback_reason: None,
         start_time: None,
         end_time: None,
+        ..Default::default()
     }
 }
 

@@ -13,6 +13,7 @@ fn image(id: &str, day: u32, state: ImageState) -> Image {
         tags: Tags::from([(COMMIT.to_string(), format!("c-{id}"))]),
         snapshot_ids: vec![format!("snap-{id}")],
         state_reason: None,
+        architecture: None,
     }
 }
 

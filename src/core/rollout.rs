@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::health::{fleet_problems, GateParams, HealthByGroup, HealthGate};
-use super::model::{Alarm, Group, Refresh, RefreshStatus};
+use super::health::{verify, GateParams, HealthByGroup, HealthGate};
+use super::model::{Alarm, Group, LeftAlone, LeftBehind, PoolInstance, Refresh, RefreshStatus};
 
 pub use super::outcome::{Outcome, Release, RollbackReason};
 
@@ -21,6 +21,8 @@ pub struct RolloutParams {
     /// How long a finished refresh or rollback may take to show a verified-healthy fleet.
     pub verify_timeout: Duration,
     pub gate: GateParams,
+    /// Instances the refresh's preferences leave on their image (Standby / protected, `Ignore`).
+    pub left_alone: LeftAlone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,6 +158,11 @@ pub struct Rollout {
     pub refresh_ids: Vec<String>,
     /// (elapsed, phase name) each time the phase changed: the timeline for reports.
     pub timeline: Vec<(Duration, PhaseName)>,
+    /// What the verification that ended the rollout left on another image because the preferences
+    /// asked it to (reported, never counted as verified).
+    pub left_behind: Vec<LeftBehind>,
+    /// The warm pool as the last verification saw it (None: the group has none).
+    pub warm_pool: Option<Vec<PoolInstance>>,
     gate: HealthGate,
     phase_since: Duration,
     verify_since: Duration,
@@ -183,6 +190,8 @@ impl Rollout {
             reason: None,
             refresh_ids: vec![refresh_id],
             timeline: vec![(Duration::ZERO, PhaseName::Refreshing)],
+            left_behind: Vec::new(),
+            warm_pool: None,
             phase_since: Duration::ZERO,
             verify_since: Duration::ZERO,
             action_errors: 0,
@@ -275,13 +284,11 @@ impl Rollout {
     pub fn release_images(&self, group: &Group, template_id: &str) -> (BTreeMap<String, String>, Vec<String>) {
         let mut known = BTreeMap::new();
         let mut unknown = Vec::new();
-        for inst in &group.instances {
-            let release = inst
-                .launch_template
-                .as_ref()
-                .filter(|t| t.id == template_id)
-                .and_then(|t| t.numbered_version())
-                .and_then(|v| [&self.old, &self.new].into_iter().find(|r| r.version == v));
+        for inst in group.all_instances() {
+            let release = inst.launch_template.as_ref().and_then(|t| {
+                let v = t.numbered_version()?;
+                [&self.old, &self.new].into_iter().find(|r| r.launched(template_id, &t.id, v))
+            });
             match release {
                 Some(r) => {
                     known.insert(inst.id.clone(), r.image_id.clone());
@@ -419,8 +426,18 @@ impl Rollout {
     fn step_verifying(&mut self, obs: &Observation, release: Which) -> Decision {
         let now = obs.now;
         let forward = release == Which::New;
-        let image = if forward { self.new.image_id.clone() } else { self.old.image_id.clone() };
-        let problems = fleet_problems(&obs.group, &obs.images, &obs.health, Some(&image));
+        let release = if forward { &self.new } else { &self.old };
+        let (image, expected) = (release.image_id.clone(), release.images());
+        let verdict = verify(&obs.group, &obs.images, &obs.health, Some(&expected), self.params.left_alone);
+        self.warm_pool = obs.group.warm_pool.as_ref().map(|w| {
+            let instances = w.instances.as_deref().unwrap_or_default();
+            instances
+                .iter()
+                .map(|i| PoolInstance { id: i.id.clone(), image: obs.images.get(&i.id).cloned(), lifecycle: i.lifecycle_state.clone() })
+                .collect()
+        });
+        self.left_behind = verdict.left_behind;
+        let problems = verdict.problems;
         if problems.is_empty() {
             if !obs.images_confirmed {
                 // Verified on launch-template versions; let EC2 confirm the images once before saying so.

@@ -14,14 +14,15 @@ fn params() -> RolloutParams {
         timeout: Duration::from_secs(600),
         verify_timeout: Duration::from_secs(60),
         gate: GateParams { unhealthy_threshold: 2, grace: Duration::from_secs(120) },
+        left_alone: Default::default(),
     }
 }
 
 fn rollout() -> Rollout {
     Rollout::new(
         params(),
-        Release { version: 1, image_id: "ami-old".into() },
-        Release { version: 2, image_id: "ami-new".into() },
+        Release::of(1, "ami-old"),
+        Release::of(2, "ami-new"),
         "r-1".into(),
         vec!["i-old1".into(), "i-old2".into()],
     )
@@ -32,7 +33,6 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
     let group = Group {
         name: "shop".into(),
         launch_template: None,
-        mixed_instances_policy: false,
         launch_configuration: None,
         min_size: 2,
         max_size: 4,
@@ -43,6 +43,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
             .map(|(id, _, _)| GroupInstance::in_service_healthy(id))
             .collect(),
         tags: Default::default(),
+        ..Default::default()
     };
     let refresh = status.map(|s| Refresh {
         id: "r-1".into(),
@@ -55,6 +56,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
         rollback_reason: None,
         start_time: None,
         end_time: None,
+        ..Default::default()
     });
     let images = fleet.iter().map(|(id, img, _)| (id.to_string(), img.to_string())).collect();
     let mut health = HealthByGroup::new();
@@ -215,8 +217,8 @@ fn new_instance_failing_after_success_rolls_back() {
 fn back_to_starts_a_refresh_to_the_target_and_verifies_it() {
     let mut r = Rollout::back_to(
         params(),
-        Release { version: 2, image_id: "ami-new".into() },
-        Release { version: 1, image_id: "ami-old".into() },
+        Release::of(2, "ami-new"),
+        Release::of(1, "ami-old"),
         RollbackReason::Requested,
     );
     let fleet = [("i-a", "ami-new", Healthy)];
@@ -235,8 +237,8 @@ fn back_to_starts_a_refresh_to_the_target_and_verifies_it() {
 fn undo(status: &str) -> Rollout {
     Rollout::undo(
         params(),
-        Release { version: 1, image_id: "ami-old".into() },
-        Release { version: 2, image_id: "ami-new".into() },
+        Release::of(1, "ami-old"),
+        Release::of(2, "ami-new"),
         "r-1".into(),
         &RefreshStatus::parse(status),
     )

@@ -5,6 +5,8 @@
 //! from the current one changing only the image (`versions.rs`), a refresh with AutoRollback started
 //! and watched. A failed group is rolled back, and groups already moved in this run are moved back too.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -17,7 +19,7 @@ use super::{Ctx, RefreshKind};
 use crate::cloud::Wait;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
-use crate::core::model::{ImageState, RefreshPrefs, RefreshRequest};
+use crate::core::model::{ImageState, LeftBehind, PoolInstance, RefreshPrefs, RefreshRequest};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
 use crate::events::Stage;
@@ -34,6 +36,14 @@ pub struct DeployRequest {
     pub existing_version: Option<i64>,
 }
 
+/// A launch template of a mixed instances policy's override, and the versions the deploy moved between.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateChange {
+    pub template_id: String,
+    pub old_version: i64,
+    pub new_version: i64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupReport {
     pub group: String,
@@ -42,6 +52,22 @@ pub struct GroupReport {
     pub new_version: Option<i64>,
     pub old_image: String,
     pub new_image: String,
+    /// The group runs a mixed instances policy (the refresh carried the whole policy).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mixed_instances: bool,
+    /// New versions of the policy's overrides' own templates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub override_templates: Vec<TemplateChange>,
+    /// Instances the refresh's preferences left on another image (Standby or protected, `Ignore`):
+    /// listed, never counted as verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<LeftBehind>,
+    /// The warm pool at the end, for a group with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<Vec<PoolInstance>>,
+    /// The releases moved between (with the whole policy, for a mixed group): what an undo goes back to.
+    #[serde(skip)]
+    pub releases: Option<(Release, Release)>,
     /// `$Latest`/`$Default` the group was pinned from, if it had to be.
     pub pinned_from: Option<String>,
     pub refresh_ids: Vec<String>,
@@ -66,6 +92,7 @@ pub fn rollout_params(env: &Environment) -> RolloutParams {
         timeout: env.timeout.0,
         verify_timeout: env.verify_timeout(),
         gate: GateParams { unhealthy_threshold: env.unhealthy_threshold, grace: env.health_grace.0 },
+        left_alone: env.refresh_prefs().left_alone(),
     }
 }
 
@@ -144,18 +171,16 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         new_version: None,
         old_image: p.current_image.clone(),
         new_image: req.image_id.clone(),
+        mixed_instances: p.policy.is_some(),
         pinned_from: None,
-        refresh_ids: vec![],
-        outcome: None,
-        already_deployed: false,
-        timeline: vec![],
-        seconds: 0.0,
+        ..Default::default()
     };
     let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
-    let (refresh_id, version) = match attached {
+    let (refresh_id, new) = match attached {
         Some((id, version)) => {
             ctx.ledger.refresh_started(&name, &id, RefreshKind::Forward);
-            (id, version)
+            let policy = p.attach.as_ref().and_then(|r| r.desired.as_ref()?.policy().cloned());
+            (id, Release { version, image_id: req.image_id.clone(), policy, also: vec![] })
         }
         None if p.configured_for(&req.image_id)
             && req.existing_version.is_none_or(|v| v == p.current)
@@ -181,25 +206,23 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         }
         None => start(ctx, env, req, &p, &mut report).await?,
     };
+    let version = new.version;
     report.new_version = Some(version);
     ctx.events.info(&name, format!("instance refresh {refresh_id} rolls out version {version}"));
     // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
     let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&req.image_id)).map(|i| i.id.clone()).collect();
-    let rollout = Rollout::new(
-        rollout_params(env),
-        Release { version: p.current, image_id: p.current_image.clone() },
-        Release { version, image_id: req.image_id.clone() },
-        refresh_id,
-        baseline,
-    );
-    let target = WatchTarget {
-        group: &name,
-        template_id: &p.template.id,
-        rollback_prefs: rollback_prefs(env),
-        alarms: &env.alarms,
-        target_groups: p.group.target_group_arns.clone(),
+    let old = Release {
+        version: p.current,
+        image_id: p.current_image.clone(),
+        policy: p.current_configuration().policy().cloned(),
+        also: p.overrides.iter().filter_map(|o| o.image.clone()).collect(),
     };
+    report.releases = Some((old.clone(), new.clone()));
+    let rollout = Rollout::new(rollout_params(env), old, new, refresh_id, baseline);
+    let target = WatchTarget::of(env, &name, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some());
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
+    report.left_behind = rollout.left_behind.clone();
+    report.warm_pool = rollout.warm_pool.clone();
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
     // wait) goes on along the success path, so that every call of it is accounted for.
     if matches!(outcome, Some(Outcome::Deployed) | None) {
@@ -212,15 +235,17 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     Ok(report)
 }
 
-/// Pins `$Latest`/`$Default`, makes the version and starts the refresh; every error says what it left.
-async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, report: &mut GroupReport) -> Result<(String, i64)> {
+/// Pins `$Latest`/`$Default`, makes the version (and, for a mixed instances policy, one of each
+/// override's own template) and starts the refresh; every error says what it left.
+async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, report: &mut GroupReport) -> Result<(String, Release)> {
     let name = &p.group.name;
-    if p.template.numbered_version().is_none() {
-        // AWS can only roll back to a numbered version: pin first. Same version, so no instance changes.
+    check_architectures(ctx, p, &req.image_id).await?;
+    if p.needs_pin() {
+        // AWS can only roll back to numbered versions: pin first. The same versions, so no instance changes.
         ctx.events.phase(name, Stage::Pin, format!("pinning {} from {} to version {}", name, p.template.version, p.current));
         ctx.cloud
             .autoscaling
-            .set_group_template_version(name, &p.template.id, &p.current.to_string())
+            .set_group_configuration(name, &p.current_configuration())
             .await
             .map_err(|e| Error::cloud(e, "nothing was changed"))?;
         report.pinned_from = Some(p.template.version.clone());
@@ -230,21 +255,31 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
         None => format!("group {name} unchanged; {what}"),
     };
     let want = Wanted { env: &req.env, image: &req.image_id, commit: req.commit.as_deref(), existing: req.existing_version };
-    let (version, _) = versions::for_release(ctx, &want, p).await.map_err(|e| match e {
+    let failed = |e: VersionError| match e {
         VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
         VersionError::Mismatch(m) => Error::precondition(m),
         VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
-    })?;
+    };
+    let (version, _) = versions::for_release(ctx, &want, p).await.map_err(failed)?;
+    let mut overrides = BTreeMap::new();
+    for o in &p.overrides {
+        let (n, _) = versions::for_override(ctx, &Wanted { existing: None, ..want }, name, o).await.map_err(failed)?;
+        report.override_templates.push(TemplateChange { template_id: o.template.id.clone(), old_version: o.current, new_version: n });
+        overrides.insert(o.template.id.clone(), n);
+    }
     let unused = changed(&format!("launch-template version {version} created but unused (a re-run of this release reuses it)"));
     if let Some(signal) = ctx.stop.requested() {
         return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {unused}") });
     }
-    let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
-    ctx.events.phase(name, Stage::Refresh, format!("starting instance refresh to version {version} ({})", req.image_id));
+    let desired = p.configuration(version, &overrides);
+    let new = Release { version, image_id: req.image_id.clone(), policy: desired.policy().cloned(), also: vec![] };
+    let request = RefreshRequest { group: name.clone(), desired, prefs: env.refresh_prefs() };
+    let what = if p.policy.is_some() { "its mixed instances policy on version" } else { "version" };
+    ctx.events.phase(name, Stage::Refresh, format!("starting instance refresh to {what} {version} ({})", req.image_id));
     match versions::start_refresh(ctx, &request).await {
         Started::Running { id, .. } => {
             ctx.ledger.refresh_started(name, &id, RefreshKind::Forward);
-            Ok((id, version))
+            Ok((id, new))
         }
         Started::Blocked(r) => Err(Error::precondition(format!(
             "group {name} was taken by instance refresh {} ({}, to version {}) between preflight and the start of ours; {unused}",
@@ -254,6 +289,39 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
         ))),
         Started::Failed(e) => Err(Error::cloud(e, unused)),
     }
+}
+
+/// An override whose own template launches another architecture than the release's image cannot take
+/// that image (an arm64 override needs an arm64 build): refused, naming it, before anything changes.
+async fn check_architectures(ctx: &Ctx, p: &Prepared, image: &str) -> Result<()> {
+    if p.overrides.is_empty() {
+        return Ok(());
+    }
+    let arch = |ami: String| async move { images::by_id(ctx, &ami).await.map(|i| i.and_then(|i| i.architecture)) };
+    let unchanged = |e| Error::cloud(e, "nothing was changed");
+    let Some(release) = arch(image.to_string()).await.map_err(unchanged)? else { return Ok(()) };
+    for o in &p.overrides {
+        let Some(current) = o.image.clone() else { continue };
+        if let Some(theirs) = arch(current.clone()).await.map_err(unchanged)?.filter(|a| *a != release) {
+            let types: Vec<&str> = p
+                .policy
+                .iter()
+                .flat_map(|pol| pol.overrides.iter())
+                .filter(|ov| ov.template.as_ref().is_some_and(|t| t.id == o.template.id))
+                .filter_map(|ov| ov.instance_type.as_deref())
+                .collect();
+            return Err(Error::precondition(format!(
+                "group {}: the override{} {} launch{} from launch template {} ({theirs} image {current}), but release {image} is {release}; \
+                 one image cannot serve both architectures: give the override a template on {release} or deploy it separately",
+                p.group.name,
+                if types.len() == 1 { "" } else { "s" },
+                if types.is_empty() { o.template.id.clone() } else { types.join(", ") },
+                if types.len() == 1 { "es" } else { "" },
+                o.template.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A group whose configuration already launches the release and whose members all run it: wait (up to
@@ -314,21 +382,10 @@ async fn finish_success(ctx: &Ctx, env: &Environment, p: &Prepared, version: i64
 async fn undo_earlier(ctx: &Ctx, env: &Environment, report: &mut DeployReport) {
     let count = report.groups.len();
     for g in report.groups.iter_mut().take(count.saturating_sub(1)) {
-        let (Some(Outcome::Deployed), Some(new), false) = (&g.outcome, g.new_version, g.already_deployed) else { continue };
+        let (Some(Outcome::Deployed), Some((old, new)), false) = (&g.outcome, g.releases.clone(), g.already_deployed) else { continue };
         ctx.events.phase(&g.group, Stage::Undo, format!("moving {} back to version {} because a sibling group failed", g.group, g.old_version));
-        let rollout = Rollout::back_to(
-            rollout_params(env),
-            Release { version: new, image_id: g.new_image.clone() },
-            Release { version: g.old_version, image_id: g.old_image.clone() },
-            RollbackReason::Requested,
-        );
-        let target = WatchTarget {
-            group: &g.group,
-            template_id: &g.template_id,
-            rollback_prefs: rollback_prefs(env),
-            alarms: &env.alarms,
-            target_groups: vec![],
-        };
+        let rollout = Rollout::back_to(rollout_params(env), new, old, RollbackReason::Requested);
+        let target = WatchTarget::of(env, &g.group, &g.template_id, vec![], g.warm_pool.is_some());
         let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
         g.refresh_ids.extend(rollout.refresh_ids);
         g.outcome = outcome;

@@ -3,6 +3,7 @@
 //! It cannot tell a dry run from a real one: a dry run is the same code over a recording cloud
 //! (`crate::cloud::dry_run`), whose clock records the waits of `wait::until` instead of sleeping.
 
+pub mod adopt;
 pub mod bake;
 pub mod cleanup;
 pub mod deploy;

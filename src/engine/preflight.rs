@@ -12,7 +12,7 @@ use super::observe;
 use super::Ctx;
 use crate::config::{Environment, HealthSource};
 use crate::core::health::{fleet_problems, HealthByGroup};
-use crate::core::model::{Group, LtVersion, Refresh, RefreshStatus, TemplateRef};
+use crate::core::model::{Configuration, Group, GroupInstance, LtVersion, MixedPolicy, Refresh, RefreshStatus, TemplateRef};
 use crate::core::releases::parse_mark;
 use crate::error::{Error, Result};
 use crate::events::Stage;
@@ -38,11 +38,25 @@ impl ReleaseKey<'_> {
     }
 }
 
+/// An override's own launch template (a mixed instances policy), as preflight found it.
+#[derive(Debug, Clone)]
+pub struct OverrideTemplate {
+    pub template: TemplateRef,
+    /// The numbered version the policy names (`$Latest`/`$Default` resolved).
+    pub current: i64,
+    pub image: Option<String>,
+}
+
 /// What preflight learnt about one group.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub group: Group,
+    /// The group's launch template (its mixed instances policy's, for a mixed group).
     pub template: TemplateRef,
+    /// The group's mixed instances policy, if it has one.
+    pub policy: Option<MixedPolicy>,
+    /// Launch templates of the policy's overrides other than its own.
+    pub overrides: Vec<OverrideTemplate>,
     /// The numbered version the group runs (`$Latest`/`$Default` resolved).
     pub current: i64,
     pub current_image: String,
@@ -61,9 +75,29 @@ impl Prepared {
         self.current_image == image
     }
 
-    /// Every member runs `image` (healthy or not yet).
+    /// Every member (and warm-pool instance) runs `image` (healthy or not yet).
     pub fn members_on(&self, image: &str) -> bool {
-        self.group.instances.iter().filter(|i| i.is_member()).all(|i| self.images.get(&i.id).map(String::as_str) == Some(image))
+        let pool = self.group.warm_pool.as_ref().and_then(|w| w.instances.as_deref()).unwrap_or_default();
+        let on = |i: &GroupInstance| self.images.get(&i.id).map(String::as_str) == Some(image);
+        self.group.instances.iter().filter(|i| i.is_member()).all(on) && pool.iter().all(on)
+    }
+
+    /// Whether a change needs `$Latest`/`$Default` pinned first (AWS rolls back only to numbers).
+    pub fn needs_pin(&self) -> bool {
+        self.template.numbered_version().is_none() || self.overrides.iter().any(|o| o.template.numbered_version().is_none())
+    }
+
+    /// The group's configuration with every version numbered: what it runs now.
+    pub fn current_configuration(&self) -> Configuration {
+        self.configuration(self.current, &self.overrides.iter().map(|o| (o.template.id.clone(), o.current)).collect())
+    }
+
+    /// The group's configuration launching `version` of its template and `overrides` of the others.
+    pub fn configuration(&self, version: i64, overrides: &BTreeMap<String, i64>) -> Configuration {
+        match &self.policy {
+            Some(p) => Configuration::Mixed(p.with_versions(version, overrides)),
+            None => Configuration::Template(TemplateRef { version: version.to_string(), ..self.template.clone() }),
+        }
     }
 
     /// Every member in service on `image` and healthy in every target group.
@@ -77,15 +111,13 @@ impl Prepared {
 pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey<'_>, force: bool) -> Result<Prepared> {
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
-    let group = asg.describe_group(name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
+    let group = observe::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
         let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
         Error::precondition(format!("Auto Scaling group {name} not found{region} (is `region` right?)"))
     })?;
-    let template = match (&group.launch_template, group.mixed_instances_policy) {
-        (Some(t), false) => t.clone(),
-        (_, true) => return Err(Error::precondition(format!("group {name} uses a mixed-instances policy; bakeroll deploys groups with a plain launch template"))),
-        (None, _) => return Err(not_a_template(name, &group)),
-    };
+    let template = deployable_template(name, &group)?;
+    check_processes(ctx, name, &group, force)?;
+    note_left_alone(ctx, env, &group);
     if group.target_group_arns.is_empty() && env.health != HealthSource::Ec2 {
         return Err(Error::precondition(format!(
             "group {name} is in no target group, so nothing can tell a broken release from a good one; attach its target groups, \
@@ -126,7 +158,72 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
         )));
     }
     let default_version = versions.iter().find(|v| v.is_default).map(|v| v.number);
-    Ok(Prepared { current: current.number, current_image, group, template, images, health, attach, default_version })
+    let policy = group.mixed_instances.clone();
+    let overrides = override_templates(ctx, name, policy.as_ref()).await?;
+    Ok(Prepared { current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version })
+}
+
+/// The template a deploy makes a new version of: the group's, or its mixed instances policy's (whose
+/// parts bakeroll cannot pass on unchanged are refused). A launch configuration points at `adopt`.
+pub fn deployable_template(name: &str, group: &Group) -> Result<TemplateRef> {
+    if let Some(p) = group.mixed_instances.as_ref().filter(|p| !p.unsupported.is_empty()) {
+        return Err(Error::precondition(format!(
+            "group {name}'s mixed instances policy has what bakeroll cannot pass on unchanged to an instance refresh: {}",
+            p.unsupported.join("; ")
+        )));
+    }
+    group.template().cloned().ok_or_else(|| not_a_template(name, group))
+}
+
+/// Suspended processes stall or blind an instance refresh: Launch, Terminate or InstanceRefresh
+/// suspended and it replaces nothing ("pauses the operation without canceling it"); HealthCheck,
+/// ReplaceUnhealthy or AddToLoadBalancer suspended and a bad release is never noticed or never
+/// served. bakeroll never suspends them itself; one found suspended is refused unless `--force`.
+fn check_processes(ctx: &Ctx, name: &str, group: &Group, force: bool) -> Result<()> {
+    if group.suspended_processes.is_empty() {
+        return Ok(());
+    }
+    let which = group.suspended_processes.join(", ");
+    if force {
+        ctx.events.warn(name, format!("processes suspended on {name}: {which}; deploying anyway (--force): an instance refresh stalls while Launch, Terminate or InstanceRefresh is suspended"));
+        return Ok(());
+    }
+    Err(Error::precondition(format!(
+        "group {name} has suspended processes ({which}); an instance refresh replaces nothing while Launch, Terminate or InstanceRefresh is \
+         suspended and cannot see or serve a bad release without HealthCheck, ReplaceUnhealthy or AddToLoadBalancer. Resume them \
+         (`aws autoscaling resume-processes --auto-scaling-group-name {name}`) or pass --force"
+    )))
+}
+
+/// Says before the deploy what the refresh will do with Standby and protected instances.
+fn note_left_alone(ctx: &Ctx, env: &Environment, group: &Group) {
+    let prefs = env.refresh_prefs();
+    let ids = |f: &dyn Fn(&GroupInstance) -> bool| group.instances.iter().filter(|i| f(i)).map(|i| i.id.clone()).collect::<Vec<_>>();
+    let standby = ids(&|i| i.in_standby());
+    let protected = ids(&|i| i.is_member() && i.protected_from_scale_in);
+    let setting = |v: Option<&str>| v.map_or("unset (AWS's default: Wait)".to_string(), |v| format!("\"{v}\""));
+    if !standby.is_empty() {
+        let s = setting(prefs.standby_instances.map(|s| s.as_str()));
+        ctx.events.info(&group.name, format!("in Standby: {}; standby_instances is {s}", standby.join(", ")));
+    }
+    if !protected.is_empty() {
+        let s = setting(prefs.scale_in_protected_instances.map(|s| s.as_str()));
+        ctx.events.info(&group.name, format!("protected from scale in: {}; scale_in_protected_instances is {s}", protected.join(", ")));
+    }
+}
+
+/// The current version and image of every override's own template.
+async fn override_templates(ctx: &Ctx, name: &str, policy: Option<&MixedPolicy>) -> Result<Vec<OverrideTemplate>> {
+    let mut out = Vec::new();
+    for t in policy.map(|p| p.override_templates()).unwrap_or_default() {
+        let wanted = [t.version.clone()];
+        let versions = ctx.cloud.ec2.launch_template_versions(&t.id, &wanted).await.map_err(|e| Error::cloud(e, UNCHANGED))?;
+        let v = resolve(&versions, &t.version).ok_or_else(|| {
+            Error::precondition(format!("launch template {} has no version {} (an override of group {name})", t.id, t.version))
+        })?;
+        out.push(OverrideTemplate { template: t.clone(), current: v.number, image: v.image_id.clone() });
+    }
+    Ok(out)
 }
 
 /// A group without a launch template: bakeroll cannot make it a new version. For one on a launch

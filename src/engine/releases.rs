@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::observe;
+use super::preflight::not_a_template;
 use super::watch;
 use super::Ctx;
 use crate::cloud::CloudError;
-use crate::core::health::{counts, fleet_problems, TgCount};
-use crate::core::model::{Group, LtVersion, Refresh, TemplateRef};
+use crate::core::health::{counts, verify, TgCount};
+use crate::core::model::{Group, LeftBehind, LtVersion, PoolInstance, Refresh, TemplateRef};
 use crate::core::releases::{history, parse_mark, GroupFacts, ReleaseRecord};
 use crate::error::{Error, Result};
 
@@ -26,6 +28,25 @@ pub struct GroupState {
     pub current: Option<i64>,
     /// The group's refreshes as AWS still reports them, newest first.
     pub refreshes: Vec<Refresh>,
+    /// A mixed instances policy's overrides' own templates, with every version of each.
+    pub overrides: Vec<OverrideVersions>,
+}
+
+/// An override's own launch template: the version the policy names, and every version.
+#[derive(Debug, Clone)]
+pub struct OverrideVersions {
+    pub template: TemplateRef,
+    pub current: Option<i64>,
+    pub versions: Vec<LtVersion>,
+}
+
+/// The number `wanted` (a number, `$Latest`, `$Default`) names among `versions`.
+fn resolve_number(versions: &[LtVersion], wanted: &str) -> Option<i64> {
+    match wanted {
+        "$Latest" => versions.iter().map(|v| v.number).max(),
+        "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),
+        n => n.parse().ok(),
+    }
 }
 
 impl GroupState {
@@ -58,26 +79,32 @@ impl GroupState {
     pub fn latest_version(&self) -> Option<i64> {
         self.versions.iter().map(|v| v.number).max()
     }
+
+    /// Images the policy's override templates launch now (their current versions).
+    pub fn override_images(&self) -> Vec<String> {
+        self.overrides
+            .iter()
+            .filter_map(|o| o.versions.iter().find(|v| Some(v.number) == o.current).and_then(|v| v.image_id.clone()))
+            .collect()
+    }
 }
 
-/// Reads one group. Ok(None) when the group does not exist; a group without a plain launch template is
-/// a precondition error (bakeroll never deployed it).
+/// Reads one group (with its warm pool). Ok(None) when the group does not exist; a group on a launch
+/// configuration is a precondition error pointing at `bakeroll adopt` (bakeroll never deployed it).
 pub async fn read_group(ctx: &Ctx, env: &str, name: &str) -> Result<Option<GroupState>> {
     let cloud = |e: CloudError| Error::cloud(e, "nothing was changed");
-    let Some(group) = ctx.cloud.autoscaling.describe_group(name).await.map_err(cloud)? else { return Ok(None) };
-    let template = match (&group.launch_template, group.mixed_instances_policy) {
-        (Some(t), false) => t.clone(),
-        _ => return Err(Error::precondition(format!("group {name} does not use a plain launch template; bakeroll does not manage it"))),
-    };
+    let Some(group) = observe::describe_group(ctx, name).await.map_err(cloud)? else { return Ok(None) };
+    let template = group.template().cloned().ok_or_else(|| not_a_template(name, &group))?;
     let mut versions = ctx.cloud.ec2.launch_template_versions(&template.id, &[]).await.map_err(cloud)?;
     versions.sort_by_key(|v| std::cmp::Reverse(v.number));
-    let current = template.numbered_version().or_else(|| match template.version.as_str() {
-        "$Latest" => versions.first().map(|v| v.number),
-        "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),
-        _ => None,
-    });
+    let current = resolve_number(&versions, &template.version);
+    let mut overrides = Vec::new();
+    for t in group.mixed_instances.as_ref().map(|p| p.override_templates()).unwrap_or_default() {
+        let versions = ctx.cloud.ec2.launch_template_versions(&t.id, &[]).await.map_err(cloud)?;
+        overrides.push(OverrideVersions { template: t.clone(), current: resolve_number(&versions, &t.version), versions });
+    }
     let refreshes = ctx.cloud.autoscaling.describe_instance_refreshes(name, &[]).await.map_err(cloud)?;
-    Ok(Some(GroupState { env: env.to_string(), group, template, versions, current, refreshes }))
+    Ok(Some(GroupState { env: env.to_string(), group, template, versions, current, refreshes, overrides }))
 }
 
 /// Reads a group that must exist.
@@ -183,10 +210,29 @@ pub struct GroupStatus {
     /// Every instance in service, on the current release's image and healthy in every target group.
     pub healthy: bool,
     pub problems: Vec<String>,
+    /// The group's mixed instances policy: its instance types and overrides' own templates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_instances: Option<MixedView>,
+    /// The warm pool's instances (each with its image), for a group with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<Vec<PoolInstance>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspended_processes: Vec<String>,
+    /// Instances on another image that the environment's preferences leave alone (Standby, protected).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<LeftBehind>,
 }
 
-/// Reads the fleet of a group and summarises it.
-pub async fn status(ctx: &Ctx, state: &GroupState) -> Result<GroupStatus> {
+/// A mixed instances policy as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MixedView {
+    pub instance_types: Vec<String>,
+    /// `lt-… version N` of each override with a template of its own.
+    pub override_templates: Vec<String>,
+}
+
+/// Reads the fleet of a group and summarises it; `left_alone` from the environment's preferences.
+pub async fn status(ctx: &Ctx, state: &GroupState, left_alone: crate::core::model::LeftAlone) -> Result<GroupStatus> {
     let (images, health) = watch::fleet(ctx, &state.group).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     let release = state.current.map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default();
     let members: Vec<_> = state.group.instances.iter().filter(|i| i.is_member()).collect();
@@ -196,8 +242,27 @@ pub async fn status(ctx: &Ctx, state: &GroupState) -> Result<GroupStatus> {
     }
     let records = state.history();
     let commit_of = |ami: &str| records.iter().find(|r| r.ami.as_deref() == Some(ami)).and_then(|r| r.commit.clone());
-    let problems = fleet_problems(&state.group, &images, &health, release.ami.as_deref());
+    let expected: Option<Vec<String>> = release.ami.clone().map(|a| {
+        let mut v = vec![a];
+        v.extend(state.override_images());
+        v
+    });
+    let verdict = verify(&state.group, &images, &health, expected.as_deref(), left_alone);
+    let problems = verdict.problems;
+    let g = &state.group;
+    let mixed_instances = g.mixed_instances.as_ref().map(|p| MixedView {
+        instance_types: p.overrides.iter().filter_map(|o| o.instance_type.clone()).collect(),
+        override_templates: p.override_templates().iter().map(|t| format!("{} version {}", t.id, t.version)).collect(),
+    });
+    let warm_pool = g.warm_pool.as_ref().map(|w| {
+        let instances = w.instances.as_deref().unwrap_or_default();
+        instances.iter().map(|i| PoolInstance { id: i.id.clone(), image: images.get(&i.id).cloned(), lifecycle: i.lifecycle_state.clone() }).collect()
+    });
     Ok(GroupStatus {
+        mixed_instances,
+        warm_pool,
+        suspended_processes: g.suspended_processes.clone(),
+        left_behind: verdict.left_behind,
         env: state.env.clone(),
         group: state.group.name.clone(),
         template_id: state.template.id.clone(),

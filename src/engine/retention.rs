@@ -64,7 +64,19 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
             let n = r.desired_version.as_deref().and_then(|v| v.parse().ok());
             add(n.and_then(|n| g.image_of(n)), format!("being deployed to group {name} (instance refresh {})", r.id));
         }
-        let ids: Vec<String> = g.group.instances.iter().map(|i| i.id.clone()).collect();
+        // A mixed instances policy's overrides launch from templates of their own: their images are in use too.
+        for o in &g.overrides {
+            let image_of = |n: i64| o.versions.iter().find(|v| v.number == n).and_then(|v| v.image_id.clone());
+            let id = &o.template.id;
+            if let Some(n) = o.current {
+                add(image_of(n), format!("in use by group {name} (override template {id} version {n})"));
+            }
+            for v in o.versions.iter().filter(|v| v.is_default || Some(v.number) == o.versions.iter().map(|v| v.number).max()) {
+                add(v.image_id.clone(), format!("$Default/$Latest of override template {id} (version {})", v.number));
+            }
+        }
+        // Warm-pool instances are instances of the group too (stopped ones included).
+        let ids: Vec<String> = g.group.all_instances().map(|i| i.id.clone()).collect();
         let instances = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
         let mut running: std::collections::BTreeMap<String, usize> = Default::default();
         for i in instances.into_iter().filter(|i| !i.state.is_gone()) {

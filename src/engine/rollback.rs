@@ -7,14 +7,14 @@
 
 use serde::Serialize;
 
-use super::deploy::{self, rollback_prefs, rollout_params, DeployReport, DeployRequest, GroupReport};
+use super::deploy::{self, rollout_params, DeployReport, DeployRequest, GroupReport};
 use super::releases::{require_group, GroupState, ReleaseRef};
 use super::watch::{self, WatchTarget};
 use super::images::{self, CommitImage};
 use super::Ctx;
 use crate::events::Stage;
 use crate::config::Environment;
-use crate::core::model::ImageState;
+use crate::core::model::{ImageState, MixedPolicy};
 use crate::core::releases::{previous_target, resolve, Resolved, TargetSpec};
 use crate::core::rollout::{Outcome, Release, Rollout};
 use crate::error::{Error, Result};
@@ -25,6 +25,9 @@ pub struct InFlight {
     pub refresh_id: String,
     pub status: String,
     pub release: ReleaseRef,
+    /// The refresh's desired mixed instances policy, if it carries one.
+    #[serde(skip)]
+    pub policy: Option<MixedPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +46,14 @@ pub struct GroupPlan {
     pub refresh: bool,
     /// Why `to` was chosen (for `previous`).
     pub why: String,
+    /// The group's own mixed instances policy (what undoing a refresh in flight returns to).
+    #[serde(skip)]
+    pub policy: Option<MixedPolicy>,
+    #[serde(skip)]
+    pub warm_pool: bool,
+    /// Images the policy's override templates launch now.
+    #[serde(skip)]
+    pub override_images: Vec<String>,
 }
 
 /// The decision, computed before anything changes.
@@ -98,6 +109,7 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
         refresh_id: r.id.clone(),
         status: r.status.as_str().to_string(),
         release: r.desired_version.as_deref().and_then(|v| v.parse().ok()).map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default(),
+        policy: r.desired.as_ref().and_then(|d| d.policy().cloned()),
     });
     let refused = |e: String| Error::precondition(format!("cannot roll {name} back to {target}: {e}"));
     let (resolved, why) = match spec {
@@ -126,12 +138,15 @@ async fn plan_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &s
     // Undoing the refresh in flight already lands on the group's own version. Otherwise deploy decides:
     // a fleet already verified on the target is left alone ("already on it"), a mixed one converges.
     let refresh = !(undo.is_some() && to.version == Some(current) && !new_version);
-    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why })
+    let (policy, warm_pool) = (state.group.mixed_instances.clone(), state.group.warm_pool.is_some());
+    let override_images = state.override_images();
+    Ok(GroupPlan { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why, policy, warm_pool, override_images })
 }
 
 /// "N instances run ami-…" when members of the group run another image than its version launches.
 async fn off_version(ctx: &Ctx, state: &GroupState, image: Option<&str>) -> Result<Option<String>> {
-    let ids: Vec<String> = state.group.instances.iter().filter(|i| i.is_member()).map(|i| i.id.clone()).collect();
+    let pool = state.group.warm_pool.as_ref().and_then(|w| w.instances.as_deref()).unwrap_or_default();
+    let ids: Vec<String> = state.group.instances.iter().filter(|i| i.is_member()).chain(pool).map(|i| i.id.clone()).collect();
     let found = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     let mut off: Vec<String> = found.into_iter().filter(|i| Some(i.image_id.as_str()) != image).map(|i| i.image_id).collect();
     if off.is_empty() {
@@ -220,20 +235,21 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
 }
 
 async fn undo(ctx: &Ctx, env: &Environment, g: &GroupPlan, inflight: &InFlight) -> (Option<Outcome>, Vec<String>) {
-    let old = Release { version: g.from.version.unwrap_or_default(), image_id: g.from.ami.clone().unwrap_or_default() };
+    let old = Release {
+        version: g.from.version.unwrap_or_default(),
+        image_id: g.from.ami.clone().unwrap_or_default(),
+        policy: g.policy.clone(),
+        also: g.override_images.clone(),
+    };
     let new = Release {
         version: inflight.release.version.unwrap_or_default(),
         image_id: inflight.release.ami.clone().unwrap_or_default(),
+        policy: inflight.policy.clone(),
+        also: vec![],
     };
     let status = crate::core::model::RefreshStatus::parse(&inflight.status);
     let rollout = Rollout::undo(rollout_params(env), old, new, inflight.refresh_id.clone(), &status);
-    let target = WatchTarget {
-        group: &g.group,
-        template_id: &g.template_id,
-        rollback_prefs: rollback_prefs(env),
-        alarms: &env.alarms,
-        target_groups: vec![],
-    };
+    let target = WatchTarget::of(env, &g.group, &g.template_id, vec![], g.warm_pool);
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     let mut ids = vec![inflight.refresh_id.clone()];
     ids.extend(rollout.refresh_ids.into_iter().filter(|id| *id != inflight.refresh_id));

@@ -33,11 +33,7 @@ pub async fn groups(cloud: &Cloud, names: &[String], region: Option<&str>) -> Re
             let region = region.map(|r| format!(" in region {r}")).unwrap_or_default();
             Error::precondition(format!("Auto Scaling group {name} not found{region} (is the region right? pass --region)"))
         })?;
-        let template = match (&group.launch_template, group.mixed_instances_policy) {
-            (Some(t), false) => t.clone(),
-            (_, true) => return Err(Error::precondition(format!("group {name} uses a mixed-instances policy, which this bakeroll does not deploy"))),
-            (None, _) => return Err(super::preflight::not_a_template(name, &group)),
-        };
+        let template = super::preflight::deployable_template(name, &group)?;
         let versions = cloud.ec2.launch_template_versions(&template.id, std::slice::from_ref(&template.version)).await.map_err(unchanged)?;
         let image_id = versions.first().and_then(|v| v.image_id.clone());
         let image = match &image_id {

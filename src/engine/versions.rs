@@ -5,7 +5,7 @@
 //! answer is lost (a dropped connection, the SDK retrying into `InstanceRefreshInProgress`), the refresh
 //! in the way is looked at, and adopted when it rolls out our version.
 
-use super::preflight::Prepared;
+use super::preflight::{OverrideTemplate, Prepared};
 use super::Ctx;
 use crate::cloud::{CloudError, ErrorKind};
 use crate::core::model::{Refresh, RefreshRequest};
@@ -54,11 +54,24 @@ pub async fn for_release(ctx: &Ctx, want: &Wanted<'_>, p: &Prepared) -> Result<(
             ))),
         };
     }
-    let latest = ec2.launch_template_versions(&p.template.id, &["$Latest".to_string()]).await?;
+    ensure(ctx, want, &p.group.name, &p.template.id, p.current).await
+}
+
+/// A version of an override's own launch template (a mixed instances policy) launching the release's
+/// image: copied from the version the policy names, or the one an earlier attempt made.
+pub async fn for_override(ctx: &Ctx, want: &Wanted<'_>, group: &str, o: &OverrideTemplate) -> Result<(i64, bool), VersionError> {
+    ensure(ctx, want, group, &o.template.id, o.current).await
+}
+
+/// The version of `template_id` for this release: an earlier attempt's (same image, marked by us,
+/// newer than `current`), else a new one copied from `current`, read back to verify.
+async fn ensure(ctx: &Ctx, want: &Wanted<'_>, name: &str, template_id: &str, current: i64) -> Result<(i64, bool), VersionError> {
+    let ec2 = &ctx.cloud.ec2;
+    let latest = ec2.launch_template_versions(template_id, &["$Latest".to_string()]).await?;
     if let Some(v) = latest.first() {
         let ours = v.description.as_deref().is_some_and(|d| d.starts_with(RELEASE_MARK));
-        if ours && v.image_id.as_deref() == Some(want.image) && v.number > p.current {
-            ctx.events.info(&p.group.name, format!("reusing launch-template version {} from an earlier attempt", v.number));
+        if ours && v.image_id.as_deref() == Some(want.image) && v.number > current {
+            ctx.events.info(name, format!("reusing version {} of {template_id} from an earlier attempt", v.number));
             return Ok((v.number, false));
         }
     }
@@ -68,20 +81,19 @@ pub async fn for_release(ctx: &Ctx, want: &Wanted<'_>, p: &Prepared) -> Result<(
         env: Some(want.env.to_string()),
         at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
         job: std::env::var("CI_JOB_ID").ok().filter(|j| !j.is_empty()),
-        from: Some(p.current),
+        from: Some(current),
     });
-    let name = &p.group.name;
-    ctx.events.phase(name, Stage::Template, format!("creating launch-template version from {} with image {}", p.current, want.image));
-    let created = ec2.create_launch_template_version(&p.template.id, p.current, want.image, &description).await?;
-    ctx.ledger.version_created(name, &p.template.id, created.number);
+    ctx.events.phase(name, Stage::Template, format!("creating a version of {template_id} from {current} with image {}", want.image));
+    let created = ec2.create_launch_template_version(template_id, current, want.image, &description).await?;
+    ctx.ledger.version_created(name, template_id, created.number);
     // Verify after write: the version must launch the new image (an emulator or API change that drops
     // the override would otherwise roll out the old image and report success).
-    let check = ec2.launch_template_versions(&p.template.id, &[created.number.to_string()]).await?;
+    let check = ec2.launch_template_versions(template_id, &[created.number.to_string()]).await?;
     match check.first().and_then(|v| v.image_id.clone()) {
         Some(img) if img == want.image => Ok((created.number, true)),
         other => Err(VersionError::Unverified(format!(
-            "version {} of {} reads back image {:?}, not {}",
-            created.number, p.template.id, other, want.image
+            "version {} of {template_id} reads back image {:?}, not {}",
+            created.number, other, want.image
         ))),
     }
 }
@@ -113,10 +125,11 @@ pub async fn start_refresh(ctx: &Ctx, request: &RefreshRequest) -> Started {
         Err(_) => return Started::Failed(err),
     };
     match refreshes.into_iter().find(|r| r.status.is_active()) {
-        Some(r) if r.desired_version.as_deref() == Some(request.version.to_string().as_str()) => {
+        Some(r) if r.desired_version.is_some() && r.desired_version == request.version().map(|v| v.to_string()) => {
+            let version = r.desired_version.clone().unwrap_or_default();
             ctx.events.warn(
                 &request.group,
-                format!("the answer to StartInstanceRefresh was lost ({err}); refresh {} rolls out version {}: adopting it", r.id, request.version),
+                format!("the answer to StartInstanceRefresh was lost ({err}); refresh {} rolls out version {version}: adopting it", r.id),
             );
             Started::Running { id: r.id, adopted: true }
         }

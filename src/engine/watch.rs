@@ -14,7 +14,8 @@ use super::{Ctx, RefreshKind};
 use crate::cloud::{CloudError, ErrorKind, Wait};
 use crate::core::health::counts;
 use crate::core::model::{RefreshPrefs, RefreshRequest};
-use crate::core::rollout::{Action, ActionResult, Decision, Outcome, PhaseName, Rollout};
+use crate::config::Environment;
+use crate::core::rollout::{Action, ActionResult, Decision, Outcome, PhaseName, Release, Rollout};
 use crate::events::Stage;
 
 pub use super::observe::fleet;
@@ -33,6 +34,15 @@ pub struct WatchTarget<'a> {
     pub alarms: &'a [String],
     /// The group's target groups as last seen (the watcher follows changes).
     pub target_groups: Vec<String>,
+    /// The group has a warm pool (as last seen): the watch looks at it too.
+    pub warm_pool: bool,
+}
+
+impl<'a> WatchTarget<'a> {
+    /// The watch of a group of `env`: rollback preferences and alarms from the environment.
+    pub fn of(env: &'a Environment, group: &'a str, template_id: &'a str, target_groups: Vec<String>, warm_pool: bool) -> Self {
+        Self { group, template_id, rollback_prefs: super::deploy::rollback_prefs(env), alarms: &env.alarms, target_groups, warm_pool }
+    }
 }
 
 /// The longest a watch may last, whatever the state machine's own deadlines say: the forward refresh,
@@ -51,6 +61,7 @@ pub async fn drive(ctx: &Ctx, target: &WatchTarget<'_>, rollout: Rollout) -> (Ro
         template_id: target.template_id,
         alarms: target.alarms,
         target_groups: target.target_groups.clone(),
+        warm_pool: target.warm_pool,
         images: BTreeMap::new(),
     };
     let pace = Pace::new(rollout.params.poll);
@@ -171,7 +182,7 @@ impl Driver<'_> {
                 Decision::Finish(outcome) => return Check::Ready(outcome),
                 Decision::Wait(d) => return Check::Later(d, rollout.phase.name().as_str().to_string()),
                 Decision::Act(action) => {
-                    let result = act(ctx, target, &action).await;
+                    let result = act(ctx, target, &rollout.old, &action).await;
                     if let ActionResult::Started { refresh_id } = &result {
                         ctx.ledger.refresh_started(target.group, refresh_id, RefreshKind::Back);
                     }
@@ -207,18 +218,16 @@ fn announce(ctx: &Ctx, group: &str, rollout: &Rollout, before: usize, decision: 
     }
 }
 
-async fn act(ctx: &Ctx, target: &WatchTarget<'_>, action: &Action) -> ActionResult {
+/// Carries out an action; a refresh back goes to `old` (for a mixed instances policy: the whole policy
+/// as it was, override templates' versions included).
+async fn act(ctx: &Ctx, target: &WatchTarget<'_>, old: &Release, action: &Action) -> ActionResult {
     let asg = &ctx.cloud.autoscaling;
     let result = match action {
         Action::RollbackRefresh => asg.rollback_instance_refresh(target.group).await,
         Action::CancelRefresh => asg.cancel_instance_refresh(target.group).await,
         Action::StartRollbackRefresh { version } => {
-            let req = RefreshRequest {
-                group: target.group.into(),
-                template_id: target.template_id.into(),
-                version: *version,
-                prefs: target.rollback_prefs.clone(),
-            };
+            debug_assert_eq!(*version, old.version, "a refresh back goes to the rollout's old release");
+            let req = RefreshRequest { group: target.group.into(), desired: old.desired(target.template_id), prefs: target.rollback_prefs.clone() };
             asg.start_instance_refresh(&req).await
         }
     };

@@ -122,6 +122,21 @@ impl Ec2Api for FakeApi {
         self.0.with(|s| s.set_default_version(template_id, version))
     }
 
+    async fn launch_template_data(&self, template_id: &str, version: i64) -> CloudResult<Option<TemplateData>> {
+        self.enter(actions::DESCRIBE_LT_VERSIONS.name).await?;
+        self.0.with(|s| s.template_data(template_id, version))
+    }
+
+    async fn find_launch_template(&self, name: &str) -> CloudResult<Option<TemplateInfo>> {
+        self.enter(actions::DESCRIBE_LTS.name).await?;
+        Ok(self.0.with(|s| s.find_template(name)))
+    }
+
+    async fn create_launch_template(&self, name: &str, data: &TemplateData, description: &str) -> CloudResult<LtVersion> {
+        self.enter(actions::CREATE_LT.name).await?;
+        answer(&self.0, actions::CREATE_LT.name, self.0.with(|s| s.create_template(name, data, description)))
+    }
+
     /// EC2's DryRun: counted and refused like the real call (`deny()` answers `UnauthorizedOperation`,
     /// injected faults apply), otherwise "would have succeeded"; the world is never touched.
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
@@ -137,10 +152,22 @@ impl AutoScalingApi for FakeApi {
         Ok(self.0.with(|s| s.groups.get(name).map(|g| s.group_view(g))))
     }
 
-    async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
+    async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()> {
         self.enter(actions::UPDATE_GROUP.name).await?;
-        self.0
-            .with(|s| s.set_group_template_version(group, template_id, version))
+        answer(&self.0, actions::UPDATE_GROUP.name, self.0.with(|s| s.set_group_configuration(group, config)))
+    }
+
+    async fn describe_warm_pool(&self, group: &str) -> CloudResult<Vec<GroupInstance>> {
+        self.enter(actions::DESCRIBE_WARM_POOL.name).await?;
+        self.0.with(|s| {
+            s.group_or_err(actions::DESCRIBE_WARM_POOL.name, group)?;
+            Ok(s.warm_view(group))
+        })
+    }
+
+    async fn describe_launch_configuration(&self, name: &str) -> CloudResult<Option<LaunchConfiguration>> {
+        self.enter(actions::DESCRIBE_LCS.name).await?;
+        Ok(self.0.with(|s| s.launch_configs.get(name).cloned()))
     }
 
     async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()> {

@@ -1,6 +1,7 @@
 //! Auto Scaling groups: members and their lifecycle (Pending → [Pending:Wait → Pending:Proceed, with a
-//! launch hook] → InService with target registration; Terminating = draining, then EC2 termination),
-//! health replacement, and desired-capacity repair.
+//! launch hook] → InService with target registration; Terminating = draining, then EC2 termination;
+//! Standby, out of the capacity), health replacement, and desired-capacity repair. What a group
+//! launches from is in `launch.rs`, its warm pool in `warm.rs`.
 
 use crate::cloud::actions;
 use std::collections::BTreeSet;
@@ -9,17 +10,18 @@ use tokio::time::{Duration, Instant};
 
 use super::ec2::err;
 use super::hooks::{lifecycle_name, HookResult, LaunchHook};
-use super::instances::NewInstance;
+use super::launch::{Launch, Origin, Source};
 use super::state::State;
+use super::warm::WarmRec;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
 
 #[derive(Debug)]
 pub(crate) struct GroupRec {
     pub name: String,
-    pub template_id: String,
-    /// A number, `$Latest` or `$Default`, as the group stores it.
-    pub version: String,
+    /// What the group launches from (template versions as the group stores them: a number, `$Latest`
+    /// or `$Default`).
+    pub source: Source,
     pub min: i32,
     pub max: i32,
     pub desired: i32,
@@ -34,6 +36,9 @@ pub(crate) struct GroupRec {
     /// The group's own tags.
     pub tags: Tags,
     pub launch_hook: Option<LaunchHook>,
+    /// SuspendProcesses: `Launch`, `Terminate`, `InstanceRefresh`, ... (see `State::suspended`).
+    pub suspended: BTreeSet<String>,
+    pub warm: Option<WarmRec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub(crate) enum Lifecycle {
     PendingProceed,
     InService,
     Terminating,
+    /// EnterStandby: out of the group's capacity and its target groups, still running its image.
+    Standby,
 }
 
 #[derive(Debug)]
@@ -51,9 +58,10 @@ pub(crate) struct MemberRec {
     pub id: String,
     pub lifecycle: Lifecycle,
     pub healthy: bool,
-    /// The launch template and numbered version the instance was launched from.
-    pub template_id: String,
-    pub version: i64,
+    /// What the instance was launched from.
+    pub origin: Origin,
+    /// SetInstanceProtection: never scaled in; a refresh replaces it only as ScaleInProtectedInstances says.
+    pub protected: bool,
     pub in_service_at: Option<Instant>,
     /// End of the health-check grace period: before it, Auto Scaling ignores ELB health.
     pub grace_until: Option<Instant>,
@@ -64,8 +72,9 @@ pub(crate) struct MemberRec {
 }
 
 impl GroupRec {
+    /// Members that count towards the desired capacity (not leaving, not in Standby).
     pub fn live(&self) -> impl Iterator<Item = &MemberRec> {
-        self.members.iter().filter(|m| m.lifecycle != Lifecycle::Terminating)
+        self.members.iter().filter(|m| !matches!(m.lifecycle, Lifecycle::Terminating | Lifecycle::Standby))
     }
 }
 
@@ -80,42 +89,45 @@ impl State {
         })
     }
 
-    /// The group's template version as a number (`$Latest`/`$Default` resolved).
-    pub fn group_version(&self, g: &GroupRec) -> Option<i64> {
-        self.templates.get(&g.template_id)?.resolve(&g.version)
+    /// What the group launches from now, numbered (empty when a version it names is gone).
+    pub fn group_launches(&self, g: &GroupRec) -> Vec<Launch> {
+        self.resolve_source(&g.source).unwrap_or_default()
+    }
+
+    /// Is process `p` (Launch, Terminate, InstanceRefresh, ...) suspended on the group?
+    pub fn suspended(&self, group: &str, p: &str) -> bool {
+        self.groups.get(group).is_some_and(|g| g.suspended.contains(p))
+    }
+
+    pub fn member_view(&self, m: &MemberRec) -> GroupInstance {
+        let (launch_template, launch_configuration) = self.origin_view(&m.origin);
+        GroupInstance {
+            id: m.id.clone(),
+            lifecycle_state: lifecycle_name(m.lifecycle).to_string(),
+            health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
+            // Each instance's own template version, as AWS reports it (moto alone did not).
+            launch_template,
+            launch_configuration,
+            protected_from_scale_in: m.protected,
+            instance_type: self.instance_type_of(&m.id),
+        }
     }
 
     pub fn group_view(&self, g: &GroupRec) -> Group {
-        let template = self.templates.get(&g.template_id);
+        let (launch_template, mixed_instances, launch_configuration) = self.source_view(&g.source);
         Group {
             name: g.name.clone(),
-            launch_template: Some(TemplateRef {
-                id: g.template_id.clone(),
-                name: template.map(|t| t.name.clone()).unwrap_or_default(),
-                version: g.version.clone(),
-            }),
-            mixed_instances_policy: false,
-            launch_configuration: None,
+            launch_template,
+            mixed_instances,
+            launch_configuration,
             min_size: g.min,
             max_size: g.max,
             desired_capacity: g.desired,
             target_group_arns: g.target_groups.clone(),
-            instances: g
-                .members
-                .iter()
-                .map(|m| GroupInstance {
-                    id: m.id.clone(),
-                    lifecycle_state: lifecycle_name(m.lifecycle).to_string(),
-                    health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
-                    // Each instance's own template version, as AWS reports it (moto alone did not).
-                    launch_template: Some(TemplateRef {
-                        id: m.template_id.clone(),
-                        name: self.templates.get(&m.template_id).map(|t| t.name.clone()).unwrap_or_default(),
-                        version: m.version.to_string(),
-                    }),
-                })
-                .collect(),
+            instances: g.members.iter().map(|m| self.member_view(m)).collect(),
             tags: g.tags.clone(),
+            suspended_processes: g.suspended.iter().cloned().collect(),
+            warm_pool: g.warm.as_ref().map(|w| w.config_view()),
         }
     }
 
@@ -130,74 +142,49 @@ impl State {
         Ok(())
     }
 
-    pub fn set_group_template_version(&mut self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
+    /// UpdateAutoScalingGroup with a launch template or a mixed instances policy: instances stay as
+    /// they are (a launch-configuration group's keep reporting their configuration until replaced).
+    pub fn set_group_configuration(&mut self, group: &str, config: &Configuration) -> CloudResult<()> {
         const A: &str = actions::UPDATE_GROUP.name;
         self.group_or_err(A, group)?;
-        let invalid = |what: String| {
-            err(
-                A,
-                "ValidationError",
-                format!("You must use a valid fully-formed launch template. {what}"),
-            )
-        };
-        let t = self.templates.get(template_id).ok_or_else(|| {
-            invalid(format!(
-                "The specified launch template, with template ID {template_id}, does not exist."
-            ))
-        })?;
-        t.resolve(version)
-            .ok_or_else(|| invalid(format!("Could not find launch template version {version}.")))?;
-        let g = self.groups.get_mut(group).expect("checked above");
-        g.template_id = template_id.to_string();
-        g.version = version.to_string();
+        let invalid = |what: String| err(A, "ValidationError", format!("You must use a valid fully-formed launch template. {what}"));
+        for (id, version) in config.launches() {
+            let t = self
+                .templates
+                .get(id)
+                .ok_or_else(|| invalid(format!("The specified launch template, with template ID {id}, does not exist.")))?;
+            t.resolve(version).ok_or_else(|| invalid(format!("Could not find launch template version {version}.")))?;
+        }
+        if config.policy().is_some() && self.groups[group].warm.is_some() {
+            return Err(err(A, "ValidationError", "You cannot use a mixed instances policy with a warm pool."));
+        }
+        self.groups.get_mut(group).expect("checked above").source = Source::of(config);
         Ok(())
     }
 
-    /// Launches a member from a template version; the error is Auto Scaling's activity status message.
-    pub fn launch_member(
-        &mut self,
-        group: &str,
-        template_id: &str,
-        version: i64,
-        at: Instant,
-    ) -> Result<String, String> {
-        let data = self
-            .templates
-            .get(template_id)
-            .and_then(|t| t.versions.get(&version))
-            .cloned()
-            .ok_or_else(|| format!("Launch template {template_id} version {version} does not exist."))?;
-        let image_id = data
-            .image_id
-            .ok_or("The launch template version specifies no image id.")?;
-        let mut tags = data.instance_tags;
-        tags.insert("aws:autoscaling:groupName".to_string(), group.to_string());
-        let new = NewInstance {
-            image_id: &image_id,
-            instance_type: data.instance_type.as_deref().unwrap_or("t3.micro"),
-            user_data: data.user_data.as_deref(),
-            tags,
-        };
-        let id = self
-            .create_instance(new, at)
-            .map_err(|(code, msg)| format!("{msg} ({code}). Launching EC2 instance failed."))?;
+    /// Launches a member (`launch`, from `State::pick_launch`); the error is Auto Scaling's activity message.
+    pub fn launch_member(&mut self, group: &str, launch: &Launch, at: Instant) -> Result<String, String> {
+        let id = self.launch_for_group(group, launch, at)?;
         let member = MemberRec {
             id: id.clone(),
             lifecycle: Lifecycle::Pending,
             healthy: true,
-            template_id: template_id.to_string(),
-            version,
+            origin: launch.origin.clone(),
+            protected: false,
             in_service_at: None,
             grace_until: None,
             terminate_at: None,
             hook: None,
         };
-        self.groups
-            .get_mut(group)
-            .expect("caller checked the group")
-            .members
-            .push(member);
+        self.groups.get_mut(group).expect("caller checked the group").members.push(member);
         Ok(id)
+    }
+
+    /// Launches the group's next member from what it launches from now.
+    pub fn launch_next(&mut self, group: &str, at: Instant) -> Result<String, String> {
+        let launches = self.groups.get(group).map(|g| self.group_launches(g)).unwrap_or_default();
+        let launch = self.pick_launch(group, &launches).ok_or("The group's launch template version does not exist.")?;
+        self.launch_member(group, &launch, at)
     }
 
     /// Deregisters the member from every target group of the group and terminates it once draining is over.
@@ -274,7 +261,8 @@ impl State {
                         Some((at, HookResult::Abandon)) if self.wake.due(at, t) => abandoned.push(m.id.clone()),
                         _ => {}
                     },
-                    Lifecycle::Pending | Lifecycle::PendingProceed => {}
+                    // Standby instances are not health checked and never replaced.
+                    Lifecycle::Pending | Lifecycle::PendingProceed | Lifecycle::Standby => {}
                     Lifecycle::InService => {
                         let past_grace = m.grace_until.is_some_and(|until| self.wake.due(until, t));
                         let elb_bad = g.elb_health
@@ -339,7 +327,8 @@ impl State {
         }
     }
 
-    /// Keeps the group at its desired capacity, except while a refresh owns the group's launches.
+    /// Keeps the group at its desired capacity, except while a refresh owns the group's launches (and
+    /// not while Launch or Terminate is suspended).
     pub fn step_group_capacity(&mut self, t: Instant) {
         let names: Vec<String> = self.groups.keys().cloned().collect();
         for name in names {
@@ -348,32 +337,24 @@ impl State {
             }
             let g = &self.groups[&name];
             let (live, desired) = (g.live().count(), g.desired.max(0) as usize);
-            if live < desired && g.launch_retry_at.is_none_or(|at| self.wake.due(at, t)) {
-                let (template, version) = (g.template_id.clone(), self.group_version(g));
+            if live < desired && !g.suspended.contains("Launch") && g.launch_retry_at.is_none_or(|at| self.wake.due(at, t)) {
                 for _ in live..desired {
-                    let launched = version
-                        .ok_or_else(String::new)
-                        .and_then(|v| self.launch_member(&name, &template, v, t));
-                    if launched.is_err() {
-                        self.groups.get_mut(&name).expect("listed above").launch_retry_at =
-                            Some(t + self.timings.launch_retry);
+                    if self.launch_next(&name, t).is_err() {
+                        self.groups.get_mut(&name).expect("listed above").launch_retry_at = Some(t + self.timings.launch_retry);
                         break;
                     }
                 }
-            } else if live > desired {
-                // Scale-in order: instances not on the group's configuration first (as the OldestLaunchTemplate
-                // policy does; the default policy leaves the order among versions of one template unspecified),
-                // then the oldest. After a cancelled Max>100 refresh this removes the surplus new instances.
-                let current = (g.template_id.clone(), self.group_version(g));
+            } else if live > desired && !g.suspended.contains("Terminate") {
+                // Scale-in order: instances not on the group's configuration first (as the default policy
+                // does: launch configurations, then other templates or versions), then the oldest; never a
+                // protected one. After a cancelled Max>100 refresh this removes the surplus new instances.
+                let current: Vec<Origin> = self.group_launches(g).into_iter().map(|l| l.origin).collect();
                 let mut extra: Vec<(bool, Instant, String)> = g
                     .live()
+                    .filter(|m| !m.protected)
                     .map(|m| {
                         let launched = self.instances.get(&m.id).map_or(t, |i| i.launched);
-                        (
-                            (m.template_id.clone(), Some(m.version)) == current,
-                            launched,
-                            m.id.clone(),
-                        )
+                        (current.contains(&m.origin), launched, m.id.clone())
                     })
                     .collect();
                 extra.sort();

@@ -28,6 +28,8 @@ pub(crate) struct ImageRec {
     pub state_reason: Option<String>,
     /// Application health baked in from the build instance (what was broken there is broken in the image).
     pub inherited: Option<Health>,
+    /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
+    pub architecture: String,
 }
 
 pub(crate) struct SnapshotRec {
@@ -57,6 +59,7 @@ impl State {
             snapshot_id,
             state_reason: None,
             inherited: None,
+            architecture: "x86_64".to_string(),
         };
         self.images.insert(id.clone(), rec);
         id
@@ -85,6 +88,7 @@ impl State {
             tags: img.tags.clone(),
             snapshot_ids: vec![img.snapshot_id.clone()],
             state_reason: img.state_reason.clone(),
+            architecture: Some(img.architecture.clone()),
         }
     }
 
@@ -157,12 +161,14 @@ impl State {
         }
         validate_tags(A, tags)?;
         let (inherited, running) = (self.instance_health(instance_id), inst.state == InstanceState::Running);
+        let arch = self.images.get(&inst.image_id).map_or_else(|| "x86_64".to_string(), |i| i.architecture.clone());
         let ready_at = Some(self.now + self.timings.image_available);
         let id = self.insert_image(name, ACCOUNT, tags.clone(), ready_at);
         let fail = self.faults.fail_new_images;
         let img = self.images.get_mut(&id).expect("just inserted");
         img.will_fail = fail;
         img.inherited = (inherited != Health::Healthy).then_some(inherited);
+        img.architecture = arch;
         if running && !no_reboot {
             if let Some(i) = self.instances.get_mut(instance_id) {
                 i.console.push("reboot: Restarting system (CreateImage)".to_string());

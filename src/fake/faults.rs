@@ -22,6 +22,8 @@ pub(crate) struct Faults {
     buckets: Vec<Bucket>,
     /// Every image CreateImage makes from now on ends `failed` instead of `available`.
     pub fail_new_images: bool,
+    /// The next CreateLaunchTemplate drops the KeyName it was sent (`drop_key_name_on_next_template`).
+    pub template_drops_key_name: bool,
     /// Every build instance launched from now on never finishes provisioning.
     pub hang_all_provisioning: bool,
 }

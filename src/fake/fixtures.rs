@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
 use super::instances::NewInstance;
+use super::launch::{Origin, Source};
 use super::state::ACCOUNT;
 use super::templates::TemplateVersion;
 use super::{FakeCloud, Health};
@@ -19,6 +20,8 @@ pub struct ImageSpec {
     pub tags: Tags,
     /// Application health of instances launched from it (overrides the `local-aws:health` tag).
     pub health: Option<Health>,
+    /// `x86_64` (default) or `arm64`.
+    pub architecture: Option<String>,
 }
 
 impl ImageSpec {
@@ -28,6 +31,7 @@ impl ImageSpec {
             owner: ACCOUNT.to_string(),
             tags: Tags::new(),
             health: None,
+            architecture: None,
         }
     }
 
@@ -48,6 +52,11 @@ impl ImageSpec {
 
     pub fn health(mut self, health: Health) -> Self {
         self.health = Some(health);
+        self
+    }
+
+    pub fn architecture(mut self, arch: impl Into<String>) -> Self {
+        self.architecture = Some(arch.into());
         self
     }
 }
@@ -151,6 +160,9 @@ impl FakeCloud {
     pub fn add_image(&self, spec: ImageSpec) -> String {
         self.with(|s| {
             let id = s.insert_image(&spec.name, &spec.owner, spec.tags, None);
+            if let Some(arch) = spec.architecture {
+                s.images.get_mut(&id).expect("just inserted").architecture = arch;
+            }
             if let Some(h) = spec.health {
                 s.rules.image.insert(id.clone(), h);
             }
@@ -181,6 +193,7 @@ impl FakeCloud {
                 instance_tags: Tags::from([("Service".to_string(), spec.group.clone())]),
                 description: Some("initial".to_string()),
                 created: now,
+                extra: TemplateData::default(),
             };
             let template_name = format!("{}-lt", spec.group);
             let template_id = s.insert_template(&template_name, data);
@@ -218,8 +231,8 @@ impl FakeCloud {
                     id,
                     lifecycle: Lifecycle::InService,
                     healthy: true,
-                    template_id: template_id.clone(),
-                    version: 1,
+                    origin: Origin::Template { id: template_id.clone(), version: 1 },
+                    protected: false,
                     in_service_at: Some(now),
                     // In service long before the test: past its grace period already.
                     grace_until: Some(now),
@@ -234,8 +247,7 @@ impl FakeCloud {
                 spec.group.clone(),
                 GroupRec {
                     name: spec.group.clone(),
-                    template_id: template_id.clone(),
-                    version: spec.version_ref.clone(),
+                    source: Source::Template { id: template_id.clone(), version: spec.version_ref.clone() },
                     min,
                     max,
                     desired: n,
@@ -247,6 +259,8 @@ impl FakeCloud {
                     launch_retry_at: None,
                     tags: Default::default(),
                     launch_hook: None,
+                    suspended: Default::default(),
+                    warm: None,
                 },
             );
             StackIds {

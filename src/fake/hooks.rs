@@ -81,6 +81,7 @@ pub(crate) fn lifecycle_name(l: Lifecycle) -> &'static str {
         Lifecycle::PendingProceed => "Pending:Proceed",
         Lifecycle::InService => "InService",
         Lifecycle::Terminating => "Terminating",
+        Lifecycle::Standby => "Standby",
     }
 }
 

@@ -213,6 +213,15 @@ impl State {
         Ok(())
     }
 
+    /// StopInstances on a running instance (a warm pool's `Stopped` state).
+    pub fn stop_instance(&mut self, id: &str, at: Instant) {
+        let delay = self.timings.stopping;
+        if let Some(i) = self.instances.get_mut(id).filter(|i| i.state == InstanceState::Running) {
+            i.state = InstanceState::Stopping;
+            i.next = Some((at + delay, InstanceState::Stopped));
+        }
+    }
+
     pub fn terminate_instance(&mut self, id: &str, at: Instant) {
         let delay = self.timings.shutting_down;
         if let Some(i) = self.instances.get_mut(id) {

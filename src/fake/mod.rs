@@ -34,6 +34,7 @@ mod fixtures;
 mod hooks;
 mod inspect;
 mod instances;
+mod launch;
 mod refresh;
 mod rollout;
 mod state;
@@ -41,6 +42,8 @@ mod templates;
 #[cfg(test)]
 mod tests;
 mod timings;
+mod warm;
+mod shapes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +58,7 @@ pub use hooks::{HookResult, LIFECYCLE_TAG};
 pub use state::{ACCOUNT, REGION};
 pub use templates::TemplateVersion;
 pub use timings::Timings;
+pub use warm::PoolState;
 
 /// What the application on an instance answers to the load balancer's health checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

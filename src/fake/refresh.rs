@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
+use super::autoscaling::{Lifecycle, MemberRec};
 use super::ec2::err;
+use super::launch::{Launch, Source};
 use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
@@ -16,6 +18,9 @@ use crate::core::model::*;
 const KEPT: Duration = Duration::from_secs(42 * 24 * 3600);
 /// Upper bound AWS puts on CheckpointDelay and BakeTime (48 h).
 const MAX_DELAY: Duration = Duration::from_secs(172_800);
+/// StandbyInstances / ScaleInProtectedInstances `Wait`: "waits one hour ... Otherwise, the instance
+/// refresh will fail" (RefreshPreferences).
+pub(crate) const STUCK_WAIT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug)]
 pub(crate) struct RefreshRec {
@@ -26,8 +31,9 @@ pub(crate) struct RefreshRec {
     pub started: Instant,
     pub ended: Option<Instant>,
     pub prefs: RefreshPrefs,
-    pub template_id: String,
-    pub version: i64,
+    /// The DesiredConfiguration as requested, and what it resolved to when the refresh started.
+    pub desired: Configuration,
+    pub target: Vec<Launch>,
     pub pending_until: Instant,
     /// The replacement under way: forward, or the rollback's once it started.
     pub phase: Option<Phase>,
@@ -38,19 +44,23 @@ pub(crate) struct RefreshRec {
     pub bake_until: Option<Instant>,
     pub percentage: i32,
     pub to_update: i32,
+    /// WarmPoolProgress, for a group with a warm pool.
+    pub warm_progress: Option<(i32, i32)>,
 }
 
-/// One replacement pass: move the group's members onto (template, version).
+/// One replacement pass: move the group's members (then its warm pool) onto `target`.
 #[derive(Debug)]
 pub(crate) struct Phase {
-    pub template_id: String,
-    pub version: i64,
+    pub target: Vec<Launch>,
     /// Members to replace, fixed when the phase starts.
     pub to_replace: BTreeSet<String>,
     pub launched: BTreeSet<String>,
     pub failures: u32,
     pub last_failure: Option<String>,
     pub retry_at: Option<Instant>,
+    /// Since when only Standby or protected instances (StandbyInstances / ScaleInProtectedInstances
+    /// `Wait`) have kept the refresh from finishing.
+    pub stuck_since: Option<Instant>,
 }
 
 impl State {
@@ -68,21 +78,31 @@ impl State {
         phase.map(|p| p.launched.clone()).unwrap_or_default()
     }
 
-    fn new_phase(&self, group: &str, template_id: &str, version: i64, skip_matching: bool) -> Phase {
-        let matches = |m: &&super::autoscaling::MemberRec| m.template_id == template_id && m.version == version;
+    /// Whether `m` already runs one of `target`'s launches (SkipMatching).
+    pub fn matches(&self, m: &MemberRec, target: &[Launch]) -> bool {
+        target.iter().any(|l| l.origin == m.origin && l.instance_type.as_ref().is_none_or(|t| self.instance_type_of(&m.id).as_ref() == Some(t)))
+    }
+
+    fn new_phase(&self, group: &str, target: Vec<Launch>, skip_matching: bool, prefs: &RefreshPrefs) -> Phase {
+        let left = prefs.left_alone();
+        let standby_terminated = prefs.standby_instances == Some(StandbyInstances::Terminate);
         let to_replace = self.groups[group]
-            .live()
-            .filter(|m| !(skip_matching && matches(m)))
+            .members
+            .iter()
+            .filter(|m| m.lifecycle != Lifecycle::Terminating)
+            .filter(|m| !(skip_matching && self.matches(m, &target)))
+            .filter(|m| !(m.lifecycle == Lifecycle::Standby && (left.standby || standby_terminated)))
+            .filter(|m| !(m.protected && left.protected))
             .map(|m| m.id.clone())
             .collect();
         Phase {
-            template_id: template_id.to_string(),
-            version,
+            target,
             to_replace,
             launched: BTreeSet::new(),
             failures: 0,
             last_failure: None,
             retry_at: None,
+            stuck_since: None,
         }
     }
 
@@ -96,29 +116,23 @@ impl State {
         let invalid = |msg: String| err(A, "ValidationError", msg);
         validate(&req.prefs).map_err(invalid)?;
         self.check_alarms_at_start(&req.prefs.alarms)?;
-        let template = self.templates.get(&req.template_id).ok_or_else(|| {
-            invalid(format!(
-                "The specified launch template, with template ID {}, does not exist.",
-                req.template_id
-            ))
-        })?;
-        if !template.versions.contains_key(&req.version) {
-            return Err(invalid(format!(
-                "Could not find launch template version {} of {}.",
-                req.version, req.template_id
-            )));
+        for (id, version) in req.desired.launches() {
+            let template = self
+                .templates
+                .get(id)
+                .ok_or_else(|| invalid(format!("The specified launch template, with template ID {id}, does not exist.")))?;
+            template.resolve(version).ok_or_else(|| invalid(format!("Could not find launch template version {version} of {id}.")))?;
         }
-        if req.prefs.auto_rollback && g.version.parse::<i64>().is_err() {
-            let msg = format!(
-                "AutoRollback is not supported when the group uses launch template version {}.",
-                g.version
-            );
+        if req.desired.policy().is_some() && g.warm.is_some() {
+            return Err(invalid("You cannot use a mixed instances policy with a warm pool.".into()));
+        }
+        if req.prefs.auto_rollback && !self.reversible(&req.group) {
+            let msg = format!("AutoRollback is not supported when the group uses {}.", describe_source(&g.source));
             return Err(invalid(msg));
         }
-        let to_update = self
-            .new_phase(&req.group, &req.template_id, req.version, req.prefs.skip_matching)
-            .to_replace
-            .len();
+        let target = self.resolve_source(&Source::of(&req.desired)).expect("checked above");
+        let to_update = self.new_phase(&req.group, target.clone(), req.prefs.skip_matching, &req.prefs).to_replace.len();
+        let warm_progress = g.warm.as_ref().map(|_| (0, 0));
         let id = self.next_uuid();
         self.refreshes.push(RefreshRec {
             id: id.clone(),
@@ -128,8 +142,8 @@ impl State {
             started: self.now,
             ended: None,
             prefs: req.prefs.clone(),
-            template_id: req.template_id.clone(),
-            version: req.version,
+            desired: req.desired.clone(),
+            target,
             pending_until: self.now + self.timings.refresh_pending,
             phase: None,
             rollback_reason: None,
@@ -138,6 +152,7 @@ impl State {
             bake_until: None,
             percentage: 0,
             to_update: to_update as i32,
+            warm_progress,
         });
         Ok(id)
     }
@@ -150,10 +165,13 @@ impl State {
             status_reason: r.reason.clone(),
             percentage_complete: Some(r.percentage),
             instances_to_update: Some(r.to_update),
-            desired_version: Some(r.version.to_string()),
+            desired_version: Some(r.desired.template().version.clone()),
+            desired: Some(r.desired.clone()),
             rollback_reason: r.rollback_reason.clone(),
             start_time: Some(self.unix(r.started)),
             end_time: r.ended.map(|t| self.unix(t)),
+            warm_pool_percentage: r.warm_progress.map(|(p, _)| p),
+            warm_pool_to_update: r.warm_progress.map(|(_, n)| n),
         }
     }
 
@@ -193,11 +211,8 @@ impl State {
                 )
             })
             .ok_or_else(|| no_active(A, group))?;
-        if g.version.parse::<i64>().is_err() {
-            let msg = format!(
-                "The group uses launch template version {}; only a numbered version can be restored.",
-                g.version
-            );
+        if !self.reversible(group) {
+            let msg = format!("The group uses {}; only numbered launch template versions can be restored.", describe_source(&g.source));
             return Err(err(A, "IrreversibleInstanceRefresh", msg));
         }
         self.begin_rollback(idx, "Rollback requested by user.".to_string());
@@ -207,9 +222,9 @@ impl State {
     /// Replaces what the refresh launched with the group's current (never yet changed) configuration.
     pub fn begin_rollback(&mut self, idx: usize, reason: String) {
         let group = self.refreshes[idx].group.clone();
-        let g = &self.groups[&group];
-        let (template_id, version) = (g.template_id.clone(), self.group_version(g).unwrap_or(0));
-        let phase = self.new_phase(&group, &template_id, version, true);
+        let target = self.group_launches(&self.groups[&group]);
+        let prefs = self.refreshes[idx].prefs.clone();
+        let phase = self.new_phase(&group, target, true, &prefs);
         let r = &mut self.refreshes[idx];
         r.status = RefreshStatus::RollbackInProgress;
         r.rollback_reason = Some(reason);
@@ -223,7 +238,7 @@ impl State {
     /// The refresh failed: roll back when AutoRollback asked for it, else stop where it is.
     pub fn fail_refresh(&mut self, idx: usize, reason: String, t: Instant) {
         let r = &self.refreshes[idx];
-        let reversible = self.groups[&r.group].version.parse::<i64>().is_ok();
+        let reversible = self.reversible(&r.group);
         if r.prefs.auto_rollback && reversible && r.status != RefreshStatus::RollbackInProgress {
             self.refreshes[idx].reason = Some(reason.clone());
             self.begin_rollback(idx, format!("Instance refresh failed: {reason}"));
@@ -243,14 +258,14 @@ impl State {
 
     /// Success is the only moment the desired configuration reaches the group.
     fn succeed(&mut self, idx: usize, t: Instant) {
-        let (group, template_id, version) = {
+        let (group, desired) = {
             let r = &mut self.refreshes[idx];
             (r.percentage, r.to_update) = (100, 0);
-            (r.group.clone(), r.template_id.clone(), r.version)
+            r.warm_progress = r.warm_progress.map(|_| (100, 0));
+            (r.group.clone(), r.desired.clone())
         };
         if let Some(g) = self.groups.get_mut(&group) {
-            g.template_id = template_id;
-            g.version = version.to_string();
+            g.source = Source::of(&desired);
         }
         self.end_refresh(idx, RefreshStatus::Successful, None, t);
     }
@@ -258,9 +273,21 @@ impl State {
     pub fn step_refreshes(&mut self, t: Instant) {
         for idx in 0..self.refreshes.len() {
             let r = &self.refreshes[idx];
+            // Launch, Terminate or InstanceRefresh suspended: the refresh waits, without a timeout.
+            let paused = ["Launch", "Terminate", "InstanceRefresh"].iter().any(|p| self.suspended(&r.group, p));
+            if paused && r.status.is_active() {
+                continue;
+            }
             match r.status {
                 RefreshStatus::Pending if self.wake.due(r.pending_until, t) => {
-                    let phase = self.new_phase(&r.group, &r.template_id, r.version, r.prefs.skip_matching);
+                    let (group, target, prefs) = (r.group.clone(), r.target.clone(), r.prefs.clone());
+                    let phase = self.new_phase(&group, target, prefs.skip_matching, &prefs);
+                    if prefs.standby_instances == Some(StandbyInstances::Terminate) {
+                        // "terminates instances that are in Standby" (no replacement: they are outside the capacity).
+                        let standby: Vec<String> =
+                            self.groups[&group].members.iter().filter(|m| m.lifecycle == Lifecycle::Standby).map(|m| m.id.clone()).collect();
+                        standby.iter().for_each(|id| self.begin_terminate(&group, id, t));
+                    }
                     let r = &mut self.refreshes[idx];
                     r.status = RefreshStatus::InProgress;
                     r.to_update = phase.to_replace.len() as i32;
@@ -306,6 +333,26 @@ impl State {
                 }
             }
         }
+    }
+}
+
+impl State {
+    /// AWS rolls back only to numbered versions of every template the group's configuration names
+    /// (and never to a launch configuration).
+    pub fn reversible(&self, group: &str) -> bool {
+        match &self.groups[group].source {
+            Source::Template { version, .. } => version.parse::<i64>().is_ok(),
+            Source::Mixed(p) => Configuration::Mixed(p.clone()).numbered(),
+            Source::Configuration(_) => false,
+        }
+    }
+}
+
+fn describe_source(s: &Source) -> String {
+    match s {
+        Source::Template { version, .. } => format!("launch template version {version}"),
+        Source::Mixed(p) => format!("a mixed instances policy on launch template version {}", p.template.version),
+        Source::Configuration(name) => format!("launch configuration {name}"),
     }
 }
 

@@ -5,7 +5,9 @@
 use tokio::time::{Duration, Instant};
 
 use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
+use super::refresh::STUCK_WAIT;
 use super::state::State;
+use super::warm::WarmState;
 use crate::core::model::*;
 
 /// AWS's default CheckpointDelay.
@@ -34,6 +36,11 @@ pub(crate) struct Census {
     pub healthy: usize,
     /// Members to replace that are terminating but not gone yet (still draining or shutting down).
     pub leaving: usize,
+    /// Members to replace that cannot go yet: in Standby (StandbyInstances `Wait`) or protected from
+    /// scale in (ScaleInProtectedInstances `Wait`).
+    pub stuck: Vec<String>,
+    /// Of those, the ones in service (protected): they still count towards the capacity.
+    pub stuck_live: usize,
 }
 
 enum Gate {
@@ -52,14 +59,26 @@ impl State {
         };
         // AWS: the refresh's InstanceWarmup, else the group's DefaultInstanceWarmup, else its grace period.
         let warmup = r.prefs.instance_warmup.or(g.default_warmup).unwrap_or(g.grace);
+        let refresh_protected = r.prefs.scale_in_protected_instances == Some(ProtectedInstances::Refresh);
         for m in &g.members {
             if m.lifecycle == Lifecycle::Terminating {
                 c.leaving += usize::from(p.to_replace.contains(&m.id));
                 continue;
             }
+            if m.lifecycle == Lifecycle::Standby {
+                if p.to_replace.contains(&m.id) {
+                    c.stuck.push(m.id.clone());
+                }
+                continue;
+            }
             let healthy = self.member_healthy(g, m);
             if p.to_replace.contains(&m.id) {
-                c.old.push((m.id.clone(), healthy));
+                if m.protected && !refresh_protected {
+                    c.stuck.push(m.id.clone());
+                    c.stuck_live += 1;
+                } else {
+                    c.old.push((m.id.clone(), healthy));
+                }
                 c.healthy += usize::from(healthy);
                 continue;
             }
@@ -121,14 +140,26 @@ impl State {
         }
         let desired = self.groups[&group].desired.max(0) as usize;
         let total = self.phase_mut(idx).to_replace.len();
-        let replaced = total - c.old.len();
+        let replaced = total.saturating_sub(c.old.len() + c.stuck.len());
         let new_live = c.new_live - c.failed.len();
         let r = &mut self.refreshes[idx];
         let done = c.ready.min(total);
         r.percentage = (done * 100).checked_div(total).map_or(100, |p| p as i32);
         r.to_update = (total - done) as i32;
-        if c.old.is_empty() && c.leaving == 0 && c.in_flight == 0 && c.failed.is_empty() && new_live >= desired {
-            return Outcome::Done;
+        let settled =
+            c.old.is_empty() && c.leaving == 0 && c.in_flight == 0 && c.failed.is_empty() && new_live + c.stuck_live >= desired;
+        if settled && c.stuck.is_empty() {
+            return self.warm_step(idx, t);
+        }
+        if settled {
+            // Only Standby or protected instances are left (their preference is `Wait`): AWS waits an hour.
+            let since = *self.phase_mut(idx).stuck_since.get_or_insert(t);
+            let ids = c.stuck.join(", ");
+            if self.wake.due(since + STUCK_WAIT, t) {
+                return Outcome::Failed(format!("instances in Standby or protected from scale in were not returned within one hour ({ids})"));
+            }
+            self.refreshes[idx].reason = Some(format!("Waiting for instances in Standby or protected from scale in: {ids}"));
+            return Outcome::Working;
         }
         let limit = if forward {
             match self.checkpoint_gate(idx, t, &c, total, replaced) {
@@ -161,11 +192,14 @@ impl State {
 
         // Launch up to desired capacity (replacements, and refills after failures) under the MaxHealthyPercentage
         // ceiling and the checkpoint.
-        let live_total = c.old.len() - terminated + new_live;
+        let live_total = c.old.len() - terminated + new_live + c.stuck_live;
+        // Before a checkpoint, `limit` replacements plus whatever the desired capacity grew by since the
+        // refresh started (a scale-out launches the desired configuration: new capacity, not replacements).
+        let grown = desired.saturating_sub(total);
         let launches = desired
-            .saturating_sub(new_live)
+            .saturating_sub(new_live + c.stuck_live)
             .min(max_total.saturating_sub(live_total))
-            .min(limit.map_or(usize::MAX, |l| l.saturating_sub(c.ready + c.in_flight)));
+            .min(limit.map_or(usize::MAX, |l| (l + grown).saturating_sub(c.ready + c.in_flight)));
         let p = &self.refreshes[idx]
             .phase
             .as_ref()
@@ -173,9 +207,10 @@ impl State {
         if p.retry_at.is_some_and(|at| !self.wake.due(at, t)) {
             return Outcome::Working;
         }
-        let (template, version) = (p.template_id.clone(), p.version);
+        let target = p.target.clone();
         for _ in 0..launches {
-            match self.launch_member(&group, &template, version, t) {
+            let launched = self.pick_launch(&group, &target).ok_or_else(|| "no launch".to_string()).and_then(|l| self.launch_member(&group, &l, t));
+            match launched {
                 Ok(id) => {
                     self.phase_mut(idx).launched.insert(id);
                 }
@@ -190,6 +225,23 @@ impl State {
             }
         }
         Outcome::Working
+    }
+
+    /// After the InService instances, the warm pool: every warm instance not on the target goes (the
+    /// pool refills from the target, `warm.rs`); done once the pool is full, warmed and all on it.
+    fn warm_step(&mut self, idx: usize, t: Instant) -> Outcome {
+        let group = self.refreshes[idx].group.clone();
+        let Some(w) = self.groups[&group].warm.as_ref() else { return Outcome::Done };
+        let target: Vec<_> = self.refreshes[idx].phase.as_ref().map(|p| p.target.iter().map(|l| l.origin.clone()).collect()).unwrap_or_default();
+        let g = &self.groups[&group];
+        let size = w.size(g.max, g.desired);
+        let stale: Vec<String> = w.live().filter(|m| !target.contains(&m.origin)).map(|m| m.id.clone()).collect();
+        let done = w.live().filter(|m| target.contains(&m.origin) && m.state == WarmState::Warmed).count();
+        let settled = stale.is_empty() && done >= size && w.members.iter().all(|m| m.state == WarmState::Warmed);
+        let r = &mut self.refreshes[idx];
+        r.warm_progress = Some(((done.min(size) * 100).checked_div(size).map_or(100, |p| p as i32), size.saturating_sub(done) as i32));
+        stale.iter().for_each(|id| self.terminate_warm(&group, id, t));
+        if settled { Outcome::Done } else { Outcome::Working }
     }
 
     fn phase_mut(&mut self, idx: usize) -> &mut super::refresh::Phase {

@@ -35,6 +35,8 @@ pub(crate) struct State {
     pub snapshots: BTreeMap<String, SnapshotRec>,
     pub instances: BTreeMap<String, InstanceRec>,
     pub templates: BTreeMap<String, TemplateRec>,
+    /// Launch configurations by name.
+    pub launch_configs: BTreeMap<String, crate::core::model::LaunchConfiguration>,
     pub target_groups: BTreeMap<String, TargetGroupRec>,
     pub groups: BTreeMap<String, GroupRec>,
     /// Every refresh of every group, oldest first.
@@ -80,6 +82,7 @@ impl State {
             snapshots: BTreeMap::new(),
             instances: BTreeMap::new(),
             templates: BTreeMap::new(),
+            launch_configs: BTreeMap::new(),
             target_groups: BTreeMap::new(),
             groups: BTreeMap::new(),
             refreshes: Vec::new(),
@@ -146,6 +149,7 @@ impl State {
             &self.target_groups,
             &self.groups,
             &self.refreshes,
+            &self.launch_configs,
         );
         write!(sink, "{world:?}{:?}", self.min_healthy_seen).expect("hashing cannot fail");
         sink.0.finish()
@@ -160,6 +164,7 @@ impl State {
         self.step_group_lifecycle(t);
         self.step_refreshes(t);
         self.step_group_capacity(t);
+        self.step_warm_pools(t);
         self.record_capacity();
     }
 

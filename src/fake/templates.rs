@@ -46,6 +46,36 @@ pub struct TemplateVersion {
     pub instance_tags: Tags,
     pub description: Option<String>,
     pub created: Instant,
+    /// The rest of the launch data, kept as it was sent (what `adopt` reads back).
+    pub extra: TemplateData,
+}
+
+impl TemplateVersion {
+    /// A version holding `data` (CreateLaunchTemplate, or a fixture).
+    pub fn from_data(data: &TemplateData, description: Option<String>, created: Instant) -> Self {
+        Self {
+            number: 1,
+            image_id: data.image_id.clone(),
+            instance_type: data.instance_type.clone(),
+            user_data: data.user_data.clone(),
+            security_group_ids: data.security_group_ids.clone(),
+            instance_tags: Tags::new(),
+            description,
+            created,
+            extra: data.clone(),
+        }
+    }
+
+    /// Everything the version says, as DescribeLaunchTemplateVersions reports it.
+    pub fn launch_data(&self) -> TemplateData {
+        TemplateData {
+            image_id: self.image_id.clone(),
+            instance_type: self.instance_type.clone(),
+            user_data: self.user_data.clone(),
+            security_group_ids: self.security_group_ids.clone(),
+            ..self.extra.clone()
+        }
+    }
 }
 
 impl State {

@@ -1,9 +1,12 @@
 //! Fake-cloud scenarios in virtual time: the engine's decisions on every failure path, with the world
 //! asserted afterwards (images, instances, refreshes), not the calls made.
 
+mod adopt;
 mod bake;
 mod deploy;
 mod lock;
+mod mixed;
+mod fleets;
 mod gate;
 mod multi;
 mod plan;

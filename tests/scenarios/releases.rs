@@ -75,7 +75,7 @@ async fn rollback_returns_to_the_previous_release_and_status_says_so() {
     assert_eq!(w.fake.group("shop-web").unwrap().launch_template.unwrap().version, "2");
     assert_eq!(w.fake.template_version(&w.stack.template_id, 4).map(|v| v.number), None, "no version created");
 
-    let st = status(&w.ctx, &group(&w).await).await.unwrap();
+    let st = status(&w.ctx, &group(&w).await, Default::default()).await.unwrap();
     assert_eq!((st.release.version, st.release.ami.as_deref(), st.release.commit.as_deref()), (Some(2), Some(a.as_str()), Some("aaaaaaa")));
     assert!(st.healthy, "{:?}", st.problems);
     assert_eq!((st.images.len(), st.images[0].instances, st.images[0].commit.as_deref()), (1, 3, Some("aaaaaaa")));

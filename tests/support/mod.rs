@@ -55,6 +55,19 @@ impl LocalAws {
         serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).unwrap()).unwrap()
     }
 
+    /// `seed` with `--shape` for each of `shapes` (launch-configuration, mixed-instances, warm-pool):
+    /// the default stack plus those groups, healthy (and warmed) when it returns.
+    pub fn seed_shapes(&self, shapes: &[&str]) -> Value {
+        let mut c = local_aws(&self.dir);
+        c.arg("seed");
+        for s in shapes {
+            c.args(["--shape", s]);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).unwrap()).unwrap()
+    }
+
     /// Runs the real binary from the repo root against this local AWS.
     pub fn bakeroll(&self, args: &[&str]) -> Output {
         let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));

@@ -196,6 +196,7 @@ impl Ec2Api for DryRunApi {
             tags: tags.clone(),
             snapshot_ids: vec![snap.clone()],
             state_reason: None,
+            architecture: None,
         };
         self.dry.with_world(|w| w.images.push(image));
         let a = args(&[
@@ -349,6 +350,47 @@ impl Ec2Api for DryRunApi {
         let op = DryRunOp::ModifyLaunchTemplate { template_id: template_id.into(), default_version: version };
         self.ec2_write(op, a, effects, &[]).await;
         Ok(())
+    }
+
+    async fn launch_template_data(&self, template_id: &str, version: i64) -> CloudResult<Option<TemplateData>> {
+        let planned = self.dry.with_world(|w| w.templates.iter().find(|(t, _)| t.id == template_id).map(|(_, d)| d.clone()));
+        if let Some(data) = planned {
+            return Ok((version == 1).then_some(data));
+        }
+        let a = args(&[("template_id", json!(template_id)), ("versions", json!([version]))]);
+        self.read(&actions::DESCRIBE_LT_VERSIONS, a, self.real.ec2.launch_template_data(template_id, version)).await
+    }
+
+    async fn find_launch_template(&self, name: &str) -> CloudResult<Option<TemplateInfo>> {
+        let planned = self.dry.with_world(|w| w.templates.iter().find(|(t, _)| t.name == name).map(|(t, _)| t.clone()));
+        if planned.is_some() {
+            return Ok(planned);
+        }
+        self.read(&actions::DESCRIBE_LTS, args(&[("name", json!(name))]), self.real.ec2.find_launch_template(name)).await
+    }
+
+    async fn create_launch_template(&self, name: &str, data: &TemplateData, description: &str) -> CloudResult<LtVersion> {
+        let id = self.dry.with_world(|w| planned_id("lt", w.templates.len() + 1));
+        let info = TemplateInfo { id: id.clone(), name: name.to_string(), default_version: Some(1), latest_version: Some(1) };
+        self.dry.with_world(|w| w.templates.push((info, data.clone())));
+        let a = args(&[
+            ("name", json!(name)),
+            ("description", json!(description)),
+            ("launch_template_data", serde_json::to_value(data).unwrap_or_default()),
+        ]);
+        let detail = format!("version 1 launches {} like the launch configuration", data.image_id.as_deref().unwrap_or("?"));
+        let effects = vec![effect(Change::Create, "launch-template", &id, detail)];
+        let op = DryRunOp::CreateLaunchTemplate { name: name.into(), data: data.clone(), description: description.into() };
+        self.ec2_write(op, a, effects, &[]).await;
+        Ok(LtVersion {
+            template_id: id,
+            template_name: name.to_string(),
+            number: 1,
+            image_id: data.image_id.clone(),
+            description: Some(description.to_string()),
+            is_default: true,
+            created: None,
+        })
     }
 
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {

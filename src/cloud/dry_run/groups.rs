@@ -3,7 +3,7 @@
 //! Auto Scaling has no DryRun.
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::ec2::{args, effect, split_planned, DryRunApi};
 use super::{planned_id, Change};
@@ -17,11 +17,26 @@ impl AutoScalingApi for DryRunApi {
         self.read(&actions::DESCRIBE_GROUPS, args(&[("group", json!(name))]), self.real.autoscaling.describe_group(name)).await
     }
 
-    async fn set_group_template_version(&self, group: &str, template_id: &str, version: &str) -> CloudResult<()> {
-        let a = args(&[("group", json!(group)), ("template_id", json!(template_id)), ("version", json!(version))]);
-        let detail = format!("launch template {template_id} pinned to version {version} (no instance changes)");
+    async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()> {
+        let t = config.template();
+        let a = args(&[
+            ("group", json!(group)),
+            ("template_id", json!(t.id)),
+            ("version", json!(t.version)),
+            ("mixed_instances_policy", json!(config.policy().is_some())),
+        ]);
+        let detail = format!("launches from launch template {} version {} (no instance is replaced)", t.id, t.version);
         self.asg_write(&actions::UPDATE_GROUP, a, vec![effect(Change::Change, "auto-scaling-group", group, detail)]);
         Ok(())
+    }
+
+    async fn describe_warm_pool(&self, group: &str) -> CloudResult<Vec<GroupInstance>> {
+        self.read(&actions::DESCRIBE_WARM_POOL, args(&[("group", json!(group))]), self.real.autoscaling.describe_warm_pool(group)).await
+    }
+
+    async fn describe_launch_configuration(&self, name: &str) -> CloudResult<Option<LaunchConfiguration>> {
+        let a = args(&[("launch_configuration", json!(name))]);
+        self.read(&actions::DESCRIBE_LCS, a, self.real.autoscaling.describe_launch_configuration(name)).await
     }
 
     async fn set_group_tag(&self, group: &str, key: &str, value: &str) -> CloudResult<()> {
@@ -54,16 +69,27 @@ impl AutoScalingApi for DryRunApi {
             ("auto_rollback", json!(p.auto_rollback)),
             ("bake_time_seconds", secs(p.bake_time)),
             ("alarms", json!(p.alarms)),
+            ("standby_instances", json!(p.standby_instances.map(|s| s.as_str()))),
+            ("scale_in_protected_instances", json!(p.scale_in_protected_instances.map(|s| s.as_str()))),
         ]);
+        let t = req.desired.template();
+        let overrides: Vec<Value> = req
+            .desired
+            .policy()
+            .map(|p| p.override_templates().iter().map(|t| json!({ "template_id": t.id, "version": t.version })).collect())
+            .unwrap_or_default();
         let a = args(&[
             ("group", json!(req.group)),
-            ("template_id", json!(req.template_id)),
-            ("version", json!(req.version)),
+            ("template_id", json!(t.id)),
+            ("version", json!(t.version)),
+            ("mixed_instances_policy", json!(req.desired.policy().is_some())),
+            ("override_templates", json!(overrides)),
             ("preferences", prefs),
         ]);
+        let what = if req.desired.policy().is_some() { "its mixed instances policy on launch-template version" } else { "launch-template version" };
         let detail = format!(
-            "replaces the instances of {} with launch-template version {}; the group takes that version only if the refresh succeeds",
-            req.group, req.version
+            "replaces the instances of {} with {what} {}; the group takes it only if the refresh succeeds",
+            req.group, t.version
         );
         self.asg_write(&actions::START_REFRESH, a, vec![effect(Change::Create, "instance-refresh", &id, detail)]);
         Ok(id)
@@ -81,9 +107,12 @@ impl AutoScalingApi for DryRunApi {
                 percentage_complete: None,
                 instances_to_update: None,
                 desired_version: None,
+                desired: None,
                 rollback_reason: None,
                 start_time: None,
                 end_time: None,
+                warm_pool_percentage: None,
+                warm_pool_to_update: None,
             })
             .collect();
         if planned.is_empty() || !real_ids.is_empty() {

@@ -21,7 +21,7 @@ use serde_json::Value;
 use async_trait::async_trait;
 
 use crate::cloud::{Clock, Cloud, CloudError, Wait};
-use crate::core::model::{Image, Instance, LtVersion};
+use crate::core::model::{Image, Instance, LtVersion, TemplateData, TemplateInfo};
 use crate::events::{Event, Sink};
 
 /// `i-(planned)`, then `i-(planned-2)`, ...: ids of resources a dry run would create.
@@ -134,6 +134,8 @@ pub(crate) struct Planned {
     pub instances: Vec<Instance>,
     pub images: Vec<Image>,
     pub versions: Vec<LtVersion>,
+    /// Launch templates the plan would create, with their data.
+    pub templates: Vec<(TemplateInfo, TemplateData)>,
     pub refreshes: Vec<(String, String)>,
     /// Real resources a planned write deleted: images deregistered, snapshots deleted, instances
     /// terminated. Reads leave them out (instances read as `shutting-down`).

@@ -17,6 +17,8 @@ fn prefs() -> RefreshPrefs {
         auto_rollback: true,
         bake_time: None,
         alarms: vec![],
+        standby_instances: None,
+        scale_in_protected_instances: None,
     }
 }
 
@@ -44,7 +46,7 @@ async fn writes_change_nothing_and_answer_with_placeholders() {
     assert_eq!(v.number, 2, "the next number after the template's only version");
     let back = cloud.ec2.launch_template_versions(&stack.template_id, &["2".into()]).await.unwrap();
     assert_eq!(back[0].image_id.as_deref(), Some("ami-(planned)"), "verify-after-write reads the planned version");
-    let req = RefreshRequest { group: "web".into(), template_id: stack.template_id.clone(), version: 2, prefs: prefs() };
+    let req = RefreshRequest::template("web", &stack.template_id, 2, prefs());
     assert_eq!(cloud.autoscaling.start_instance_refresh(&req).await.unwrap(), "refresh-(planned)");
     cloud.ec2.terminate_instances(std::slice::from_ref(&instance.id)).await.unwrap();
 

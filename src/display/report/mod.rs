@@ -136,6 +136,7 @@ pub fn render(input: &ReportInput) -> String {
     }
     html.push_str(&timeline::render(input));
     html.push_str(&why(input));
+    html.push_str(&shapes(input));
     html.push_str(&event_table(input));
     let _ = writeln!(html, "<p style=\"color:#57606a\">written by bakeroll {}</p></body></html>", env!("CARGO_PKG_VERSION"));
     html
@@ -177,6 +178,42 @@ fn why(input: &ReportInput) -> String {
                 let _ = writeln!(out, "<h2>Why {id} was rolled back</h2>\n<p id=\"evidence-summary-{id}\">{}</p>", esc(&reason.to_string()));
             }
             _ => {}
+        }
+    }
+    out
+}
+
+/// Per group: the instances the refresh's preferences left on another image (never verified), the
+/// override templates a mixed instances policy moved, and the warm pool as the verification saw it.
+fn shapes(input: &ReportInput) -> String {
+    let mut out = String::new();
+    for g in input.summary.deploy.iter().flat_map(|d| &d.groups) {
+        let id = esc(&g.group);
+        if !g.left_behind.is_empty() {
+            let _ = writeln!(
+                out,
+                "<h2>Left on another image in {id} (not verified)</h2>\n<table id=\"left-behind-{id}\"><tr><th>instance</th><th>image</th><th>because</th></tr>"
+            );
+            for l in &g.left_behind {
+                let _ = writeln!(out, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&l.id), esc(&l.image), esc(&l.because));
+            }
+            out.push_str("</table>\n");
+        }
+        if !g.override_templates.is_empty() {
+            let _ = writeln!(out, "<h2>Override templates of {id}'s mixed instances policy</h2>\n<table id=\"overrides-{id}\"><tr><th>template</th><th>version</th></tr>");
+            for t in &g.override_templates {
+                let _ = writeln!(out, "<tr><td>{}</td><td>{} → {}</td></tr>", esc(&t.template_id), t.old_version, t.new_version);
+            }
+            out.push_str("</table>\n");
+        }
+        if let Some(pool) = &g.warm_pool {
+            let _ = writeln!(out, "<h2>Warm pool of {id}</h2>\n<table id=\"warm-pool-{id}\"><tr><th>instance</th><th>state</th><th>image</th></tr>");
+            for i in pool {
+                let image = i.image.as_deref().unwrap_or("unknown");
+                let class = if image == g.new_image { "" } else { "warn" };
+                let _ = writeln!(out, "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>", esc(&i.id), esc(&i.lifecycle), esc(image));
+            }
+            out.push_str("</table>\n");
         }
     }
     out

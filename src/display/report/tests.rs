@@ -120,3 +120,18 @@ fn names_the_evidence_that_convicted_the_release_and_instances_waiting_on_a_hook
     assert!(html.contains("2 observations against the release; the rollback was sent 2.5s after the first."), "{html}");
     assert!(html.contains("waiting on a launch lifecycle hook"), "the legend names instances waiting on a hook");
 }
+
+#[test]
+fn instances_left_behind_and_the_warm_pool_are_shown_per_group() {
+    use crate::core::model::{LeftBehind, PoolInstance};
+    let mut input = failing_run();
+    let g = &mut input.summary.deploy.as_mut().unwrap().groups[0];
+    g.left_behind = vec![LeftBehind { id: "i-standby".into(), image: "ami-old".into(), because: "standby_instances = \"Ignore\"".into() }];
+    g.warm_pool = Some(vec![PoolInstance { id: "i-warm".into(), image: Some("ami-new".into()), lifecycle: "Warmed:Stopped".into() }]);
+    let html = render(&input);
+    let left = html.split("id=\"left-behind-shop-web\"").nth(1).expect("a left-behind table");
+    assert!(left.contains("i-standby") && left.contains("ami-old") && left.contains("standby_instances = &quot;Ignore&quot;"), "{left}");
+    let pool = html.split("id=\"warm-pool-shop-web\"").nth(1).expect("a warm pool table");
+    assert!(pool.contains("i-warm") && pool.contains("Warmed:Stopped") && pool.contains("ami-new"));
+    assert!(!render(&failing_run()).contains("left-behind-"), "nothing shown when nothing was left");
+}

@@ -156,7 +156,7 @@ async fn unknown_names_answer_like_aws() {
     assert!(e.is("TargetGroupNotFound") && e.kind == ErrorKind::NotFound);
     let e = cloud
         .autoscaling
-        .set_group_template_version("nope", "lt-1", "1")
+        .set_group_configuration("nope", &Configuration::Template(TemplateRef { id: "lt-1".into(), name: String::new(), version: "1".into() }))
         .await
         .unwrap_err();
     assert!(e.is("ValidationError"));

@@ -25,6 +25,8 @@ pub(super) fn prefs(min: i32, max: i32) -> RefreshPrefs {
         auto_rollback: false,
         bake_time: None,
         alarms: vec![],
+        standby_instances: None,
+        scale_in_protected_instances: None,
     }
 }
 
@@ -67,12 +69,7 @@ impl Deploy {
     }
 
     pub fn request(&self, prefs: RefreshPrefs) -> RefreshRequest {
-        RefreshRequest {
-            group: self.stack.group.clone(),
-            template_id: self.stack.template_id.clone(),
-            version: self.version,
-            prefs,
-        }
+        RefreshRequest::template(&self.stack.group, &self.stack.template_id, self.version, prefs)
     }
 
     pub async fn start(&self, prefs: RefreshPrefs) -> String {

@@ -129,7 +129,7 @@ async fn invalid_preferences_are_refused() {
         .unwrap_err()
         .is("ValidationError"));
     let mut req = d.request(prefs(100, 200));
-    req.version = 9;
+    req.desired = RefreshRequest::template(&req.group, &d.stack.template_id, 9, req.prefs.clone()).desired;
     assert!(d
         .cloud
         .autoscaling
