@@ -275,11 +275,12 @@ async fn main() -> Res<()> {
         (&lt_ref, g.instances.len()),
     );
     c.check("describe_group unknown -> None", cloud.autoscaling.describe_group("nope").await?.is_none(), "None");
-    cloud.autoscaling.set_group_template_version(&group_name, &lt_id, "2").await?;
+    let version_2 = Configuration::Template(TemplateRef { id: lt_id.clone(), name: String::new(), version: "2".into() });
+    cloud.autoscaling.set_group_configuration(&group_name, &version_2).await?;
     let g2 = cloud.autoscaling.describe_group(&group_name).await?.and_then(|g| g.launch_template);
-    c.check("set_group_template_version", g2.as_ref().map(|t| t.version.as_str()) == Some("2"), g2);
-    let bad_group = cloud.autoscaling.set_group_template_version("nope", &lt_id, "2").await;
-    c.error("set_group_template_version unknown group", bad_group, |_| true);
+    c.check("set_group_configuration", g2.as_ref().map(|t| t.version.as_str()) == Some("2"), g2);
+    let bad_group = cloud.autoscaling.set_group_configuration("nope", &version_2).await;
+    c.error("set_group_configuration unknown group", bad_group, |_| true);
     let all_healthy = |h: &Vec<TargetHealth>| h.len() == 2 && h.iter().all(|t| t.state == TargetState::Healthy);
     let first = cloud.elbv2.target_health(&tg_arn).await?;
     println!("info target_health first answer: {:?}", first.iter().map(|t| (&t.state, &t.reason)).collect::<Vec<_>>());
@@ -308,8 +309,10 @@ async fn main() -> Res<()> {
         auto_rollback: true,
         bake_time: None,
         alarms: vec![],
+        standby_instances: None,
+        scale_in_protected_instances: None,
     };
-    let req = RefreshRequest { group: group_name.clone(), template_id: lt_id.clone(), version: 2, prefs };
+    let req = RefreshRequest::template(&group_name, &lt_id, 2, prefs);
     let t0 = Instant::now();
     let started = cloud.autoscaling.start_instance_refresh(&req).await;
     let started_id = started.as_ref().ok().cloned();
@@ -362,7 +365,7 @@ async fn main() -> Res<()> {
             cloud.autoscaling.cancel_instance_refresh(&group_name).await,
         );
         // A second refresh, cancelled and one rolled back while in progress.
-        let second = cloud.autoscaling.start_instance_refresh(&RefreshRequest { version: 1, ..req.clone() }).await;
+        let second = cloud.autoscaling.start_instance_refresh(&RefreshRequest::template(&group_name, &lt_id, 1, req.prefs.clone())).await;
         report_refresh("start_instance_refresh (second)", second);
         let again = cloud.autoscaling.start_instance_refresh(&req).await;
         c.error("start_instance_refresh while one is active", again, |e| e.is("InstanceRefreshInProgress"));
