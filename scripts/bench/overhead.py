@@ -106,6 +106,7 @@ def summarize(runs: list[dict]) -> dict:
     return {
         "runs": len(runs), "ok": len(ok), "failures": [r.get("why") for r in runs if not r["ok"]],
         "cpu_s": med(runs, lambda r: r["cpu_s"]), "wall_s": med(runs, lambda r: r["wall_s"]),
+        "cpu_sys_s": med(runs, lambda r: r["cpu_sys_s"]),
         "calls": med(runs, lambda r: r["calls"]["total"] if r["calls"] else None),
         "polls": med(runs, lambda r: r["polls"]),
         "rss_largest_kib": med(runs, lambda r: r["peak_rss_largest_process_kib"]),

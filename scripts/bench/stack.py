@@ -108,23 +108,33 @@ def run(cmd: list, env: dict | None = None, cwd: Path = REPO, stdout=subprocess.
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-def stop_children(grace: float = 20.0) -> None:
+def stop_children(grace: float = 30.0) -> None:
     """SIGTERM to the process group of every child still running (bakeroll then rolls back what it
-    started; gate.py stops its server), SIGKILL after `grace` seconds."""
-    for p in list(RUNNING):
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    started; gate.py stops its server), then waits until no process of the group is left — the leader
+    (measure.py, gate.py) may exit before what it started — and SIGKILLs what is left after `grace` s."""
+    groups = [p.pid for p in RUNNING]
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
+    while any(_signal_group(g, 0) for g in groups) and time.monotonic() < deadline:
+        for p in list(RUNNING):
+            if p.poll() is not None:
+                RUNNING.discard(p)
+        time.sleep(0.2)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
     for p in list(RUNNING):
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        p.wait()
+        RUNNING.discard(p)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Sends `sig` to a process group; False when no process of it is left."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def bakeroll(exe: Path, args: list, env: dict) -> tuple[dict, float]:
