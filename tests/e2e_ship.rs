@@ -27,6 +27,8 @@ fn ship_rolls_the_fleet_onto_the_new_ami() {
     assert_eq!(summary["outcome"], "deployed");
     assert_eq!(summary["exit_code"], 0);
     assert!(summary["api_calls"]["autoscaling:StartInstanceRefresh"].as_u64() == Some(1), "{summary}");
+    // Every call of the run, the deploy lock's release (after the deploy) included.
+    assert_eq!(summary["api_calls"]["autoscaling:DeleteTags"], 1, "{summary}");
 
     let state = aws.inspect("shop-web");
     let image = image_named(&state, "shop-c0ffee1");

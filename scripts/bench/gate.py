@@ -184,6 +184,7 @@ def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[
     settle(asg, elb, tgs, 3)
     observer = Observer(members(asg), tgs)
     observer.start()
+    failure: dict = {}
     if mode == "autorollback":
         refresh_id = start_like_bakeroll(exe, env, pipes["bakeroll-20s"], ami)
     else:
@@ -191,6 +192,7 @@ def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[
         if not summary.get("deploy", {}).get("groups"):
             raise SystemExit(f"{mode}: bakeroll did not deploy: {summary.get('error')}")
         refresh_id = summary["deploy"]["groups"][0]["refresh_ids"][0]
+        failure = ((summary["deploy"]["groups"][0].get("outcome") or {}).get("reason") or {}).get("failure") or {}
     r = wait_terminal(asg, refresh_id)
     observer.stop.set()
     observer.join()
@@ -199,7 +201,20 @@ def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[
     first = observer.first_unhealthy
     detect = (start.timestamp() - first) / SCALE if start and first else None
     by = None if not start else ("AutoRollback" if "auto rollback" in (details.get("RollbackReason") or "") else "bakeroll")
-    return {"mode": mode, "refresh": refresh_id, "status": r["Status"], "rolled_back_by": by, "detect_to_rollback_aws_s": detect}
+    # bakeroll's own view: from the poll that saw the first evidence to the poll that convicted (watch clock).
+    held = failure.get("convicted_secs", 0) - failure.get("first_evidence_secs", 0) if failure else None
+    return {"mode": mode, "refresh": refresh_id, "status": r["Status"], "rolled_back_by": by, "detect_to_rollback_aws_s": detect,
+            "evidence_to_conviction_aws_s": held / SCALE if held is not None else None,
+            "observations": failure.get("observations")}
+
+
+def watch_elsewhere(tgs: int, lock: bool = True) -> dict[str, int]:
+    """Calls of the watch's four operations that one group's `bakeroll deploy` makes outside the watch:
+    the deploy lock reads the group three times (take, read back, release), preflight reads the group,
+    its refreshes, its instances and each target group's health once. The engine alone
+    (examples/gate_calls.rs) takes no lock."""
+    return {"autoscaling:DescribeAutoScalingGroups": 1 + (3 if lock else 0), "autoscaling:DescribeInstanceRefreshes": 1,
+            "ec2:DescribeInstances": 1, "elasticloadbalancing:DescribeTargetHealth": tgs}
 
 
 def calls_run(exe: str, env: dict, pipe: str, ami: str, work: Path, n: int, tgs: list[str]) -> dict:
@@ -212,13 +227,7 @@ def calls_run(exe: str, env: dict, pipe: str, ami: str, work: Path, n: int, tgs:
     assert summary["outcome"] == "deployed", summary
     polls = sum(1 for line in events.read_text().splitlines() if json.loads(line).get("event") == "fleet")
     c = summary["api_calls"]
-    # preflight: DescribeAutoScalingGroups, DescribeInstanceRefreshes, DescribeInstances, DescribeTargetHealth per target group
-    watch = {
-        "autoscaling:DescribeAutoScalingGroups": c.get("autoscaling:DescribeAutoScalingGroups", 0) - 1,
-        "autoscaling:DescribeInstanceRefreshes": c.get("autoscaling:DescribeInstanceRefreshes", 0) - 1,
-        "ec2:DescribeInstances": c.get("ec2:DescribeInstances", 0) - 1,
-        "elasticloadbalancing:DescribeTargetHealth": c.get("elasticloadbalancing:DescribeTargetHealth", 0) - len(tgs),
-    }
+    watch = {a: c.get(a, 0) - n for a, n in watch_elsewhere(len(tgs)).items()}
     return {"instances": n, "target_groups": len(tgs), "polls": polls, "watch_calls": watch,
             "calls_per_poll": sum(watch.values()) / max(polls, 1), "limit": 2 + len(tgs), "cpu_ms_per_poll": 1000 * cpu / max(polls, 1)}
 

@@ -34,6 +34,9 @@ What each figure measures
   calls and are not counted. The log names no action (the query protocol puts it in the body), so only
   totals by HTTP status are given. Every request to that server in the window is counted: run one client
   per server. Null, with calls_note saying why, when the server does not log requests.
+  calls.by_action counts the emulator's own `request <service>:<Action> <status> <ms> ms` lines of the
+  same log (LOCAL_AWS_LOG_REQUESTS, scripts/emulator/README.md), by IAM action (`ec2:CreateImage`); it
+  is empty for a server too old to write them.
 * measure_cpu_s: this process's own CPU (the sampler), not part of cpu_s; it shows the disturbance.
 
 Wall time not spent waiting on AWS
@@ -75,6 +78,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # One werkzeug request line; werkzeug colours some statuses with ANSI escapes, stripped first.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REQUEST = re.compile(r'werkzeug: \S+ - - \[[^\]]*\] "([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ')
+# The emulator's line for the same request, naming its action (scripts/emulator/server.py).
+ACTION = re.compile(r"local-aws: request (\S+) (\S+) [0-9.]+ ms")
 
 
 def set_subreaper() -> None:
@@ -193,7 +198,8 @@ class LocalAws:
             m = REQUEST.search(ANSI.sub("", line))
             if m and not m.group(2).startswith("/moto-api/"):
                 by_status[m.group(3)] = by_status.get(m.group(3), 0) + 1
-        return {"total": sum(by_status.values()), "by_status": dict(sorted(by_status.items()))}, None
+        return {"total": sum(by_status.values()), "by_status": dict(sorted(by_status.items())),
+                "by_action": by_action(text)}, None
 
     def report(self) -> dict:
         cpu1 = self.cpu()
@@ -202,6 +208,14 @@ class LocalAws:
             "time_scale": self.scale,
             "server_cpu_s": round(cpu1 - self.cpu0, 3) if cpu1 is not None and self.cpu0 is not None else None,
         }
+
+
+def by_action(log_text: str) -> dict[str, int]:
+    """AWS requests per IAM action in a stretch of a local AWS's server.log."""
+    counts: dict[str, int] = {}
+    for m in ACTION.finditer(log_text):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def reap_until(pid: int) -> int:

@@ -144,8 +144,10 @@ async fn run_session(global: &Global, args: &Args, session: &Session) -> Finishe
         Ok(l) => l,
         Err(e) => return Finished { summary, text: None, result: Err(e), next: None },
     };
-    let finished = deploy_locked(global, args, session, summary).await;
+    let mut finished = deploy_locked(global, args, session, summary).await;
     session.unlock(lock).await;
+    // Releasing the lock takes calls too: the summary counts every call of the run.
+    session.stamp(&mut finished.summary);
     finished
 }
 

@@ -68,11 +68,13 @@ async fn run_session(global: &Global, args: &Args, req: &bake::BakeRequest, sess
     };
     let release = ReleaseKey { ami: None, commit: Some(&req.commit) };
     let checked = session.interruptible(preflight_all(&session.ctx, &env, release, args.force)).await;
-    let finished = match checked {
+    let mut finished = match checked {
         Ok(_) => bake_and_deploy(global, args, req, session).await,
         Err(e) => early(e),
     };
     session.unlock(lock).await;
+    // Releasing the lock takes calls too: the summary counts every call of the run.
+    session.stamp(&mut finished.summary);
     finished
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::health::{tg_name, worst, HealthByGroup};
+use super::health::{by_instance, tg_name, HealthByGroup};
 use super::model::{Group, GroupInstance, TargetState};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -186,6 +186,7 @@ impl HealthGate {
             }
         }
         let mut stuck = None;
+        let index = by_instance(health);
         for inst in group.instances.iter().filter(|i| i.is_member() && !self.baseline.contains(&i.id)) {
             let seen = self.seen.entry(inst.id.clone()).or_default();
             if seen.left {
@@ -199,7 +200,7 @@ impl HealthGate {
             let mut unhealthy = None;
             let mut all_healthy = true;
             for arn in &group.target_group_arns {
-                let target = health.get(arn).and_then(|ts| worst(ts, &inst.id));
+                let target = index.worst(arn, &inst.id);
                 if target.is_some() {
                     seen.registered.entry(arn.clone()).or_insert(now);
                 }

@@ -1,7 +1,7 @@
 //! Fleet health: the check that a whole fleet is on one image and healthy, healthy/total counts per
 //! target group, and the target-health vocabulary the gate (`super::gate`) shares. Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -28,29 +28,53 @@ pub struct TgCount {
 /// Counts healthy targets among the group's current members, per target group.
 pub fn counts(group: &Group, health: &HealthByGroup) -> Vec<TgCount> {
     let members: BTreeSet<&str> = group.instances.iter().filter(|i| i.is_member()).map(|i| i.id.as_str()).collect();
+    let index = by_instance(health);
     group
         .target_group_arns
         .iter()
         .map(|arn| {
-            let targets = health.get(arn).map(Vec::as_slice).unwrap_or_default();
             let healthy = members
                 .iter()
-                .filter(|id| targets.iter().any(|t| t.target_id == **id && t.state == TargetState::Healthy))
+                .filter(|id| index.entries(arn, id).iter().any(|t| t.state == TargetState::Healthy))
                 .count();
             TgCount { target_group: tg_name(arn).to_string(), healthy, total: members.len() }
         })
         .collect()
 }
 
-/// The least healthy entry for an instance (it may be registered on several ports).
-pub(crate) fn worst<'a>(targets: &'a [TargetHealth], id: &str) -> Option<&'a TargetHealth> {
-    let rank = |s: &TargetState| match s {
-        TargetState::Unhealthy => 0,
-        TargetState::Initial | TargetState::Unavailable | TargetState::Other(_) => 1,
-        TargetState::Draining | TargetState::Unused => 2,
-        TargetState::Healthy => 3,
-    };
-    targets.iter().filter(|t| t.target_id == id).min_by_key(|t| rank(&t.state))
+/// One poll's target health by target group and instance, built once per look at the fleet: scanning a
+/// target group's answer for each instance would make every poll cost instances × targets (a million
+/// comparisons per target group at 1 000 instances) instead of growing with the fleet.
+pub struct ByInstance<'a>(HashMap<&'a str, HashMap<&'a str, Vec<&'a TargetHealth>>>);
+
+pub fn by_instance(health: &HealthByGroup) -> ByInstance<'_> {
+    let mut index: HashMap<&str, HashMap<&str, Vec<&TargetHealth>>> = HashMap::with_capacity(health.len());
+    for (arn, targets) in health {
+        let tg = index.entry(arn.as_str()).or_default();
+        for t in targets {
+            tg.entry(t.target_id.as_str()).or_default().push(t);
+        }
+    }
+    ByInstance(index)
+}
+
+impl<'a> ByInstance<'a> {
+    /// Every entry of instance `id` in target group `arn` (several when it is registered on several
+    /// ports), in the order of the answer; empty when it is not registered or the group was not read.
+    pub fn entries(&self, arn: &str, id: &str) -> &[&'a TargetHealth] {
+        self.0.get(arn).and_then(|tg| tg.get(id)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The least healthy entry of an instance in a target group (the first of equally bad ones).
+    pub fn worst(&self, arn: &str, id: &str) -> Option<&'a TargetHealth> {
+        let rank = |s: &TargetState| match s {
+            TargetState::Unhealthy => 0,
+            TargetState::Initial | TargetState::Unavailable | TargetState::Other(_) => 1,
+            TargetState::Draining | TargetState::Unused => 2,
+            TargetState::Healthy => 3,
+        };
+        self.entries(arn, id).iter().copied().min_by_key(|t| rank(&t.state))
+    }
 }
 
 /// Is the whole fleet in service, at desired capacity, on `image` (when given), and healthy in every
@@ -89,6 +113,7 @@ pub fn verify(
     left_alone: LeftAlone,
 ) -> Verdict {
     let mut v = Verdict::default();
+    let index = by_instance(health);
     let members: Vec<_> = group.instances.iter().filter(|i| i.is_member()).collect();
     let in_service = members.iter().filter(|i| i.in_service()).count();
     if (in_service as i32) < group.desired_capacity {
@@ -113,7 +138,7 @@ pub fn verify(
             v.problems.push(format!("{} is Unhealthy in the Auto Scaling group", inst.id));
         }
         for arn in &group.target_group_arns {
-            let t = health.get(arn).and_then(|ts| worst(ts, &inst.id));
+            let t = index.worst(arn, &inst.id);
             match t {
                 Some(t) if t.state == TargetState::Healthy => {}
                 Some(t) => v.problems.push(format!(

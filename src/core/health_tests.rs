@@ -115,3 +115,40 @@ fn a_warm_pool_on_the_old_image_is_not_verified_and_an_unread_pool_is_not_passed
     let images: BTreeMap<_, _> = [("a".to_string(), "ami-other".to_string())].into();
     assert!(verify(&grp, &images, &h, Some(&two), LeftAlone::default()).problems.is_empty());
 }
+
+#[test]
+fn an_instance_on_several_ports_is_judged_by_its_worst_entry_and_counted_healthy_by_any() {
+    // Entries by target group and instance, as one index per poll (no scan of the answer per instance).
+    let mut h = health(&[("a", Healthy), ("b", Healthy), ("a", Unhealthy), ("a", Initial)], &[("b", Draining)]);
+    let port = |t: &mut TargetHealth, p| t.port = Some(p);
+    h.get_mut(TG1).unwrap().iter_mut().zip([80, 80, 8080, 9090]).for_each(|(t, p)| port(t, p));
+    let index = by_instance(&h);
+    let ports = |arn, id| index.entries(arn, id).iter().map(|t| t.port.unwrap()).collect::<Vec<_>>();
+    assert_eq!(ports(TG1, "a"), vec![80, 8080, 9090], "every entry, in the answer's order");
+    assert_eq!(index.worst(TG1, "a").map(|t| (t.port, &t.state)), Some((Some(8080), &Unhealthy)));
+    assert_eq!(index.worst(TG1, "b").map(|t| &t.state), Some(&Healthy));
+    assert_eq!(index.worst(TG2, "b").map(|t| &t.state), Some(&Draining));
+    assert!(index.worst(TG2, "a").is_none(), "not registered there");
+    assert!(index.entries("arn:…:targetgroup/unread/cc", "a").is_empty(), "a target group not read");
+    // `counts` takes an instance as healthy when any of its entries is; `fleet_problems` names the worst.
+    let c = counts(&group(&["a", "b"]), &h);
+    assert_eq!((c[0].healthy, c[1].healthy), (2, 0));
+    let images: BTreeMap<_, _> = [("a".to_string(), "ami-1".to_string()), ("b".into(), "ami-1".into())].into();
+    let p = fleet_problems(&group(&["a", "b"]), &images, &h, Some("ami-1"));
+    assert_eq!(p, vec!["a is unhealthy in target group web", "a is not registered in target group admin", "b is draining in target group admin"]);
+}
+
+#[test]
+fn the_index_holds_each_entry_once_at_any_fleet_size() {
+    // 2 000 instances, each in both target groups: the index has every entry exactly once, under its own id.
+    let ids: Vec<String> = (0..2000).map(|i| format!("i-{i:05}")).collect();
+    let states: Vec<(&str, TargetState)> = ids.iter().map(|id| (id.as_str(), Healthy)).collect();
+    let h = health(&states, &states);
+    let index = by_instance(&h);
+    for id in &ids {
+        for arn in [TG1, TG2] {
+            let e = index.entries(arn, id);
+            assert_eq!((e.len(), e[0].target_id.as_str()), (1, id.as_str()));
+        }
+    }
+}

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 
 use super::Ctx;
 use crate::cloud::CloudError;
-use crate::core::health::{tg_name, HealthByGroup};
+use crate::core::health::{by_instance, tg_name, HealthByGroup};
 use crate::core::model::{Group, GroupInstance, Refresh};
 use crate::core::rollout::{may_be_an_alarm, Observation, Rollout};
 use crate::events::FleetInstance;
@@ -135,6 +135,7 @@ pub async fn fleet(ctx: &Ctx, g: &Group) -> Result<(BTreeMap<String, String>, He
 
 /// Every instance the group lists (members and those leaving), with its image and per-target-group state.
 pub fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
+    let index = by_instance(&obs.health);
     obs.group
         .instances
         .iter()
@@ -144,10 +145,10 @@ pub fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
             lifecycle: i.lifecycle_state.clone(),
             health: obs
                 .health
-                .iter()
-                .filter_map(|(arn, targets)| {
+                .keys()
+                .filter_map(|arn| {
                     // The least healthy entry when an instance is registered on several ports.
-                    let states: Vec<_> = targets.iter().filter(|t| t.target_id == i.id).map(|t| t.state.to_string()).collect();
+                    let states: Vec<_> = index.entries(arn, &i.id).iter().map(|t| t.state.to_string()).collect();
                     let worst = ["unhealthy", "initial", "unavailable", "draining", "unused", "healthy"]
                         .into_iter()
                         .find(|s| states.iter().any(|x| x == s))

@@ -46,7 +46,9 @@ mod warm;
 mod shapes;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -74,6 +76,8 @@ pub enum Health {
 pub struct FakeCloud {
     state: Arc<Mutex<state::State>>,
     calls: CallLedger,
+    /// Real nanoseconds spent inside `with` (stepping the world and answering), shared by clones.
+    inside_ns: Arc<AtomicU64>,
 }
 
 impl FakeCloud {
@@ -86,6 +90,7 @@ impl FakeCloud {
         Self {
             state: Arc::new(Mutex::new(state::State::new(timings))),
             calls: CallLedger::default(),
+            inside_ns: Arc::default(),
         }
     }
 
@@ -114,9 +119,18 @@ impl FakeCloud {
 
     /// Steps the world to now, then runs `f` on it under the lock (never held across an await).
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut state::State) -> R) -> R {
+        let began = std::time::Instant::now();
         let mut state = self.state.lock().expect("fake cloud state poisoned");
         state.advance(Instant::now());
-        f(&mut state)
+        let out = f(&mut state);
+        self.inside_ns.fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// Real (not virtual) time spent inside the fake so far, stepping its world and answering calls:
+    /// what a benchmark subtracts to see the engine's own cost (examples/gate_calls.rs).
+    pub fn time_inside(&self) -> Duration {
+        Duration::from_nanos(self.inside_ns.load(Ordering::Relaxed))
     }
 }
 
