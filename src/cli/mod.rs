@@ -18,6 +18,7 @@ pub mod gc;
 pub mod init;
 mod signals;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 
@@ -183,12 +184,20 @@ impl Session {
         if self.dry_run.is_some() {
             return Ok(None);
         }
-        crate::engine::lock::take(&self.ctx, env_name, &env.auto_scaling_groups, commit, env.lock_lease.0).await.map(Some)
+        let take = crate::engine::lock::take(&self.ctx, env_name, &env.auto_scaling_groups, commit, env.lock_lease.0);
+        self.interruptible(take).await.map(Some)
     }
 
+    /// Gives the lock back; a signal while AWS is slow to answer leaves it to its lease instead of
+    /// holding the exit up.
     pub async fn unlock(&self, lock: Option<Lock>) {
-        if let Some(lock) = lock {
-            lock.release(&self.ctx).await;
+        let Some(lock) = lock else { return };
+        let next = self.signals.count() + 1;
+        tokio::select! {
+            () = lock.release(&self.ctx) => {}
+            s = self.signals.nth(next) => {
+                self.ctx.events.warn("bakeroll", format!("{s} received while releasing the deploy lock: it expires with its lease"));
+            }
         }
     }
 
@@ -325,7 +334,9 @@ pub fn finish(global: &Global, mut f: Finished) -> i32 {
         if f.next.is_none() {
             f.next = crate::error::default_next(e);
         }
-        eprint!("{}", crate::error::render(e, f.next.as_deref()));
+        // Never `eprint!`: with stderr closed (a cancelled CI job's log pipe) it panics, and exit 101
+        // would replace the real code after a rollback has been carried out.
+        let _ = write!(std::io::stderr(), "{}", crate::error::render(e, f.next.as_deref()));
         let mut causes = Vec::new();
         let mut src = std::error::Error::source(e);
         while let Some(c) = src {
@@ -339,14 +350,16 @@ pub fn finish(global: &Global, mut f: Finished) -> i32 {
     if let Some(path) = &global.report {
         // The report is a by-product: failing to write it is said, and never changes the exit code.
         if let Err(e) = display::report::write(path, &f.summary) {
-            eprintln!("warning: --report {}: cannot write: {e}", path.display());
+            let _ = writeln!(std::io::stderr(), "warning: --report {}: cannot write: {e}", path.display());
         }
     }
     match global.output {
-        Output::Json => println!("{}", serde_json::to_string(&f.summary).unwrap_or_default()),
+        Output::Json => {
+            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&f.summary).unwrap_or_default());
+        }
         Output::Text => {
             if let (Ok(()), Some(text)) = (&f.result, &f.text) {
-                println!("{text}");
+                let _ = writeln!(std::io::stdout(), "{text}");
             }
         }
     }

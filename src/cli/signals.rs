@@ -43,6 +43,11 @@ impl Signals {
         Self { seen }
     }
 
+    /// How many signals have arrived so far.
+    pub fn count(&self) -> u32 {
+        self.seen.borrow().0
+    }
+
     /// Waits until at least `n` signals have arrived (counting from the session's start) and names the last.
     pub async fn nth(&self, n: u32) -> &'static str {
         let mut seen = self.seen.clone();

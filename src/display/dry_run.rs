@@ -12,13 +12,13 @@ use crate::cloud::dry_run::{Change, DryRun, Permission, StepKind};
 const MAX_VALUE_CHARS: usize = 100;
 
 pub fn print(command: &str, plan: &DryRun) {
-    print!("{}", render(command, plan));
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), render(command, plan).as_bytes());
 }
 
 /// Lines for stderr that qualify a result (e.g. assumptions `iam-policy` made).
 pub fn print_notes(notes: &[String]) {
     for n in notes {
-        eprintln!("note: {n}");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("note: {n}\n").as_bytes());
     }
 }
 

@@ -149,3 +149,10 @@ impl Lock {
         give_back(ctx, &self.groups, &self.me).await;
     }
 }
+
+/// A lock dropped without `release` (an early exit) stops renewing, so its lease can run out.
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
