@@ -157,6 +157,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # seconds a client may take to send its request
     server: "Proxy"
+    _entry: dict | None = None  # the AWS call's log line until it is written
 
     def log_message(self, format, *args):  # noqa: A002 - requests.jsonl is the log
         pass
@@ -169,6 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._control()
         t0 = time.monotonic()
         entry: dict = {"seq": next(self.server.seq), "time": _now(), "method": self.command}
+        self._entry, self._t0 = entry, t0
         try:
             body = self._body()
             call = identify(self.path, self.headers, body)
@@ -178,11 +180,18 @@ class Handler(BaseHTTPRequestHandler):
             entry.update(self._handle(call, rule, body))
         except _Refused as e:
             entry.update(status=e.status, error=e.message)
-            self._send(e.status, [("Content-Type", "text/plain")], f"faultproxy: {e.message}\n".encode())
+            self._send(e.status, [("Content-Type", "text/plain")], f"faultproxy: {e.message}\n".encode(), {})
         except OSError as e:  # the client went away (its timeout during a delay, a reset)
             entry["error"] = f"client connection: {e!r}"
-        entry["ms"] = round((time.monotonic() - t0) * 1000, 1)
-        self.server.log.write(entry)
+        self._record()
+
+    def _record(self) -> None:
+        """Writes this request's log line once. _send calls it before the answer goes out, so a client
+        holding its answer finds its line in requests.jsonl (tests and the matrix read it at once)."""
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry["ms"] = round((time.monotonic() - self._t0) * 1000, 1)
+            self.server.log.write(entry)
 
     do_GET = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_POST
 
@@ -190,23 +199,26 @@ class Handler(BaseHTTPRequestHandler):
         fault = rule.fault if rule else None
         if fault in ("throttle", "http500", "http503"):
             status, headers, data = error_response(call, fault)
-            self._send(status, headers, data)
-            return {"status": status}
+            return self._send(status, headers, data, {"status": status})
         if fault == "delay" and rule.hold == "request":
             self.server.stopping.wait(rule.seconds)
             fault = "reset-before" if rule.then == "drop" else None
         if fault == "reset-before":
-            _abort_handler(self)
-            return {"status": None}
+            return self._reset({"status": None})
         status, headers, data = self._forward(body)
         if fault == "delay":  # hold the answer
             self.server.stopping.wait(rule.seconds)
             fault = "reset-after" if rule.then == "drop" else None
         if fault == "reset-after":  # the request took effect upstream; its answer is lost
-            _abort_handler(self)
-            return {"upstream_status": status, "status": None}
-        self._send(status, headers, data)
-        return {"upstream_status": status, "status": status}
+            return self._reset({"upstream_status": status, "status": None})
+        return self._send(status, headers, data, {"upstream_status": status, "status": status})
+
+    def _reset(self, fields: dict) -> dict:
+        self._entry.update(fields)
+        self._record()  # before the reset, as _send does before an answer
+        _abort_handler(self)
+        self.server.release(self.connection)
+        return fields
 
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -246,7 +258,13 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+    def _send(self, status: int, headers: list[tuple[str, str]], data: bytes,
+              fields: dict | None = None) -> dict:
+        """Sends an answer; with `fields` (an AWS call's, not a control request's) its log line
+        is completed with them and written first."""
+        if fields is not None and self._entry is not None:
+            self._entry.update(fields)
+            self._record()
         self.send_response_only(status)
         for key, value in headers:
             if key.lower() not in HOP_BY_HOP:
@@ -256,6 +274,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+        self.wfile.flush()
+        # The connection's slot is free once its answer is out: a client that read it and connects
+        # again is admitted, whatever the thread still has to do to close the socket.
+        self.server.release(self.connection)
+        return fields or {}
 
     def _control(self) -> None:
         """GET health|rules|stats, POST rules (replace them, with fresh counters). Never forwarded."""
@@ -300,13 +323,14 @@ class Proxy(ThreadingHTTPServer):
         self.log = RequestLog(s.state / "requests.jsonl")
         self.stopping = threading.Event()  # ends every delay at once on shutdown
         self.seq = itertools.count(1)
-        self.active = 0
+        self.admitted: set = set()  # sockets holding one of --max-connections
         self.slots = threading.Lock()
 
     def process_request(self, request, client_address):
         with self.slots:
-            admitted = self.active < self.settings.max_connections
-            self.active += admitted
+            admitted = len(self.admitted) < self.settings.max_connections
+            if admitted:
+                self.admitted.add(request)
         if not admitted:
             self.log.write({"seq": next(self.seq), "time": _now(),
                             "refused": f"over --max-connections {self.settings.max_connections}"})
@@ -318,8 +342,11 @@ class Proxy(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self.slots:
-                self.active -= 1
+            self.release(request)
+
+    def release(self, request) -> None:
+        with self.slots:
+            self.admitted.discard(request)
 
 
 def main(argv: list[str]) -> int:
