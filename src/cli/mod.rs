@@ -115,6 +115,7 @@ pub struct Session {
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
         let pipeline = Loaded::load(&global.pipeline)?;
+        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await.map_err(Error::Usage)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -134,7 +135,6 @@ impl Session {
             }
             display.tap(journal);
         }
-        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
         let ctx = Ctx { cloud, events: Events(display.sink()), pipeline, ledger: Ledger::default(), stop: Default::default() };
         let signals = signals::Signals::listen();
         Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now() })
