@@ -273,6 +273,10 @@ impl Ec2Api for Ec2 {
         templates::set_default(&self.client, &self.calls, template_id, version).await
     }
 
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
+        templates::delete_version(&self.client, &self.calls, template_id, version).await
+    }
+
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
         let a = op.action().name;
         self.calls.record(a);
@@ -301,6 +305,9 @@ impl Ec2Api for Ec2 {
             }
             DryRunOp::ModifyLaunchTemplate { template_id, default_version } => {
                 dry_run(a, templates::set_default_request(c, template_id, *default_version).dry_run(true).send().await)
+            }
+            DryRunOp::DeleteLaunchTemplateVersion { template_id, version } => {
+                dry_run(a, templates::delete_version_request(c, template_id, *version).dry_run(true).send().await)
             }
         }
     }

@@ -152,6 +152,18 @@ impl Session {
             s = self.signals.nth(1) => s,
         };
         if !self.ctx.ledger.deploying() {
+            // A call creating something may be in flight (RunInstances, CreateImage,
+            // CreateLaunchTemplateVersion): let it land, so that cleanup knows what it made. Dropping
+            // it would leave AWS to act on a request whose answer nobody reads.
+            tokio::select! {
+                r = &mut work => return r.map_err(|e| self.after_stop(e)),
+                () = self.ctx.ledger.landed() => {}
+                again = self.signals.nth(2) => return Err(Error::Interrupted {
+                    state: format!("{again} again: exited at once; {}", self.ctx.ledger.in_flight()),
+                }),
+            }
+        }
+        if !self.ctx.ledger.deploying() {
             self.ctx.events.warn("bakeroll", format!("{first} received: stopping and cleaning up"));
             let report = self.ctx.ledger.clean_bake(&self.ctx.cloud).await;
             return Err(Error::Interrupted { state: report.describe() });

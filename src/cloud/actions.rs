@@ -74,6 +74,8 @@ pub const DEREGISTER_IMAGE: Action = ec2_write("ec2:DeregisterImage", Scope::Pip
 pub const DELETE_SNAPSHOT: Action = ec2_write("ec2:DeleteSnapshot", Scope::PipelineSnapshots);
 pub const CREATE_LT_VERSION: Action = ec2_write("ec2:CreateLaunchTemplateVersion", Scope::LaunchTemplates);
 pub const MODIFY_LT: Action = ec2_write("ec2:ModifyLaunchTemplate", Scope::LaunchTemplates);
+/// Only for a version this run created and never rolled out (an interrupted deploy).
+pub const DELETE_LT_VERSIONS: Action = ec2_write("ec2:DeleteLaunchTemplateVersions", Scope::LaunchTemplates);
 
 pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
 pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
@@ -103,6 +105,7 @@ pub const ALL: &[Action] = &[
     DELETE_SNAPSHOT,
     CREATE_LT_VERSION,
     MODIFY_LT,
+    DELETE_LT_VERSIONS,
     DESCRIBE_GROUPS,
     DESCRIBE_REFRESHES,
     UPDATE_GROUP,

@@ -28,6 +28,7 @@ pub enum DryRunOp {
     DeleteSnapshot { snapshot_id: String },
     CreateLaunchTemplateVersion { template_id: String, source_version: i64, image_id: String, description: String },
     ModifyLaunchTemplate { template_id: String, default_version: i64 },
+    DeleteLaunchTemplateVersion { template_id: String, version: i64 },
 }
 
 impl DryRunOp {
@@ -42,6 +43,7 @@ impl DryRunOp {
             Self::DeleteSnapshot { .. } => &actions::DELETE_SNAPSHOT,
             Self::CreateLaunchTemplateVersion { .. } => &actions::CREATE_LT_VERSION,
             Self::ModifyLaunchTemplate { .. } => &actions::MODIFY_LT,
+            Self::DeleteLaunchTemplateVersion { .. } => &actions::DELETE_LT_VERSIONS,
         }
     }
 }
@@ -86,6 +88,8 @@ pub trait Ec2Api: Send + Sync {
         description: &str,
     ) -> CloudResult<LtVersion>;
     async fn set_default_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
+    /// Deletes one version (one this run created and never used); a version already gone is Ok.
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
     /// Sends `op` with `DryRun`: Ok when EC2 answers `DryRunOperation` (the call would be allowed), a
     /// `Denied` error for `UnauthorizedOperation`, any other error as EC2 gave it. Changes nothing.
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()>;

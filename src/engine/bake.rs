@@ -112,7 +112,13 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let stopped = launched || is_stopped(ctx, &instance_id).await?;
     ev.phase("bake", Stage::CreateImage, format!("creating image {name} from {instance_id}"));
     let description = format!("bakeroll {} commit {}", ctx.pipeline.name(), req.commit);
-    let ami_id = match ctx.cloud.ec2.create_image(&instance_id, &name, &description, stopped, &tags).await {
+    let creating = ctx.ledger.creating();
+    let created = ctx.cloud.ec2.create_image(&instance_id, &name, &description, stopped, &tags).await;
+    if let Ok(id) = &created {
+        ctx.ledger.unfinished_image(id);
+    }
+    drop(creating);
+    let ami_id = match created {
         Ok(id) => id,
         // Another job baked the same commit a moment ago: theirs is ours.
         Err(e) if e.is("InvalidAMIName.Duplicate") => {
@@ -122,7 +128,6 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         }
         Err(e) => return Err(Error::cloud(e, AFTER_CLEANUP)),
     };
-    ctx.ledger.unfinished_image(&ami_id);
     let image = wait_available(ctx, &name, &ami_id).await?;
     ctx.ledger.image_snapshots(&ami_id, &image.snapshot_ids);
     if !image.snapshot_ids.is_empty() {
@@ -286,8 +291,10 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
         tags,
     };
     ctx.events.phase("bake", Stage::Launch, format!("launching a {} build instance from {base}", cfg.instance_type));
+    let creating = ctx.ledger.creating();
     let instance = ctx.cloud.ec2.launch_instance(&spec).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     ctx.ledger.build_instance(&instance.id);
+    drop(creating);
     ctx.events.info("bake", format!("build instance {} launched", instance.id));
     Ok(instance.id)
 }

@@ -17,7 +17,7 @@ use super::{Ctx, RefreshKind};
 use crate::cloud::Wait;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
-use crate::core::model::{ImageState, RefreshPrefs, RefreshRequest};
+use crate::core::model::{ImageState, RefreshPrefs, RefreshRequest, RefreshStatus};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
 use crate::events::Stage;
@@ -141,9 +141,12 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         seconds: 0.0,
     };
     let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
+    // An earlier run's refresh of this release that is already rolling back: watched as a rollback.
+    let rolling_back = p.attach.as_ref().filter(|r| r.status == RefreshStatus::RollbackInProgress);
     let (refresh_id, version) = match attached {
         Some((id, version)) => {
-            ctx.ledger.refresh_started(&name, &id, RefreshKind::Forward);
+            let kind = if rolling_back.is_some() { RefreshKind::Back } else { RefreshKind::Forward };
+            ctx.ledger.refresh_started(&name, &id, kind);
             (id, version)
         }
         None if p.configured_for(&req.image_id)
@@ -174,13 +177,18 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
     ctx.events.info(&name, format!("instance refresh {refresh_id} rolls out version {version}"));
     // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
     let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&req.image_id)).map(|i| i.id.clone()).collect();
-    let rollout = Rollout::new(
-        rollout_params(env),
-        Release { version: p.current, image_id: p.current_image.clone() },
-        Release { version, image_id: req.image_id.clone() },
-        refresh_id,
-        baseline,
-    );
+    let old = Release { version: p.current, image_id: p.current_image.clone() };
+    let new = Release { version, image_id: req.image_id.clone() };
+    let rollout = match rolling_back {
+        Some(r) => {
+            let mut rollout = Rollout::undo(rollout_params(env), old, new, refresh_id, &r.status);
+            let why = r.rollback_reason.as_ref().or(r.status_reason.as_ref()).map(|w| format!(": {w}")).unwrap_or_default();
+            let reason = format!("refresh {} of an earlier run of this deploy was already rolling back{why}", r.id);
+            rollout.reason = Some(RollbackReason::AwsRollback { reason: Some(reason) });
+            rollout
+        }
+        None => Rollout::new(rollout_params(env), old, new, refresh_id, baseline),
+    };
     let target = WatchTarget { group: &name, template_id: &p.template.id, rollback_prefs: rollback_prefs(env) };
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     // The default follows a verified success. A watch that ended before any outcome (its clock does not
@@ -213,14 +221,15 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
         None => format!("group {name} unchanged; {what}"),
     };
     let want = Wanted { env: &req.env, image: &req.image_id, commit: req.commit.as_deref(), existing: req.existing_version };
-    let (version, _) = versions::for_release(ctx, &want, p).await.map_err(|e| match e {
+    let (version, created) = versions::for_release(ctx, &want, p).await.map_err(|e| match e {
         VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
         VersionError::Mismatch(m) => Error::precondition(m),
         VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
     })?;
     let unused = changed(&format!("launch-template version {version} created but unused (a re-run of this release reuses it)"));
     if let Some(signal) = ctx.stop.requested() {
-        return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {unused}") });
+        let state = if created { changed(&discard_version(ctx, p, version).await) } else { unused };
+        return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {state}") });
     }
     let request = RefreshRequest { group: name.clone(), template_id: p.template.id.clone(), version, prefs: env.refresh_prefs() };
     ctx.events.phase(name, Stage::Refresh, format!("starting instance refresh to version {version} ({})", req.image_id));
@@ -236,6 +245,21 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
             r.desired_version.as_deref().unwrap_or("?")
         ))),
         Started::Failed(e) => Err(Error::cloud(e, unused)),
+    }
+}
+
+/// A stop came after this run created `version` and before anything used it: delete it, so that a
+/// cancelled deploy leaves no version that was never rolled out. Says what is left either way.
+async fn discard_version(ctx: &Ctx, p: &Prepared, version: i64) -> String {
+    match ctx.cloud.ec2.delete_launch_template_version(&p.template.id, version).await {
+        Ok(()) => {
+            ctx.ledger.version_deleted(&p.group.name);
+            ctx.events.info(&p.group.name, format!("deleted launch-template version {version}: nothing used it"));
+            format!("launch-template version {version} was created and deleted again")
+        }
+        Err(e) => format!(
+            "launch-template version {version} created but unused and could not be deleted ({e}); a re-run of this release reuses it"
+        ),
     }
 }
 

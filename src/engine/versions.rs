@@ -72,8 +72,10 @@ pub async fn for_release(ctx: &Ctx, want: &Wanted<'_>, p: &Prepared) -> Result<(
     });
     let name = &p.group.name;
     ctx.events.phase(name, Stage::Template, format!("creating launch-template version from {} with image {}", p.current, want.image));
+    let creating = ctx.ledger.creating();
     let created = ec2.create_launch_template_version(&p.template.id, p.current, want.image, &description).await?;
     ctx.ledger.version_created(name, &p.template.id, created.number);
+    drop(creating);
     // Verify after write: the version must launch the new image (an emulator or API change that drops
     // the override would otherwise roll out the old image and report success).
     let check = ec2.launch_template_versions(&p.template.id, &[created.number.to_string()]).await?;
