@@ -27,8 +27,12 @@ pub use elbv2::Elbv2;
 /// call mid-deploy costs far more than waiting — at a 20 % failure rate, eight attempts fail together
 /// once in ~400 000 calls (0.2^8), where the default three fail once in 125. Longer outages are the
 /// engine's own loops' to ride out (the refresh watcher keeps watching; a wait backs off).
-/// Adaptive mode: after a throttle its client-side token bucket slows our own request rate too, the
-/// polite thing for a tool that polls while other pipelines share the account's limits.
+/// Standard mode, not adaptive: adaptive's client-side bucket is sized by our own (low) request rate,
+/// so after one throttle a retry costs more tokens than the bucket can hold and waits about 18 s, and
+/// every later call waits about 2 s. Measured by the reliability matrix (RELIABILITY.md): three throttles
+/// of one poll left the refresh watcher blind for 150 s and a 14 s ship took 232 s — long enough, with
+/// a real deploy's timeout, to roll back a good release because AWS was briefly busy. Our polite part
+/// is the engine's own polling interval and its waits' backoff.
 const MAX_ATTEMPTS: u32 = 8;
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
@@ -85,7 +89,7 @@ pub async fn connect_with(options: ConnectOptions) -> Cloud {
     let user_retry = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || std::env::var_os("AWS_RETRY_MODE").is_some();
     if options.max_attempts.is_some() || !user_retry {
         let attempts = options.max_attempts.unwrap_or(MAX_ATTEMPTS).max(1);
-        let retry = RetryConfig::adaptive().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF).with_max_backoff(MAX_BACKOFF);
+        let retry = RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF).with_max_backoff(MAX_BACKOFF);
         loader = loader.retry_config(retry);
     }
     let config = loader.load().await;
