@@ -106,7 +106,9 @@ def _unknown_region(response: BaseResponse) -> AwsError | None:
     except Exception:  # a service moto names differently: leave it to moto
         return None
     region = response.region
-    if region in backend[response.current_account]:
+    regions = backend[response.current_account]
+    # Global services (STS, IAM) have one backend, "global", whatever region the request is signed for.
+    if region in regions or "global" in regions:
         return None
     return AwsError("SignatureDoesNotMatch", f"Credential should be scoped to a valid region, not '{region}'.", 403)
 
