@@ -194,7 +194,10 @@ async fn existing_instance(ctx: &Ctx, id: &str) -> Result<String> {
     match found.first() {
         Some(i) if !i.state.is_gone() => Ok(i.id.clone()),
         Some(i) => Err(Error::precondition(format!("build instance {id} is {:?}; it cannot be imaged", i.state))),
-        None => Err(Error::precondition(format!("build instance {id} not found"))),
+        None => Err(Error::precondition(format!(
+            "build instance {id} not found{}; check --build-instance or bake.build_instance",
+            ctx.pipeline.region_hint()
+        ))),
     }
 }
 
@@ -228,7 +231,7 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
         .filter(|i| i.state == ImageState::Available)
         // Ties (same creation time) break on the name, then the id, so the pick is reproducible.
         .max_by(|a, b| (&a.creation_date, &a.name, &a.id).cmp(&(&b.creation_date, &b.name, &b.id)))
-        .ok_or_else(|| Error::precondition(format!("{what} matches no available image")))?;
+        .ok_or_else(|| Error::precondition(format!("{what} matches no available image{}", ctx.pipeline.region_hint())))?;
     ctx.events.info("bake", format!("base image {} ({})", newest.id, newest.name));
     Ok(newest.id)
 }
@@ -270,7 +273,10 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
         Some(path) => {
             let full = ctx.pipeline.base_dir().join(path);
             Some(std::fs::read_to_string(&full).map_err(|e| {
-                Error::precondition(format!("bake.user_data: cannot read {}: {e}", full.display()))
+                Error::precondition(format!(
+                    "bake.user_data: cannot read {}: {e}; the path is relative to the repository root (the pipeline file's directory, or its parent for pipeline/)",
+                    full.display()
+                ))
             })?)
         }
         None => None,

@@ -117,8 +117,7 @@ async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
         Some(i) if i.state == ImageState::Available => Ok(()),
         Some(i) => Err(Error::precondition(format!("AMI {ami} is {:?}, not available", i.state))),
         None => {
-            let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
-            Err(Error::precondition(format!("AMI {ami} not found{region} (is it this account's and this region's? check `region`)")))
+            Err(Error::precondition(format!("AMI {ami} not found{}; is it this account's?", ctx.pipeline.region_hint())))
         }
     }
 }

@@ -80,8 +80,7 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
     let group = asg.describe_group(name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
-        let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
-        Error::precondition(format!("Auto Scaling group {name} not found{region} (is `region` right?)"))
+        Error::precondition(format!("Auto Scaling group {name} not found{}", ctx.pipeline.region_hint()))
     })?;
     let template = match (&group.launch_template, group.mixed_instances_policy) {
         (Some(t), false) => t.clone(),
