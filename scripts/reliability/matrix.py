@@ -53,7 +53,7 @@ def corpus() -> tuple[list[dict], str]:
     """Runs the bad-input corpus (a cargo test) and reads the outcomes it writes."""
     with tempfile.TemporaryDirectory(prefix="bakeroll-corpus-") as tmp:
         out = Path(tmp) / "corpus.jsonl"
-        env = dict(os.environ, BAKEROLL_CORPUS_OUT=str(out))
+        env = dict(os.environ, BAKEROLL_CORPUS_OUT=str(out), BAKEROLL_CORPUS_PER_CASE="1")
         proc = subprocess.run(["cargo", "test", "--test", "e2e_bad_input", "--", "--test-threads", "2"],
                               cwd=REPO, env=env, capture_output=True, text=True)
         rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []

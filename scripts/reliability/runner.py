@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import verdict
-from cases import HOLD, Case, fault_rules
+from cases import HOLD, Case, fault_rules, starts_for
 from world import PIPELINE_NAME, SIGNALS, World, wait_until
 
 BROKEN_TAG = ["--tag", "local-aws:health=unhealthy"]
@@ -81,7 +81,7 @@ def _arm_at_runtime(w: World, case: Case, run) -> None:
         # is in flight whenever the verify phase has begun.
         case.rules = fault_rules(case.fault, step.held_op, ["1-"] if step.phase else [2], seconds=1.0 if step.phase else HOLD)
     else:
-        case.rules = [r for op in step.ops for r in fault_rules(case.fault, op, step.starts)]
+        case.rules = [r for op in step.ops for r in fault_rules(case.fault, op, starts_for(step, case.fault))]
     w.rules(case.rules)
 
 
