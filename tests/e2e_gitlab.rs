@@ -80,10 +80,26 @@ fn run(tool: &Path, aws: &LocalAws, dir: &Path, args: &[&str]) -> (Output, Strin
     // No ~/.aws files either: credentials come from the token or nowhere.
     std::fs::create_dir_all(dir.join(".home")).unwrap();
     c.env("HOME", dir.join(".home"));
+    // The jobs' temporary files (the OIDC token file) go here, to be checked after every run.
+    std::fs::create_dir_all(dir.join(".tmp")).unwrap();
+    c.env("TMPDIR", dir.join(".tmp"));
     let out = c.output().expect("run gitlab-ci-local");
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     eprintln!("--- gitlab-ci-local {args:?}: {:?}\n{log}", out.status.code());
     (out, log)
+}
+
+/// Every job that used OIDC wrote its token to a file of its own, readable by its user only, and no
+/// such file outlived its job (also when the job failed). `jobs`: how many token files the run made.
+fn assert_no_token_left(dir: &Path, log: &str, jobs: usize) {
+    let tmp = dir.join(".tmp");
+    let made: Vec<&str> = log.lines().filter(|l| l.contains("web identity token in ")).collect();
+    assert_eq!(made.len(), jobs, "token files written: {made:?}");
+    for line in &made {
+        assert!(line.contains(&format!("{}/bakeroll-oidc-", tmp.display())) && line.contains("(mode 600,"), "{line}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().filter_map(Result::ok).map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("bakeroll-oidc-")).collect();
+    assert!(left.is_empty(), "token files outlived their jobs: {left:?}");
 }
 
 fn passed(log: &str, job: &str) -> bool {
@@ -141,6 +157,7 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
         assert!(passed(&log, job), "{job} did not pass");
     }
     assert!(!passed(&log, "deploy-production"), "production is manual");
+    assert_no_token_left(app.path(), &log, 2);
     let staging = aws.inspect("shop-web");
     let image = staging["images"].as_array().unwrap().iter().find(|i| i["name"] == format!("shop-{sha}")).expect("baked image").clone();
     let ami = image["id"].as_str().unwrap().to_string();
@@ -158,6 +175,7 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     let (out, log) = run(&tool, &aws, app.path(), &["--manual", "deploy-production"]);
     assert!(out.status.success(), "pipeline 2 failed");
     assert!(passed(&log, "deploy-production"), "deploy-production did not pass");
+    assert_no_token_left(app.path(), &log, 3);
     let production = aws.inspect("shop-web-production");
     assert!(on_image(&production, &ami), "production not on {ami}: {production}");
     assert!(on_image(&aws.inspect("shop-web"), &ami), "staging changed");
@@ -169,6 +187,11 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     assert_eq!(bake["bake"]["reused"], true, "pipeline 2 reused the bake");
     aws.assert_schema_valid(&[&summary, &bake]);
 
+    // A job that fails (an environment the pipeline file does not define) removes its token too.
+    let (out, log) = run(&tool, &aws, app.path(), &["deploy-staging", "--variable", "BAKEROLL_ENV=nowhere"]);
+    assert!(!out.status.success() && log.contains("no environment named `nowhere`"), "the job should fail on its environment");
+    assert_no_token_left(app.path(), &log, 1);
+
     // Rollback of production, by hand. `bakeroll rollback` comes from another branch: until it is
     // merged this stage is reported as skipped (and the job's failure is checked to be exactly that).
     let has_rollback = Command::new(env!("CARGO_BIN_EXE_bakeroll")).args(["rollback", "--help"]).output().is_ok_and(|o| o.status.success());
@@ -179,6 +202,7 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
         return;
     }
     assert!(passed(&log, "rollback-production"), "rollback-production did not pass");
+    assert_no_token_left(app.path(), &log, 1);
     assert!(on_image(&aws.inspect("shop-web-production"), &base), "production not back on {base}");
     assert!(on_image(&aws.inspect("shop-web"), &ami), "rolling back production touched staging");
 }
