@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +40,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="the report [default: RELIABILITY.md for a full run, none for --quick/--only]")
     p.add_argument("--no-corpus", action="store_true", help="skip the bad-input corpus (cargo test --test e2e_bad_input)")
     p.add_argument("--list", action="store_true", help="print the case ids and exit")
+    p.add_argument("--self-test", action="store_true", help="only check the judge (test_verdict.py) and exit")
     return p.parse_args(argv)
 
 
@@ -63,8 +65,18 @@ def corpus() -> tuple[list[dict], str]:
         return rows, summary
 
 
+def self_test() -> bool:
+    """The judge's own tests (test_verdict.py): a run whose verdicts could be wrong is not worth starting."""
+    suite = unittest.defaultTestLoader.discover(str(Path(__file__).resolve().parent), pattern="test_*.py")
+    return unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite).wasSuccessful()
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if not self_test():
+        return 1
+    if args.self_test:
+        return 0
     cases = all_cases(args.quick)
     if args.only:
         cases = [c for c in all_cases(False) if c.id in args.only] or sys.exit(f"no case named {args.only}")

@@ -1,6 +1,6 @@
 """The matrix's judgement of an end state, from what observe.py read: which release the fleet is on,
 what was leaked, whether the exit code says so, and whether the case meets the goal. Pure functions
-(no I/O), so `matrix.py --self-test` checks them on hand-made states.
+(no I/O), so test_verdict.py checks them on hand-made states (every run does, first).
 
 The definitions (RELIABILITY.md quotes `DEFINITIONS`):
 """
