@@ -65,7 +65,7 @@ async fn main() -> Res<()> {
     // HTTP 500, which the SDK would retry with backoff.
     let max_attempts = std::env::var("SMOKE_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let cloud =
-        connect_with(ConnectOptions { region: Some("us-east-1".into()), max_attempts: Some(max_attempts) }).await;
+        connect_with(ConnectOptions { region: Some("us-east-1".into()), max_attempts: Some(max_attempts), ..ConnectOptions::default() }).await;
     let conf = aws_config::defaults(BehaviorVersion::latest()).region("us-east-1").load().await;
     let (ec2, asg, elb) = (
         aws_sdk_ec2::Client::new(&conf),

@@ -208,7 +208,7 @@ POLL_AWS_S = {"bakeroll-20s": 20, "bakeroll-5s": 5}
 
 
 def gate(r: dict) -> dict:
-    goals = ["bakeroll's own rollback first in 100 % of ≥ 10 broken ships", "≤ poll_interval + 2 AWS s from the first unhealthy sight to the rollback"]
+    goals = ["bakeroll's own rollback first in 100 % of ≥ 10 broken ships", "median ≤ poll_interval + 2 AWS s from the first unhealthy sight to the rollback, per poll interval"]
     if "gate" not in r:
         return skipped("3", "3. Detect-to-rollback", goals)
     d = r["gate"]["detect"]
@@ -241,10 +241,15 @@ def gate(r: dict) -> dict:
           "met": first == len(ours) and len(ours) >= 10,
           "why": None if first == len(ours) and len(ours) >= 10 else
           (f"only {len(ours)} broken ships in this run" if len(ours) < 10 else f"AWS's AutoRollback came first in {len(ours) - first}")}
+    # The goal is on the median (the gate issue's wording); runs later than poll + 2 are still counted and
+    # explained, since each is a release that served errors a little longer.
+    slow = [w for w in within_all if w[4] is None or w[4] > w[3]]
     late = [w for w in within_all if w[1] < w[2]]
-    g2 = {"section": "3", "goal": goals[1], "baseline": "", "met": not late and bool(within_all),
-          "figure": "; ".join(f"{m}: {k} of {n} within {lim} s, median {num(med, 1)}, max {num(mx, 1)}" for m, k, n, lim, med, mx in within_all),
-          "why": ("late in " + ", ".join(f"{n - k} {m} run(s)" for m, k, n, _, _, _ in late) + f" ({late_why(d)})") if late else None}
+    figure = "; ".join(f"{m}: median {num(med, 1)} (goal ≤ {lim}), {k} of {n} runs within, max {num(mx, 1)}" for m, k, n, lim, med, mx in within_all)
+    if late:
+        figure += " — late runs: " + ", ".join(f"{n - k} {m}" for m, k, n, _, _, _ in late) + f" ({late_why(d)})"
+    g2 = {"section": "3", "goal": goals[1], "baseline": "", "met": not slow and bool(within_all), "figure": figure,
+          "why": ("median over the goal in " + ", ".join(m for m, *_ in slow)) if slow else None}
     return {"lines": lines, "goals": [g1, g2]}
 
 

@@ -177,6 +177,8 @@ class Handler(BaseHTTPRequestHandler):
             n, index, rule = self.server.rules.pick(call)
             entry.update(service=call.service, operation=call.operation, protocol=call.protocol, n=n,
                          fault=rule.fault if rule else None, rule=index)
+            with self.server.slots:
+                self.server.inflight[entry["seq"]] = dict(entry)
             entry.update(self._handle(call, rule, body))
         except _Refused as e:
             entry.update(status=e.status, error=e.message)
@@ -192,6 +194,8 @@ class Handler(BaseHTTPRequestHandler):
         if entry is not None:
             entry["ms"] = round((time.monotonic() - self._t0) * 1000, 1)
             self.server.log.write(entry)
+            with self.server.slots:
+                self.server.inflight.pop(entry["seq"], None)
 
     do_GET = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_POST
 
@@ -281,7 +285,7 @@ class Handler(BaseHTTPRequestHandler):
         return fields or {}
 
     def _control(self) -> None:
-        """GET health|rules|stats, POST rules (replace them, with fresh counters). Never forwarded."""
+        """GET health|rules|stats|inflight, POST rules (replace them, with fresh counters). Never forwarded."""
         route = (self.command, urlsplit(self.path).path[len(CONTROL):])
         status = 200
         try:
@@ -297,8 +301,11 @@ class Handler(BaseHTTPRequestHandler):
                 print(f"faultproxy: {_now()} rules replaced: {json.dumps(payload)}", file=sys.stderr, flush=True)
             elif route == ("GET", "stats"):
                 payload = stats(self.server.log.path)
+            elif route == ("GET", "inflight"):  # identified calls not yet over, oldest first
+                with self.server.slots:
+                    payload = [e for _, e in sorted(self.server.inflight.items())]
             else:
-                raise _Refused(404, f"no control endpoint {self.command} {self.path} (GET health, rules, stats;"
+                raise _Refused(404, f"no control endpoint {self.command} {self.path} (GET health, rules, stats, inflight;"
                                     " POST rules)")
         except RuleError as e:
             status, payload = 400, {"error": str(e)}
@@ -324,7 +331,8 @@ class Proxy(ThreadingHTTPServer):
         self.stopping = threading.Event()  # ends every delay at once on shutdown
         self.seq = itertools.count(1)
         self.admitted: set = set()  # sockets holding one of --max-connections
-        self.slots = threading.Lock()
+        self.slots = threading.Lock()  # guards `admitted` and `inflight`
+        self.inflight: dict[int, dict] = {}  # seq -> the log entry so far, while the call is not over
 
     def process_request(self, request, client_address):
         with self.slots:

@@ -286,6 +286,10 @@ impl Ec2Api for Ec2 {
         templates::create_template(&self.client, &self.calls, name, data, description).await
     }
 
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
+        templates::delete_version(&self.client, &self.calls, template_id, version).await
+    }
+
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
         let a = op.action().name;
         self.calls.record(a);
@@ -317,6 +321,9 @@ impl Ec2Api for Ec2 {
             }
             DryRunOp::CreateLaunchTemplate { name, data, description } => {
                 dry_run(a, templates::create_template_request(c, name, data, description).dry_run(true).send().await)
+            }
+            DryRunOp::DeleteLaunchTemplateVersion { template_id, version } => {
+                dry_run(a, templates::delete_version_request(c, template_id, *version).dry_run(true).send().await)
             }
         }
     }

@@ -29,8 +29,12 @@ pub use elbv2::Elbv2;
 /// call mid-deploy costs far more than waiting — at a 20 % failure rate, eight attempts fail together
 /// once in ~400 000 calls (0.2^8), where the default three fail once in 125. Longer outages are the
 /// engine's own loops' to ride out (the refresh watcher keeps watching; a wait backs off).
-/// Adaptive mode: after a throttle its client-side token bucket slows our own request rate too, the
-/// polite thing for a tool that polls while other pipelines share the account's limits.
+/// Standard mode, not adaptive: adaptive's client-side bucket is sized by our own (low) request rate,
+/// so after one throttle a retry costs more tokens than the bucket can hold and waits about 18 s, and
+/// every later call waits about 2 s. Measured by the reliability matrix (RELIABILITY.md): three throttles
+/// of one poll left the refresh watcher blind for 150 s and a 14 s ship took 232 s — long enough, with
+/// a real deploy's timeout, to roll back a good release because AWS was briefly busy. Our polite part
+/// is the engine's own polling interval and its waits' backoff.
 const MAX_ATTEMPTS: u32 = 8;
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
@@ -43,6 +47,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// 30 s is far above that but turns a hung connection into a retry instead of a stalled rollout.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Overrides `ATTEMPT_TIMEOUT` (seconds, fractions allowed): for very slow networks, and for the
+/// reliability matrix, which holds answers past the timeout and would wait 30 s for each.
+pub const ATTEMPT_TIMEOUT_VAR: &str = "BAKEROLL_HTTP_ATTEMPT_TIMEOUT";
+
+/// The per-attempt timeout: `ATTEMPT_TIMEOUT`, or `value` of `ATTEMPT_TIMEOUT_VAR` when set.
+pub fn attempt_timeout(value: Option<&str>) -> Result<Duration, String> {
+    let Some(text) = value else { return Ok(ATTEMPT_TIMEOUT) };
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("{ATTEMPT_TIMEOUT_VAR} is `{text}`; set it to the seconds one HTTP attempt may take (more than 0, at most 3600), or unset it for {}s", ATTEMPT_TIMEOUT.as_secs())),
+    }
+}
+
 /// How to reach AWS. The endpoint is deliberately not here: aws-config reads `AWS_ENDPOINT_URL`
 /// (and `AWS_ENDPOINT_URL_EC2`, ...) itself, which is how tests point at a local AWS.
 #[derive(Debug, Clone, Default)]
@@ -51,16 +68,20 @@ pub struct ConnectOptions {
     pub region: Option<String>,
     /// Overrides `MAX_ATTEMPTS` (1 disables retries, e.g. in tests against a local AWS).
     pub max_attempts: Option<u32>,
+    /// Overrides `ATTEMPT_TIMEOUT` (see `attempt_timeout`).
+    pub attempt_timeout: Option<Duration>,
 }
 
-/// Connects with defaults plus an optional region override.
-pub async fn connect(region: Option<String>) -> Cloud {
-    connect_with(ConnectOptions { region, ..ConnectOptions::default() }).await
+/// Connects with defaults plus an optional region override, and the attempt timeout of
+/// `ATTEMPT_TIMEOUT_VAR` (a bad value is refused with the fix).
+pub async fn connect(region: Option<String>) -> Result<Cloud, String> {
+    let attempt_timeout = Some(attempt_timeout(std::env::var(ATTEMPT_TIMEOUT_VAR).ok().as_deref())?);
+    Ok(connect_with(ConnectOptions { region, attempt_timeout, ..ConnectOptions::default() }).await)
 }
 
 pub async fn connect_with(options: ConnectOptions) -> Cloud {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(ATTEMPT_TIMEOUT).build(),
+        TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT)).build(),
     );
     if let Some(region) = options.region {
         loader = loader.region(Region::new(region));
@@ -70,7 +91,7 @@ pub async fn connect_with(options: ConnectOptions) -> Cloud {
     let user_retry = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || std::env::var_os("AWS_RETRY_MODE").is_some();
     if options.max_attempts.is_some() || !user_retry {
         let attempts = options.max_attempts.unwrap_or(MAX_ATTEMPTS).max(1);
-        let retry = RetryConfig::adaptive().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF).with_max_backoff(MAX_BACKOFF);
+        let retry = RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF).with_max_backoff(MAX_BACKOFF);
         loader = loader.retry_config(retry);
     }
     let config = loader.load().await;
@@ -125,5 +146,16 @@ mod tests {
         assert_eq!(iso8601(None), None);
         assert_eq!(secs_i32(Duration::from_secs(300)), 300);
         assert_eq!(secs_i32(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn attempt_timeout_comes_from_the_variable_or_the_default() {
+        assert_eq!(attempt_timeout(None), Ok(ATTEMPT_TIMEOUT));
+        assert_eq!(attempt_timeout(Some("2.5")), Ok(Duration::from_millis(2500)));
+        assert_eq!(attempt_timeout(Some(" 60 ")), Ok(Duration::from_secs(60)));
+        for bad in ["0", "-1", "abc", "", "inf", "NaN", "3601"] {
+            let err = attempt_timeout(Some(bad)).unwrap_err();
+            assert!(err.starts_with(ATTEMPT_TIMEOUT_VAR) && err.contains(&format!("`{bad}`")), "{err}");
+        }
     }
 }

@@ -140,6 +140,10 @@ async fn run_session(global: &Global, args: &Args, session: &Session) -> Finishe
         Ok((n, e)) => (n, e.clone()),
         Err(e) => return Finished { summary, text: None, result: Err(e.into()), next: None },
     };
+    // A malformed --commit is refused before the lock is taken (it would be after, in deploy_locked).
+    if let Some(Err(e)) = args.commit.as_deref().map(|c| resolve_commit(Some(c))) {
+        return Finished { summary, text: None, result: Err(e), next: None };
+    }
     let lock = match session.lock(&env_name, &env, args.commit.as_deref()).await {
         Ok(l) => l,
         Err(e) => return Finished { summary, text: None, result: Err(e), next: None },

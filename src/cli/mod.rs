@@ -122,6 +122,7 @@ pub struct Session {
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
         let pipeline = Loaded::load(&global.pipeline)?;
+        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await.map_err(Error::Usage)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -141,7 +142,6 @@ impl Session {
             }
             display.tap(journal);
         }
-        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await;
         let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
         Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now() })
@@ -158,6 +158,18 @@ impl Session {
             r = &mut work => return r,
             s = self.signals.nth(1) => s,
         };
+        if !self.ctx.ledger.deploying() {
+            // A call creating something may be in flight (RunInstances, CreateImage,
+            // CreateLaunchTemplateVersion): let it land, so that cleanup knows what it made. Dropping
+            // it would leave AWS to act on a request whose answer nobody reads.
+            tokio::select! {
+                r = &mut work => return r.map_err(|e| self.after_stop(e)),
+                () = self.ctx.ledger.landed() => {}
+                again = self.signals.nth(2) => return Err(Error::Interrupted {
+                    state: format!("{again} again: exited at once; {}", self.ctx.ledger.in_flight()),
+                }),
+            }
+        }
         if !self.ctx.ledger.deploying() {
             self.ctx.events.warn("bakeroll", format!("{first} received: stopping and cleaning up"));
             let report = self.ctx.ledger.clean_bake(&self.ctx.cloud).await;

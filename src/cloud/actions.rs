@@ -77,6 +77,8 @@ pub const MODIFY_LT: Action = ec2_write("ec2:ModifyLaunchTemplate", Scope::Launc
 /// adopt: finds the template named after a group, and creates it from the group's launch configuration.
 pub const DESCRIBE_LTS: Action = read("ec2:DescribeLaunchTemplates");
 pub const CREATE_LT: Action = ec2_write("ec2:CreateLaunchTemplate", Scope::LaunchTemplates);
+/// Only for a version this run created and never rolled out (an interrupted deploy).
+pub const DELETE_LT_VERSIONS: Action = ec2_write("ec2:DeleteLaunchTemplateVersions", Scope::LaunchTemplates);
 
 pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
 pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
@@ -115,6 +117,7 @@ pub const ALL: &[Action] = &[
     MODIFY_LT,
     DESCRIBE_LTS,
     CREATE_LT,
+    DELETE_LT_VERSIONS,
     DESCRIBE_GROUPS,
     DESCRIBE_REFRESHES,
     DESCRIBE_WARM_POOL,

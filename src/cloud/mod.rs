@@ -29,6 +29,7 @@ pub enum DryRunOp {
     CreateLaunchTemplateVersion { template_id: String, source_version: i64, image_id: String, description: String },
     ModifyLaunchTemplate { template_id: String, default_version: i64 },
     CreateLaunchTemplate { name: String, data: TemplateData, description: String },
+    DeleteLaunchTemplateVersion { template_id: String, version: i64 },
 }
 
 impl DryRunOp {
@@ -44,6 +45,7 @@ impl DryRunOp {
             Self::CreateLaunchTemplateVersion { .. } => &actions::CREATE_LT_VERSION,
             Self::ModifyLaunchTemplate { .. } => &actions::MODIFY_LT,
             Self::CreateLaunchTemplate { .. } => &actions::CREATE_LT,
+            Self::DeleteLaunchTemplateVersion { .. } => &actions::DELETE_LT_VERSIONS,
         }
     }
 }
@@ -94,6 +96,8 @@ pub trait Ec2Api: Send + Sync {
     async fn find_launch_template(&self, name: &str) -> CloudResult<Option<TemplateInfo>>;
     /// CreateLaunchTemplate: version 1 (the default) holds `data`, described by `description`.
     async fn create_launch_template(&self, name: &str, data: &TemplateData, description: &str) -> CloudResult<LtVersion>;
+    /// Deletes one version (one this run created and never used); a version already gone is Ok.
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()>;
     /// Sends `op` with `DryRun`: Ok when EC2 answers `DryRunOperation` (the call would be allowed), a
     /// `Denied` error for `UnauthorizedOperation`, any other error as EC2 gave it. Changes nothing.
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()>;

@@ -11,7 +11,7 @@ use crate::core::model::{ProtectedInstances, RefreshPrefs, StandbyInstances};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read pipeline file {path}")]
+    #[error("cannot read pipeline file {path}; give the right one with --pipeline PATH (default pipeline/bakeroll.toml)")]
     Read {
         path: PathBuf,
         #[source]
@@ -220,9 +220,7 @@ impl Loaded {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        // toml's message already carries "at line N, column M" and the offending snippet.
-        let pipeline: Pipeline =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let pipeline: Pipeline = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: parse_message(text, &e) })?;
         let loaded = Self { path: path.into(), pipeline };
         loaded.validate()?;
         Ok(loaded)
@@ -233,6 +231,17 @@ impl Loaded {
         self.pipeline.name.clone().unwrap_or_else(|| {
             self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "bakeroll".into())
         })
+    }
+
+    /// Where to look when AWS has none of what the file names: ` in region R (is `region` right?)`, with
+    /// R the file's region, else the one the environment chose; a wrong region is the likeliest cause.
+    pub fn region_hint(&self) -> String {
+        let from_env = || ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()).map(|r| (r, *v)));
+        match (&self.pipeline.region, from_env()) {
+            (Some(r), _) => format!(" in region {r} (is `region` right?)"),
+            (None, Some((r, var))) => format!(" in region {r} (from {var}; is it right? `region` in the pipeline file fixes it)"),
+            (None, None) => " in the AWS profile's region (is it right? `region` in the pipeline file fixes it)".into(),
+        }
     }
 
     /// Where relative paths in the file (user_data) are resolved: the repository root, i.e. the parent of
@@ -363,6 +372,23 @@ impl Loaded {
             return Err(self.invalid(f("timeout"), "is shorter than the checkpoint pauses plus bake_time: every refresh would be rolled back for taking too long"));
         }
         Ok(())
+    }
+}
+
+/// One line: where (line, column, and the line itself, which shows the key) and what toml said
+/// (`unknown field `instnace_type`, expected one of ...`). toml's own Display spans several lines with a
+/// snippet, which would push the key out of the error's headline.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let source: String = text.lines().nth(line - 1).unwrap_or("").trim().chars().take(100).collect();
+            format!("line {line}, column {column} (`{source}`): {what}")
+        }
+        None => what,
     }
 }
 

@@ -157,3 +157,16 @@ fn zero_and_contradictory_settings_name_their_field() {
         assert!(is_region(ok), "{ok}");
     }
 }
+
+#[test]
+fn a_wrong_region_is_named_where_nothing_is_found() {
+    let l = parse(EXAMPLE).unwrap();
+    assert_eq!(l.region_hint(), " in region ap-south-1 (is `region` right?)");
+}
+
+#[test]
+fn syntax_errors_name_the_line_and_its_key_in_one_line() {
+    let err = parse(&EXAMPLE.replace("[bake]", "[bake]\ninstnace_type = \"t3.micro\"")).unwrap_err().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("(`instnace_type = \"t3.micro\"`): unknown field `instnace_type`, expected one of"), "{err}");
+}

@@ -112,7 +112,13 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
     let stopped = launched || is_stopped(ctx, &instance_id).await?;
     ev.phase("bake", Stage::CreateImage, format!("creating image {name} from {instance_id}"));
     let description = format!("bakeroll {} commit {}", ctx.pipeline.name(), req.commit);
-    let ami_id = match ctx.cloud.ec2.create_image(&instance_id, &name, &description, stopped, &tags).await {
+    let creating = ctx.ledger.creating();
+    let created = ctx.cloud.ec2.create_image(&instance_id, &name, &description, stopped, &tags).await;
+    if let Ok(id) = &created {
+        ctx.ledger.unfinished_image(id);
+    }
+    drop(creating);
+    let ami_id = match created {
         Ok(id) => id,
         // Another job baked the same commit a moment ago: theirs is ours.
         Err(e) if e.is("InvalidAMIName.Duplicate") => {
@@ -122,7 +128,6 @@ async fn bake_inner(ctx: &Ctx, req: &BakeRequest) -> Result<Baked> {
         }
         Err(e) => return Err(Error::cloud(e, AFTER_CLEANUP)),
     };
-    ctx.ledger.unfinished_image(&ami_id);
     let image = wait_available(ctx, &name, &ami_id).await?;
     ctx.ledger.image_snapshots(&ami_id, &image.snapshot_ids);
     if !image.snapshot_ids.is_empty() {
@@ -189,7 +194,10 @@ async fn existing_instance(ctx: &Ctx, id: &str) -> Result<String> {
     match found.first() {
         Some(i) if !i.state.is_gone() => Ok(i.id.clone()),
         Some(i) => Err(Error::precondition(format!("build instance {id} is {:?}; it cannot be imaged", i.state))),
-        None => Err(Error::precondition(format!("build instance {id} not found"))),
+        None => Err(Error::precondition(format!(
+            "build instance {id} not found{}; check --build-instance or bake.build_instance",
+            ctx.pipeline.region_hint()
+        ))),
     }
 }
 
@@ -223,7 +231,7 @@ async fn resolve_base(ctx: &Ctx) -> Result<String> {
         .filter(|i| i.state == ImageState::Available)
         // Ties (same creation time) break on the name, then the id, so the pick is reproducible.
         .max_by(|a, b| (&a.creation_date, &a.name, &a.id).cmp(&(&b.creation_date, &b.name, &b.id)))
-        .ok_or_else(|| Error::precondition(format!("{what} matches no available image")))?;
+        .ok_or_else(|| Error::precondition(format!("{what} matches no available image{}", ctx.pipeline.region_hint())))?;
     ctx.events.info("bake", format!("base image {} ({})", newest.id, newest.name));
     Ok(newest.id)
 }
@@ -265,7 +273,10 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
         Some(path) => {
             let full = ctx.pipeline.base_dir().join(path);
             Some(std::fs::read_to_string(&full).map_err(|e| {
-                Error::precondition(format!("bake.user_data: cannot read {}: {e}", full.display()))
+                Error::precondition(format!(
+                    "bake.user_data: cannot read {}: {e}; the path is relative to the repository root (the pipeline file's directory, or its parent for pipeline/)",
+                    full.display()
+                ))
             })?)
         }
         None => None,
@@ -286,8 +297,10 @@ async fn launch(ctx: &Ctx, req: &BakeRequest, name: &str, base: &str) -> Result<
         tags,
     };
     ctx.events.phase("bake", Stage::Launch, format!("launching a {} build instance from {base}", cfg.instance_type));
+    let creating = ctx.ledger.creating();
     let instance = ctx.cloud.ec2.launch_instance(&spec).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     ctx.ledger.build_instance(&instance.id);
+    drop(creating);
     ctx.events.info("bake", format!("build instance {} launched", instance.id));
     Ok(instance.id)
 }

@@ -2,9 +2,12 @@
 //! became a release, launch-template versions not yet in use, and refreshes in flight — each refresh
 //! with what it is (our forward refresh, or our way back), so an interrupted run says exactly what is
 //! still running. Cleanup is best-effort; its errors are reported beside, never instead of, the
-//! original error.
+//! original error. A call that creates something is marked while it is in flight (`creating`), so an
+//! interruption can let it land and then clean up what it made instead of losing its answer.
 
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
 
 use crate::cloud::Cloud;
 
@@ -27,8 +30,24 @@ struct Inner {
     refreshes: Vec<(String, String, RefreshKind)>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Ledger(Arc<Mutex<Inner>>);
+#[derive(Debug, Clone)]
+pub struct Ledger(Arc<Mutex<Inner>>, Arc<watch::Sender<usize>>);
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Self(Arc::default(), Arc::new(watch::channel(0).0))
+    }
+}
+
+/// A creating call in flight (see `Ledger::creating`); dropping it ends the mark.
+#[must_use]
+pub struct Creating(Arc<watch::Sender<usize>>);
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
 
 /// What cleanup did, and what it could not do.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -67,6 +86,19 @@ impl Ledger {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.0.lock().expect("ledger poisoned")
     }
+
+    /// Marks a call that creates something (a build instance, an image, a launch-template version) as
+    /// in flight until the mark is dropped: hold it until what the call made is in the ledger.
+    pub fn creating(&self) -> Creating {
+        self.1.send_modify(|n| *n += 1);
+        Creating(self.1.clone())
+    }
+
+    /// Returns once no creating call is in flight.
+    pub async fn landed(&self) {
+        let mut marks = self.1.subscribe();
+        let _ = marks.wait_for(|n| *n == 0).await;
+    }
     pub fn build_instance(&self, id: &str) {
         self.lock().build_instances.push(id.into());
     }
@@ -90,6 +122,10 @@ impl Ledger {
         inner.versions.retain(|(g, _, _)| g != group);
         inner.refreshes.retain(|(g, _, _)| g != group);
         inner.refreshes.push((group.into(), id.into(), kind));
+    }
+    /// The version created for the group was deleted again (a deploy stopped before its refresh).
+    pub fn version_deleted(&self, group: &str) {
+        self.lock().versions.retain(|(g, _, _)| g != group);
     }
     /// The group's refreshes reached an end; nothing of it is in flight any more.
     pub fn refresh_done(&self, group: &str) {

@@ -19,7 +19,7 @@ use super::{Ctx, RefreshKind};
 use crate::cloud::Wait;
 use crate::config::Environment;
 use crate::core::health::{fleet_problems, GateParams};
-use crate::core::model::{ImageState, LeftBehind, PoolInstance, RefreshPrefs, RefreshRequest};
+use crate::core::model::{ImageState, LeftBehind, PoolInstance, RefreshPrefs, RefreshRequest, RefreshStatus};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout, RolloutParams};
 use crate::error::{Error, Result};
 use crate::events::Stage;
@@ -155,8 +155,7 @@ async fn check_image(ctx: &Ctx, ami: &str) -> Result<()> {
         Some(i) if i.state == ImageState::Available => Ok(()),
         Some(i) => Err(Error::precondition(format!("AMI {ami} is {:?}, not available", i.state))),
         None => {
-            let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
-            Err(Error::precondition(format!("AMI {ami} not found{region} (is it this account's and this region's? check `region`)")))
+            Err(Error::precondition(format!("AMI {ami} not found{}; is it this account's?", ctx.pipeline.region_hint())))
         }
     }
 }
@@ -176,9 +175,12 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         ..Default::default()
     };
     let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
+    // An earlier run's refresh of this release that is already rolling back: watched as a rollback.
+    let rolling_back = p.attach.as_ref().filter(|r| r.status == RefreshStatus::RollbackInProgress);
     let (refresh_id, new) = match attached {
         Some((id, version)) => {
-            ctx.ledger.refresh_started(&name, &id, RefreshKind::Forward);
+            let kind = if rolling_back.is_some() { RefreshKind::Back } else { RefreshKind::Forward };
+            ctx.ledger.refresh_started(&name, &id, kind);
             let policy = p.attach.as_ref().and_then(|r| r.desired.as_ref()?.policy().cloned());
             (id, Release { version, image_id: req.image_id.clone(), policy, also: vec![] })
         }
@@ -218,7 +220,16 @@ async fn deploy_group(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: Prep
         also: p.overrides.iter().filter_map(|o| o.image.clone()).collect(),
     };
     report.releases = Some((old.clone(), new.clone()));
-    let rollout = Rollout::new(rollout_params(env), old, new, refresh_id, baseline);
+    let rollout = match rolling_back {
+        Some(r) => {
+            let mut rollout = Rollout::undo(rollout_params(env), old, new, refresh_id, &r.status);
+            let why = r.rollback_reason.as_ref().or(r.status_reason.as_ref()).map(|w| format!(": {w}")).unwrap_or_default();
+            let reason = format!("refresh {} of an earlier run of this deploy was already rolling back{why}", r.id);
+            rollout.reason = Some(RollbackReason::AwsRollback { reason: Some(reason) });
+            rollout
+        }
+        None => Rollout::new(rollout_params(env), old, new, refresh_id, baseline),
+    };
     let target = WatchTarget::of(env, &name, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some());
     let (rollout, outcome) = watch::drive(ctx, &target, rollout).await;
     report.left_behind = rollout.left_behind.clone();
@@ -260,16 +271,21 @@ async fn start(ctx: &Ctx, env: &Environment, req: &DeployRequest, p: &Prepared, 
         VersionError::Mismatch(m) => Error::precondition(m),
         VersionError::Unverified(message) => Error::Unsettled { message, state: changed("the new version is left unused") },
     };
-    let (version, _) = versions::for_release(ctx, &want, p).await.map_err(failed)?;
+    let (version, created) = versions::for_release(ctx, &want, p).await.map_err(failed)?;
+    let mut made: Vec<(String, i64)> = if created { vec![(p.template.id.clone(), version)] } else { vec![] };
     let mut overrides = BTreeMap::new();
     for o in &p.overrides {
-        let (n, _) = versions::for_override(ctx, &Wanted { existing: None, ..want }, name, o).await.map_err(failed)?;
+        let (n, created) = versions::for_override(ctx, &Wanted { existing: None, ..want }, name, o).await.map_err(failed)?;
         report.override_templates.push(TemplateChange { template_id: o.template.id.clone(), old_version: o.current, new_version: n });
         overrides.insert(o.template.id.clone(), n);
+        if created {
+            made.push((o.template.id.clone(), n));
+        }
     }
     let unused = changed(&format!("launch-template version {version} created but unused (a re-run of this release reuses it)"));
     if let Some(signal) = ctx.stop.requested() {
-        return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {unused}") });
+        let state = if made.is_empty() { unused } else { changed(&discard_versions(ctx, p, &made).await) };
+        return Err(Error::Interrupted { state: format!("{signal} received before the refresh started; {state}") });
     }
     let desired = p.configuration(version, &overrides);
     let new = Release { version, image_id: req.image_id.clone(), policy: desired.policy().cloned(), also: vec![] };
@@ -322,6 +338,39 @@ async fn check_architectures(ctx: &Ctx, p: &Prepared, image: &str) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// A stop came after this run created versions (`created`: template id and number; the group's own
+/// template first, then overrides' own) and before anything used them: delete them, so that a cancelled
+/// deploy leaves no version that was never rolled out. Says what is left either way.
+async fn discard_versions(ctx: &Ctx, p: &Prepared, created: &[(String, i64)]) -> String {
+    let group = p.group.name.as_str();
+    let mut said = Vec::new();
+    let mut all_gone = true;
+    for (template_id, version) in created {
+        // The group's own template is the one a user knows; an override's is named.
+        let what = if *template_id == p.template.id {
+            format!("launch-template version {version}")
+        } else {
+            format!("version {version} of override template {template_id}")
+        };
+        match ctx.cloud.ec2.delete_launch_template_version(template_id, *version).await {
+            Ok(()) => {
+                ctx.events.info(group, format!("deleted {what}: nothing used it"));
+                said.push(format!("{what} was created and deleted again"));
+            }
+            Err(e) => {
+                all_gone = false;
+                said.push(format!(
+                    "{what} created but unused and could not be deleted ({e}); a re-run of this release reuses it"
+                ));
+            }
+        }
+    }
+    if all_gone {
+        ctx.ledger.version_deleted(group);
+    }
+    said.join("; ")
 }
 
 /// A group whose configuration already launches the release and whose members all run it: wait (up to

@@ -41,7 +41,8 @@ pub async fn ami_of_commit(ctx: &Ctx, commit: &str) -> Result<String> {
     match for_commit(ctx, commit).await.map_err(|e| Error::cloud(e, "nothing was changed"))? {
         CommitImage::Ours(i) => Ok(i.id),
         CommitImage::None { name } => Err(Error::precondition(format!(
-            "no image baked for commit {commit} (looked for an AMI named {name}); run `bakeroll bake --commit {commit}`"
+            "no image baked for commit {commit} (looked for an AMI named {name}{}); run `bakeroll bake --commit {commit}`",
+            ctx.pipeline.region_hint()
         ))),
         CommitImage::Foreign { name, image } => Err(Error::precondition(format!(
             "AMI {} is named {name} but was not baked by pipeline {pipeline}; deploy it with --ami if it is really this commit's",

@@ -4,7 +4,9 @@
 //!
 //! A refresh already in flight blocks a deploy (AWS allows one per group), with one exception: a
 //! refresh of *this* release, started by an earlier run of bakeroll whose answer or process was lost
-//! (its desired version carries our release mark). The deploy then attaches to it instead of failing.
+//! (its desired version carries our release mark). The deploy then attaches to it instead of failing —
+//! also when that refresh is already rolling back (the earlier run was killed during its rollback): the
+//! deploy then watches the rollback to a verified fleet and reports it rolled back.
 
 use std::collections::BTreeMap;
 
@@ -112,8 +114,7 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
     let group = observe::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
-        let region = ctx.pipeline.pipeline.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default();
-        Error::precondition(format!("Auto Scaling group {name} not found{region} (is `region` right?)"))
+        Error::precondition(format!("Auto Scaling group {name} not found{}", ctx.pipeline.region_hint()))
     })?;
     let template = deployable_template(name, &group)?;
     check_processes(ctx, name, &group, force)?;
@@ -142,10 +143,15 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
                 versions.extend(ec2.launch_template_versions(&template.id, &[n.to_string()]).await.map_err(|e| Error::cloud(e, UNCHANGED))?);
             }
             let ours = desired.and_then(|n| versions.iter().find(|v| v.number == n)).is_some_and(|v| release.marks(v));
-            if !ours || !matches!(r.status, RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking) {
+            let attachable = matches!(
+                r.status,
+                RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking | RefreshStatus::RollbackInProgress
+            );
+            if !ours || !attachable {
                 return Err(in_flight(name, r, desired.and_then(|n| versions.iter().find(|v| v.number == n))));
             }
-            ctx.events.info(name, format!("instance refresh {} of this release is already in flight (an earlier run's): watching it", r.id));
+            let doing = if r.status == RefreshStatus::RollbackInProgress { "rolling back" } else { "in flight" };
+            ctx.events.info(name, format!("instance refresh {} of this release is already {doing} (an earlier run's): watching it", r.id));
             Some(r.clone())
         }
     };

@@ -84,8 +84,10 @@ async fn ensure(ctx: &Ctx, want: &Wanted<'_>, name: &str, template_id: &str, cur
         from: Some(current),
     });
     ctx.events.phase(name, Stage::Template, format!("creating a version of {template_id} from {current} with image {}", want.image));
+    let creating = ctx.ledger.creating();
     let created = ec2.create_launch_template_version(template_id, current, want.image, &description).await?;
     ctx.ledger.version_created(name, template_id, created.number);
+    drop(creating);
     // Verify after write: the version must launch the new image (an emulator or API change that drops
     // the override would otherwise roll out the old image and report success).
     let check = ec2.launch_template_versions(template_id, &[created.number.to_string()]).await?;

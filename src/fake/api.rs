@@ -137,6 +137,11 @@ impl Ec2Api for FakeApi {
         answer(&self.0, actions::CREATE_LT.name, self.0.with(|s| s.create_template(name, data, description)))
     }
 
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
+        self.enter(actions::DELETE_LT_VERSIONS.name).await?;
+        self.0.with(|s| s.delete_lt_version(template_id, version))
+    }
+
     /// EC2's DryRun: counted and refused like the real call (`deny()` answers `UnauthorizedOperation`,
     /// injected faults apply), otherwise "would have succeeded"; the world is never touched.
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {

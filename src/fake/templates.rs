@@ -171,6 +171,17 @@ impl State {
         Ok(self.lt_view(t, &t.versions[&number]))
     }
 
+    /// As EC2: the default version cannot be deleted; a missing one is already gone; numbers are never reused.
+    pub fn delete_lt_version(&mut self, id: &str, version: i64) -> CloudResult<()> {
+        const A: &str = actions::DELETE_LT_VERSIONS.name;
+        let t = self.template(A, id)?;
+        if t.default_version == version {
+            return Err(err(A, "unexpectedError", "You can't delete the default version of a launch template"));
+        }
+        self.templates.get_mut(id).expect("checked above").versions.remove(&version);
+        Ok(())
+    }
+
     pub fn set_default_version(&mut self, id: &str, version: i64) -> CloudResult<()> {
         const A: &str = actions::MODIFY_LT.name;
         let t = self.template(A, id)?;

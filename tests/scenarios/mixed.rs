@@ -196,3 +196,28 @@ async fn the_dry_run_of_a_mixed_group_plans_both_templates_and_the_whole_policy_
     assert_eq!(w.fake.template_version(&own, 2), None, "nothing was created");
     assert!(w.fake.refreshes("shop-web").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_the_override_templates_version_is_created_deletes_both_new_versions() {
+    let (w, own) = mixed(Some(ImageSpec::named("shop-web-v1-large")));
+    let own = own.unwrap();
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+    w.fake.set_latency("ec2:CreateLaunchTemplateVersion", Duration::from_secs(10));
+    let (ctx, env) = (w.ctx.clone(), w.env());
+    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some("c1".into()), force: false, existing_version: None };
+    let deploying = tokio::spawn(async move { deploy(&ctx, &env, &req).await });
+    // The policy's template got its version (10 s); the override's is being created.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(w.fake.template_version(&w.stack.template_id, 2).is_some(), "the first version exists by now");
+    w.ctx.stop.request("SIGTERM");
+    let (_, result) = deploying.await.unwrap();
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::INTERRUPTED, "{err:?}");
+    let state = err.state().unwrap();
+    assert!(state.contains("launch-template version 2 was created and deleted again"), "{state}");
+    assert!(state.contains(&format!("version 2 of override template {own} was created and deleted again")), "{state}");
+    assert!(w.fake.template_version(&w.stack.template_id, 2).is_none(), "the policy's template has no unused version");
+    assert!(w.fake.template_version(&own, 2).is_none(), "the override's template has no unused version");
+    assert_eq!(w.calls("ec2:DeleteLaunchTemplateVersions"), 2);
+    assert!(w.fake.refreshes("shop-web").is_empty(), "no refresh started");
+}

@@ -67,6 +67,58 @@ async fn a_stop_before_the_refresh_starts_leaves_the_group_unchanged() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_rerun_after_a_crash_during_the_rollback_watches_the_rollback_to_a_verified_end() {
+    let w = world();
+    let old = w.fake.in_service_images("shop-web");
+    let bad = w.fake.add_image(ImageSpec::named("shop-bad").health(Health::Unhealthy));
+    let crashed = spawn_deploy(&w, &bad);
+    w.until_refresh("shop-web", "RollbackInProgress").await;
+    crashed.abort(); // SIGKILL during the rollback: the rollback goes on alone
+    let (report, result) = deploy(&w.ctx, &w.env(), &request(&bad)).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::ROLLED_BACK, "not exit 2 'a refresh is in flight': it is ours, rolling back: {err:?}");
+    assert!(err.to_string().contains("already rolling back"), "{err}");
+    assert_eq!(w.fake.in_service_images("shop-web"), old, "verified on the previous release when the re-run exits");
+    assert_eq!(w.fake.refreshes("shop-web").len(), 1, "watched, not a second refresh");
+    assert_eq!(w.calls("autoscaling:RollbackInstanceRefresh"), 1, "the dead run's rollback, not another");
+    assert!(matches!(report.groups[0].outcome, Some(Outcome::RolledBack { .. })), "{:?}", report.groups[0].outcome);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rerun_finds_someone_elses_rollback_in_flight_and_refuses() {
+    let w = world();
+    let bad = w.fake.add_image(ImageSpec::named("shop-bad").health(Health::Unhealthy));
+    let crashed = spawn_deploy(&w, &bad);
+    w.until_refresh("shop-web", "RollbackInProgress").await;
+    crashed.abort();
+    // Another release's deploy: the rolling-back refresh is not its own.
+    let other = w.fake.add_image(ImageSpec::named("shop-c2"));
+    let req = DeployRequest { commit: Some("c2".into()), ..request(&other) };
+    let (_, result) = deploy(&w.ctx, &w.env(), &req).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::USAGE, "{err:?}");
+    assert!(err.to_string().contains("RollbackInProgress"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_the_version_is_created_deletes_it_again() {
+    let w = world();
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+    let template = w.fake.group("shop-web").unwrap().launch_template.unwrap().id;
+    w.fake.set_latency("ec2:CreateLaunchTemplateVersion", Duration::from_secs(10));
+    let deploying = spawn_deploy(&w, &ami);
+    tokio::time::sleep(Duration::from_secs(5)).await; // the version is being created
+    w.ctx.stop.request("SIGTERM");
+    let (_, result) = deploying.await.unwrap();
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::INTERRUPTED);
+    assert!(err.state().unwrap().contains("launch-template version 2 was created and deleted again"), "{err:?}");
+    assert!(w.fake.template_version(&template, 2).is_none(), "no version left that nothing rolled out");
+    assert_eq!(w.calls("ec2:DeleteLaunchTemplateVersions"), 1);
+    assert!(w.fake.refreshes("shop-web").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rerun_after_a_crash_mid_refresh_attaches_to_it() {
     let w = world();
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod faultproxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -66,6 +68,11 @@ impl LocalAws {
         let out = c.output().unwrap();
         assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).unwrap()).unwrap()
+    }
+
+    /// What `seed` wrote (seed.json), without seeding again.
+    pub fn seed_json(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).expect("seeded")).unwrap()
     }
 
     /// Runs the real binary from the repo root against this local AWS.

@@ -66,6 +66,7 @@ def main(group):
     refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group).get("InstanceRefreshes", [])
     print(json.dumps({
         "desired": g["DesiredCapacity"],
+        "group_tags": {t["Key"]: t["Value"] for t in g.get("Tags", [])},
         "launch_template": lt,
         "instances": [{"id": i["InstanceId"], "image": images_of.get(i["InstanceId"]), "lifecycle": i["LifecycleState"], "health": i["HealthStatus"]} for i in g["Instances"]],
         "target_health": health,
@@ -73,7 +74,9 @@ def main(group):
         "images": images,
         "build_instances": builds,
         "snapshots": snapshots,
-        "refreshes": [{"id": r["InstanceRefreshId"], "status": r["Status"]} for r in refreshes],
+        "refreshes": [{"id": r["InstanceRefreshId"], "status": r["Status"],
+                       "desired_version": ((r.get("DesiredConfiguration") or {}).get("LaunchTemplate") or {}).get("Version")}
+                      for r in refreshes],
     }, default=str))
 
 

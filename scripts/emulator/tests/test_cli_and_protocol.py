@@ -71,6 +71,15 @@ def test_unknown_region_is_a_signature_error(fresh, service, call):
     assert call(fresh.client(service))["ResponseMetadata"]["HTTPStatusCode"] == 200  # a real region still works
 
 
+def test_global_services_answer_in_any_region(fresh):
+    """STS is global in moto (one backend): a web identity exchange signed for us-east-1 is served."""
+    sts = boto3.client("sts", endpoint_url=fresh.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    creds = sts.assume_role_with_web_identity(RoleArn="arn:aws:iam::123456789012:role/x", RoleSessionName="test-session",
+                                              WebIdentityToken="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
+    assert creds["Credentials"]["AccessKeyId"]
+
+
 def test_deny_list():
     srv = Server(LOCAL_AWS_DENY="ec2:CreateImage,autoscaling:StartInstanceRefresh").up()
     try:

@@ -253,6 +253,24 @@ def test_delays_go_past_the_client_timeout(fresh, proxy):
     assert [e["ms"] >= s for e, s in zip(delayed, (1500, 400, 1000, 200))] == [True] * 4
 
 
+def test_inflight_lists_a_held_call_until_it_is_over(proxy):
+    p = proxy("--rule", "DescribeVpcs=delay:1.5:request@1")
+
+    def inflight() -> list[dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", p.port(), timeout=5)
+        conn.request("GET", "/__faultproxy/inflight")
+        return json.loads(conn.getresponse().read())
+
+    assert inflight() == []
+    held = threading.Thread(target=p.client("ec2", read_timeout=5).describe_vpcs)
+    held.start()
+    seen = wait_for(inflight, timeout=5, what="the held call in flight")
+    assert [(e["operation"], e["n"], e["fault"]) for e in seen] == [("DescribeVpcs", 1, "delay")]
+    held.join()
+    assert inflight() == []
+    assert [e["seq"] for e in p.log()] == [seen[0]["seq"]]
+
+
 def test_percentages_are_reproducible_with_a_seed(proxy):
     def pattern(seed: int) -> list[bool]:
         p = proxy("--rule", "DescribeVpcs=throttle@30%", "--seed", str(seed))

@@ -1,8 +1,10 @@
 //! Launch-template versions for `Ec2`: list (all pages), create from a source version with a new image,
-//! make a version the default; and for `adopt`: find a template by name, create one, read a version's data.
+//! make a version the default, and delete one; and for `adopt`: find a template by name, create one,
+//! read a version's data.
 
 use aws_sdk_ec2::operation::create_launch_template::builders::CreateLaunchTemplateFluentBuilder;
 use aws_sdk_ec2::operation::create_launch_template_version::builders::CreateLaunchTemplateVersionFluentBuilder;
+use aws_sdk_ec2::operation::delete_launch_template_versions::builders::DeleteLaunchTemplateVersionsFluentBuilder;
 use aws_sdk_ec2::operation::modify_launch_template::builders::ModifyLaunchTemplateFluentBuilder;
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use aws_sdk_ec2::Client;
@@ -10,7 +12,7 @@ use aws_sdk_ec2::Client;
 use super::convert::{lt_version, truncate_chars};
 use super::template_data;
 use crate::aws::error::{missing, SdkResultExt};
-use crate::cloud::{actions, CallLedger, CloudResult};
+use crate::cloud::{actions, CallLedger, CloudError, CloudResult};
 use crate::core::model::{LtVersion, TemplateData, TemplateInfo};
 
 /// The API maximum for MaxResults. AWS pages at its own size without it; moto stops at 15 and sends
@@ -151,4 +153,22 @@ pub(super) async fn create_template(client: &Client, calls: &CallLedger, name: &
         is_default: true,
         created: crate::aws::iso8601(t.create_time()),
     })
+}
+
+/// The DeleteLaunchTemplateVersions request for one version, shared with its DryRun.
+pub(super) fn delete_version_request(client: &Client, template_id: &str, version: i64) -> DeleteLaunchTemplateVersionsFluentBuilder {
+    client.delete_launch_template_versions().launch_template_id(template_id).versions(version.to_string())
+}
+
+/// Deletes one version. EC2 answers per version; a version that no longer exists counts as deleted
+/// (a retry after a lost answer finds it gone).
+pub(super) async fn delete_version(client: &Client, calls: &CallLedger, template_id: &str, version: i64) -> CloudResult<()> {
+    const A: &str = actions::DELETE_LT_VERSIONS.name;
+    calls.record(A);
+    let out = delete_version_request(client, template_id, version).send().await.cloud(A)?;
+    match out.unsuccessfully_deleted_launch_template_versions().iter().find_map(|f| f.response_error()) {
+        None => Ok(()),
+        Some(e) if e.code().is_some_and(|c| c.as_str() == "launchTemplateVersionDoesNotExist") => Ok(()),
+        Some(e) => Err(CloudError::service(A, e.code().map(|c| c.as_str()), e.message().unwrap_or_default())),
+    }
 }

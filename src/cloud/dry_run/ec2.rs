@@ -393,6 +393,16 @@ impl Ec2Api for DryRunApi {
         })
     }
 
+    async fn delete_launch_template_version(&self, template_id: &str, version: i64) -> CloudResult<()> {
+        let a = args(&[("template_id", json!(template_id)), ("version", json!(version))]);
+        let id = format!("{template_id} version {version}");
+        let effects = vec![effect(Change::Delete, "launch-template-version", id, "deleted (created by this run, never rolled out)")];
+        let op = DryRunOp::DeleteLaunchTemplateVersion { template_id: template_id.into(), version };
+        self.ec2_write(op, a, effects, &[]).await;
+        self.dry.with_world(|w| w.versions.retain(|v| !(v.template_id == template_id && v.number == version)));
+        Ok(())
+    }
+
     async fn check_permission(&self, op: &DryRunOp) -> CloudResult<()> {
         self.real.ec2.check_permission(op).await
     }
