@@ -1,11 +1,6 @@
 //! The `bakeroll` binary: parse the command line, dispatch to the subcommand, exit with its code.
 
 use bakeroll::cli::{self, Cli, Command};
-
-// See Cargo.toml: musl's allocator costs a system call per allocation; the static binary uses mimalloc.
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 #[tokio::main]
