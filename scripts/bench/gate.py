@@ -5,15 +5,16 @@ release before AWS does, with fewer calls").
     scripts/bench/gate.py [--runs N] [--bakeroll PATH] [--out FILE] [--json FILE]
 
 1. Detect-to-rollback, N broken ships per mode, interleaved, on one seeded local AWS at time scale
-   0.01 (pipeline/local.toml: 3 instances, two target groups, unhealthy_threshold 2):
+   0.03 (SCALE says why not the demo's 0.01; pipeline/local.toml: 3 instances, two target groups,
+   unhealthy_threshold 2), each run with a health-check interval drawn from INTERVALS (why: there):
    * `bakeroll-20s`: `bakeroll ship` of a release whose AMI is tagged `local-aws:health=unhealthy`, with
-     the demo pipeline's poll_interval (200 ms real = 20 AWS s);
-   * `bakeroll-5s`: the same with poll_interval 50 ms (the real default, 5 AWS s);
+     the demo pipeline's 20 AWS s poll (poll_interval 600 ms real at SCALE);
+   * `bakeroll-5s`: the same with the real default's 5 AWS s poll (150 ms real);
    * `autorollback`: the baseline, AWS's AutoRollback alone: the same StartInstanceRefresh (the
      preferences bakeroll's own `deploy --dry-run` plan lists, a launch-template version made the same
      way) started with boto3, nobody watching.
    For every run an independent observer (boto3, its own threads) polls DescribeAutoScalingGroups and
-   each target group's DescribeTargetHealth every 10 ms real (1 AWS s) and notes when it first sees a
+   each target group's DescribeTargetHealth every 1 AWS s (30 ms real) and notes when it first sees a
    new instance `unhealthy`; the rollback's moment is the refresh's RollbackDetails.RollbackStartTime
    (the emulator's wall clock), and RollbackReason says who rolled back (AWS's AutoRollback says "auto
    rollback started"). Figure: RollbackStartTime − first unhealthy, in AWS seconds (real ÷ scale); its
@@ -35,6 +36,7 @@ import concurrent.futures as cf
 import datetime as dt
 import json
 import os
+import random
 import resource
 import signal
 import statistics
@@ -46,9 +48,23 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCALE = 0.01
+# 0.03, not the demo's 0.01: at 0.01 every real millisecond is 0.1 AWS s, so the local AWS's own answer
+# times (one Python server; a poll's calls and the RollbackInstanceRefresh take tens of real ms) added
+# several AWS seconds that real AWS does not. Every AWS duration keeps its AWS value; real time stretches.
+SCALE = 0.03
 GROUP = "shop-web"
-OBSERVER_PERIOD = 0.01
+OBSERVER_PERIOD = SCALE  # 1 AWS s
+# The target groups' health-check interval of each broken run, drawn from this range (AWS seconds). The
+# emulator's timings are exact, and the seed's 10 s interval makes a new instance's first `unhealthy`
+# (boot + UnhealthyThresholdCount x interval after the refresh starts, which is also when bakeroll's
+# polls start) land on a multiple of both 5 and 20 s: on a poll, every run — a best case, not a figure.
+# Real fleets differ in boot time and health-check settings; a drawn interval spreads the poll's phase.
+INTERVALS = range(6, 31)  # ALB: 5-300 s, and more than the seed's 5 s timeout
+
+
+def poll_ms(aws_seconds: float) -> str:
+    """bakeroll's poll_interval (real time) for a poll of `aws_seconds` at SCALE."""
+    return f"{round(aws_seconds * SCALE * 1000)}ms"
 BROKEN = "local-aws:health=unhealthy"
 
 try:
@@ -179,8 +195,10 @@ def wait_terminal(asg, refresh_id: str, timeout: float = 180) -> dict:
     raise SystemExit(f"refresh {refresh_id} did not end")
 
 
-def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[str]) -> dict:
+def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[str], interval: int) -> dict:
     asg, elb = boto3.client("autoscaling"), boto3.client("elbv2")
+    for arn in tgs:
+        elb.modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=interval)
     settle(asg, elb, tgs, 3)
     observer = Observer(members(asg), tgs)
     observer.start()
@@ -204,6 +222,7 @@ def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[
     # bakeroll's own view: from the poll that saw the first evidence to the poll that convicted (watch clock).
     held = failure.get("convicted_secs", 0) - failure.get("first_evidence_secs", 0) if failure else None
     return {"mode": mode, "refresh": refresh_id, "status": r["Status"], "rolled_back_by": by, "detect_to_rollback_aws_s": detect,
+            "health_check_interval_s": interval,
             "evidence_to_conviction_aws_s": held / SCALE if held is not None else None,
             "observations": failure.get("observations")}
 
@@ -301,13 +320,14 @@ def main() -> None:
             for var in ("CI", "CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"):
                 env.pop(var, None)
             tgs = aws.seed["target_group_arns"]
-            pipes = {"bakeroll-20s": pipeline(work, "poll-20s", "200ms"), "bakeroll-5s": pipeline(work, "poll-5s", "50ms")}
+            pipes = {"bakeroll-20s": pipeline(work, "poll-20s", poll_ms(20)), "bakeroll-5s": pipeline(work, "poll-5s", poll_ms(5))}
             baked, _ = bakeroll(args.bakeroll, ["--pipeline", pipes["bakeroll-20s"], "bake", "--commit", "benchbad", "--tag", BROKEN], env)
             bad = baked["bake"]["ami_id"]
             detect = []
+            draw = random.Random(20261201)  # the same intervals run after run
             for n in range(args.runs):
                 for mode in ("bakeroll-20s", "bakeroll-5s", "autorollback"):
-                    r = broken_run(mode, args.bakeroll, env, pipes, bad, tgs)
+                    r = broken_run(mode, args.bakeroll, env, pipes, bad, tgs, draw.choice(INTERVALS))
                     log(f"run {n + 1}/{args.runs} {mode}: {r}")
                     detect.append(r)
             calls = []
@@ -322,7 +342,7 @@ def main() -> None:
     fake = [] if args.skip_fake else fake_calls()
     text = markdown(args, detect, calls, fake)
     Path(args.out).write_text(text)
-    Path(args.json or Path(args.out).with_suffix(".json")).write_text(json.dumps({"detect": detect, "calls": calls}, indent=1) + "\n")
+    Path(args.json or Path(args.out).with_suffix(".json")).write_text(json.dumps({"scale": SCALE, "detect": detect, "calls": calls}, indent=1) + "\n")
     print(text)
 
 

@@ -214,7 +214,9 @@ def gate(r: dict) -> dict:
     d = r["gate"]["detect"]
     lines = ["## 3. Detect-to-rollback", "",
              f"`scripts/bench/gate.py --runs {r['gate']['runs']}` (its docstring has the method): broken ships of pipeline/local.toml's",
-             "stack at time scale 0.01 (the release's instances fail their health checks), bakeroll at the demo's",
+             f"stack at time scale {r['gate'].get('scale', 0.01)} (the release's instances fail their health checks; each run draws its target "
+             "groups' health-check interval from 6-30 s, so a poll's phase against the first failure varies as on real fleets; "
+             "gate.py's SCALE and INTERVALS say why), bakeroll at the demo's",
              "20 s poll and at the real default 5 s (both scaled), interleaved with the baseline: the same refresh",
              "(AutoRollback on) started with boto3 and nobody watching. First unhealthy = an independent observer's",
              "first sight of a new target `unhealthy` (every ~1 AWS s); rollback = the refresh's RollbackStartTime.",
@@ -265,8 +267,8 @@ def late_why(d: list[dict]) -> str:
                      + " AWS s later)")
     if len(waited) < len(late):
         parts.append(f"{len(late) - len(waited)} convicted on the first poll that saw the evidence, so the time went between the "
-                     "observer's sight and that poll's answers plus the RollbackInstanceRefresh: at time scale 0.01 every real "
-                     "millisecond of those round trips is 0.1 AWS s, and the observer's own resolution is 1-3 AWS s")
+                     "observer's sight and that poll's answers plus the RollbackInstanceRefresh (at the local AWS's time scale every "
+                     "real millisecond of those round trips counts as AWS time), and the observer's own resolution is 1-3 AWS s")
     return "; ".join(parts)
 
 
