@@ -179,7 +179,14 @@ fn sigkill_during_the_rollback_then_the_same_command_ends_verified_on_the_previo
     let (aws, proxy, old) = seeded("rel-kill-rollback", &["RollbackInstanceRefresh=delay:1.5:response@1"]);
     // The console's default grace (300 s): AWS does not replace the failing instances before bakeroll's
     // gate has seen them fail, so bakeroll's rollback call is the one in flight.
-    let grace = "import boto3; boto3.client('autoscaling').update_auto_scaling_group(AutoScalingGroupName='shop-web', HealthCheckGracePeriod=300)";
+    // And a 1 200 s deregistration delay (12 s real), most of what the rollback waits for: the re-run
+    // (2 s of lock settling, then preflight) finds the rollback still running, which is the case this
+    // test is about. (A rollback that ends between ship's preflight and the deploy's own is a narrower
+    // race, recorded as a known gap in the closing note of the stop that found it.)
+    let grace = "import boto3; boto3.client('autoscaling').update_auto_scaling_group(AutoScalingGroupName='shop-web', HealthCheckGracePeriod=300); \
+        elb = boto3.client('elbv2'); \
+        [elb.modify_target_group_attributes(TargetGroupArn=t['TargetGroupArn'], Attributes=[{'Key': 'deregistration_delay.timeout_seconds', 'Value': '1200'}]) \
+        for t in elb.describe_target_groups()['TargetGroups']]";
     assert!(Command::new(aws.python()).args(["-c", grace]).envs(aws.env.iter().map(|(k, v)| (k, v))).status().unwrap().success());
     let broken = ["--tag", "local-aws:health=unhealthy"];
     let mut child = spawn(ship(&aws, &proxy, "relkil1", &broken));
