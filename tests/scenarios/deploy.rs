@@ -5,23 +5,17 @@ use std::time::Duration;
 
 use bakeroll::cloud::ErrorKind;
 use bakeroll::core::rollout::{Outcome, RollbackReason};
-use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
+use bakeroll::engine::deploy::{deploy, DeployReport};
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{Health, ImageSpec};
 
-use crate::{world, world_with, World, PIPELINE};
+use crate::{request, run, world, world_with, World, PIPELINE};
 
 fn new_image(w: &World, name: &str) -> String {
     w.fake.add_image(ImageSpec::named(name))
 }
 
-fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
-}
 
-async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), Error>) {
-    deploy(&w.ctx, &w.env(), &request(ami)).await
-}
 
 fn reason(report: &DeployReport) -> RollbackReason {
     match report.groups[0].outcome.clone() {

@@ -6,31 +6,20 @@
 use std::time::Duration;
 
 use bakeroll::core::health::{PROTECTED_IGNORED, STANDBY_IGNORED};
-use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
-use bakeroll::error::{exit, Error};
+use bakeroll::engine::deploy::{deploy, DeployRequest};
+use bakeroll::error::exit;
 use bakeroll::events::Event;
 use bakeroll::fake::{Health, ImageSpec, PoolState, StackSpec};
 
-use crate::{world, world_of, World, PIPELINE};
+use crate::{request, run, spawn, world, world_of, World, PIPELINE};
 
 /// The scenario pipeline with `extra` lines in its environment.
 fn pipeline(extra: &str) -> String {
     PIPELINE.replace("[environments.prod]\n", &format!("[environments.prod]\n{extra}\n"))
 }
 
-fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
-}
 
-async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), Error>) {
-    deploy(&w.ctx, &w.env(), &request(ami)).await
-}
 
-/// A deploy in the background, to change the world while it runs.
-fn spawn(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), Error>)> {
-    let (ctx, env, req) = (w.ctx.clone(), w.env(), request(ami));
-    tokio::spawn(async move { deploy(&ctx, &env, &req).await })
-}
 
 fn warm_images(w: &World) -> Vec<String> {
     let mut v: Vec<String> = w.fake.warm_instances("shop-web").into_iter().filter(|(.., l)| l != "Warmed:Terminating").map(|(_, i, _)| i).collect();

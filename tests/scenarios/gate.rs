@@ -6,25 +6,15 @@ use std::time::Duration;
 
 use bakeroll::core::health::{EvidenceKind, HealthFailure};
 use bakeroll::core::rollout::{Outcome, RollbackReason};
-use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
+use bakeroll::engine::deploy::DeployReport;
 use bakeroll::error::{exit, Error};
 use bakeroll::events::Event;
 use bakeroll::fake::{Health, HookResult, ImageSpec, StackSpec, Timings};
 
-use crate::{world_of, world_timed, World, PIPELINE};
+use crate::{run, spawn, world_of, world_timed, World, PIPELINE};
 
-fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
-}
 
-async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), Error>) {
-    deploy(&w.ctx, &w.env(), &request(ami)).await
-}
 
-fn spawn(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), Error>)> {
-    let (ctx, env, req) = (w.ctx.clone(), w.env(), request(ami));
-    tokio::spawn(async move { deploy(&ctx, &env, &req).await })
-}
 
 fn reason(report: &DeployReport) -> RollbackReason {
     match report.groups[0].outcome.clone() {

@@ -22,6 +22,7 @@ use std::time::Duration;
 use bakeroll::config::Loaded;
 use bakeroll::events::{Event, Recorder};
 use bakeroll::engine::Ctx;
+use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
 use bakeroll::events::Events;
 use bakeroll::fake::{FakeCloud, ImageSpec, StackIds, StackSpec};
 
@@ -139,4 +140,20 @@ impl Drop for World {
             assert!(allowed.contains(action), "{action} was called but `bakeroll iam-policy` does not grant it: {allowed:?}");
         }
     }
+}
+
+/// The deploy most scenarios run: release `ami` of commit c1 to prod.
+pub fn request(ami: &str) -> DeployRequest {
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
+}
+
+/// `request(ami)` deployed to completion.
+pub async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), bakeroll::error::Error>) {
+    deploy(&w.ctx, &w.env(), &request(ami)).await
+}
+
+/// `request(ami)` deployed in the background, to change the world (or stop the run) while it goes.
+pub fn spawn(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), bakeroll::error::Error>)> {
+    let (ctx, env, req) = (w.ctx.clone(), w.env(), request(ami));
+    tokio::spawn(async move { deploy(&ctx, &env, &req).await })
 }

@@ -6,27 +6,20 @@
 use std::time::Duration;
 
 use bakeroll::core::rollout::{Outcome, RollbackReason};
-use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
-use bakeroll::error::{exit, Error};
+use bakeroll::engine::deploy::{deploy, DeployRequest};
+use bakeroll::error::exit;
 use bakeroll::fake::{Health, ImageSpec, StackSpec};
 
-use crate::{world, world_of, World, PIPELINE};
+use crate::{request, spawn, world, world_of, PIPELINE};
 
-fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
-}
 
-fn spawn_deploy(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), Error>)> {
-    let (ctx, env, req) = (w.ctx.clone(), w.env(), request(ami));
-    tokio::spawn(async move { deploy(&ctx, &env, &req).await })
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_stop_during_the_refresh_rolls_it_back_and_verifies() {
     let w = world();
     let old = w.fake.in_service_images("shop-web");
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
-    let deploying = spawn_deploy(&w, &ami);
+    let deploying = spawn(&w, &ami);
     w.until_refresh("shop-web", "InProgress").await;
     w.ctx.stop.request("SIGTERM");
     let (report, result) = deploying.await.unwrap();
@@ -44,7 +37,7 @@ async fn a_stop_during_our_rollback_lets_the_rollback_finish() {
     let w = world();
     let old = w.fake.in_service_images("shop-web");
     let bad = w.fake.add_image(ImageSpec::named("shop-bad").health(Health::Unhealthy));
-    let deploying = spawn_deploy(&w, &bad);
+    let deploying = spawn(&w, &bad);
     w.until_refresh("shop-web", "RollbackInProgress").await;
     w.ctx.stop.request("SIGTERM");
     let (_, result) = deploying.await.unwrap();
@@ -71,7 +64,7 @@ async fn a_rerun_after_a_crash_during_the_rollback_watches_the_rollback_to_a_ver
     let w = world();
     let old = w.fake.in_service_images("shop-web");
     let bad = w.fake.add_image(ImageSpec::named("shop-bad").health(Health::Unhealthy));
-    let crashed = spawn_deploy(&w, &bad);
+    let crashed = spawn(&w, &bad);
     w.until_refresh("shop-web", "RollbackInProgress").await;
     crashed.abort(); // SIGKILL during the rollback: the rollback goes on alone
     let (report, result) = deploy(&w.ctx, &w.env(), &request(&bad)).await;
@@ -88,7 +81,7 @@ async fn a_rerun_after_a_crash_during_the_rollback_watches_the_rollback_to_a_ver
 async fn a_rerun_finds_someone_elses_rollback_in_flight_and_refuses() {
     let w = world();
     let bad = w.fake.add_image(ImageSpec::named("shop-bad").health(Health::Unhealthy));
-    let crashed = spawn_deploy(&w, &bad);
+    let crashed = spawn(&w, &bad);
     w.until_refresh("shop-web", "RollbackInProgress").await;
     crashed.abort();
     // Another release's deploy: the rolling-back refresh is not its own.
@@ -106,7 +99,7 @@ async fn a_stop_while_the_version_is_created_deletes_it_again() {
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let template = w.fake.group("shop-web").unwrap().launch_template.unwrap().id;
     w.fake.set_latency("ec2:CreateLaunchTemplateVersion", Duration::from_secs(10));
-    let deploying = spawn_deploy(&w, &ami);
+    let deploying = spawn(&w, &ami);
     tokio::time::sleep(Duration::from_secs(5)).await; // the version is being created
     w.ctx.stop.request("SIGTERM");
     let (_, result) = deploying.await.unwrap();
@@ -122,7 +115,7 @@ async fn a_stop_while_the_version_is_created_deletes_it_again() {
 async fn a_rerun_after_a_crash_mid_refresh_attaches_to_it() {
     let w = world();
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
-    let crashed = spawn_deploy(&w, &ami);
+    let crashed = spawn(&w, &ami);
     w.until_refresh("shop-web", "InProgress").await;
     crashed.abort(); // SIGKILL: no cleanup, the refresh goes on alone
     let (report, result) = deploy(&w.ctx, &w.env(), &request(&ami)).await;
@@ -137,7 +130,7 @@ async fn a_rerun_after_a_crash_mid_refresh_attaches_to_it() {
 async fn a_rerun_after_an_unwatched_success_verifies_and_sets_the_default() {
     let w = world();
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
-    let crashed = spawn_deploy(&w, &ami);
+    let crashed = spawn(&w, &ami);
     w.until_refresh("shop-web", "InProgress").await;
     crashed.abort();
     w.until_refresh("shop-web", "Successful").await;
@@ -167,7 +160,7 @@ async fn a_refresh_that_is_not_ours_is_named_and_nothing_changes() {
     let w = world();
     let a = w.fake.add_image(ImageSpec::named("shop-a"));
     let b = w.fake.add_image(ImageSpec::named("shop-b"));
-    let first = spawn_deploy(&w, &a);
+    let first = spawn(&w, &a);
     w.until_refresh("shop-web", "InProgress").await;
     let (_, second) = deploy(&w.ctx, &w.env(), &DeployRequest { commit: Some("c2".into()), ..request(&b) }).await;
     let err = second.unwrap_err();
