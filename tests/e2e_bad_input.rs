@@ -286,18 +286,6 @@ fn load_time_and_command_line_cases_refuse_before_any_aws_call() {
     report(failures);
 }
 
-/// The whole state once it has stopped changing by itself (two dumps in a row agree).
-fn settled_dump(aws: &LocalAws) -> Value {
-    let mut last = aws.dump();
-    for _ in 0..10 {
-        let next = aws.dump();
-        if next == last {
-            return next;
-        }
-        last = next;
-    }
-    panic!("the local AWS never settled");
-}
 
 /// Runs `cases` on `aws` (seeded, preconditions built) and compares the whole state with what it was
 /// before: after every case with BAKEROLL_CORPUS_PER_CASE=1 (what scripts/reliability/run sets; a dump
@@ -308,7 +296,7 @@ fn cloud_cases(aws: &LocalAws, cases: &[Case], foreign: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let base = aws.seed_json()["base_ami"].as_str().unwrap().to_string();
     let per_case = std::env::var_os("BAKEROLL_CORPUS_PER_CASE").is_some();
-    let mut before = settled_dump(aws);
+    let mut before = aws.settled_dump();
     let mut failures = Vec::new();
     let mut outcomes = Vec::new();
     for (n, c) in cases.iter().enumerate() {
@@ -319,7 +307,7 @@ fn cloud_cases(aws: &LocalAws, cases: &[Case], foreign: &str) {
             let same = after == before;
             if !same {
                 wrong.push("the local AWS's state changed".into());
-                before = settled_dump(aws);
+                before = aws.settled_dump();
             }
             Some(same)
         } else {

@@ -30,42 +30,6 @@ fn permission_of(summary: &Value, action: &str) -> String {
     step["permission"].as_str().unwrap().to_string()
 }
 
-/// Names of the top-level sections that differ, to make a failed comparison readable.
-fn differing(before: &Value, after: &Value) -> Vec<String> {
-    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec!["<root>".into()] };
-    let mut out = Vec::new();
-    for (service, models) in b {
-        for (model, v) in models.as_object().into_iter().flatten() {
-            if a.get(service).and_then(|m| m.get(model)) != Some(v) {
-                out.push(format!("{service}.{model}"));
-            }
-        }
-    }
-    for (service, models) in a {
-        for model in models.as_object().into_iter().flatten().map(|(k, _)| k) {
-            if b.get(service).and_then(|m| m.get(model)).is_none() {
-                out.push(format!("{service}.{model} (new)"));
-            }
-        }
-    }
-    out
-}
-
-/// The state once the world has settled by itself (a build instance just terminated by a real bake
-/// is still `shutting-down` for a moment): two dumps in a row that agree. Any later difference is then
-/// the dry runs' doing, not the clock's.
-fn settled_dump(aws: &LocalAws) -> Value {
-    let mut last = aws.dump();
-    for _ in 0..10 {
-        let next = aws.dump();
-        if next == last {
-            return next;
-        }
-        eprintln!("local AWS still settling: {:?}", differing(&last, &next));
-        last = next;
-    }
-    panic!("the local AWS never settled");
-}
 
 #[test]
 fn dry_runs_change_nothing_and_give_the_plan() {
@@ -74,7 +38,7 @@ fn dry_runs_change_nothing_and_give_the_plan() {
     // A real bake, so that `deploy --commit` has a release to plan.
     let baked = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "c0ffee1"]);
     assert_eq!(baked.status.code(), Some(0));
-    let before = settled_dump(&aws);
+    let before = aws.settled_dump();
 
     let bake = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "bake", "--commit", "beef001", "--dry-run"]);
     assert_eq!(bake.status.code(), Some(0));
@@ -109,14 +73,14 @@ fn dry_runs_change_nothing_and_give_the_plan() {
 
     aws.assert_schema_valid(&[&json(&bake), &json(&deploy), &s]);
     let after = aws.dump();
-    assert!(before == after, "a dry run changed the local AWS: {:?}", differing(&before, &after));
+    assert!(before == after, "a dry run changed the local AWS: {:?}", support::differing(&before, &after));
 }
 
 #[test]
 fn a_dry_run_without_permissions_names_them_and_exits_5() {
     let aws = LocalAws::start_with("plan-deny", &[("LOCAL_AWS_DENY", "ec2:CreateImage,ec2:ModifyLaunchTemplate")]);
     aws.seed();
-    let before = settled_dump(&aws);
+    let before = aws.settled_dump();
 
     let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "beef001", "--dry-run"]);
     assert_eq!(out.status.code(), Some(5), "exit 5 = permission denied");

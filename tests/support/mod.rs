@@ -116,6 +116,22 @@ impl LocalAws {
     /// moto's whole state (`scripts/local-aws dump`), normalised for before/after comparisons: only
     /// `elbv2.FakeHealthStatus` is dropped, because moto's dump lists every model object ever built and
     /// each DescribeTargetHealth answer builds new ones — a read, not state.
+    /// The state once the world has settled by itself (a build instance just terminated by a real bake
+    /// is still `shutting-down` for a moment): two dumps in a row that agree. Any later difference is then
+    /// the command's doing, not the clock's.
+    pub fn settled_dump(&self) -> Value {
+        let mut last = self.dump();
+        for _ in 0..10 {
+            let next = self.dump();
+            if next == last {
+                return next;
+            }
+            eprintln!("local AWS still settling: {:?}", differing(&last, &next));
+            last = next;
+        }
+        panic!("the local AWS never settled");
+    }
+
     pub fn dump(&self) -> Value {
         let out = local_aws(&self.dir).arg("dump").output().expect("run scripts/local-aws dump");
         assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -219,4 +235,25 @@ pub fn assert_fleet_on(state: &Value, image: &str) {
             assert_eq!(targets[i["id"].as_str().unwrap()], "healthy", "{} in {tg}: {state}", i["id"]);
         }
     }
+}
+
+/// Names of the top-level sections that differ, to make a failed comparison readable.
+pub fn differing(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else { return vec!["<root>".into()] };
+    let mut out = Vec::new();
+    for (service, models) in b {
+        for (model, v) in models.as_object().into_iter().flatten() {
+            if a.get(service).and_then(|m| m.get(model)) != Some(v) {
+                out.push(format!("{service}.{model}"));
+            }
+        }
+    }
+    for (service, models) in a {
+        for model in models.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if b.get(service).and_then(|m| m.get(model)).is_none() {
+                out.push(format!("{service}.{model} (new)"));
+            }
+        }
+    }
+    out
 }
