@@ -10,6 +10,8 @@ pub mod model;
 pub mod outcome;
 pub mod rollout;
 pub mod tags;
+pub mod release;
 pub mod releases;
 pub mod retention;
+pub mod settings;
 pub mod shapes;
