@@ -136,7 +136,7 @@ impl Session {
             let journal = display::report::journal();
             // The environment may be unknown here (ship checks it later and says so); then no checkpoints.
             if let Ok((_, env)) = pipeline.environment(global.env.as_deref()) {
-                for group in &env.auto_scaling_groups {
+                for group in &env.group_names() {
                     journal.set_checkpoints(group, env.checkpoints.clone());
                 }
             }
@@ -196,7 +196,8 @@ impl Session {
         if self.dry_run.is_some() {
             return Ok(None);
         }
-        let take = crate::engine::lock::take(&self.ctx, env_name, &env.auto_scaling_groups, commit, env.lock_lease.0);
+        let groups = env.group_names();
+        let take = crate::engine::lock::take(&self.ctx, env_name, &groups, commit, env.lock_lease.0);
         self.interruptible(take).await.map(Some)
     }
 

@@ -25,7 +25,7 @@ pub fn environments(session: &Session, global: &Global) -> Result<Vec<(String, E
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
     for (env, cfg) in environments(session, global)? {
-        for name in &cfg.auto_scaling_groups {
+        for name in &cfg.group_names() {
             let state = require_group(&session.ctx, &env, name).await?;
             out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
         }

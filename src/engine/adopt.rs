@@ -58,7 +58,7 @@ pub struct AdoptReport {
 /// adopted, the ones after untouched).
 pub async fn adopt(ctx: &Ctx, env: &Environment, force: bool) -> (Vec<AdoptReport>, Result<()>) {
     let mut out = Vec::new();
-    for name in &env.auto_scaling_groups {
+    for name in &env.group_names() {
         match adopt_group(ctx, name, force).await {
             Ok(r) => out.push(r),
             Err(mut e) => {

@@ -123,7 +123,7 @@ pub async fn deploy(ctx: &Ctx, env: &Environment, req: &DeployRequest) -> (Deplo
 pub async fn preflight_all(ctx: &Ctx, env: &Environment, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
     preflight::check_alarms(ctx, &env.alarms).await?;
     let mut prepared = Vec::new();
-    for name in &env.auto_scaling_groups {
+    for name in &env.group_names() {
         prepared.push(preflight::check(ctx, env, name, release, force).await?);
     }
     Ok(prepared)

@@ -28,7 +28,7 @@ const SETTLE_POLL: Duration = Duration::from_secs(2);
 pub async fn pipeline_groups(ctx: &Ctx) -> Result<Vec<GroupState>> {
     let mut out = Vec::new();
     for (env, cfg) in &ctx.pipeline.pipeline.environments {
-        for name in &cfg.auto_scaling_groups {
+        for name in &cfg.group_names() {
             match read_group(ctx, env, name).await? {
                 Some(state) => out.push(state),
                 None => ctx.events.warn(name, format!("Auto Scaling group {name} (environment {env}) not found; skipped")),

@@ -91,7 +91,7 @@ pub struct RollbackReport {
 /// Reads every group and decides; an error here means nothing was changed.
 pub async fn plan(ctx: &Ctx, env_name: &str, env: &Environment, spec: &TargetSpec, target: &str) -> Result<RollbackPlan> {
     let mut groups = Vec::new();
-    for name in &env.auto_scaling_groups {
+    for name in &env.group_names() {
         ctx.events.phase(name, Stage::Plan, format!("reading {name} and its releases"));
         let state = require_group(ctx, env_name, name).await?;
         groups.push(plan_group(ctx, &state, spec, target).await?);
@@ -219,7 +219,7 @@ async fn execute_group(ctx: &Ctx, env: &Environment, env_name: &str, g: &GroupPl
     }
     // No alarms: `rollback` is what runs while production is on fire, and AWS refuses to start a
     // refresh whose alarms are in ALARM.
-    let one = Environment { auto_scaling_groups: vec![g.group.clone()], alarms: vec![], ..env.clone() };
+    let one = Environment { auto_scaling_groups: Some(vec![g.group.clone()]), waves: None, alarms: vec![], ..env.clone() };
     let req = DeployRequest {
         env: env_name.into(),
         image_id: g.to.ami.clone().unwrap_or_default(),
