@@ -13,7 +13,7 @@ use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
 use crate::engine::releases::{GroupHistory, GroupStatus};
 use crate::engine::retention::{Executed, Unreferenced};
-use crate::engine::rollback::{GroupResult, RollbackPlan};
+use crate::engine::rollback::{GroupResult, RollbackDecision};
 
 pub const SCHEMA: &str = "bakeroll.summary/v1";
 
@@ -99,9 +99,12 @@ pub struct Summary {
 pub enum Details {
     Rollback {
         target: String,
+        /// The line the rollback opened with: from which release to which, and why.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        headline: Option<String>,
         /// The decision (not `plan`: that key is a dry run's recording).
         #[serde(skip_serializing_if = "Option::is_none")]
-        rollback: Option<RollbackPlan>,
+        rollback: Option<RollbackDecision>,
         #[serde(skip_serializing_if = "Option::is_none")]
         groups: Option<Vec<GroupResult>>,
     },

@@ -1,6 +1,7 @@
 //! `bakeroll plan`: what `ship` would do for a commit, changing nothing — `ship --dry-run` by a name
 //! that reads well in a merge-request pipeline.
 
+use super::flow::{self, ShipInput};
 use super::{parse_tag, Finished, Global};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -17,6 +18,7 @@ pub struct Args {
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let ship = super::ship::Args { commit: args.commit, dotenv: None, tags: args.tags, force: args.force, dry_run: true };
-    super::ship::run(global, ship).await
+    // The summary says `ship`: a plan is a ship that changes nothing (README "Dry runs").
+    let input = ShipInput { command: "ship", commit: args.commit, tags: args.tags, force: args.force, dry_run: true, dotenv: None };
+    flow::ship(global, input).await
 }

@@ -26,7 +26,7 @@ fn waits(plan: &DryRun) -> usize {
 async fn planned_rollback(w: &World, plan: &DryRun, to: &str) {
     let ctx = context(plan, &w.ctx);
     let env = w.env();
-    let p = rollback::plan(&ctx, "prod", &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
+    let p = rollback::decide(&ctx, &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
     let (_, result) = rollback::execute(&ctx, &env, &p).await;
     result.expect("a dry run succeeds");
 }
@@ -55,7 +55,7 @@ async fn dry_run_rollback_of_a_refresh_in_flight_plans_rollback_instance_refresh
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, existing_version: None };
+        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;
