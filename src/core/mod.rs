@@ -13,3 +13,4 @@ pub mod tags;
 pub mod releases;
 pub mod retention;
 pub mod shapes;
+pub mod targets;
