@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
-use super::ec2::err;
+use super::conventions::err;
 use super::hooks::{lifecycle_name, HookResult, LaunchHook};
 use super::launch::{Launch, Origin, Source};
 use super::state::State;

@@ -5,7 +5,7 @@
 //! you try to start the instance refresh", Auto Scaling user guide, auto rollback); one going to
 //! `ALARM` while it runs fails it (`refresh.rs`).
 
-use super::ec2::err;
+use super::conventions::err;
 use super::state::State;
 use super::FakeCloud;
 use crate::cloud::{actions, CloudResult};

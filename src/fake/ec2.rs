@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use tokio::time::Instant;
 
 use super::instances::not_found as instance_not_found;
-use super::state::{glob, State, ACCOUNT};
+use super::conventions::{err, glob, ACCOUNT};
+use super::state::State;
 use super::Health;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
@@ -276,10 +277,6 @@ fn validate_tags(action: &str, tags: &Tags) -> CloudResult<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn err(action: &str, code: &str, msg: impl Into<String>) -> CloudError {
-    CloudError::service(action, Some(code), msg)
 }
 
 fn image_not_found(action: &str, id: &str) -> CloudError {

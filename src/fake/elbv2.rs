@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio::time::{Duration, Instant};
 
-use super::ec2::err;
+use super::conventions::{err, ACCOUNT, REGION};
 use super::state::{State, Wake};
 use super::{FakeCloud, Health};
 use crate::cloud::CloudResult;
@@ -64,8 +64,8 @@ impl State {
     ) -> String {
         let arn = format!(
             "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{name}/{}",
-            super::state::REGION,
-            super::state::ACCOUNT,
+            REGION,
+            ACCOUNT,
             &self.next_id("tg")[4..]
         );
         let rec = TargetGroupRec {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
 use super::instances::NewInstance;
 use super::launch::{Origin, Source};
-use super::state::ACCOUNT;
+use super::conventions::ACCOUNT;
 use super::templates::TemplateVersion;
 use super::{FakeCloud, Health};
 use crate::core::model::*;

@@ -4,7 +4,8 @@
 use crate::cloud::actions;
 use tokio::time::Instant;
 
-use super::state::{iso8601, State};
+use super::conventions::iso8601;
+use super::state::State;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
 

@@ -27,6 +27,7 @@
 mod api;
 mod autoscaling;
 mod cloudwatch;
+mod conventions;
 mod ec2;
 mod elbv2;
 mod faults;
@@ -57,7 +58,7 @@ use crate::cloud::{CallLedger, Cloud};
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
 pub use hooks::{HookResult, LIFECYCLE_TAG};
-pub use state::{ACCOUNT, REGION};
+pub use conventions::{ACCOUNT, REGION};
 pub use templates::TemplateVersion;
 pub use timings::Timings;
 pub use warm::PoolState;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use tokio::time::{Duration, Instant};
 
 use super::autoscaling::{Lifecycle, MemberRec};
-use super::ec2::err;
+use super::conventions::err;
 use super::launch::{Launch, Source};
 use super::state::State;
 use crate::cloud::CloudResult;

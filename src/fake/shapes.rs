@@ -4,7 +4,7 @@
 //! (DescribeLaunchConfigurations, DescribeLaunchTemplates, CreateLaunchTemplate, a version's data).
 
 use super::autoscaling::Lifecycle;
-use super::ec2::err;
+use super::conventions::err;
 use super::launch::{Origin, Source};
 use super::state::State;
 use super::templates::{TemplateRec, TemplateVersion};

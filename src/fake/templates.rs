@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
-use super::ec2::err;
+use super::conventions::err;
 use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
