@@ -45,7 +45,7 @@ pub(crate) struct HealthRules {
     /// Target group ARN → instance id → health.
     pub instance_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
     /// Image id → how its instances complete a launch lifecycle action (see `hooks.rs`).
-    pub image_lifecycle: BTreeMap<String, (Duration, super::hooks::HookResult)>,
+    pub image_lifecycle: BTreeMap<String, (Duration, super::group_records::HookResult)>,
 }
 
 enum Change {

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
+use super::group_records::{GroupRec, Lifecycle, MemberRec, Origin, Source};
 use super::instances::NewInstance;
-use super::launch::{Origin, Source};
 use super::conventions::ACCOUNT;
 use super::templates::TemplateVersion;
 use super::{FakeCloud, Health};

@@ -32,6 +32,7 @@ mod ec2;
 mod elbv2;
 mod faults;
 mod fixtures;
+mod group_records;
 mod hooks;
 mod inspect;
 mod instances;
@@ -57,11 +58,11 @@ use crate::cloud::{CallLedger, Cloud};
 
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
-pub use hooks::{HookResult, LIFECYCLE_TAG};
+pub use group_records::{HookResult, PoolState};
+pub use hooks::LIFECYCLE_TAG;
 pub use conventions::{ACCOUNT, REGION};
 pub use templates::TemplateVersion;
 pub use timings::Timings;
-pub use warm::PoolState;
 
 /// What the application on an instance answers to the load balancer's health checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,13 +7,12 @@ use std::hash::{DefaultHasher, Hasher};
 
 use tokio::time::{Duration, Instant};
 
-use super::autoscaling::GroupRec;
+use super::group_records::{GroupRec, RefreshRec};
 use super::cloudwatch::AlarmRec;
 use super::ec2::{ImageRec, SnapshotRec};
 use super::elbv2::{HealthRules, TargetGroupRec};
 use super::faults::Faults;
 use super::instances::InstanceRec;
-use super::refresh::RefreshRec;
 use super::templates::TemplateRec;
 use super::conventions::iso8601;
 use super::timings::Timings;

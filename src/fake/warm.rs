@@ -7,64 +7,10 @@
 
 use tokio::time::Instant;
 
-use super::autoscaling::GroupRec;
-use super::launch::{Launch, Origin};
+use super::group_records::{GroupRec, Launch, PoolState, WarmMember, WarmRec, WarmState};
 use super::state::State;
 use super::FakeCloud;
 use crate::core::model::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolState {
-    Stopped,
-    Running,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WarmState {
-    /// Launched, not yet stopped (or running, for a Running pool).
-    Pending,
-    Warmed,
-    Terminating,
-}
-
-#[derive(Debug)]
-pub(crate) struct WarmMember {
-    pub id: String,
-    pub origin: Origin,
-    pub state: WarmState,
-}
-
-#[derive(Debug)]
-pub(crate) struct WarmRec {
-    pub min_size: i32,
-    pub max_prepared: Option<i32>,
-    pub pool_state: PoolState,
-    pub members: Vec<WarmMember>,
-}
-
-impl WarmRec {
-    pub fn config_view(&self) -> WarmPool {
-        WarmPool {
-            min_size: Some(self.min_size),
-            max_group_prepared_capacity: self.max_prepared,
-            pool_state: Some(match self.pool_state {
-                PoolState::Stopped => "Stopped".into(),
-                PoolState::Running => "Running".into(),
-            }),
-            status: None,
-            instances: None,
-        }
-    }
-
-    /// How many instances the pool keeps for a group of `max` and `desired`.
-    pub fn size(&self, max: i32, desired: i32) -> usize {
-        (self.max_prepared.filter(|m| *m >= 0).unwrap_or(max) - desired).max(self.min_size).max(0) as usize
-    }
-
-    pub fn live(&self) -> impl Iterator<Item = &WarmMember> {
-        self.members.iter().filter(|m| m.state != WarmState::Terminating)
-    }
-}
 
 impl State {
     /// What new warm instances launch from: the active refresh's target, else the group's configuration.
