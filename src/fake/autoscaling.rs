@@ -14,6 +14,27 @@ use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
 
+impl GroupRec {
+    /// Members that count towards the desired capacity (not leaving, not in Standby).
+    pub fn live(&self) -> impl Iterator<Item = &MemberRec> {
+        self.members.iter().filter(|m| !matches!(m.lifecycle, Lifecycle::Terminating | Lifecycle::Standby))
+    }
+}
+
+impl Lifecycle {
+    /// The state as DescribeAutoScalingGroups names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "Pending",
+            Lifecycle::PendingWait => "Pending:Wait",
+            Lifecycle::PendingProceed => "Pending:Proceed",
+            Lifecycle::InService => "InService",
+            Lifecycle::Terminating => "Terminating",
+            Lifecycle::Standby => "Standby",
+        }
+    }
+}
+
 impl State {
     pub fn group_or_err(&self, action: &str, name: &str) -> CloudResult<&GroupRec> {
         self.groups.get(name).ok_or_else(|| {

@@ -6,36 +6,12 @@ use std::collections::BTreeSet;
 
 use tokio::time::Instant;
 
-use super::instances::not_found as instance_not_found;
 use super::conventions::{err, glob, ACCOUNT};
+use super::instances::not_found as instance_not_found;
+use super::resource_records::{Health, ImageRec, SnapshotRec};
 use super::state::State;
-use super::Health;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
-
-#[derive(Debug)]
-pub(crate) struct ImageRec {
-    pub id: String,
-    pub name: String,
-    /// An account id, or an alias such as `amazon` for fixture base images.
-    pub owner: String,
-    pub state: ImageState,
-    pub created: Instant,
-    /// When a pending image settles (available, or failed when `will_fail`).
-    pub ready_at: Option<Instant>,
-    pub will_fail: bool,
-    pub tags: Tags,
-    pub snapshot_id: String,
-    pub state_reason: Option<String>,
-    /// Application health baked in from the build instance (what was broken there is broken in the image).
-    pub inherited: Option<Health>,
-    /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
-    pub architecture: String,
-}
-
-pub(crate) struct SnapshotRec {
-    pub tags: Tags,
-}
 
 impl State {
     /// Registers an image and its snapshot. `ready_at` None means available at once (fixtures).

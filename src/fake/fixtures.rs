@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use super::conventions::ACCOUNT;
 use super::group_records::{GroupRec, Lifecycle, MemberRec, Origin, Source};
 use super::instances::NewInstance;
-use super::conventions::ACCOUNT;
-use super::templates::TemplateVersion;
-use super::{FakeCloud, Health};
+use super::resource_records::{Health, TemplateVersion};
+use super::FakeCloud;
 use crate::core::model::*;
 
 /// An image to register, available at once. `ImageSpec::named("x")` is owned by this account (`self`).

@@ -1,8 +1,8 @@
 //! The records behind Auto Scaling in the fake, as plain data: groups and their members, what a group
 //! launches from and what each instance was launched from, launch hooks, warm pools, and instance
 //! refreshes with their replacement phases. The world (`state.rs`) holds them; the behaviour that
-//! reads and changes them is in `autoscaling.rs`, `launch.rs`, `hooks.rs`, `warm.rs`, `refresh.rs` and
-//! `rollout.rs`.
+//! reads and changes them, their own methods included, is in `autoscaling.rs`, `launch.rs`, `hooks.rs`,
+//! `warm.rs`, `refresh.rs` and `rollout.rs`. Below all of those, so none of them imports another for a type.
 
 use std::collections::BTreeSet;
 
@@ -49,20 +49,6 @@ pub(crate) enum Lifecycle {
     Standby,
 }
 
-impl Lifecycle {
-    /// The state as DescribeAutoScalingGroups names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Lifecycle::Pending => "Pending",
-            Lifecycle::PendingWait => "Pending:Wait",
-            Lifecycle::PendingProceed => "Pending:Proceed",
-            Lifecycle::InService => "InService",
-            Lifecycle::Terminating => "Terminating",
-            Lifecycle::Standby => "Standby",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct MemberRec {
     pub id: String,
@@ -81,13 +67,6 @@ pub(crate) struct MemberRec {
     pub hook: Option<(Instant, HookResult)>,
 }
 
-impl GroupRec {
-    /// Members that count towards the desired capacity (not leaving, not in Standby).
-    pub fn live(&self) -> impl Iterator<Item = &MemberRec> {
-        self.members.iter().filter(|m| !matches!(m.lifecycle, Lifecycle::Terminating | Lifecycle::Standby))
-    }
-}
-
 // Launch sources (`launch.rs`).
 
 /// What a group is configured to launch from, as it stores it (versions may be `$Latest`/`$Default`).
@@ -96,15 +75,6 @@ pub(crate) enum Source {
     Template { id: String, version: String },
     Mixed(MixedPolicy),
     Configuration(String),
-}
-
-impl Source {
-    pub fn of(c: &Configuration) -> Self {
-        match c {
-            Configuration::Template(t) => Self::Template { id: t.id.clone(), version: t.version.clone() },
-            Configuration::Mixed(p) => Self::Mixed(p.clone()),
-        }
-    }
 }
 
 /// What one instance was launched from (numbered), as DescribeAutoScalingGroups reports per instance.
@@ -167,30 +137,6 @@ pub(crate) struct WarmRec {
     pub max_prepared: Option<i32>,
     pub pool_state: PoolState,
     pub members: Vec<WarmMember>,
-}
-
-impl WarmRec {
-    pub fn config_view(&self) -> WarmPool {
-        WarmPool {
-            min_size: Some(self.min_size),
-            max_group_prepared_capacity: self.max_prepared,
-            pool_state: Some(match self.pool_state {
-                PoolState::Stopped => "Stopped".into(),
-                PoolState::Running => "Running".into(),
-            }),
-            status: None,
-            instances: None,
-        }
-    }
-
-    /// How many instances the pool keeps for a group of `max` and `desired`.
-    pub fn size(&self, max: i32, desired: i32) -> usize {
-        (self.max_prepared.filter(|m| *m >= 0).unwrap_or(max) - desired).max(self.min_size).max(0) as usize
-    }
-
-    pub fn live(&self) -> impl Iterator<Item = &WarmMember> {
-        self.members.iter().filter(|m| m.state != WarmState::Terminating)
-    }
 }
 
 // Instance refreshes (`refresh.rs`, `rollout.rs`).

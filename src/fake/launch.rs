@@ -10,6 +10,15 @@ use super::instances::NewInstance;
 use super::state::State;
 use crate::core::model::*;
 
+impl Source {
+    pub fn of(c: &Configuration) -> Self {
+        match c {
+            Configuration::Template(t) => Self::Template { id: t.id.clone(), version: t.version.clone() },
+            Configuration::Mixed(p) => Self::Mixed(p.clone()),
+        }
+    }
+}
+
 impl State {
     fn template_launch(&self, id: &str, version: &str, instance_type: Option<String>) -> Option<Launch> {
         let n = self.templates.get(id)?.resolve(version)?;

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
-use super::group_records::{Launch, Lifecycle, MemberRec, Phase, RefreshRec, Source};
 use super::conventions::err;
+use super::group_records::{Launch, Lifecycle, MemberRec, Phase, RefreshRec, Source};
 use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;

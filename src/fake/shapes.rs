@@ -3,10 +3,10 @@
 //! the desired capacity — and the launch-configuration and template calls `adopt` makes
 //! (DescribeLaunchConfigurations, DescribeLaunchTemplates, CreateLaunchTemplate, a version's data).
 
-use super::group_records::{Lifecycle, MemberRec, Origin, Source};
 use super::conventions::err;
+use super::group_records::{Lifecycle, MemberRec, Origin, Source};
+use super::resource_records::{TemplateRec, TemplateVersion};
 use super::state::State;
-use super::templates::{TemplateRec, TemplateVersion};
 use super::FakeCloud;
 use crate::cloud::{actions, CloudResult};
 use crate::core::model::*;

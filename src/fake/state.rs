@@ -1,4 +1,5 @@
-//! The fake cloud's whole world: every record, the virtual clock, and the tick that advances them together.
+//! The fake cloud's whole world: every record (their types are in `group_records.rs` and
+//! `resource_records.rs`), the virtual clock, and the tick that advances them together.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -7,14 +8,10 @@ use std::hash::{DefaultHasher, Hasher};
 
 use tokio::time::{Duration, Instant};
 
-use super::group_records::{GroupRec, RefreshRec};
-use super::cloudwatch::AlarmRec;
-use super::ec2::{ImageRec, SnapshotRec};
-use super::elbv2::{HealthRules, TargetGroupRec};
-use super::faults::Faults;
-use super::instances::InstanceRec;
-use super::templates::TemplateRec;
 use super::conventions::iso8601;
+use super::faults::Faults;
+use super::group_records::{GroupRec, RefreshRec};
+use super::resource_records::{AlarmRec, HealthRules, ImageRec, InstanceRec, SnapshotRec, TargetGroupRec, TemplateRec};
 use super::timings::Timings;
 
 /// Wall-clock time at `FakeCloud::new` (2026-01-01T00:00:00Z), so timestamps are the same in every run.

@@ -12,6 +12,30 @@ use super::state::State;
 use super::FakeCloud;
 use crate::core::model::*;
 
+impl WarmRec {
+    pub fn config_view(&self) -> WarmPool {
+        WarmPool {
+            min_size: Some(self.min_size),
+            max_group_prepared_capacity: self.max_prepared,
+            pool_state: Some(match self.pool_state {
+                PoolState::Stopped => "Stopped".into(),
+                PoolState::Running => "Running".into(),
+            }),
+            status: None,
+            instances: None,
+        }
+    }
+
+    /// How many instances the pool keeps for a group of `max` and `desired`.
+    pub fn size(&self, max: i32, desired: i32) -> usize {
+        (self.max_prepared.filter(|m| *m >= 0).unwrap_or(max) - desired).max(self.min_size).max(0) as usize
+    }
+
+    pub fn live(&self) -> impl Iterator<Item = &WarmMember> {
+        self.members.iter().filter(|m| m.state != WarmState::Terminating)
+    }
+}
+
 impl State {
     /// What new warm instances launch from: the active refresh's target, else the group's configuration.
     fn warm_launches(&self, g: &GroupRec) -> Vec<Launch> {
