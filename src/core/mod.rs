@@ -15,3 +15,4 @@ pub mod releases;
 pub mod retention;
 pub mod settings;
 pub mod shapes;
+pub mod targets;

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
+use super::conventions::ACCOUNT;
+use super::group_records::{GroupRec, Lifecycle, MemberRec, Origin, Source};
 use super::instances::NewInstance;
-use super::launch::{Origin, Source};
-use super::state::ACCOUNT;
-use super::templates::TemplateVersion;
-use super::{FakeCloud, Health};
+use super::resource_records::{Health, TemplateVersion};
+use super::FakeCloud;
 use crate::core::model::*;
 
 /// An image to register, available at once. `ImageSpec::named("x")` is owned by this account (`self`).
