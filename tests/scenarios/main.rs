@@ -9,6 +9,7 @@ mod mixed;
 mod fleets;
 mod gate;
 mod multi;
+mod waves;
 mod plan;
 mod release_plans;
 mod releases;
