@@ -32,7 +32,7 @@ pub enum Stage {
     /// adopt: UpdateAutoScalingGroup onto the adopted template.
     Switch,
     // release management
-    Plan,
+    Read,
     Deregister,
     Snapshot,
     Terminate,
@@ -56,7 +56,7 @@ impl Stage {
             Self::Verify => "verify",
             Self::Undo => "undo",
             Self::Switch => "switch",
-            Self::Plan => "plan",
+            Self::Read => "read",
             Self::Deregister => "deregister",
             Self::Snapshot => "snapshot",
             Self::Terminate => "terminate",

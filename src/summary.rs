@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cloud::dry_run::PlanReport;
-use crate::core::retention::{DoomedImage, KeptImage, LeakPlan};
+use crate::cloud::dry_run::DryRunRecord;
+use crate::core::retention::{DoomedImage, KeptImage, Leaks};
 use crate::engine::adopt::AdoptReport;
 use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
@@ -85,7 +85,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<PlanReport>,
+    pub plan: Option<DryRunRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorSummary>,
     /// What only one command reports.
@@ -130,7 +130,7 @@ pub enum Details {
     Gc {
         executed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
-        build_instances: Option<LeakPlan>,
+        build_instances: Option<Leaks>,
         #[serde(skip_serializing_if = "Option::is_none")]
         unreferenced_versions: Option<Vec<Unreferenced>>,
         #[serde(skip_serializing_if = "Option::is_none")]

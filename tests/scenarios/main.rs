@@ -11,7 +11,7 @@ mod gate;
 mod multi;
 mod waves;
 mod plan;
-mod release_plans;
+mod dry_run_releases;
 mod releases;
 mod resume;
 mod retention;

@@ -264,7 +264,7 @@ impl DryRun {
     }
 
     /// The plan as data: the `plan` key of the JSON summary (schema in README, "Dry runs").
-    pub fn report(&self) -> PlanReport {
+    pub fn report(&self) -> DryRunRecord {
         let steps = self.steps();
         let actions = |p: Permission| {
             let mut v: Vec<String> = steps
@@ -282,13 +282,13 @@ impl DryRun {
             unverified: actions(Permission::Unverified),
         };
         let resources = self.resources().into_iter().map(|(step, effect)| Resource { step, effect }).collect();
-        PlanReport { steps, resources, permissions, notes: self.notes() }
+        DryRunRecord { steps, resources, permissions, notes: self.notes() }
     }
 }
 
 /// A dry run's recording as the JSON summary gives it (`plan`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanReport {
+pub struct DryRunRecord {
     pub steps: Vec<Step>,
     pub resources: Vec<Resource>,
     pub permissions: Permissions,
