@@ -186,11 +186,12 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, standby, target_health, warm_pool)
+    from . import (ami_protection, asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks,
+                   refresh, refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
+    ami_protection.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
