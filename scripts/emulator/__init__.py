@@ -9,5 +9,5 @@ launch_templates (SourceVersion, paging), target_health, group_members (lifecycl
 target-group registration), asg_launch (what and where a group launches: templates, launch
 configurations), lifecycle_hooks (Pending:Wait), asg (group lifecycle, draining, health
 replacement), alarms + refresh + refresh_api (instance refresh), cli (the `scripts/local-aws`
-command), seed (the storefront demo stack).
+command), seed (the storefront demo stack), seed_shapes and seed_tiers (the other group shapes).
 """
