@@ -41,14 +41,24 @@ def test_image_tags_set_error_rate_and_latency_and_the_target_group_tag_the_traf
     assert errors + ok == requests and 0.16 <= errors / requests <= 0.24  # local-aws:error-rate=0.2
     (avg,) = [v for _, v in h.series(cw, "TargetResponseTime", "Average", dims, since, end, period=600)]
     assert 0.46 <= avg <= 0.54  # local-aws:latency=0.5 (s)
-    # an image with no errors publishes no 5XX datapoints at all ("no data for a metric": not reported)
+    # an image with no errors publishes no 5XX datapoints at all ("no data for a metric": not reported);
+    # values that are not numbers in range are ignored (the defaults apply) and said once in server.log
     lb2, tg2 = h.balanced_group(elbv2, vpc, subnets, "flawless")
+    lb3, tg3 = h.balanced_group(elbv2, vpc, subnets, "mistagged")
     clean = h.image(ec2, h.base_ami(ec2), "flawless", **{"local-aws:error-rate": "0"})
+    odd = h.image(ec2, h.base_ami(ec2), "mistagged", **{"local-aws:error-rate": "2", "local-aws:latency": "fast"})
     h.launch(ec2, elbv2, clean, subnets[0], tg2)
+    h.launch(ec2, elbv2, odd, subnets[0], tg3)
     dims2 = {"LoadBalancer": h.dim(lb2), "TargetGroup": h.dim(tg2)}
+    dims3 = {"LoadBalancer": h.dim(lb3), "TargetGroup": h.dim(tg3)}
     start2 = h.now()
     assert len(_published(fresh, cw, dims2, start2, 4)) == 4
     assert h.series(cw, "HTTPCode_Target_5XX_Count", "Sum", dims2, start2) == []
+    (odd_avg,) = [v for _, v in h.series(cw, "TargetResponseTime", "Average", dims3, start2, period=600)]
+    assert 0.045 <= odd_avg <= 0.055  # the default 0.05 s
+    log = (fresh.dir / "server.log").read_text()
+    assert log.count(f"ignoring local-aws:latency='fast' on {odd}") == 1
+    assert log.count(f"ignoring local-aws:error-rate='2' on {odd}") == 1
 
 
 def test_requests_go_to_healthy_targets_then_fail_open_to_unhealthy_ones_never_to_draining(fresh):
