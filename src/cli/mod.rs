@@ -17,7 +17,7 @@ pub mod prune;
 pub mod gc;
 pub mod init;
 mod flow;
-mod outcome;
+pub mod outcome;
 mod signals;
 
 use std::io::Write as _;
