@@ -234,3 +234,27 @@ async fn the_next_step_of_a_stuck_release_moves_no_group_past_where_it_was() {
     let canary = previous.groups.iter().find(|g| g.group == "shop-canary").unwrap();
     assert_ne!(canary.to.ami.as_deref(), Some(a.as_str()), "the harmful advice this test guards against: {canary:?}");
 }
+
+/// `rollback` walks the waves in reverse under the same rule: the web and worker tiers go back first,
+/// together, and the canary after them.
+#[tokio::test(start_paused = true)]
+async fn rollback_walks_the_waves_in_reverse() {
+    use bakeroll::core::releases::TargetSpec;
+    use bakeroll::engine::rollback;
+    let w = tiers();
+    let old = w.stack.image_id.clone();
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+    deploy(&w.ctx, &w.env(), &request(&ami)).await.1.expect("deployed");
+    let decision = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous").await.expect("decided");
+    let (report, result) = rollback::execute(&w.ctx, &w.env(), &decision).await;
+    result.expect("rolled back");
+    for g in GROUPS {
+        assert!(w.fake.in_service_images(g).iter().all(|i| *i == old), "{g}");
+        let moved = report.groups.iter().find(|r| r.group == g).unwrap().deploy.as_ref().expect("moved");
+        assert_eq!(moved.state, Some(GroupState::Verified), "{g}");
+    }
+    let back = |g: &str| *spans(&w, g).last().unwrap();
+    let (canary, web, worker) = (back("shop-canary"), back("shop-web"), back("shop-worker"));
+    assert!(canary.0 >= web.1 && canary.0 >= worker.1, "wave 2 goes back first: canary {canary:?}, web {web:?}, worker {worker:?}");
+    assert!((web.0 - worker.0).abs() <= 1, "the wave's groups together: web {web:?}, worker {worker:?}");
+}
