@@ -187,11 +187,15 @@ def install_protocol() -> None:
 
 def install_all() -> None:
     from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
-                   launch_templates, lifecycle_hooks, refresh, refresh_api, standby, target_health, warm_pool)
+                   image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks, refresh,
+                   refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
     ami_protection.install()
+    kms_access.install()
+    image_sharing.install()
+    launch_access.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
@@ -203,8 +207,9 @@ def install_all() -> None:
     refresh_api.install()
     alb_metrics.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
-    # self-powering-off build instance), then pending images, then standby transitions
-    # (EnteringStandby → Standby once drained), then Auto Scaling groups (which read the instance
+    # self-powering-off build instance), then launches that fail on their KMS key, then pending
+    # images, then standby transitions (EnteringStandby → Standby once drained),
+    # then Auto Scaling groups (which read the instance
     # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
     # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
     # group's capacity now implies), then instance refreshes (which read the groups and pools just
@@ -213,6 +218,7 @@ def install_all() -> None:
     # own: it is computed from timestamps whenever it is read (target_health.status).
     clock.set_ticks([
         ec2_lifecycle.advance_instances,
+        launch_access.advance_failing_launches,
         ec2_lifecycle.advance_images,
         standby.advance_standby,
         asg.advance_groups,
