@@ -187,7 +187,7 @@ def install_protocol() -> None:
 
 def install_all() -> None:
     from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
-                   image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks, refresh,
+                   image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks, refresh,
                    refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
@@ -198,6 +198,7 @@ def install_all() -> None:
     launch_access.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
+    image_copy.install()  # wraps its CopyImage with idempotency's ClientToken handling
     target_health.install()
     asg.install()
     asg_launch.install()
@@ -208,7 +209,7 @@ def install_all() -> None:
     alb_metrics.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
     # self-powering-off build instance), then launches that fail on their KMS key, then pending
-    # images, then standby transitions (EnteringStandby → Standby once drained),
+    # images and image copies, then standby transitions (EnteringStandby → Standby once drained),
     # then Auto Scaling groups (which read the instance
     # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
     # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
@@ -220,6 +221,7 @@ def install_all() -> None:
         ec2_lifecycle.advance_instances,
         launch_access.advance_failing_launches,
         ec2_lifecycle.advance_images,
+        image_copy.advance_copies,
         standby.advance_standby,
         asg.advance_groups,
         warm_pool.advance_warm_pools,
