@@ -188,7 +188,7 @@ def install_protocol() -> None:
 def install_all() -> None:
     from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
                    image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, standby, target_health, warm_pool)
+                   refresh_api, standby, sts_trust, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -196,6 +196,7 @@ def install_all() -> None:
     kms_access.install()
     image_sharing.install()
     launch_access.install()
+    sts_trust.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
     image_copy.install()  # wraps its CopyImage with idempotency's ClientToken handling
