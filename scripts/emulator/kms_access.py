@@ -26,6 +26,7 @@ import json
 
 from moto.kms.exceptions import AccessDeniedException
 from moto.kms.models import KmsBackend, kms_backends
+from moto.kms.responses import KmsResponse
 
 AUTOSCALING_ROLE = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 EBS_ALIAS = "alias/aws/ebs"
@@ -157,20 +158,26 @@ def _require(self: KmsBackend, key, action: str) -> None:
             f"{key.arn} because no resource-based policy allows the {action} action")
 
 
-def _describe_key(self: KmsBackend, key_id: str):
-    owner = _foreign(self, key_id)
+def _owner_key(owner: KmsBackend, key_id: str):
+    return _orig_describe_key(owner, _split(key_id, "", "")[2].removeprefix("key/"))
+
+
+def _describe_key(self: KmsResponse) -> str:
+    """DescribeKey of another account's key by its ARN (moto looked for it in the caller's account)."""
+    key_id = self._get_param("KeyId")
+    owner = _foreign(self.kms_backend, key_id)
     if owner is None:
-        return _orig_describe_key(self, key_id)
-    key = _orig_describe_key(owner, _split(key_id, "", "")[2].removeprefix("key/"))
-    _require(self, key, "kms:DescribeKey")
-    return key
+        return _orig_describe_key_response(self)
+    key = _owner_key(owner, key_id)
+    _require(self.kms_backend, key, "kms:DescribeKey")
+    return json.dumps(key.to_dict())
 
 
 def _create_grant(self: KmsBackend, key_id, grantee_principal, operations, name, constraints, retiring_principal):
     owner = _foreign(self, key_id)
     if owner is None:
         return _orig_create_grant(self, key_id, grantee_principal, operations, name, constraints, retiring_principal)
-    key = _orig_describe_key(owner, _split(key_id, "", "")[2].removeprefix("key/"))
+    key = _owner_key(owner, key_id)
     _require(self, key, "kms:CreateGrant")
     grant = key.add_grant(name, grantee_principal, operations, constraints=constraints,
                           retiring_principal=retiring_principal)
@@ -181,7 +188,7 @@ def _list_grants(self: KmsBackend, key_id: str, grant_id: str):
     owner = _foreign(self, key_id)
     if owner is None:
         return _orig_list_grants(self, key_id, grant_id)
-    key = _orig_describe_key(owner, _split(key_id, "", "")[2].removeprefix("key/"))
+    key = _owner_key(owner, key_id)
     _require(self, key, "kms:ListGrants")
     return key.list_grants(grant_id)
 
@@ -194,13 +201,14 @@ def _create_alias(self: KmsBackend, target_key_id: str, alias_name: str):
 
 
 _orig_describe_key = KmsBackend.describe_key
+_orig_describe_key_response = KmsResponse.describe_key
 _orig_create_grant = KmsBackend.create_grant
 _orig_list_grants = KmsBackend.list_grants
 _orig_create_alias = KmsBackend.create_alias
 
 
 def install() -> None:
-    KmsBackend.describe_key = _describe_key
+    KmsResponse.describe_key = _describe_key
     KmsBackend.create_grant = _create_grant
     KmsBackend.list_grants = _list_grants
     KmsBackend.create_alias = _create_alias
