@@ -147,6 +147,10 @@ def test_the_copy_tag_makes_copies_fail_and_a_failed_copy_can_be_cleaned_up(sour
     late = dest.copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="doomed-late")["ImageId"]
     assert _done(dest, late)["State"] == "failed"
     assert time.monotonic() - started >= fresh.aws(COPY_SECONDS) * 0.95
+    late_snapshot = _snapshot(dest, late)["SnapshotId"]
+    answer = dest.deregister_image(ImageId=late, DeleteAssociatedSnapshots=True)
+    assert answer["DeleteSnapshotResults"] == [{"SnapshotId": late_snapshot, "ReturnCode": "success"}]
+    assert _code(dest.describe_snapshots, SnapshotIds=[late_snapshot]) == "InvalidSnapshot.NotFound"
 
 
 def test_a_source_that_does_not_exist_or_is_not_available_is_refused(fresh):
