@@ -31,8 +31,6 @@ WAIT_LIMIT = 900.0  # real seconds; the scaled wait is ~45 AWS seconds
 
 
 def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
-    import boto3
-
     parser = argparse.ArgumentParser(prog="scripts/local-aws seed")
     parser.add_argument("--version-ref", default="1", help='ASG launch template version: "1" (default), "$Latest", "$Default"')
     parser.add_argument("--no-wait", action="store_true", help="do not wait for healthy targets")
@@ -43,16 +41,11 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     parser.add_argument("--account", help="... in this account (12 digits), through its role bakeroll-deploy, "
                                           "which trusts the default account")
     args = parser.parse_args(argv)
-    extra = None
-    if args.region or args.account:
-        extra = (args.account or seed_stacks.DEFAULT_ACCOUNT, args.region or seed_stacks.DEFAULT_REGION)
-        try:
-            seed_stacks.check(extra[1], extra[0], boto3.session.Session().get_available_regions("ec2"))
-        except SeedError as e:
-            print(f"local-aws seed: {e}", file=sys.stderr)
-            return 2
-        if extra == (seed_stacks.DEFAULT_ACCOUNT, seed_stacks.DEFAULT_REGION):
-            extra = None  # that is the default stack itself
+    try:
+        extra = seed_stacks.wanted(args.region, args.account)
+    except SeedError as e:
+        print(f"local-aws seed: {e}", file=sys.stderr)
+        return 2
     made: list[str] = []
 
     def note(kind: str, ident: str, created: bool) -> None:
@@ -75,14 +68,11 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     if extra is not None:
         made.clear()
         try:
-            entry, extra_clients = seed_stacks.create(endpoint, extra[1], extra[0], args.version_ref, note)
+            entry, extra_clients = seed_stacks.create(endpoint, *extra, args.version_ref, note, made)
         except SeedError as e:
             print(f"local-aws seed: {e}", file=sys.stderr)
             return 1
         stacks[seed_stacks.key(*extra)] = entry
-        where = f"account {extra[0]}, role {entry['role_arn']}" if "role_arn" in entry else f"account {extra[0]}"
-        print(f"local-aws seed ({extra[1]}, {where}):", file=sys.stderr)
-        print("\n".join(made), file=sys.stderr)
         waits.append((seed_stacks.key(*extra), extra_clients, entry["target_group_arns"]))
     if stacks:  # only with --region/--account (now or in an earlier run): the default keys stay as they were
         seed["stacks"] = stacks

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import boto3
 from botocore.exceptions import ClientError
@@ -66,22 +67,32 @@ def clients(endpoint: str, region: str, role_arn: str | None) -> dict:
     return {s: session.client(s, endpoint_url=endpoint, region_name=region) for s in SERVICES}
 
 
-def check(region: str, account: str, known_regions) -> None:
-    if region not in known_regions:
+def wanted(region: str | None, account: str | None) -> tuple[str, str] | None:
+    """(account, region) of the extra stack --region/--account ask for; None when they ask for none (or
+    for the default stack itself). SeedError for a region EC2 does not know or a malformed account."""
+    if not region and not account:
+        return None
+    account, region = account or DEFAULT_ACCOUNT, region or DEFAULT_REGION
+    if region not in boto3.session.Session().get_available_regions("ec2"):
         raise SeedError(f"--region {region!r} is not a region EC2 knows (e.g. ap-southeast-1)")
     if not re.fullmatch(r"\d{12}", account):
         raise SeedError(f"--account {account!r} must be a 12-digit account id")
+    return None if (account, region) == (DEFAULT_ACCOUNT, DEFAULT_REGION) else (account, region)
 
 
-def create(endpoint: str, region: str, account: str, version_ref: str, note) -> tuple[dict, dict]:
-    """Build the stack in (account, region); (its seed.json entry, its clients)."""
+def create(endpoint: str, account: str, region: str, version_ref: str, note, made: list[str]) -> tuple[dict, dict]:
+    """Build the stack in (account, region) and tell what was made (stderr); (its seed.json entry, its
+    clients)."""
     role_arn = role(endpoint, account) if account != DEFAULT_ACCOUNT else None
-    made = clients(endpoint, region, role_arn)
+    stack_clients = clients(endpoint, region, role_arn)
     entry = {"account": account}
     if role_arn:
         entry["role_arn"] = role_arn
-    entry.update(seed_storefront.build(made, region, version_ref, note))
-    return entry, made
+    entry.update(seed_storefront.build(stack_clients, region, version_ref, note))
+    where = f"account {account}, role {role_arn}" if role_arn else f"account {account}"
+    print(f"local-aws seed ({region}, {where}):", file=sys.stderr)
+    print("\n".join(made), file=sys.stderr)
+    return entry, stack_clients
 
 
 def earlier(seed_json) -> dict:
