@@ -16,7 +16,7 @@ launch failures" (the KMS key cause), "Verify a scaling activity for an Auto Sca
 Our choices (README): an image id no account ever had (made up in a test) is still accepted, as moto
 did; a failing launch stays `pending` FAIL_SECONDS (5 AWS s) before it terminates; a group waits
 RETRY_SECONDS (10 AWS s) after a launch that was refused before it tries again; only failed launches
-are recorded as activities (moto records none).
+are recorded as activities (moto records none), the newest KEPT (500) per group.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .errors import AwsError
 
 FAIL_SECONDS = 5.0
 RETRY_SECONDS = 10.0
+KEPT = 500  # failed launches kept per group (a group failing for hours would otherwise grow without end)
 
 
 def _image_of(backend, image_id: str | None, kwargs: dict) -> str | None:
@@ -123,8 +124,11 @@ def record(group, launched, description: str, message: str, counted: bool = True
                                "Availability Zone": getattr(getattr(launched, "placement", None), "zone", "") or ""}),
         "AutoScalingGroupARN": group.arn,
     })
+    del activities[KEPT:]
     if counted:
-        group.__dict__.setdefault("_la_failed_launches", []).append((clock.now(), activity_id, launched, message))
+        failures = group.__dict__.setdefault("_la_failed_launches", [])
+        failures.append((clock.now(), activity_id, launched, message))
+        del failures[:-KEPT]
 
 
 def failures_since(group, since: float, config) -> list[tuple[str, str]]:
