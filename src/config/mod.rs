@@ -204,7 +204,7 @@ impl Loaded {
     /// The environment as a deploy sees it (`core::settings`): its waves, and each group's settings.
     pub fn settings(&self, name: Option<&str>) -> Result<EnvSettings, ConfigError> {
         let (name, env) = self.environment(name)?;
-        Ok(env.settings(&name))
+        Ok(env.settings(&name, self.pipeline.region.as_deref()))
     }
 }
 
