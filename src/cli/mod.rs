@@ -250,29 +250,26 @@ fn validate_commit(c: &str) -> Result<String> {
     }
 }
 
-/// GitLab CI provenance from its predefined variables, as tags.
+/// GitLab CI provenance from its predefined variables, as tags (keys from `core::tags::CI_PROVENANCE`).
 pub fn provenance() -> Tags {
     let mut t = Tags::new();
-    for (var, key) in [
-        ("CI_PIPELINE_ID", "bakeroll:ci-pipeline-id"),
-        ("CI_PIPELINE_URL", "bakeroll:ci-pipeline-url"),
-        ("CI_JOB_ID", "bakeroll:ci-job-id"),
-        ("CI_JOB_URL", "bakeroll:ci-job-url"),
-        ("CI_PROJECT_PATH", "bakeroll:ci-project"),
-        ("CI_COMMIT_REF_NAME", "bakeroll:ci-ref"),
-    ] {
+    for (var, key) in crate::core::tags::CI_PROVENANCE {
         if let Ok(v) = std::env::var(var) {
             if !v.is_empty() {
                 // EC2 tag values hold at most 256 characters.
-                t.insert(key.into(), v.chars().take(256).collect());
+                t.insert((*key).into(), v.chars().take(256).collect());
             }
         }
     }
     t
 }
 
-/// `--tag KEY=VALUE`.
+/// `--tag KEY=VALUE`: EC2's lengths, and never a key AWS reserves or bakeroll writes itself
+/// (`core::tags::refused`), so the mistake costs nothing instead of a bake.
 pub fn parse_tag(s: &str) -> std::result::Result<(String, String), String> {
+    if let Some(why) = s.split_once('=').and_then(|(k, _)| crate::core::tags::refused(k)) {
+        return Err(format!("{why}; choose another key"));
+    }
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => Ok((k.into(), v.into())),
         _ => Err(format!("`{s}` is not KEY=VALUE (key 1-128, value 0-256 characters)")),
