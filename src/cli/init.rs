@@ -128,7 +128,8 @@ async fn init(global: &Global, args: &Args) -> Result<(String, Option<String>)> 
         return Err(Error::Usage(format!("{} exists; init never overwrites a pipeline file (use --dry-run to print one, or --pipeline NEW_PATH)", path.display())));
     }
     let env = args.environment.clone().or_else(|| global.env.clone()).unwrap_or_else(|| "staging".into());
-    let cloud = crate::aws::connect(args.region.clone()).await.map_err(Error::Usage)?;
+    let region = crate::aws::RegionSetting { value: args.region.clone(), how_to_set: "--region".into() };
+    let cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
     let found = survey::groups(&cloud, &args.groups, args.region.as_deref()).await?;
     let text = render(args, &env, args.region.as_deref(), &found);
     // What init writes must load: a file that fails validation would be a poor first step.

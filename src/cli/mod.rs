@@ -122,7 +122,8 @@ pub struct Session {
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
         let pipeline = Loaded::load(&global.pipeline)?;
-        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await.map_err(Error::Usage)?;
+        let region = crate::aws::RegionSetting { value: pipeline.pipeline.region.clone(), how_to_set: format!("`region` in {}", pipeline.path.display()) };
+        let cloud: Cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -338,20 +339,17 @@ impl Finished {
 
 /// Prints the outcome (stdout: result or JSON; stderr: the rendered error) and returns the exit code.
 pub fn finish(global: &Global, mut f: Finished) -> i32 {
+    f.result = f.result.map_err(Error::setup_first);
     let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
     if let Err(e) = &f.result {
-        if f.next.is_none() {
+        // A setup problem's fix is the only advice that applies, whatever the command would add.
+        if f.next.is_none() || matches!(e, Error::Setup(_)) {
             f.next = crate::error::default_next(e);
         }
         // Never `eprint!`: with stderr closed (a cancelled CI job's log pipe) it panics, and exit 101
         // would replace the real code after a rollback has been carried out.
         let _ = write!(std::io::stderr(), "{}", crate::error::render(e, f.next.as_deref()));
-        let mut causes = Vec::new();
-        let mut src = std::error::Error::source(e);
-        while let Some(c) = src {
-            causes.push(c.to_string());
-            src = c.source();
-        }
+        let causes = crate::error::causes(e);
         let state = e.state().map(str::to_string);
         f.summary.error = Some(ErrorSummary { message: e.to_string(), causes, state, next: f.next.clone() });
     }

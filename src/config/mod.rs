@@ -401,13 +401,9 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters, dash-separated words, a number.
+/// The file's `region` must be a region name (`core::model::is_region_name`).
 fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts.last().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    crate::core::model::is_region_name(s)
 }
 
 impl Environment {
