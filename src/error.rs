@@ -230,8 +230,17 @@ pub fn render(err: &Error, next: Option<&str>) -> String {
 /// What to do next when the command itself has no better advice: the generic fixes for missing
 /// credentials and denied permissions, which look the same from every command.
 pub fn default_next(err: &Error) -> Option<String> {
-    if let Error::Setup(setup) = err {
-        return setup.fix.clone();
+    match err {
+        Error::Setup(setup) => return setup.fix.clone(),
+        Error::Config(ConfigError::UnknownEnv { name, defined, chosen_by, .. }) => {
+            let fix = match (defined.as_str(), *chosen_by) {
+                ("none", _) => format!("add [environments.{name}] to the pipeline file"),
+                (_, Some("BAKEROLL_ENV")) => format!("BAKEROLL_ENV is `{name}` where this runs: set it to one of {defined} (or unset it), or pass --env"),
+                _ => format!("pass --env with one of {defined}"),
+            };
+            return Some(fix);
+        }
+        _ => {}
     }
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(err);

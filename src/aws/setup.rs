@@ -183,8 +183,8 @@ pub(crate) async fn check_credentials(config: &SdkConfig) -> Result<(), SetupErr
             let not_loaded = e.to_string().contains("not enabled");
             let problem = if not_loaded { "no AWS credentials found" } else { "the AWS credentials could not be loaded" };
             let cause = match std::error::Error::source(&e) {
-                Some(inner) if not_loaded => inner.to_string(),
-                _ => e.to_string(),
+                Some(inner) if not_loaded => super::error::source_chain(inner),
+                _ => super::error::source_chain(&e),
             };
             Err(SetupError::new(problem, credentials_fix()).with_source(cause))
         }

@@ -16,9 +16,11 @@ pub mod rollback;
 pub mod prune;
 pub mod gc;
 pub mod init;
+mod finish;
 mod signals;
 
-use std::io::Write as _;
+pub use finish::{argument_error, finish, started};
+
 use std::path::{Path, PathBuf};
 
 
@@ -33,7 +35,7 @@ use crate::engine::lock::Lock;
 use crate::engine::Ctx;
 use crate::events::Events;
 use crate::error::{Error, Result};
-use crate::summary::{ErrorSummary, Summary};
+use crate::summary::Summary;
 
 #[derive(Debug, Parser)]
 #[command(name = "bakeroll", version, about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically")]
@@ -50,7 +52,7 @@ pub enum Output {
     Json,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Pipeline file.
     #[arg(long, global = true, default_value = "pipeline/bakeroll.toml", value_name = "PATH")]
@@ -73,6 +75,20 @@ pub struct Global {
     /// Write a self-contained HTML report (outcome, per-instance health timeline) to PATH at the end.
     #[arg(long, global = true, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Where `env` came from (clap's value source), for messages: set by `main` after parsing.
+    #[arg(skip)]
+    pub env_from: Option<&'static str>,
+}
+
+impl Global {
+    /// Records where `--env`'s value came from: the flag, or `BAKEROLL_ENV`.
+    pub fn note_sources(&mut self, matches: &clap::ArgMatches) {
+        self.env_from = match matches.value_source("env") {
+            Some(clap::parser::ValueSource::CommandLine) => Some("--env"),
+            Some(clap::parser::ValueSource::EnvVariable) => Some("BAKEROLL_ENV"),
+            _ => None,
+        };
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +123,28 @@ pub enum Command {
     Adopt(adopt::Args),
 }
 
+impl Command {
+    /// The subcommand's name as typed (`iam-policy`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Bake(_) => "bake",
+            Self::Deploy(_) => "deploy",
+            Self::Ship(_) => "ship",
+            Self::Plan(_) => "plan",
+            Self::IamPolicy(_) => "iam-policy",
+            Self::Completions(_) => "completions",
+            Self::Man(_) => "man",
+            Self::Rollback(_) => "rollback",
+            Self::Status(_) => "status",
+            Self::History(_) => "history",
+            Self::Prune(_) => "prune",
+            Self::Gc(_) => "gc",
+            Self::Init(_) => "init",
+            Self::Adopt(_) => "adopt",
+        }
+    }
+}
+
 /// Everything a running command holds.
 pub struct Session {
     pub ctx: Ctx,
@@ -121,7 +159,8 @@ pub struct Session {
 
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
-        let pipeline = Loaded::load(&global.pipeline)?;
+        let mut pipeline = Loaded::load(&global.pipeline)?;
+        pipeline.env_chosen_by = global.env_from;
         let region = crate::aws::RegionSetting { value: pipeline.pipeline.region.clone(), how_to_set: format!("`region` in {}", pipeline.path.display()) };
         let cloud: Cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
         if let Some(path) = &global.report {
@@ -335,40 +374,4 @@ impl Finished {
     pub fn early(command: &str, err: Error) -> Self {
         Self { summary: Summary::new(command), text: None, result: Err(err), next: None }
     }
-}
-
-/// Prints the outcome (stdout: result or JSON; stderr: the rendered error) and returns the exit code.
-pub fn finish(global: &Global, mut f: Finished) -> i32 {
-    f.result = f.result.map_err(Error::setup_first);
-    let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
-    if let Err(e) = &f.result {
-        // A setup problem's fix is the only advice that applies, whatever the command would add.
-        if f.next.is_none() || matches!(e, Error::Setup(_)) {
-            f.next = crate::error::default_next(e);
-        }
-        // Never `eprint!`: with stderr closed (a cancelled CI job's log pipe) it panics, and exit 101
-        // would replace the real code after a rollback has been carried out.
-        let _ = write!(std::io::stderr(), "{}", crate::error::render(e, f.next.as_deref()));
-        let causes = crate::error::causes(e);
-        let state = e.state().map(str::to_string);
-        f.summary.error = Some(ErrorSummary { message: e.to_string(), causes, state, next: f.next.clone() });
-    }
-    f.summary.exit_code = code;
-    if let Some(path) = &global.report {
-        // The report is a by-product: failing to write it is said, and never changes the exit code.
-        if let Err(e) = display::report::write(path, &f.summary) {
-            let _ = writeln!(std::io::stderr(), "warning: --report {}: cannot write: {e}", path.display());
-        }
-    }
-    match global.output {
-        Output::Json => {
-            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&f.summary).unwrap_or_default());
-        }
-        Output::Text => {
-            if let (Ok(()), Some(text)) = (&f.result, &f.text) {
-                let _ = writeln!(std::io::stdout(), "{text}");
-            }
-        }
-    }
-    code
 }

@@ -21,8 +21,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{path}: `{field}` {problem}")]
     Invalid { path: PathBuf, field: String, problem: String },
-    #[error("{path}: no environment named `{name}` (defined: {defined})")]
-    UnknownEnv { path: PathBuf, name: String, defined: String },
+    #[error("{path}: no environment named `{name}` ({}defined: {defined})", chosen_by.map(|c| format!("from {c}; ")).unwrap_or_default())]
+    UnknownEnv { path: PathBuf, name: String, defined: String, chosen_by: Option<&'static str> },
     #[error("{path}: several environments ({defined}); choose one with --env or BAKEROLL_ENV")]
     AmbiguousEnv { path: PathBuf, defined: String },
 }
@@ -211,6 +211,9 @@ fn yes() -> bool {
 pub struct Loaded {
     pub path: PathBuf,
     pub pipeline: Pipeline,
+    /// Where the environment name `environment` is given comes from (`--env`, `BAKEROLL_ENV`), when the
+    /// command line knows: its messages say it, so a variable left set in a CI job is recognisable.
+    pub env_chosen_by: Option<&'static str>,
 }
 
 impl Loaded {
@@ -221,7 +224,7 @@ impl Loaded {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let pipeline: Pipeline = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: parse_message(text, &e) })?;
-        let loaded = Self { path: path.into(), pipeline };
+        let loaded = Self { path: path.into(), pipeline, env_chosen_by: None };
         loaded.validate()?;
         Ok(loaded)
     }
@@ -264,6 +267,7 @@ impl Loaded {
                 path: self.path.clone(),
                 name: n.into(),
                 defined: if defined.is_empty() { "none".into() } else { defined },
+                chosen_by: self.env_chosen_by,
             }),
             None if envs.len() == 1 => {
                 let (n, e) = envs.iter().next().expect("one environment");
