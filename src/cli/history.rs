@@ -2,9 +2,9 @@
 //! and outcome — from the launch-template versions deploy records (kept for good) sharpened by the
 //! refreshes AWS still keeps (six weeks). Read-only.
 
-use super::status::environments;
+use super::status::{environments, group_state};
 use super::{summary_base, Finished, Global, Session};
-use crate::engine::releases::{require_group, GroupHistory};
+use crate::engine::releases::GroupHistory;
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -22,7 +22,7 @@ async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec
     let mut out = Vec::new();
     for (env, cfg) in environments(session, global)? {
         for name in &cfg.auto_scaling_groups {
-            let state = require_group(&session.ctx, &env, name).await?;
+            let state = group_state(session, &env, name).await?;
             let mut releases = state.history();
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);

@@ -130,6 +130,13 @@ async fn init(global: &Global, args: &Args) -> Result<(String, Option<String>)> 
     let env = args.environment.clone().or_else(|| global.env.clone()).unwrap_or_else(|| "staging".into());
     let region = crate::aws::RegionSetting { value: args.region.clone(), how_to_set: "--region".into() };
     let cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
+    // Each group exists, or the error says where init looked and how that region was chosen (survey's
+    // own check stays for a group deleted meanwhile).
+    for name in &args.groups {
+        if cloud.autoscaling.describe_group(name).await.map_err(|e| Error::cloud(e, "nothing was changed"))?.is_none() {
+            return Err(Error::precondition(format!("Auto Scaling group {name} not found{}", region_hint(args.region.as_deref()))));
+        }
+    }
     let found = survey::groups(&cloud, &args.groups, args.region.as_deref()).await?;
     let text = render(args, &env, args.region.as_deref(), &found);
     // What init writes must load: a file that fails validation would be a poor first step.
@@ -140,6 +147,18 @@ async fn init(global: &Global, args: &Args) -> Result<(String, Option<String>)> 
     write_new(path, &text)?;
     let done = format!("wrote {} (environment {env}: {}); next: `bakeroll --pipeline {} plan`", path.display(), args.groups.join(", "), path.display());
     Ok((done, Some(path.display().to_string())))
+}
+
+/// Where init looked for a group it did not find, and what to change if that was the wrong place.
+fn region_hint(flag: Option<&str>) -> String {
+    if let Some(r) = flag {
+        return format!(" in region {r} (from --region; is it the group's region?)");
+    }
+    let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()).map(|r| (r, *v)));
+    match from_env {
+        Some((r, var)) => format!(" in region {r} (from {var}; --region reads another)"),
+        None => " in the AWS profile's region (--region reads another)".into(),
+    }
 }
 
 /// Creates the file, never replacing one (create_new: also safe against a file appearing meanwhile).

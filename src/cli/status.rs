@@ -4,8 +4,8 @@
 use super::{summary_base, Finished, Global, Session};
 use crate::config::Environment;
 use crate::display::counts_text;
-use crate::engine::releases::{require_group, status, GroupStatus};
-use crate::error::Result;
+use crate::engine::releases::{read_group, status, GroupState, GroupStatus};
+use crate::error::{Error, Result};
 use crate::summary::Details;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -22,11 +22,21 @@ pub fn environments(session: &Session, global: &Global) -> Result<Vec<(String, E
     }
 }
 
+/// A group of the pipeline that must exist; when it does not, the message says where bakeroll looked
+/// (the region, and where that came from), as `ship` and `deploy` do: a wrong region is the likeliest
+/// reason a group that exists is not found.
+pub async fn group_state(session: &Session, env: &str, name: &str) -> Result<GroupState> {
+    let p = &session.ctx.pipeline;
+    read_group(&session.ctx, env, name)
+        .await?
+        .ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{}", p.region_hint())))
+}
+
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
     for (env, cfg) in environments(session, global)? {
         for name in &cfg.auto_scaling_groups {
-            let state = require_group(&session.ctx, &env, name).await?;
+            let state = group_state(session, &env, name).await?;
             out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
         }
     }
