@@ -434,5 +434,7 @@ impl Environment {
     }
 }
 
+mod readiness;
+
 #[cfg(test)]
 mod tests;
