@@ -10,6 +10,7 @@ pub mod dry_run;
 pub mod iam_policy;
 pub mod plan;
 pub mod completions;
+pub mod contract;
 pub mod status;
 pub mod history;
 pub mod rollback;
@@ -38,7 +39,12 @@ use crate::error::{Error, Result};
 use crate::summary::Summary;
 
 #[derive(Debug, Parser)]
-#[command(name = "bakeroll", version, about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically")]
+#[command(
+    name = "bakeroll",
+    version,
+    about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically",
+    after_help = contract::after_help()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
