@@ -313,8 +313,8 @@ pub fn provenance() -> Tags {
 /// `--tag KEY=VALUE`: EC2's lengths, and never a key AWS reserves or bakeroll writes itself
 /// (`core::tags::refused`), so the mistake costs nothing instead of a bake.
 pub fn parse_tag(s: &str) -> std::result::Result<(String, String), String> {
-    if let Some(why) = s.split_once('=').and_then(|(k, _)| crate::core::tags::refused(k)) {
-        return Err(format!("{why}; choose another key"));
+    if let Some((key, why)) = s.split_once('=').and_then(|(k, _)| crate::core::tags::refused(k).map(|why| (k, why))) {
+        return Err(format!("`{key}`: {why}; choose another key"));
     }
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => Ok((k.into(), v.into())),

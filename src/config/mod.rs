@@ -314,7 +314,7 @@ impl Loaded {
         // Refused here rather than by AWS after the build instance ran: the same rule as `--tag`.
         for (key, value) in &b.tags {
             if let Some(why) = crate::core::tags::refused(key) {
-                return Err(self.invalid("bake.tags", format!("has the key {why}; choose another key")));
+                return Err(self.invalid("bake.tags", format!("has the key `{key}`: {why}; choose another key")));
             }
             if key.is_empty() || key.len() > 128 || value.len() > 256 {
                 return Err(self.invalid("bake.tags", format!("has `{key}` = `{value}`; EC2 allows keys of 1-128 and values of 0-256 characters")));

@@ -37,14 +37,14 @@ pub fn written() -> impl Iterator<Item = &'static str> {
 
 /// Why `key` cannot be a user's tag, if it cannot: AWS reserves the `aws:` prefix (in any case) and
 /// refuses it — after a whole bake, for an image tag — and bakeroll's own keys are bakeroll's.
-pub fn refused(key: &str) -> Option<String> {
+pub fn refused(key: &str) -> Option<&'static str> {
     if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
-        return Some(format!("`{key}`: the `aws:` prefix is reserved for AWS, which refuses tags that use it"));
+        return Some("the `aws:` prefix is reserved for AWS, which refuses tags that use it");
     }
     if key == READY {
-        return Some(format!("`{key}` is the provisioning script's signal that bakeroll reads (ready = \"tag\"); it is never set from outside"));
+        return Some("it is the provisioning script's signal that bakeroll reads (ready = \"tag\"), never set from outside");
     }
-    written().any(|k| k == key).then(|| format!("`{key}` is written by bakeroll itself (provenance that gc, prune, history and the IAM policy rely on)"))
+    written().any(|k| k == key).then_some("bakeroll writes it itself (provenance that gc, prune, history and the IAM policy rely on)")
 }
 
 #[cfg(test)]
@@ -60,7 +60,7 @@ mod tests {
             assert_eq!(refused(key), None, "{key} is the user's");
         }
         assert!(refused("aws:foo").unwrap().contains("reserved for AWS"));
-        assert!(refused(COMMIT).unwrap().contains("written by bakeroll"));
+        assert!(refused(COMMIT).unwrap().contains("bakeroll writes it itself"));
         // Every provenance key is in the list (the list is the only place they are written down).
         assert!(CI_PROVENANCE.iter().all(|(_, k)| written().any(|w| w == *k)));
     }
