@@ -39,9 +39,10 @@ where
     };
     // No answer was ever had from AWS and the first connection could not be made: a configuration
     // problem (endpoint, network, region), said as one and not retried (`setup`).
-    if let (SdkError::DispatchFailure(_), Some(endpoint)) = (&err, super::setup::unreachable()) {
+    let connection_failed = matches!(&err, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout());
+    if let (true, Some((endpoint, attempts))) = (connection_failed, super::setup::unreachable()) {
         // One `Caused by:` line: the connector's chain is five short levels of the same failure.
-        let setup = super::setup::unreachable_error(&endpoint).with_source(source_chain(&err));
+        let setup = super::setup::unreachable_error(&endpoint, attempts).with_source(source_chain(&err));
         return CloudError::with_kind(action, ErrorKind::Setup, None, setup.problem.clone()).with_source(setup);
     }
     let mut cloud = match code.as_deref() {

@@ -29,33 +29,37 @@ const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the process knows about reaching AWS. One command runs per process, and the SDK's classifier
 /// and interceptor hooks are not ours to give context to, hence one static.
-static REACH: Reach = Reach { answered: AtomicBool::new(false), failures: AtomicU32::new(0), sent_to: Mutex::new(None), unreachable: Mutex::new(None) };
+static REACH: Reach = Reach { answered: AtomicBool::new(false), failures: AtomicU32::new(0), sent_to: Mutex::new(None) };
 
 struct Reach {
     answered: AtomicBool,
+    /// Connections that failed while nothing had answered.
     failures: AtomicU32,
     /// Where the last request went (the connector takes the request before a classifier sees it).
     sent_to: Mutex<Option<String>>,
-    unreachable: Mutex<Option<String>>,
 }
 
-/// The endpoint AWS was never reached at, when that is why the current call failed.
-pub(crate) fn unreachable() -> Option<String> {
-    if REACH.answered.load(Ordering::SeqCst) {
+/// When a connection failure ended a call and AWS never answered this process: where it was sent and
+/// after how many attempts. The caller has checked the failure was a connection's (io or timeout).
+pub(crate) fn unreachable() -> Option<(String, u32)> {
+    let failures = REACH.failures.load(Ordering::SeqCst);
+    if REACH.answered.load(Ordering::SeqCst) || failures == 0 {
         return None;
     }
-    REACH.unreachable.lock().ok().and_then(|u| u.clone())
+    let to = REACH.sent_to.lock().ok().and_then(|t| t.clone()).unwrap_or_else(|| "its endpoint".into());
+    Some((to, failures))
 }
 
 /// What to do about an endpoint that never answered.
-pub(crate) fn unreachable_error(endpoint: &str) -> SetupError {
+pub(crate) fn unreachable_error(endpoint: &str, attempts: u32) -> SetupError {
     let custom = custom_endpoint_vars();
     let fix = if custom.is_empty() {
         "check the network (a proxy or firewall between here and AWS) and that the region is right: the endpoint's name comes from it".to_string()
     } else {
         format!("{} points bakeroll at {endpoint}: is that right, and is the server running?", custom.join(", "))
     };
-    SetupError::new(format!("cannot reach AWS at {endpoint}: no answer after {FIRST_CONTACT_ATTEMPTS} attempts"), fix)
+    let attempts = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
+    SetupError::new(format!("cannot reach AWS at {endpoint}: no answer after {attempts}"), fix)
 }
 
 /// `AWS_ENDPOINT_URL` and the service-specific `AWS_ENDPOINT_URL_<SERVICE>` that are set.
@@ -124,10 +128,6 @@ impl ClassifyRetry for FirstContact {
         }
         if REACH.failures.fetch_add(1, Ordering::SeqCst) + 1 < FIRST_CONTACT_ATTEMPTS {
             return RetryAction::NoActionIndicated;
-        }
-        let to = REACH.sent_to.lock().ok().and_then(|t| t.clone()).unwrap_or_else(|| "its endpoint".into());
-        if let Ok(mut u) = REACH.unreachable.lock() {
-            *u = Some(to);
         }
         RetryAction::RetryForbidden
     }
