@@ -60,7 +60,7 @@ where
 /// each source, which is what `DisplayErrorContext` prints before appending the error's `Debug`. That
 /// `Debug` carries the raw HTTP response, body included (moto's HTML error page), so it stays in the
 /// `source` we keep rather than in a message meant for one line of output.
-pub(super) fn source_chain(err: &(dyn StdError + 'static)) -> String {
+fn source_chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut next = err.source();
     while let Some(e) = next {

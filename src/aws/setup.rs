@@ -182,10 +182,14 @@ pub(crate) async fn check_credentials(config: &SdkConfig) -> Result<(), SetupErr
             // tried: that account is the one cause worth a line.
             let not_loaded = e.to_string().contains("not enabled");
             let problem = if not_loaded { "no AWS credentials found" } else { "the AWS credentials could not be loaded" };
-            let cause = match std::error::Error::source(&e) {
-                Some(inner) if not_loaded => super::error::source_chain(inner),
-                _ => super::error::source_chain(&e),
-            };
+            let top: &(dyn std::error::Error + 'static) = &e;
+            let from = if not_loaded { top.source().unwrap_or(top) } else { top };
+            let mut cause = from.to_string();
+            let mut next = from.source();
+            while let Some(inner) = next {
+                cause.push_str(&format!(": {inner}"));
+                next = inner.source();
+            }
             Err(SetupError::new(problem, credentials_fix()).with_source(cause))
         }
         Err(_) => Err(SetupError::new(
