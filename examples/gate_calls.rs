@@ -72,11 +72,11 @@ async fn measure(n: u32, tgs: u32) -> Measured {
     fake.add_stack(StackSpec::new("shop-web").instances(n).target_groups(tgs));
     let ami = fake.add_image(ImageSpec::named("shop-c1"));
     let pipeline = Loaded::parse(Path::new("pipeline/bench.toml"), PIPELINE).expect("pipeline parses");
-    let env = pipeline.environment(None).expect("one environment").1.clone();
+    let env = pipeline.settings(None).expect("one environment");
     let cloud = fake.cloud();
     let per_poll = Arc::new(PerPoll { calls: cloud.calls.clone(), seen: Mutex::new((None, 0)) });
     let ctx = Ctx::new(cloud, Events(per_poll.clone()), pipeline);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, existing_version: None };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default() };
     let (_, result) = deploy(&ctx, &env, &req).await;
     result.expect("a healthy release deploys");
     let deploy_calls = fake.calls();

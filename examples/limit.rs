@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use bakeroll::config::Loaded;
 use bakeroll::engine::bake::{bake, BakeRequest};
-use bakeroll::engine::deploy::{deploy, preflight_all, DeployRequest};
+use bakeroll::engine::deploy::{release, DeployRequest};
+use bakeroll::engine::preflight::check_all;
 use bakeroll::engine::preflight::ReleaseKey;
 use bakeroll::engine::{lock, Ctx};
 use bakeroll::events::{Event, Events, Sink};
@@ -118,21 +119,21 @@ async fn ship(n: u32, min: u32, max: u32, offset: u64) -> serde_json::Value {
     let text = format!("{PIPELINE}min_healthy_percentage = {min}\nmax_healthy_percentage = {max}\n");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/limit.toml");
     let pipeline = Loaded::parse(&path, &text).expect("pipeline parses");
-    let (env_name, env) = pipeline.environment(None).map(|(n, e)| (n, e.clone())).expect("one environment");
+    let env = pipeline.settings(None).expect("one environment");
     let polls = Arc::new(Polls::default());
     let ctx = Ctx::new(fake.cloud(), Events(polls.clone()), pipeline);
     let commit = "c0ffee".to_string();
 
-    // As `bakeroll ship` does it (src/cli/ship.rs): lock, preflight, bake, deploy, unlock.
+    // As `bakeroll ship` does it (src/engine/ship.rs): lock, preflight, bake, deploy, unlock.
     let start = Instant::now();
-    let held = lock::take(&ctx, &env_name, &env.auto_scaling_groups, Some(&commit), env.lock_lease.0).await.expect("lock");
-    preflight_all(&ctx, &env, ReleaseKey { ami: None, commit: Some(&commit) }, false).await.expect("preflight passes");
+    let held = lock::take(&ctx, &env.name, &env.group_names(), Some(&commit), env.lock_lease).await.expect("lock");
+    let prepared = check_all(&ctx, &env, ReleaseKey { ami: None, commit: Some(&commit) }, false).await.expect("preflight passes");
     let bake_start = Instant::now();
     let req = BakeRequest { commit: commit.clone(), ..Default::default() };
     let baked = bake(&ctx, &req).await.expect("bake succeeds");
     let deploy_start = Instant::now();
-    let req = DeployRequest { env: env_name, image_id: baked.ami_id.clone(), commit: Some(commit), force: false, existing_version: None };
-    let (_, result) = deploy(&ctx, &env, &req).await;
+    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id.clone(), commit: Some(commit), force: false, targets: Default::default() };
+    let (_, result) = release(&ctx, &env, &req, prepared).await;
     result.expect("a healthy release deploys");
     let end = Instant::now();
     held.release(&ctx).await;

@@ -32,7 +32,7 @@ pub enum Stage {
     /// adopt: UpdateAutoScalingGroup onto the adopted template.
     Switch,
     // release management
-    Plan,
+    Read,
     Deregister,
     Snapshot,
     Terminate,
@@ -56,7 +56,7 @@ impl Stage {
             Self::Verify => "verify",
             Self::Undo => "undo",
             Self::Switch => "switch",
-            Self::Plan => "plan",
+            Self::Read => "read",
             Self::Deregister => "deregister",
             Self::Snapshot => "snapshot",
             Self::Terminate => "terminate",
@@ -73,6 +73,9 @@ impl std::fmt::Display for Stage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
+    /// A release begins: its groups in ordered waves (`scope` is the environment). Displays label each
+    /// group with its wave from it.
+    Release { scope: String, waves: Vec<Vec<String>> },
     /// A new phase of work began (`scope` is `bake` or an Auto Scaling group name).
     Phase { scope: String, phase: Stage, detail: String },
     /// A refresh poll: the watcher's phase, `status` (that phase and the refresh's AWS status, e.g.
@@ -110,6 +113,9 @@ pub trait Sink: Send + Sync {
 pub struct Events(pub Arc<dyn Sink>);
 
 impl Events {
+    pub fn release(&self, env: &str, waves: Vec<Vec<String>>) {
+        self.0.emit(Event::Release { scope: env.into(), waves });
+    }
     pub fn phase(&self, scope: &str, phase: Stage, detail: impl Into<String>) {
         self.0.emit(Event::Phase { scope: scope.into(), phase, detail: detail.into() });
     }

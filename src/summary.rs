@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cloud::dry_run::PlanReport;
-use crate::core::retention::{DoomedImage, KeptImage, LeakPlan};
+use crate::cloud::dry_run::DryRunRecord;
+use crate::core::retention::{DoomedImage, KeptImage, Leaks};
 use crate::engine::adopt::AdoptReport;
 use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
 use crate::engine::releases::{GroupHistory, GroupStatus};
 use crate::engine::retention::{Executed, Unreferenced};
-use crate::engine::rollback::{GroupResult, RollbackPlan};
+use crate::engine::rollback::{GroupResult, RollbackDecision};
 
 pub const SCHEMA: &str = "bakeroll.summary/v1";
 
@@ -85,7 +85,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<PlanReport>,
+    pub plan: Option<DryRunRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorSummary>,
     /// What only one command reports.
@@ -99,9 +99,12 @@ pub struct Summary {
 pub enum Details {
     Rollback {
         target: String,
+        /// The line the rollback opened with: from which release to which, and why.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        headline: Option<String>,
         /// The decision (not `plan`: that key is a dry run's recording).
         #[serde(skip_serializing_if = "Option::is_none")]
-        rollback: Option<RollbackPlan>,
+        rollback: Option<RollbackDecision>,
         #[serde(skip_serializing_if = "Option::is_none")]
         groups: Option<Vec<GroupResult>>,
     },
@@ -127,7 +130,7 @@ pub enum Details {
     Gc {
         executed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
-        build_instances: Option<LeakPlan>,
+        build_instances: Option<Leaks>,
         #[serde(skip_serializing_if = "Option::is_none")]
         unreferenced_versions: Option<Vec<Unreferenced>>,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -209,7 +209,7 @@ USAGE = """usage: scripts/local-aws COMMAND
   status             running or not (exit 3 when stopped)
   env                print the `export ...` lines of the running server
   reset              clear all emulated state (POST /moto-api/reset)
-  seed [--version-ref REF] [--no-wait] [--shape launch-configuration|mixed-instances|warm-pool]...
+  seed [--version-ref REF] [--no-wait] [--shape launch-configuration|mixed-instances|warm-pool|tiers]...
                      create the storefront demo stack, and other group shapes next to it
                      (see scripts/emulator/README.md)
   dump [--compact]   print moto's state as JSON (GET /moto-api/data.json)

@@ -49,7 +49,7 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
     parser.add_argument("--no-wait", action="store_true", help="do not wait for healthy targets")
     parser.add_argument("--shape", action="append", default=[], choices=seed_shapes.SHAPES,
                         help="also create this group shape next to shop-web (repeatable): shop-lc, shop-mixed, "
-                             "shop-warm")
+                             "shop-warm, or the tiers shop-canary and shop-worker")
     args = parser.parse_args(argv)
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, elbv2, asg = boto3.client("ec2", **kw), boto3.client("elbv2", **kw), boto3.client("autoscaling", **kw)
@@ -168,7 +168,8 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
         "launch_template_id": lt["LaunchTemplateId"], "launch_template_name": NAME, "base_ami": base_ami,
         "target_group_arns": tg_arns, "load_balancer_arn": lb_arn, "asg_name": NAME, "alarm_names": [ALARM],
     }
-    shapes = {shape: seed_shapes.create(asg, shape, seed, note) for shape in dict.fromkeys(args.shape)}
+    clients = {"ec2": ec2, "elbv2": elbv2, "autoscaling": asg}
+    shapes = {shape: seed_shapes.create(clients, shape, seed, note) for shape in dict.fromkeys(args.shape)}
     if shapes:  # only then: the default seed.json stays exactly as it was
         seed["shapes"] = shapes
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -194,10 +195,11 @@ def main(argv: list[str], endpoint: str, state_dir: Path) -> int:
         for shape, info in shapes.items():
             while not seed_shapes.ready(asg, elbv2, info, tg_arns):
                 if time.monotonic() - t0 > WAIT_LIMIT:
-                    print(f"local-aws seed: {info['asg_name']} did not become healthy in time", file=sys.stderr)
+                    print(f"local-aws seed: the {shape} shape did not become healthy in time", file=sys.stderr)
                     return 1
                 time.sleep(0.05)
-            print(f"  {info['asg_name']} ({shape}) healthy after {time.monotonic() - t0:.2f} s", file=sys.stderr)
+            names = ", ".join(info["groups"]) if "groups" in info else info["asg_name"]
+            print(f"  {names} ({shape}) healthy after {time.monotonic() - t0:.2f} s", file=sys.stderr)
     print(f"  wrote {state_dir / 'seed.json'}", file=sys.stderr)
     json.dump(seed, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -10,11 +10,15 @@ DefaultInstanceWarmup 60 s, tag app=shop, healthy when seed returns:
   0, SpotAllocationStrategy price-capacity-optimized (one On-Demand t3.micro and one Spot instance);
 * warm-pool — group shop-warm on launch template shop-web version "1" with a warm pool (PoolState
   Stopped, MinSize 1; MaxSize 4 − desired 2 = 2 instances Warmed:Stopped).
+
+`tiers` (groups shop-canary and shop-worker, each in its own target group) is seed_tiers.py's.
 """
 
 from __future__ import annotations
 
-SHAPES = ("launch-configuration", "mixed-instances", "warm-pool")
+from . import seed_tiers
+
+SHAPES = ("launch-configuration", "mixed-instances", "warm-pool", "tiers")
 GROUP_SIZE = 2
 WARM_POOL = {"MinSize": 1, "PoolState": "Stopped"}
 MIXED_POLICY = {
@@ -33,8 +37,11 @@ def _group_args(name: str, base: dict) -> dict:
                 Tags=[{"Key": "app", "Value": "shop", "PropagateAtLaunch": True}])
 
 
-def create(asg, shape: str, base: dict, note) -> dict:
+def create(clients: dict, shape: str, base: dict, note) -> dict:
     """Create (or find) the shape's group; what seed.json records about it."""
+    if shape == "tiers":
+        return seed_tiers.create(clients, base, note)
+    asg = clients["autoscaling"]
     name = NAMES[shape]
     exists = bool(asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"])
     info = {"asg_name": name, "desired_capacity": GROUP_SIZE}
@@ -61,6 +68,8 @@ def create(asg, shape: str, base: dict, note) -> dict:
 
 def ready(asg, elbv2, info: dict, target_group_arns: list[str]) -> bool:
     """The shape's instances InService and healthy in every target group (and its warm pool warmed)."""
+    if "groups" in info:
+        return seed_tiers.ready(asg, elbv2, info)
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[info["asg_name"]])["AutoScalingGroups"][0]
     ids = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
     if len(ids) < info["desired_capacity"]:

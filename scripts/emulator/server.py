@@ -186,11 +186,12 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import (asg, asg_launch, ec2_lifecycle, idempotency, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, standby, target_health, warm_pool)
+    from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
+                   launch_templates, lifecycle_hooks, refresh, refresh_api, standby, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
+    ami_protection.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
@@ -200,14 +201,16 @@ def install_all() -> None:
     standby.install()
     warm_pool.install()
     refresh_api.install()
+    alb_metrics.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
     # self-powering-off build instance), then pending images, then standby transitions
     # (EnteringStandby → Standby once drained), then Auto Scaling groups (which read the instance
     # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
     # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
     # group's capacity now implies), then instance refreshes (which read the groups and pools just
-    # advanced). Target health has no tick: it is computed from timestamps whenever it is read
-    # (target_health.status).
+    # advanced), then the load balancers' traffic (which reads the target health all of that left:
+    # who serves now, and the requests of each minute that has ended). Target health has no tick of its
+    # own: it is computed from timestamps whenever it is read (target_health.status).
     clock.set_ticks([
         ec2_lifecycle.advance_instances,
         ec2_lifecycle.advance_images,
@@ -215,6 +218,7 @@ def install_all() -> None:
         asg.advance_groups,
         warm_pool.advance_warm_pools,
         refresh.advance_refreshes,
+        alb_traffic.advance_traffic,
     ])
 
 

@@ -11,8 +11,9 @@ moto reports every registered target `healthy` at once. Here each registered tar
 HealthCheckIntervalSeconds (scaled) from the moment its instance is `running`; a check succeeds
 unless the application is broken, which a test controls with the tag `local-aws:health=unhealthy` on
 the instance's AMI (every instance launched from it is broken) or on the instance itself (breaks a
-running instance from the moment the tag is set; removing the tag heals it). The state is computed
-from those timestamps, never from how often anyone asks.
+running instance from the moment the tag is set; removing the tag heals it), or with
+`local-aws:health:<target-group-name>=unhealthy` on the AMI (its instances fail that target group's
+checks only). The state is computed from those timestamps, never from how often anyone asks.
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ def drain_seconds(tg: FakeTargetGroup) -> float:
         return 300.0
 
 
-def ami_broken(backend, image_id: str) -> bool:
+def ami_broken(backend, image_id: str, target_group: str) -> bool:
+    """The image is broken for every target group (`local-aws:health`) or for this one only
+    (`local-aws:health:<target-group-name>`)."""
     # moto's TagBackend keeps {resource id: {key: value}}; get_tags() would build regexes per call
-    return backend.tags.get(image_id, {}).get(HEALTH_TAG) == "unhealthy"
+    tags = backend.tags.get(image_id, {})
+    return tags.get(HEALTH_TAG) == "unhealthy" or tags.get(f"{HEALTH_TAG}:{target_group}") == "unhealthy"
 
 
 def _register(self: FakeTargetGroup, targets) -> None:
@@ -132,7 +136,7 @@ def _evaluate(tg: FakeTargetGroup, rec: Rec, instance) -> None:
     if due - rec.checks > 1000:  # a long-idle server: older checks cannot change today's answer
         rec.checks = due - 1000
     backend = _ec2(tg)
-    image_broken = ami_broken(backend, instance.image_id)
+    image_broken = ami_broken(backend, instance.image_id, tg.name)
     for k in range(rec.checks + 1, due + 1):
         at = rec.base + k * interval
         ok = not (image_broken or instance_broken_at(backend, instance, at))
@@ -199,7 +203,45 @@ def _describe_target_health(self: ELBv2Backend, target_group_arn: str, targets):
     return [tg.health_for(t, self.ec2_backend) for t in targets]
 
 
+# --- which load balancers use a target group (TargetGroup.LoadBalancerArns, Target.NotInUse) -------
+
+def _forwarded(actions) -> list[str]:
+    arns = []
+    for action in actions or []:
+        if action.type == "forward":
+            data = action.data
+            arns += [data["TargetGroupArn"]] if "TargetGroupArn" in data else [
+                tg["TargetGroupArn"] for tg in data.get("ForwardConfig", {}).get("TargetGroups", [])]
+    return arns
+
+
+def sync_load_balancer_arns(backend: ELBv2Backend) -> None:
+    """Each target group's LoadBalancerArns, derived from the listeners and rules that forward to it: once
+    per load balancer (moto appended one per listener or rule, and never updated them on ModifyListener,
+    ModifyRule or deletions)."""
+    using: dict[str, list[str]] = {arn: [] for arn in backend.target_groups}
+    for lb in backend.load_balancers.values():
+        for listener in lb.listeners.values():
+            for rule in listener.rules.values():
+                for tg_arn in _forwarded(rule.actions):
+                    if tg_arn in using and lb.arn not in using[tg_arn]:
+                        using[tg_arn].append(lb.arn)
+    for arn, tg in backend.target_groups.items():
+        tg.load_balancer_arns = using[arn]
+
+
+def _then_sync(method):
+    def wrapped(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        sync_load_balancer_arns(self)
+        return result
+    return wrapped
+
+
 def install() -> None:
+    for name in ("create_listener", "modify_listener", "delete_listener", "create_rule", "modify_rule",
+                 "delete_rule", "delete_load_balancer"):
+        setattr(ELBv2Backend, name, _then_sync(getattr(ELBv2Backend, name)))
     FakeTargetGroup.register = _register
     FakeTargetGroup.deregister = _deregister
     FakeTargetGroup.deregister_terminated_instances = _deregister_terminated

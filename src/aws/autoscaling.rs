@@ -16,6 +16,9 @@ use convert::{desired, group, launch_configuration, policy_to_sdk, preferences, 
 /// The API maximum for DescribeInstanceRefreshes' MaxRecords (AWS keeps six weeks of refreshes).
 const REFRESH_PAGE_SIZE: i32 = 100;
 
+/// DescribeAutoScalingGroups' default MaxRecords: the names of one request (the API allows up to 100).
+const GROUP_PAGE_SIZE: i32 = 50;
+
 /// The API maximum for DescribeWarmPool's MaxRecords.
 const WARM_POOL_PAGE_SIZE: i32 = 100;
 
@@ -38,6 +41,29 @@ impl AutoScalingApi for AutoScaling {
         // An unknown name is not an error here: AWS (and moto) answer with an empty list.
         let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.cloud(A)?;
         Ok(out.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(name)).map(group))
+    }
+
+    async fn describe_groups(&self, names: &[String]) -> CloudResult<Vec<Group>> {
+        const A: &str = actions::DESCRIBE_GROUPS.name;
+        let mut found = Vec::new();
+        // AutoScalingGroupNames takes as many names as MaxRecords allows (at most 100; 50 by default).
+        for chunk in names.chunks(GROUP_PAGE_SIZE as usize) {
+            self.calls.record(A);
+            let pages = self
+                .client
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(GROUP_PAGE_SIZE)
+                .into_paginator()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            for page in pages {
+                let page = page.cloud(A)?;
+                found.extend(page.auto_scaling_groups().iter().filter(|g| g.auto_scaling_group_name().is_some_and(|n| chunk.iter().any(|c| c == n))).map(group));
+            }
+        }
+        Ok(found)
     }
 
     async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()> {

@@ -49,11 +49,12 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     if args.dry_run {
         super::dry_run::start(&mut session);
     }
-    let (env, env_cfg) = match session.ctx.pipeline.environment(global.env.as_deref()) {
-        Ok((n, e)) => (n, e.clone()),
-        Err(e) => return Finished { summary: summary_base(&session, "adopt"), text: None, result: Err(e.into()), next: None },
+    let env_cfg = match session.settings(global) {
+        Ok(e) => e,
+        Err(e) => return Finished { summary: summary_base(&session, "adopt"), text: None, result: Err(e), next: None },
     };
-    let lock = match session.lock(&env, &env_cfg, None).await {
+    let env = env_cfg.name.clone();
+    let lock = match session.lock(&env_cfg, None).await {
         Ok(l) => l,
         Err(e) => return Finished { summary: summary_base(&session, "adopt"), text: None, result: Err(e), next: None },
     };

@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{parse_tag, provenance, resolve_commit, summary_base, write_dotenv, Finished, Global, Session};
-use crate::engine::bake::{self, BakeRequest, Baked};
-use crate::error::Result;
+use super::{bake_request, parse_tag, summary_base, write_dotenv, Finished, Global, Session};
+use crate::engine::bake;
 use crate::summary::Outcome;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -26,23 +25,9 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-impl Args {
-    pub fn request(&self) -> Result<BakeRequest> {
-        Ok(BakeRequest {
-            commit: resolve_commit(self.commit.as_deref())?,
-            build_instance: self.build_instance.clone(),
-            extra_tags: self.tags.iter().cloned().collect(),
-            provenance: provenance(),
-        })
-    }
-}
-
-pub fn dotenv_vars(baked: &Baked) -> Vec<(&'static str, String)> {
-    vec![("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())]
-}
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let req = match args.request() {
+    let req = match bake_request(args.commit.as_deref(), args.build_instance.clone(), &args.tags) {
         Ok(r) => r,
         Err(e) => return Finished::early("bake", e),
     };
@@ -66,7 +51,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         summary.bake = Some(baked.clone());
         summary.outcome = Some(Outcome::Baked);
         if let Some(path) = &args.dotenv {
-            write_dotenv(path, &dotenv_vars(&baked), &format!("image {} baked", baked.ami_id))?;
+            write_dotenv(path, &super::outcome::bake_vars(&baked), &format!("image {} baked", baked.ami_id))?;
         }
         Ok(baked)
     });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::human;
-use crate::engine::retention::{gc_execute, gc_plan, Executed, GcPlan};
+use crate::engine::retention::{gc_execute, gc_decision, Executed, GcDecision};
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -28,9 +28,9 @@ fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 90m or 2h"))
 }
 
-pub fn text(plan: &GcPlan, executed: Option<&Executed>) -> String {
+pub fn text(decision: &GcDecision, executed: Option<&Executed>) -> String {
     let mut lines = Vec::new();
-    let b = &plan.build_instances;
+    let b = &decision.build_instances;
     for i in &b.terminate {
         let age = i.age_secs.map(human).unwrap_or_else(|| "?".into());
         lines.push(format!("terminate {} ({}, commit {}, launched {age} ago)", i.id, i.state, i.commit.as_deref().unwrap_or("-")));
@@ -43,7 +43,7 @@ pub fn text(plan: &GcPlan, executed: Option<&Executed>) -> String {
         None => format!("nothing terminated: pass --yes to terminate {} build instance(s)", b.terminate.len()),
         Some(e) => format!("terminated {}", if e.done.is_empty() { "nothing".into() } else { e.done.join(", ") }),
     });
-    for u in &plan.unreferenced_versions {
+    for u in &decision.unreferenced_versions {
         let versions: Vec<String> = u.versions.iter().map(i64::to_string).collect();
         lines.push(format!(
             "unreferenced launch-template versions of {} ({}): {} (report only; `aws ec2 delete-launch-template-versions --launch-template-id {} --versions {}`)",
@@ -68,14 +68,14 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let ctx = &session.ctx;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     let work = async {
-        let plan = gc_plan(ctx, args.older_than, now).await?;
-        let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &plan).await) } else { None };
-        Result::Ok((plan, executed))
+        let decision = gc_decision(ctx, args.older_than, now).await?;
+        let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &decision).await) } else { None };
+        Result::Ok((decision, executed))
     };
     let result = session.interruptible(work).await;
     session.display.finish();
     let mut summary = summary_base(&session, "gc");
-    let (plan, executed) = match result {
+    let (decision, executed) = match result {
         Ok(r) => r,
         Err(e) => {
             summary.details =
@@ -89,11 +89,11 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     };
     summary.details = Some(Details::Gc {
         executed: args.yes,
-        build_instances: Some(plan.build_instances.clone()),
-        unreferenced_versions: Some(plan.unreferenced_versions.clone()),
-        // A dry run terminated nothing: its plan (added by dry_run::finished) lists the calls instead.
+        build_instances: Some(decision.build_instances.clone()),
+        unreferenced_versions: Some(decision.unreferenced_versions.clone()),
+        // A dry run terminated nothing: its decision (added by dry_run::finished) lists the calls instead.
         terminated: done.as_ref().filter(|_| !args.dry_run).map(|d| d.done.clone()),
     });
-    let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next: None };
+    let f = Finished { text: Some(text(&decision, done.as_ref())), summary, result, next: None };
     super::dry_run::finished(&session, "gc --dry-run", f)
 }

@@ -21,7 +21,7 @@ pub struct Args {
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
     let mut out = Vec::new();
     for (env, cfg) in environments(session, global)? {
-        for name in &cfg.auto_scaling_groups {
+        for name in &cfg.group_names() {
             let state = group_state(session, &env, name).await?;
             let mut releases = state.history();
             let more = releases.len().saturating_sub(limit);

@@ -18,10 +18,10 @@ pub async fn run(global: &Global, _args: Args) -> Finished {
     // One environment when asked for (--env / $BAKEROLL_ENV: a role per environment), else all of them.
     let groups = match &global.env {
         Some(name) => match loaded.environment(Some(name)) {
-            Ok((_, env)) => env.auto_scaling_groups.clone(),
+            Ok((_, env)) => env.group_names(),
             Err(e) => return Finished::early("iam-policy", Error::from(e)),
         },
-        None => loaded.pipeline.environments.values().flat_map(|e| e.auto_scaling_groups.clone()).collect(),
+        None => loaded.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
     };
     let input = PolicyInput {
         pipeline: loaded.name(),

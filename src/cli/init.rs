@@ -236,7 +236,7 @@ mod tests {
     fn what_init_writes_loads_and_says_what_is_missing() {
         let text = render(&args(Some(("amazon", "al2023-*"))), "prod", Some("eu-west-1"), &[found(&[])]);
         let loaded = Loaded::parse(Path::new("pipeline/x.toml"), &text).expect("loads");
-        assert_eq!(loaded.pipeline.environments["prod"].auto_scaling_groups, ["web"]);
+        assert_eq!(loaded.pipeline.environments["prod"].group_names(), ["web"]);
         assert_eq!(loaded.pipeline.bake.base_ami_filter.as_ref().map(|f| f.name.as_str()), Some("al2023-*"));
         assert!(text.contains("# health = \"ec2\""), "a group in no target group is pointed out: {text}");
         let with_tg = render(&args(None), "prod", None, &[found(&["web-tg"])]);

@@ -18,6 +18,8 @@ pub mod prune;
 pub mod gc;
 pub mod init;
 mod finish;
+mod flow;
+mod outcome;
 mod signals;
 
 pub use finish::{argument_error, finish, started};
@@ -31,6 +33,7 @@ use crate::cloud::dry_run::DryRun;
 use crate::cloud::Cloud;
 use crate::config::Loaded;
 use crate::core::model::Tags;
+use crate::core::settings::EnvSettings;
 use crate::display::{self, Display};
 use crate::engine::lock::Lock;
 use crate::engine::Ctx;
@@ -161,6 +164,8 @@ pub struct Session {
     pub display: Display,
     pub global_output: Output,
     pub started: tokio::time::Instant,
+    /// The HTML report's journal, when `--report` asked for one.
+    journal: Option<std::sync::Arc<display::report::Journal>>,
 }
 
 impl Session {
@@ -178,19 +183,13 @@ impl Session {
                 .map_err(|e| Error::Usage(format!("--events {}: cannot write: {e}", path.display())))?;
             display.tap(std::sync::Arc::new(file));
         }
-        if global.report.is_some() {
-            let journal = display::report::journal();
-            // The environment may be unknown here (ship checks it later and says so); then no checkpoints.
-            if let Ok((_, env)) = pipeline.environment(global.env.as_deref()) {
-                for group in &env.auto_scaling_groups {
-                    journal.set_checkpoints(group, env.checkpoints.clone());
-                }
-            }
-            display.tap(journal);
+        let journal = global.report.is_some().then(display::report::journal);
+        if let Some(journal) = &journal {
+            display.tap(journal.clone());
         }
         let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
-        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now() })
+        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal })
     }
 
     /// Runs `work`. On the first Ctrl-C or SIGTERM (a cancelled GitLab job): work with nothing that must
@@ -236,13 +235,26 @@ impl Session {
 }
 
 impl Session {
-    /// Takes the environment's deploy lock (engine::lock), unless this is a dry run, which changes
-    /// nothing and so needs none.
-    pub async fn lock(&self, env_name: &str, env: &crate::config::Environment, commit: Option<&str>) -> Result<Option<Lock>> {
+    /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into
+    /// what the engine takes; the report learns each group's checkpoints from it.
+    pub fn settings(&self, global: &Global) -> Result<EnvSettings> {
+        let env = self.ctx.pipeline.settings(global.env.as_deref())?;
+        if let Some(journal) = &self.journal {
+            for (group, s) in &env.groups {
+                journal.set_checkpoints(group, s.prefs.checkpoints.clone());
+            }
+        }
+        Ok(env)
+    }
+
+    /// Takes the environment's deploy lock (engine::lock) on every group of every wave, unless this is a
+    /// dry run, which changes nothing and so needs none.
+    pub async fn lock(&self, env: &EnvSettings, commit: Option<&str>) -> Result<Option<Lock>> {
         if self.dry_run.is_some() {
             return Ok(None);
         }
-        let take = crate::engine::lock::take(&self.ctx, env_name, &env.auto_scaling_groups, commit, env.lock_lease.0);
+        let groups = env.group_names();
+        let take = crate::engine::lock::take(&self.ctx, &env.name, &groups, commit, env.lock_lease);
         self.interruptible(take).await.map(Some)
     }
 
@@ -294,6 +306,16 @@ fn validate_commit(c: &str) -> Result<String> {
     } else {
         Err(Error::Usage(format!("--commit `{c}` is not a commit id (letters, digits, - _ . only)")))
     }
+}
+
+/// What a bake of `commit` (or the default commit) is asked to do: `bake`, `ship` and `plan` build it.
+pub fn bake_request(commit: Option<&str>, build_instance: Option<String>, tags: &[(String, String)]) -> Result<crate::engine::bake::BakeRequest> {
+    Ok(crate::engine::bake::BakeRequest {
+        commit: resolve_commit(commit)?,
+        build_instance,
+        extra_tags: tags.iter().cloned().collect(),
+        provenance: provenance(),
+    })
 }
 
 /// GitLab CI provenance from its predefined variables, as tags (keys from `core::tags::CI_PROVENANCE`).

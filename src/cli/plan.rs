@@ -1,6 +1,7 @@
 //! `bakeroll plan`: what `ship` would do for a commit, changing nothing — `ship --dry-run` by a name
 //! that reads well in a merge-request pipeline — plus a warning when the bake could never become ready.
 
+use super::flow::{self, ShipInput};
 use super::{parse_tag, Finished, Global};
 use crate::cloud::dry_run::Note;
 
@@ -23,8 +24,9 @@ pub struct Args {
 pub async fn run(global: &Global, args: Args) -> Finished {
     let warnings = crate::config::Loaded::load(&global.pipeline).map(|l| l.bake_warnings()).unwrap_or_default();
     crate::display::dry_run::print_warnings(&warnings);
-    let ship = super::ship::Args { commit: args.commit, dotenv: None, tags: args.tags, force: args.force, dry_run: true };
-    let mut finished = super::ship::run(global, ship).await;
+    // The summary says `ship`: a plan is a ship that changes nothing (README "Dry runs").
+    let input = ShipInput { command: "ship", commit: args.commit, tags: args.tags, force: args.force, dry_run: true, dotenv: None };
+    let mut finished = flow::ship(global, input).await;
     if let Some(plan) = finished.summary.plan.as_mut() {
         let notes = warnings.into_iter().map(|message| Note { after_step: 0, scope: "pipeline".into(), message: format!("warning: {message}") });
         plan.notes.splice(0..0, notes);

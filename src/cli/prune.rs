@@ -2,8 +2,8 @@
 //! Without `--yes` it only shows what it would delete and why each kept image stays.
 
 use super::{summary_base, Finished, Global, Session};
-use crate::core::retention::{PrunePlan, DEFAULT_KEEP};
-use crate::engine::retention::{prune_execute, prune_plan, Executed};
+use crate::core::retention::{PruneDecision, DEFAULT_KEEP};
+use crate::engine::retention::{prune_execute, prune_decision, Executed};
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -21,22 +21,22 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-pub fn text(plan: &PrunePlan, executed: Option<&Executed>) -> String {
+pub fn text(decision: &PruneDecision, executed: Option<&Executed>) -> String {
     let mut lines = Vec::new();
-    for k in &plan.keep {
+    for k in &decision.keep {
         lines.push(format!("keep   {} {} ({})", k.ami, k.name, k.reasons.join("; ")));
     }
-    for d in &plan.delete {
+    for d in &decision.delete {
         let snaps = if d.snapshots.is_empty() { "no snapshots".into() } else { d.snapshots.join(", ") };
         lines.push(format!("delete {} {} created {} with {snaps}", d.ami, d.name, d.created));
     }
-    if !plan.orphan_snapshots.is_empty() {
-        lines.push(format!("delete snapshots whose image is gone: {}", plan.orphan_snapshots.join(", ")));
+    if !decision.orphan_snapshots.is_empty() {
+        lines.push(format!("delete snapshots whose image is gone: {}", decision.orphan_snapshots.join(", ")));
     }
-    let snapshots: usize = plan.delete.iter().map(|d| d.snapshots.len()).sum::<usize>() + plan.orphan_snapshots.len();
+    let snapshots: usize = decision.delete.iter().map(|d| d.snapshots.len()).sum::<usize>() + decision.orphan_snapshots.len();
     lines.push(match executed {
-        None if plan.delete.is_empty() && plan.orphan_snapshots.is_empty() => "nothing to delete".into(),
-        None => format!("nothing deleted: pass --yes to deregister {} image(s) and delete {snapshots} snapshot(s)", plan.delete.len()),
+        None if decision.delete.is_empty() && decision.orphan_snapshots.is_empty() => "nothing to delete".into(),
+        None => format!("nothing deleted: pass --yes to deregister {} image(s) and delete {snapshots} snapshot(s)", decision.delete.len()),
         Some(e) => format!("deregistered {} image(s), deleted {} snapshot(s)", e.done.len(), e.snapshots_deleted.len()),
     });
     lines.join("\n")
@@ -52,14 +52,14 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     }
     let ctx = &session.ctx;
     let work = async {
-        let plan = prune_plan(ctx, args.keep).await?;
-        let executed = if args.yes || args.dry_run { Some(prune_execute(ctx, &plan).await) } else { None };
-        Result::Ok((plan, executed))
+        let decision = prune_decision(ctx, args.keep).await?;
+        let executed = if args.yes || args.dry_run { Some(prune_execute(ctx, &decision).await) } else { None };
+        Result::Ok((decision, executed))
     };
     let result = session.interruptible(work).await;
     session.display.finish();
     let mut summary = summary_base(&session, "prune");
-    let (plan, executed) = match result {
+    let (decision, executed) = match result {
         Ok(r) => r,
         Err(e) => {
             summary.details = Some(Details::Prune {
@@ -79,14 +79,14 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     };
     summary.details = Some(Details::Prune {
         executed: args.yes,
-        keep_newest: Some(plan.keep_newest),
-        keep: Some(plan.keep.clone()),
-        delete: Some(plan.delete.clone()),
-        orphan_snapshots: Some(plan.orphan_snapshots.clone()),
-        // A dry run deleted nothing: its plan (added by dry_run::finished) lists the calls instead.
+        keep_newest: Some(decision.keep_newest),
+        keep: Some(decision.keep.clone()),
+        delete: Some(decision.delete.clone()),
+        orphan_snapshots: Some(decision.orphan_snapshots.clone()),
+        // A dry run deleted nothing: its decision (added by dry_run::finished) lists the calls instead.
         deleted: done.clone().filter(|_| !args.dry_run),
     });
     let next = result.is_err().then(|| "run `bakeroll prune --yes` again: it only deletes what is still there".to_string());
-    let f = Finished { text: Some(text(&plan, done.as_ref())), summary, result, next };
+    let f = Finished { text: Some(text(&decision, done.as_ref())), summary, result, next };
     super::dry_run::finished(&session, "prune --dry-run", f)
 }

@@ -1,10 +1,13 @@
 //! `bakeroll rollback [--to RELEASE]`: put the environment back on an earlier release (default: the one
-//! deployed before the current one), undoing a refresh in flight first. Exit codes as `deploy`.
+//! deployed before the current one), undoing a refresh in flight first. Exit codes as `deploy`. It opens
+//! with one line saying from which release to which, and why that one.
 
 use super::{summary_base, Finished, Global, Session};
+use crate::core::release::GroupState;
 use crate::core::releases::TargetSpec;
-use crate::engine::rollback::{self, RollbackReport};
-use crate::error::{exit, Error, Result};
+use crate::engine::releases::ReleaseRef;
+use crate::engine::rollback::{self, RollbackDecision, RollbackReport};
+use crate::error::{Error, Result};
 use crate::summary::{Details, Outcome, Release};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -18,44 +21,96 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-/// The `outcome` key, in deploy's words: `deployed` means verified on the chosen release.
-fn outcome(result: &Result<()>, report: Option<&RollbackReport>) -> Outcome {
-    match (result, report) {
-        (Ok(()), _) => Outcome::Deployed,
-        (Err(e), _) if e.exit_code() == exit::ROLLED_BACK => Outcome::RolledBack,
-        (Err(_), Some(r)) if r.groups.iter().any(|g| g.undo.is_some() || g.deploy.as_ref().is_some_and(|d| d.outcome.is_some())) => {
-            Outcome::Failed
+/// The one line a rollback opens with: every group's move, groups going the same way together.
+pub fn headline(d: &RollbackDecision) -> String {
+    let mut moves: Vec<(String, Vec<&str>)> = Vec::new();
+    for g in &d.groups {
+        let what = match (&g.undo, g.refresh) {
+            (Some(u), false) => format!("from {} (refresh {} {}) back to {}: {}", u.release.describe(), u.refresh_id, u.status, g.to.describe(), g.why),
+            (Some(u), true) => format!("from {} (refresh {} {}) to {}: {}", u.release.describe(), u.refresh_id, u.status, g.to.describe(), g.why),
+            (None, _) if g.from == g.to => format!("stays on {}: it already runs {}", g.to.describe(), g.why),
+            (None, _) => format!("from {} to {}: {}", g.from.describe(), g.to.describe(), g.why),
+        };
+        match moves.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, groups)) => groups.push(&g.group),
+            None => moves.push((what, vec![&g.group])),
         }
+    }
+    let parts: Vec<String> = moves.into_iter().map(|(what, groups)| format!("{} {what}", groups.join(", "))).collect();
+    format!("rolling {} back: {}", d.env, parts.join("; "))
+}
+
+/// The summary's `outcome`, in deploy's words, from where the groups ended — never from the exit code.
+fn outcome(report: Option<&RollbackReport>, result: &Result<()>) -> Outcome {
+    let Some(r) = report else { return Outcome::NotStarted };
+    let deploys: Vec<_> = r.groups.iter().filter_map(|g| g.deploy.as_ref()).collect();
+    let undone = r.groups.iter().any(|g| g.undo.as_ref().is_some_and(|u| u.outcome.is_some()));
+    let unverified = r.groups.iter().any(|g| g.undo.as_ref().is_some_and(|u| matches!(u.outcome, Some(crate::core::rollout::Outcome::Failed { .. }))))
+        || deploys.iter().any(|d| d.state == Some(GroupState::Unverified));
+    let moved_back = deploys.iter().any(|d| d.state == Some(GroupState::Restored));
+    match () {
+        _ if unverified => Outcome::Failed,
+        _ if moved_back => Outcome::RolledBack,
+        _ if result.is_ok() => Outcome::Deployed,
+        _ if undone || deploys.iter().any(|d| d.state == Some(GroupState::Verified)) => Outcome::Failed,
         _ => Outcome::NotStarted,
     }
 }
 
-pub fn text(report: &RollbackReport) -> String {
+fn text(report: &RollbackReport) -> String {
     let groups: Vec<String> = report
         .groups
         .iter()
-        .zip(&report.plan.groups)
+        .zip(&report.decision.groups)
         .map(|(r, p)| match &r.deploy {
             Some(d) if d.already_deployed => format!("{} already on it", r.group),
             Some(d) => format!("{} on launch-template version {}", r.group, d.new_version.unwrap_or(d.old_version)),
-            None if r.undo.is_some() => format!("{} back on version {} (refresh {} rolled back)", r.group, p.from.version.unwrap_or(0), p.undo.as_ref().map(|u| u.refresh_id.as_str()).unwrap_or("?")),
+            None if r.undo.is_some() => format!(
+                "{} back on version {} (refresh {} rolled back)",
+                r.group,
+                p.from.version.unwrap_or(0),
+                p.undo.as_ref().map(|u| u.refresh_id.as_str()).unwrap_or("?")
+            ),
             None => format!("{} already on it", r.group),
         })
         .collect();
-    let to = report.plan.groups.first().map(|g| g.to.describe()).unwrap_or_default();
-    format!("rolled {} back to {to}: {}", report.plan.env, groups.join(", "))
+    format!("rolled {} back: {}", report.decision.env, groups.join(", "))
 }
 
-fn next(result: &Result<()>, env: &str) -> Option<String> {
+/// The explicit release every group is going to, when it is one: what a `Next:` line can name with
+/// `--to` so that following it moves no group further back than this rollback meant to.
+fn explicit_target(d: &RollbackDecision) -> Option<String> {
+    let first = d.groups.first()?.to.clone();
+    let same = d.groups.iter().all(|g| g.to.ami == first.ami);
+    let ReleaseRef { ami, commit, .. } = first;
+    same.then(|| commit.or(ami)).flatten()
+}
+
+fn next(result: &Result<()>, env: &str, decision: Option<&RollbackDecision>, report: Option<&RollbackReport>) -> Option<String> {
+    let to = decision.and_then(explicit_target);
+    let again = |what: &str| match &to {
+        Some(t) => format!("{what} `bakeroll rollback --env {env} --to {t}` (groups already on it stay as they are)"),
+        None => format!("{what} `bakeroll status --env {env}` shows where each group stands before you choose a release (`bakeroll history`)"),
+    };
+    let stuck = report.is_some_and(|r| r.groups.iter().any(|g| g.deploy.as_ref().is_some_and(|d| d.state == Some(GroupState::Unverified))));
     match result {
-        Err(e) if e.exit_code() == exit::ROLLED_BACK => {
-            Some("the target release failed its health checks and the fleet is back where it was; pick another (`bakeroll history`)".into())
+        Ok(()) => None,
+        Err(Error::RolledBack { .. }) => Some(
+            "nothing to undo: every group is verified back where it was before this rollback; the target failed its health checks, so pick another release (`bakeroll history`)".into(),
+        ),
+        Err(_) if stuck => {
+            let groups: Vec<String> = report
+                .into_iter()
+                .flat_map(|r| r.groups.iter())
+                .filter(|g| g.deploy.as_ref().is_some_and(|d| d.state == Some(GroupState::Unverified)))
+                .map(|g| format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {}`", g.group))
+                .collect();
+            Some(again(&format!("look at {}; then", groups.join(" and "))))
         }
-        Err(e) if e.exit_code() == exit::NEEDS_HUMAN || e.exit_code() == exit::INTERRUPTED => Some(format!(
-            "`bakeroll status --env {env}` shows where each group stands; `aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>` the refreshes"
-        )),
-        Err(e) if e.exit_code() == exit::USAGE => Some("`bakeroll history` lists the releases you can roll back to".into()),
-        _ => None,
+        Err(Error::NeedsHuman { .. }) => Some(again("look at the refreshes in the state above; then")),
+        Err(Error::Interrupted { .. }) if decision.is_some() => Some(again("what this rollback moved is back where it was (State above); to finish it, run")),
+        Err(e) if e.exit_code() == crate::error::exit::USAGE => Some("`bakeroll history` lists the releases you can roll back to".into()),
+        Err(_) => None,
     }
 }
 
@@ -71,37 +126,48 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     if args.dry_run {
         super::dry_run::start(&mut session);
     }
-    let (env, env_cfg) = match session.ctx.pipeline.environment(global.env.as_deref()) {
-        Ok((n, e)) => (n, e.clone()),
-        Err(e) => return Finished { summary: summary_base(&session, "rollback"), text: None, result: Err(e.into()), next: None },
+    let finished = run_session(global, &args, &spec, &session).await;
+    super::dry_run::finished(&session, "rollback --dry-run", finished)
+}
+
+async fn run_session(global: &Global, args: &Args, spec: &TargetSpec, session: &Session) -> Finished {
+    let mut summary = summary_base(session, "rollback");
+    let fail = |summary, e| Finished { summary, text: None, result: Err(e), next: None };
+    let env = match session.settings(global) {
+        Ok(env) => env,
+        Err(e) => return fail(summary, e),
+    };
+    summary.env = Some(env.name.clone());
+    let lock = match session.lock(&env, None).await {
+        Ok(l) => l,
+        Err(e) => return fail(summary, e),
     };
     let ctx = &session.ctx;
-    let lock = match session.lock(&env, &env_cfg, None).await {
-        Ok(l) => l,
-        Err(e) => return Finished { summary: summary_base(&session, "rollback"), text: None, result: Err(e), next: None },
-    };
-    let work = async {
-        let plan = rollback::plan(ctx, &env, &env_cfg, &spec, &args.to).await?;
-        Ok(rollback::execute(ctx, &env_cfg, &plan).await)
-    };
-    let (report, result) = match session.interruptible(work).await {
-        Ok((report, result)) => (Some(report), result.map_err(|e| session.after_stop(e))),
-        Err(e) => (None, Err(e)),
+    let decided = session.interruptible(rollback::decide(ctx, &env, spec, &args.to)).await;
+    let (decision, report, result) = match decided {
+        Ok(d) => {
+            session.display.say(&env.name, headline(&d));
+            match session.interruptible(async { Ok(rollback::execute(ctx, &env, &d).await) }).await {
+                Ok((report, result)) => (Some(d), Some(report), result),
+                Err(e) => (Some(d), None, Err(e)),
+            }
+        }
+        Err(e) => (None, None, Err(e)),
     };
     session.unlock(lock).await;
     session.display.finish();
-    let mut summary = summary_base(&session, "rollback");
-    summary.env = Some(env.clone());
-    summary.outcome = Some(outcome(&result, report.as_ref()));
+    summary.outcome = Some(outcome(report.as_ref(), &result));
     summary.details = Some(Details::Rollback {
         target: args.to.clone(),
-        rollback: report.as_ref().map(|r| r.plan.clone()),
+        headline: decision.as_ref().map(headline),
+        rollback: decision.clone(),
         groups: report.as_ref().map(|r| r.groups.clone()),
     });
-    if let Some(to) = report.as_ref().and_then(|r| r.plan.groups.first()).map(|g| &g.to) {
+    if let Some(to) = decision.as_ref().and_then(|d| d.groups.first()).map(|g| &g.to) {
         summary.release = Some(Release { ami: to.ami.clone().unwrap_or_default(), commit: to.commit.clone() });
     }
-    let next = next(&result, &env);
+    let next = next(&result, &env.name, decision.as_ref(), report.as_ref());
     let text = report.as_ref().filter(|_| result.is_ok()).map(text);
-    super::dry_run::finished(&session, "rollback --dry-run", Finished { summary, text, result, next })
+    session.stamp(&mut summary);
+    Finished { summary, text, result, next }
 }

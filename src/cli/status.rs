@@ -35,7 +35,7 @@ pub async fn group_state(session: &Session, env: &str, name: &str) -> Result<Gro
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
     for (env, cfg) in environments(session, global)? {
-        for name in &cfg.auto_scaling_groups {
+        for name in &cfg.group_names() {
             let state = group_state(session, &env, name).await?;
             out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
         }

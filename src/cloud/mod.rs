@@ -106,6 +106,9 @@ pub trait Ec2Api: Send + Sync {
 #[async_trait]
 pub trait AutoScalingApi: Send + Sync {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>>;
+    /// Several groups in one DescribeAutoScalingGroups (one call per 50 names, every page): what one poll
+    /// of a release with many groups in flight asks. Unknown names are absent from the answer.
+    async fn describe_groups(&self, names: &[String]) -> CloudResult<Vec<Group>>;
     /// UpdateAutoScalingGroup to launch from `config` (a template version, or a mixed instances policy):
     /// pins `$Latest`/`$Default` to a number, and moves a launch-configuration group to its adopted
     /// template. No instance is replaced.

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::core::model::{ProtectedInstances, RefreshPrefs, StandbyInstances};
+use crate::core::settings::EnvSettings;
+
+mod environment;
+mod validate;
+
+pub use environment::{Environment, GroupOverride, HealthSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -110,62 +115,6 @@ pub struct Bake {
     pub poll_interval: Dur,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    pub auto_scaling_groups: Vec<String>,
-    #[serde(default = "default_min_healthy")]
-    pub min_healthy_percentage: i32,
-    #[serde(default = "default_max_healthy")]
-    pub max_healthy_percentage: i32,
-    pub instance_warmup: Option<Dur>,
-    #[serde(default)]
-    pub checkpoints: Vec<i32>,
-    pub checkpoint_delay: Option<Dur>,
-    pub bake_time: Option<Dur>,
-    #[serde(default = "yes")]
-    pub skip_matching: bool,
-    #[serde(default)]
-    pub alarms: Vec<String>,
-    #[serde(default = "default_poll")]
-    pub poll_interval: Dur,
-    #[serde(default = "default_unhealthy_threshold")]
-    pub unhealthy_threshold: u32,
-    #[serde(default = "default_health_grace")]
-    pub health_grace: Dur,
-    #[serde(default = "default_deploy_timeout")]
-    pub timeout: Dur,
-    /// Make the new launch-template version the template's default after a successful deploy.
-    #[serde(default = "yes")]
-    pub set_default_version: bool,
-    /// How long to wait for the fleet to be verified healthy after a refresh or rollback ends.
-    pub verify_timeout: Option<Dur>,
-    /// How the new instances' health is judged: `target-groups` (default: every target group of the
-    /// group, which must have at least one) or `ec2` (the group's own health checks, for groups that
-    /// serve no load balancer; said explicitly because EC2 checks miss a broken application).
-    #[serde(default)]
-    pub health: HealthSource,
-    /// How long the deploy lock (a tag on each group) outlives a run that died without releasing it;
-    /// a live run renews it every third of this.
-    #[serde(default = "default_lock_lease")]
-    pub lock_lease: Dur,
-    /// What the refresh does with instances in Standby: `Terminate`, `Ignore` or `Wait` (unset: AWS's
-    /// default, `Wait`). Validated at load time (`standby_instances()`).
-    pub standby_instances: Option<String>,
-    /// What the refresh does with instances protected from scale in: `Refresh`, `Ignore` or `Wait`
-    /// (unset: AWS's default, `Wait`).
-    pub scale_in_protected_instances: Option<String>,
-}
-
-/// Where a deploy's health verdict comes from (`environments.<env>.health`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HealthSource {
-    #[default]
-    TargetGroups,
-    Ec2,
-}
-
 fn default_instance_type() -> String {
     "t3.micro".into()
 }
@@ -178,32 +127,6 @@ fn default_image_timeout() -> Dur {
 }
 fn default_bake_poll() -> Dur {
     Dur(Duration::from_secs(10))
-}
-fn default_min_healthy() -> i32 {
-    100
-}
-fn default_max_healthy() -> i32 {
-    200
-}
-fn default_poll() -> Dur {
-    Dur(Duration::from_secs(5))
-}
-fn default_unhealthy_threshold() -> u32 {
-    2
-}
-fn default_health_grace() -> Dur {
-    Dur(Duration::from_secs(5 * 60))
-}
-fn default_deploy_timeout() -> Dur {
-    Dur(Duration::from_secs(60 * 60))
-}
-fn default_lock_lease() -> Dur {
-    // Long enough that a run stalled by throttling keeps it; short enough that a re-run after a crash
-    // on another machine waits minutes, not an hour. (On the same machine a dead holder is seen at once.)
-    Dur(Duration::from_secs(10 * 60))
-}
-fn yes() -> bool {
-    true
 }
 
 /// A loaded, validated pipeline file plus where it came from.
@@ -282,109 +205,10 @@ impl Loaded {
         }
     }
 
-    fn invalid(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { path: self.path.clone(), field: field.into(), problem: problem.into() }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(region) = &self.pipeline.region {
-            if !is_region(region) {
-                return Err(self.invalid("region", format!("is `{region}`, not an AWS region name (e.g. us-east-1, eu-west-2)")));
-            }
-        }
-        let b = &self.pipeline.bake;
-        for (k, d) in [("bake.timeout", b.timeout), ("bake.image_timeout", b.image_timeout), ("bake.poll_interval", b.poll_interval)] {
-            if d.0.is_zero() {
-                return Err(self.invalid(k, "must be more than zero"));
-            }
-        }
-        if b.poll_interval.0 >= b.timeout.0.min(b.image_timeout.0) {
-            return Err(self.invalid("bake.poll_interval", "must be shorter than bake.timeout and bake.image_timeout (or the bake checks once and gives up)"));
-        }
-        let sources = [b.base_ami.is_some(), b.base_ami_filter.is_some(), b.build_instance.is_some()];
-        if sources.iter().filter(|s| **s).count() > 1 {
-            return Err(self.invalid("bake", "sets more than one of base_ami, base_ami_filter, build_instance; keep exactly one"));
-        }
-        if !b.ami_name.contains("{commit}") && !b.ami_name.contains("{short_commit}") {
-            return Err(self.invalid("bake.ami_name", "must contain {commit} or {short_commit}: the name is what makes a retried bake reuse its image"));
-        }
-        if b.ami_name.len() > 128 {
-            return Err(self.invalid("bake.ami_name", "is longer than the 128 characters EC2 allows"));
-        }
-        // Refused here rather than by AWS after the build instance ran: the same rule as `--tag`.
-        for (key, value) in &b.tags {
-            if let Some(why) = crate::core::tags::refused(key) {
-                return Err(self.invalid("bake.tags", format!("has the key `{key}`: {why}; choose another key")));
-            }
-            if key.is_empty() || key.len() > 128 || value.len() > 256 {
-                return Err(self.invalid("bake.tags", format!("has `{key}` = `{value}`; EC2 allows keys of 1-128 and values of 0-256 characters")));
-            }
-        }
-        for (name, env) in &self.pipeline.environments {
-            self.validate_env(name, env)?;
-        }
-        Ok(())
-    }
-
-    fn validate_env(&self, name: &str, e: &Environment) -> Result<(), ConfigError> {
-        let f = |k: &str| format!("environments.{name}.{k}");
-        if e.auto_scaling_groups.is_empty() {
-            return Err(self.invalid(f("auto_scaling_groups"), "is empty; list at least one group"));
-        }
-        if !(0..=100).contains(&e.min_healthy_percentage) {
-            return Err(self.invalid(f("min_healthy_percentage"), format!("is {}; AWS allows 0-100", e.min_healthy_percentage)));
-        }
-        if !(100..=200).contains(&e.max_healthy_percentage) {
-            return Err(self.invalid(f("max_healthy_percentage"), format!("is {}; AWS allows 100-200", e.max_healthy_percentage)));
-        }
-        if e.max_healthy_percentage - e.min_healthy_percentage > 100 {
-            return Err(self.invalid(f("max_healthy_percentage"), "minus min_healthy_percentage exceeds 100, which AWS rejects"));
-        }
-        if !e.checkpoints.is_empty() {
-            let ascending = e.checkpoints.windows(2).all(|w| w[0] < w[1]);
-            let in_range = e.checkpoints.iter().all(|p| (1..=100).contains(p));
-            if !ascending || !in_range || e.checkpoints.last() != Some(&100) {
-                return Err(self.invalid(f("checkpoints"), "must be strictly ascending percentages in 1-100 ending with 100 (or the refresh never finishes)"));
-            }
-        }
-        let max_aws = Duration::from_secs(172_800);
-        for (k, d) in [("checkpoint_delay", e.checkpoint_delay), ("bake_time", e.bake_time)] {
-            if d.is_some_and(|d| d.0 > max_aws) {
-                return Err(self.invalid(f(k), "exceeds the 48 h (172800 s) AWS allows"));
-            }
-        }
-        if e.alarms.len() > 10 {
-            return Err(self.invalid(f("alarms"), "lists more than the 10 alarms AWS allows"));
-        }
-        if e.unhealthy_threshold == 0 {
-            return Err(self.invalid(f("unhealthy_threshold"), "must be at least 1"));
-        }
-        for (k, d) in [("poll_interval", Some(e.poll_interval)), ("timeout", Some(e.timeout)), ("health_grace", Some(e.health_grace)), ("verify_timeout", e.verify_timeout)] {
-            if d.is_some_and(|d| d.0.is_zero()) {
-                return Err(self.invalid(f(k), "must be more than zero"));
-            }
-        }
-        if e.poll_interval.0 >= e.health_grace.0.min(e.timeout.0) {
-            return Err(self.invalid(f("poll_interval"), "must be shorter than health_grace and timeout (or a new instance is judged before it was ever looked at)"));
-        }
-        if e.lock_lease.0 < Duration::from_secs(3) {
-            return Err(self.invalid(f("lock_lease"), "must be at least 3s (it is renewed every third of it)"));
-        }
-        if let Some(v) = e.standby_instances.as_deref().filter(|v| StandbyInstances::parse(v).is_none()) {
-            return Err(self.invalid(f("standby_instances"), format!("is {v:?}; AWS allows {}", StandbyInstances::VALUES.join(", "))));
-        }
-        if let Some(v) = e.scale_in_protected_instances.as_deref().filter(|v| ProtectedInstances::parse(v).is_none()) {
-            let allowed = ProtectedInstances::VALUES.join(", ");
-            return Err(self.invalid(f("scale_in_protected_instances"), format!("is {v:?}; AWS allows {allowed}")));
-        }
-        if e.checkpoint_delay.is_some() && e.checkpoints.is_empty() {
-            return Err(self.invalid(f("checkpoint_delay"), "is set but checkpoints is not; AWS refuses a CheckpointDelay without CheckpointPercentages"));
-        }
-        let pauses = e.checkpoint_delay.map_or(Duration::ZERO, |d| d.0 * e.checkpoints.len().saturating_sub(1) as u32);
-        if pauses + e.bake_time.map_or(Duration::ZERO, |d| d.0) >= e.timeout.0 {
-            return Err(self.invalid(f("timeout"), "is shorter than the checkpoint pauses plus bake_time: every refresh would be rolled back for taking too long"));
-        }
-        Ok(())
+    /// The environment as a deploy sees it (`core::settings`): its waves, and each group's settings.
+    pub fn settings(&self, name: Option<&str>) -> Result<EnvSettings, ConfigError> {
+        let (name, env) = self.environment(name)?;
+        Ok(env.settings(&name))
     }
 }
 
@@ -405,33 +229,10 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// The file's `region` must be a region name (`core::model::is_region_name`).
-fn is_region(s: &str) -> bool {
+/// The file's `region` must be a region name (`core::model::is_region_name`, which the environment's
+/// region is held to as well).
+pub(crate) fn is_region(s: &str) -> bool {
     crate::core::model::is_region_name(s)
-}
-
-impl Environment {
-    /// Preferences for StartInstanceRefresh. AutoRollback is always on: AWS then rolls back a failed
-    /// refresh itself even if this process dies.
-    pub fn refresh_prefs(&self) -> RefreshPrefs {
-        RefreshPrefs {
-            min_healthy_percentage: self.min_healthy_percentage,
-            max_healthy_percentage: self.max_healthy_percentage,
-            instance_warmup: self.instance_warmup.map(|d| d.0),
-            checkpoints: self.checkpoints.clone(),
-            checkpoint_delay: self.checkpoint_delay.map(|d| d.0),
-            skip_matching: self.skip_matching,
-            auto_rollback: true,
-            bake_time: self.bake_time.map(|d| d.0),
-            alarms: self.alarms.clone(),
-            standby_instances: self.standby_instances.as_deref().and_then(StandbyInstances::parse),
-            scale_in_protected_instances: self.scale_in_protected_instances.as_deref().and_then(ProtectedInstances::parse),
-        }
-    }
-
-    pub fn verify_timeout(&self) -> Duration {
-        self.verify_timeout.map(|d| d.0).unwrap_or(self.health_grace.0)
-    }
 }
 
 mod readiness;

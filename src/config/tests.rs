@@ -1,6 +1,7 @@
 //! Tests for the pipeline file: the documented example parses, and every bad input names its field.
 
 use super::*;
+use crate::core::model::{ProtectedInstances, StandbyInstances};
 
 const EXAMPLE: &str = r#"
 region = "ap-south-1"
@@ -186,4 +187,68 @@ fn reserved_tag_keys_in_bake_tags_are_refused_naming_the_field() {
     let err = parse(&EXAMPLE.replace("tags = { app = \"shop\" }", &long)).unwrap_err().to_string();
     assert!(err.contains("`bake.tags`") && err.contains("0-256"), "{err}");
     assert!(parse(&EXAMPLE.replace("tags = { app = \"shop\" }", "tags = { \"local-aws:health\" = \"unhealthy\" }")).is_ok());
+}
+
+/// The example's environment with three groups in two waves and a canary that overrides its own settings.
+fn with_waves(waves: &str, groups: &str) -> String {
+    EXAMPLE.replace("auto_scaling_groups = [\"shop-staging\"]", waves) + groups
+}
+
+const TIERS: &str = "waves = [[\"shop-canary\"], [\"shop-web\", \"shop-worker\"]]";
+const CANARY: &str = "\n[environments.staging.groups.shop-canary]\ncheckpoints = [100]\nbake_time = \"10m\"\nunhealthy_threshold = 1\n";
+
+#[test]
+fn waves_and_per_group_overrides_resolve_into_settings() {
+    let l = parse(&with_waves(TIERS, CANARY)).expect("waves parse");
+    let s = l.settings(None).unwrap();
+    assert_eq!(s.name, "staging");
+    assert_eq!(s.waves, vec![vec!["shop-canary".to_string()], vec!["shop-web".to_string(), "shop-worker".to_string()]]);
+    assert_eq!(s.group_names(), ["shop-canary", "shop-web", "shop-worker"]);
+    assert_eq!(s.wave_of("shop-worker"), Some(2));
+    let canary = s.group("shop-canary");
+    assert_eq!(canary.prefs.checkpoints, vec![100]);
+    assert_eq!(canary.prefs.bake_time, Some(Duration::from_secs(600)));
+    assert_eq!(canary.rollout.gate.unhealthy_threshold, 1);
+    // What the canary does not set comes from the environment; the others get the environment's.
+    assert_eq!(canary.prefs.instance_warmup, Some(Duration::from_secs(90)));
+    let web = s.group("shop-web");
+    assert_eq!((web.prefs.checkpoints.clone(), web.rollout.gate.unhealthy_threshold), (vec![50, 100], 2));
+    assert_eq!(web.prefs.bake_time, Some(Duration::from_secs(300)));
+    assert!(web.prefs.auto_rollback && !web.rollback_prefs().auto_rollback);
+}
+
+#[test]
+fn auto_scaling_groups_means_one_wave_per_group() {
+    let l = parse(&EXAMPLE.replace("[\"shop-staging\"]", "[\"a\", \"b\"]")).unwrap();
+    assert_eq!(l.settings(None).unwrap().waves, vec![vec!["a".to_string()], vec!["b".to_string()]]);
+}
+
+#[test]
+fn bad_waves_and_group_settings_name_their_field() {
+    let cases = [
+        (with_waves(&format!("{TIERS}\nauto_scaling_groups = [\"x\"]"), ""), "environments.staging.waves", "both set"),
+        (with_waves("", ""), "environments.staging.auto_scaling_groups", "missing"),
+        (with_waves("waves = []", ""), "environments.staging.waves", "empty"),
+        (with_waves("waves = [[\"a\"], []]", ""), "environments.staging.waves[1]", "empty wave"),
+        (with_waves("waves = [[\"a\"], [\"b\", \"a\"]]", ""), "environments.staging.waves", "more than once"),
+        (with_waves(TIERS, "\n[environments.staging.groups.shop-api]\nbake_time = \"1m\"\n"), "environments.staging.groups.shop-api", "not in the environment's waves"),
+        (with_waves(TIERS, "\n[environments.staging.groups.shop-canary]\ncheckpoints = [50]\n"), "environments.staging.groups.shop-canary.checkpoints", "ending with 100"),
+        (with_waves(TIERS, "\n[environments.staging.groups.shop-canary]\nunhealthy_threshold = 0\n"), "environments.staging.groups.shop-canary.unhealthy_threshold", "at least 1"),
+        (with_waves(TIERS, "\n[environments.staging.groups.shop-canary]\nbake_time = \"2h\"\n"), "environments.staging.groups.shop-canary.timeout", "shorter than"),
+    ];
+    for (text, field, problem) in cases {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{field}`")) && err.contains(problem), "{field}: {err}");
+    }
+}
+
+#[test]
+fn unknown_keys_of_a_group_are_refused_with_their_line() {
+    // Polling, alarms and the lock belong to the environment: a group cannot set them.
+    for key in ["poll_interval = \"1s\"", "alarms = []", "lock_lease = \"1m\"", "bake_tme = \"1m\""] {
+        let text = with_waves(TIERS, &format!("\n[environments.staging.groups.shop-canary]\n{key}\n"));
+        let err = parse(&text).unwrap_err().to_string();
+        let name = key.split(' ').next().unwrap();
+        assert!(err.contains(&format!("unknown field `{name}`")), "{key}: {err}");
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::health::{by_instance, tg_name, HealthByGroup};
+use super::targets::{by_instance, tg_name, HealthByGroup};
 use super::model::{Group, GroupInstance, TargetState};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

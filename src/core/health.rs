@@ -1,21 +1,15 @@
-//! Fleet health: the check that a whole fleet is on one image and healthy, healthy/total counts per
-//! target group, and the target-health vocabulary the gate (`super::gate`) shares. Pure.
+//! Fleet health: the check that a whole fleet is on one image and healthy, and healthy/total counts per
+//! target group. Pure. The target-health vocabulary it shares with the gate lives in `super::targets`;
+//! both are re-exported here, where callers have always found them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::model::{Group, GroupInstance, LeftAlone, LeftBehind, TargetHealth, TargetState};
+use super::model::{Group, GroupInstance, LeftAlone, LeftBehind, TargetState};
 
 pub use super::gate::{Evidence, EvidenceKind, GateParams, HealthFailure, HealthGate};
-
-/// Target health per target-group ARN, as one poll saw it.
-pub type HealthByGroup = BTreeMap<String, Vec<TargetHealth>>;
-
-/// The short name in a target-group ARN (`…:targetgroup/shop-web/0123` → `shop-web`).
-pub fn tg_name(arn: &str) -> &str {
-    arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
-}
+pub use super::targets::{by_instance, tg_name, HealthByGroup};
 
 /// Healthy/total counts of one target group, for progress display and summaries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,41 +34,6 @@ pub fn counts(group: &Group, health: &HealthByGroup) -> Vec<TgCount> {
             TgCount { target_group: tg_name(arn).to_string(), healthy, total: members.len() }
         })
         .collect()
-}
-
-/// One poll's target health by target group and instance, built once per look at the fleet: scanning a
-/// target group's answer for each instance would make every poll cost instances × targets (a million
-/// comparisons per target group at 1 000 instances) instead of growing with the fleet.
-pub struct ByInstance<'a>(HashMap<&'a str, HashMap<&'a str, Vec<&'a TargetHealth>>>);
-
-pub fn by_instance(health: &HealthByGroup) -> ByInstance<'_> {
-    let mut index: HashMap<&str, HashMap<&str, Vec<&TargetHealth>>> = HashMap::with_capacity(health.len());
-    for (arn, targets) in health {
-        let tg = index.entry(arn.as_str()).or_default();
-        for t in targets {
-            tg.entry(t.target_id.as_str()).or_default().push(t);
-        }
-    }
-    ByInstance(index)
-}
-
-impl<'a> ByInstance<'a> {
-    /// Every entry of instance `id` in target group `arn` (several when it is registered on several
-    /// ports), in the order of the answer; empty when it is not registered or the group was not read.
-    pub fn entries(&self, arn: &str, id: &str) -> &[&'a TargetHealth] {
-        self.0.get(arn).and_then(|tg| tg.get(id)).map_or(&[], Vec::as_slice)
-    }
-
-    /// The least healthy entry of an instance in a target group (the first of equally bad ones).
-    pub fn worst(&self, arn: &str, id: &str) -> Option<&'a TargetHealth> {
-        let rank = |s: &TargetState| match s {
-            TargetState::Unhealthy => 0,
-            TargetState::Initial | TargetState::Unavailable | TargetState::Other(_) => 1,
-            TargetState::Draining | TargetState::Unused => 2,
-            TargetState::Healthy => 3,
-        };
-        self.entries(arn, id).iter().copied().min_by_key(|t| rank(&t.state))
-    }
 }
 
 /// Is the whole fleet in service, at desired capacity, on `image` (when given), and healthy in every

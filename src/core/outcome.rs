@@ -68,6 +68,8 @@ pub enum RollbackReason {
     Requested,
     /// The operator asked to stop (the signal) while the refresh was in flight.
     Interrupted { signal: String },
+    /// Another group of the release was convicted: every group the release moved goes back.
+    Sibling { group: String },
 }
 
 impl fmt::Display for RollbackReason {
@@ -94,6 +96,7 @@ impl fmt::Display for RollbackReason {
             Self::VerificationFailed { problems } => write!(f, "the new fleet did not verify: {}", problems.join("; ")),
             Self::Requested => write!(f, "rollback requested"),
             Self::Interrupted { signal } => write!(f, "{signal} received while the refresh was in flight"),
+            Self::Sibling { group } => write!(f, "group {group} of the same release failed, so every group it moved goes back"),
         }
     }
 }

@@ -43,7 +43,7 @@ pub struct DoomedImage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PrunePlan {
+pub struct PruneDecision {
     pub keep_newest: usize,
     /// Newest first.
     pub keep: Vec<KeptImage>,
@@ -71,7 +71,7 @@ pub struct PruneFacts<'a> {
 }
 
 /// Decides which of the pipeline's images to keep, and which orphaned snapshots to delete.
-pub fn plan_prune(f: &PruneFacts) -> PrunePlan {
+pub fn decide_prune(f: &PruneFacts) -> PruneDecision {
     let PruneFacts { images, keep_newest, protected, commit_tag, .. } = *f;
     let mut why: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (ami, reason) in protected {
@@ -82,7 +82,7 @@ pub fn plan_prune(f: &PruneFacts) -> PrunePlan {
     }
     let mut sorted: Vec<&Image> = images.iter().filter(|i| i.state != ImageState::Deregistered).collect();
     sorted.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then_with(|| b.id.cmp(&a.id)));
-    let mut plan = PrunePlan { keep_newest, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
+    let mut plan = PruneDecision { keep_newest, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
     let mut newest = 0;
     for img in sorted {
         let mut reasons = Vec::new();
@@ -138,7 +138,7 @@ pub struct Spared {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LeakPlan {
+pub struct Leaks {
     pub older_than_secs: u64,
     pub terminate: Vec<BuildInstance>,
     pub spared: Vec<Spared>,
@@ -147,8 +147,8 @@ pub struct LeakPlan {
 /// Which of `instances` are leaked build instances: carrying every one of `required` tags (role and
 /// pipeline — checked here again, whatever the query returned), not already going away, and launched
 /// more than `older_than` before `now` (Unix seconds). Instances of unknown age are spared.
-pub fn plan_gc(instances: &[Instance], required: &Tags, now: i64, older_than: Duration, commit_tag: &str) -> LeakPlan {
-    let mut plan = LeakPlan { older_than_secs: older_than.as_secs(), terminate: vec![], spared: vec![] };
+pub fn find_leaks(instances: &[Instance], required: &Tags, now: i64, older_than: Duration, commit_tag: &str) -> Leaks {
+    let mut plan = Leaks { older_than_secs: older_than.as_secs(), terminate: vec![], spared: vec![] };
     for i in instances {
         if !required.iter().all(|(k, v)| i.tags.get(k) == Some(v)) {
             continue;

@@ -21,9 +21,9 @@ fn images(n: u32) -> Vec<Image> {
     (1..=n).map(|d| image(&format!("ami-{d}"), d, ImageState::Available)).collect()
 }
 
-fn prune(images: &[Image], keep: usize, protected: &[(String, String)]) -> PrunePlan {
+fn prune(images: &[Image], keep: usize, protected: &[(String, String)]) -> PruneDecision {
     let used = images.iter().flat_map(|i| i.snapshot_ids.clone()).collect();
-    plan_prune(&PruneFacts { images, keep_newest: keep, protected, commit_tag: COMMIT, snapshots: &[], used_snapshots: &used })
+    decide_prune(&PruneFacts { images, keep_newest: keep, protected, commit_tag: COMMIT, snapshots: &[], used_snapshots: &used })
 }
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
@@ -70,7 +70,7 @@ fn prune_deletes_orphaned_snapshots_of_the_pipeline_but_never_one_an_image_uses(
     let snap = |id: &str| Snapshot { id: id.into(), tags: Tags::new() };
     let snapshots = vec![snap("snap-ami-1"), snap("snap-ami-2"), snap("snap-orphan"), snap("snap-of-pending-image")];
     let used = ["snap-ami-1", "snap-ami-2", "snap-of-pending-image"].map(String::from).into_iter().collect();
-    let plan = plan_prune(&PruneFacts { images: &all, keep_newest: 1, protected: &[], commit_tag: COMMIT, snapshots: &snapshots, used_snapshots: &used });
+    let plan = decide_prune(&PruneFacts { images: &all, keep_newest: 1, protected: &[], commit_tag: COMMIT, snapshots: &snapshots, used_snapshots: &used });
     assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-1"]);
     assert_eq!(plan.orphan_snapshots, ["snap-orphan"], "ami-1's snapshot goes with its image; used ones stay");
 }
@@ -104,13 +104,13 @@ fn gc_terminates_only_old_live_build_instances_of_this_pipeline() {
         instance("i-unknown", None, InstanceState::Running, "shop"),
         instance("i-other", Some(now - 9000), InstanceState::Running, "billing"),
     ];
-    let plan = plan_gc(&all, &required, now, DEFAULT_GC_AGE, COMMIT);
+    let plan = find_leaks(&all, &required, now, DEFAULT_GC_AGE, COMMIT);
     assert_eq!(ids(&plan.terminate, |b| &b.id), ["i-old", "i-stopped"]);
     assert_eq!(plan.terminate[0].age_secs, Some(3 * 3600));
     assert_eq!(plan.terminate[1].state, "stopped");
     let spared: Vec<(&str, &str)> = plan.spared.iter().map(|s| (s.instance.id.as_str(), s.reason.as_str())).collect();
     assert_eq!(spared, [("i-young", "launched 10m ago, younger than the threshold"), ("i-going", "already terminating"), ("i-unknown", "launch time unknown")]);
-    let all_ages = plan_gc(&all, &required, now, Duration::ZERO, COMMIT);
+    let all_ages = find_leaks(&all, &required, now, Duration::ZERO, COMMIT);
     assert_eq!(all_ages.terminate.len(), 3, "--older-than 0s takes every live one of this pipeline");
 }
 

@@ -237,6 +237,12 @@ impl Rollout {
     /// and that is being verified, goes on to its end: undoing a rollback would redeploy the bad release.
     /// Returns the decision to act on now, if the stop changes anything.
     pub fn stop(&mut self, signal: &str, now: Duration) -> Option<Decision> {
+        self.stop_with(RollbackReason::Interrupted { signal: signal.to_string() }, now)
+    }
+
+    /// `stop` for another reason than a signal: the release was convicted in another group, and every
+    /// group it moved goes back (`core::release`).
+    pub fn stop_with(&mut self, reason: RollbackReason, now: Duration) -> Option<Decision> {
         if self.stopped {
             return None;
         }
@@ -244,7 +250,7 @@ impl Rollout {
         match self.phase {
             Phase::Refreshing { .. } if self.reason.is_none() => {
                 self.retry = None;
-                Some(self.roll_back(RollbackReason::Interrupted { signal: signal.to_string() }, now))
+                Some(self.roll_back(reason, now))
             }
             _ => None,
         }

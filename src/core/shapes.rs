@@ -1,13 +1,81 @@
-//! The group shapes teams run besides a plain launch template: a mixed instances policy (its template,
-//! overrides — each maybe with a template of its own — and distribution), a warm pool, and what an
-//! instance refresh does with Standby and scale-in-protected instances. Domain types only; the SDK
-//! adapter fills them in (`crate::aws::autoscaling`), the engine passes them on.
+//! The parts a group is made of, below `Group` itself (`super::model`, which re-exports them): the
+//! launch template it points at (`TemplateRef`), its members (`GroupInstance`), and the shapes teams run
+//! besides a plain launch template: a mixed instances policy (its template, overrides — each maybe with
+//! a template of its own — and distribution), a warm pool, and what an instance refresh does with
+//! Standby and scale-in-protected instances. Domain types only; the SDK adapter fills them in
+//! (`crate::aws::autoscaling`), the engine passes them on.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{GroupInstance, TemplateRef};
+/// The launch template an Auto Scaling group points at, as the group stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateRef {
+    pub id: String,
+    pub name: String,
+    /// A number, `$Latest` or `$Default`.
+    pub version: String,
+}
+
+impl TemplateRef {
+    /// AWS can only roll back to a numbered version; `$Latest` / `$Default` make a refresh irreversible.
+    pub fn numbered_version(&self) -> Option<i64> {
+        self.version.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupInstance {
+    pub id: String,
+    /// Pending, Pending:Wait, InService, Terminating, ... (as Auto Scaling reports it).
+    pub lifecycle_state: String,
+    /// Healthy / Unhealthy.
+    pub health_status: String,
+    /// The launch template and version the instance was launched from, as DescribeAutoScalingGroups
+    /// reports it per instance (None for launch configurations). With the release's versions known,
+    /// this names the instance's image without asking EC2.
+    pub launch_template: Option<TemplateRef>,
+    /// The launch configuration it was launched from (kept after the group moved to a template, until
+    /// the instance is replaced).
+    pub launch_configuration: Option<String>,
+    /// ProtectedFromScaleIn: a refresh replaces it only as `scale_in_protected_instances` says.
+    pub protected_from_scale_in: bool,
+    pub instance_type: Option<String>,
+}
+
+impl GroupInstance {
+    /// A member as fixtures and tests write it: in service, healthy, template unknown.
+    pub fn in_service_healthy(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            lifecycle_state: "InService".into(),
+            health_status: "Healthy".into(),
+            launch_template: None,
+            launch_configuration: None,
+            protected_from_scale_in: false,
+            instance_type: None,
+        }
+    }
+
+    /// In Standby (or entering it): out of the group's capacity, still running its image.
+    pub fn in_standby(&self) -> bool {
+        self.lifecycle_state.ends_with("Standby")
+    }
+
+    pub fn in_service(&self) -> bool {
+        self.lifecycle_state == "InService"
+    }
+    /// Held by a launch lifecycle hook (`Pending:Wait`, or `Warmed:Pending:Wait` leaving a warm pool)
+    /// until the application completes the action or the heartbeat times out.
+    pub fn waiting_on_hook(&self) -> bool {
+        self.lifecycle_state.ends_with("Pending:Wait")
+    }
+    /// Still part of the fleet (not being terminated or detached).
+    pub fn is_member(&self) -> bool {
+        !(self.lifecycle_state.starts_with("Terminat") || self.lifecycle_state.starts_with("Detach") || self.in_standby())
+    }
+}
 
 /// A group's MixedInstancesPolicy, as much of it as a refresh's DesiredConfiguration must carry
 /// unchanged (only the launch templates' versions change in a deploy).

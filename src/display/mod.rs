@@ -62,6 +62,48 @@ impl Display {
     pub fn finish(&self) {
         self.sink.finish()
     }
+
+    /// Says one line now, whatever the engine's events go to (a dry run records those): what a command
+    /// opens with, such as the release a rollback goes to and why.
+    pub fn say(&self, scope: &str, line: String) {
+        self.sink().emit(Event::Info { scope: scope.to_string(), message: line });
+    }
+}
+
+/// Each group's wave, learnt from the release event, so a line or bar says `shop-web (wave 2)` when a
+/// release has several waves.
+#[derive(Default)]
+pub(crate) struct WaveLabels(std::sync::Mutex<std::collections::BTreeMap<String, usize>>);
+
+impl WaveLabels {
+    /// Remembers the waves of a release event; the line to print about it, if it is one.
+    pub(crate) fn learn(&self, event: &Event) -> Option<String> {
+        let Event::Release { scope, waves } = event else { return None };
+        let mut map = self.0.lock().expect("display poisoned");
+        map.clear();
+        if waves.len() > 1 {
+            for (i, wave) in waves.iter().enumerate() {
+                for g in wave {
+                    map.insert(g.clone(), i + 1);
+                }
+            }
+        }
+        let groups: usize = waves.iter().map(Vec::len).sum();
+        (groups > 1).then(|| format!("[{scope}] release in {} wave{}: {}", waves.len(), if waves.len() == 1 { "" } else { "s" }, waves_text(waves)))
+    }
+
+    /// `shop-web (wave 2)`, or the scope itself outside a release of several waves.
+    pub(crate) fn label(&self, scope: &str) -> String {
+        match self.0.lock().expect("display poisoned").get(scope) {
+            Some(n) => format!("{scope} (wave {n})"),
+            None => scope.to_string(),
+        }
+    }
+}
+
+/// `1) shop-canary 2) shop-web, shop-worker`
+pub(crate) fn waves_text(waves: &[Vec<String>]) -> String {
+    waves.iter().enumerate().map(|(i, w)| format!("{}) {}", i + 1, w.join(", "))).collect::<Vec<_>>().join(" ")
 }
 
 /// `web 2/3 healthy, admin 3/3 healthy, 1 waiting on a launch lifecycle hook`; `in no target group`

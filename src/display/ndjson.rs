@@ -27,24 +27,47 @@ pub fn stamped(event: &Event, at: SystemTime) -> Value {
     v
 }
 
+/// The group (or other scope) an event is about.
+fn line_scope(event: &Event) -> Option<&str> {
+    match event {
+        Event::Phase { scope, .. }
+        | Event::Progress { scope, .. }
+        | Event::Info { scope, .. }
+        | Event::Warn { scope, .. }
+        | Event::Detail { scope, .. }
+        | Event::Fleet { scope, .. } => Some(scope),
+        Event::Release { .. } => None,
+    }
+}
+
 pub fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 pub struct EventsFile {
     out: Mutex<BufWriter<File>>,
+    /// Each group's wave (1-based), from the release event: every event about a group carries it.
+    waves: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl EventsFile {
     /// Creates (truncates) `path`. Fails before any work starts, so a bad path costs nothing.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { out: Mutex::new(BufWriter::new(File::create(path)?)) })
+        Ok(Self { out: Mutex::new(BufWriter::new(File::create(path)?)), waves: Mutex::default() })
     }
 }
 
 impl Sink for EventsFile {
     fn emit(&self, event: Event) {
-        let line = stamped(&event, SystemTime::now());
+        let mut line = stamped(&event, SystemTime::now());
+        let mut waves = self.waves.lock().expect("events file poisoned");
+        if let Event::Release { waves: w, .. } = &event {
+            *waves = w.iter().enumerate().flat_map(|(i, g)| g.iter().map(move |g| (g.clone(), i + 1))).collect();
+        }
+        if let (Value::Object(m), Some(wave)) = (&mut line, line_scope(&event).and_then(|s| waves.get(s))) {
+            m.insert("wave".into(), (*wave).into());
+        }
+        drop(waves);
         let mut out = self.out.lock().expect("events file poisoned");
         // A full disk must not stop a deploy: the stream is a convenience, the summary is the record.
         let _ = serde_json::to_writer(&mut *out, &line);
@@ -121,5 +144,22 @@ mod tests {
         let alone = dir.path().join("alone.ndjson");
         append_outcome(&alone, &Summary::new("deploy")).unwrap();
         assert_eq!(std::fs::read_to_string(&alone).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn events_about_a_group_of_a_release_carry_its_wave() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let file = EventsFile::create(&path).unwrap();
+        let waves = vec![vec!["canary".to_string()], vec!["web".to_string(), "worker".to_string()]];
+        file.emit(Event::Release { scope: "prod".into(), waves });
+        file.emit(Event::Info { scope: "worker".into(), message: "x".into() });
+        file.emit(Event::Info { scope: "canary".into(), message: "x".into() });
+        file.emit(Event::Info { scope: "bakeroll".into(), message: "x".into() });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["event"], "release");
+        assert_eq!(lines[0]["waves"][1][1], "worker");
+        assert_eq!((lines[1]["wave"].as_u64(), lines[2]["wave"].as_u64(), lines[3].get("wave")), (Some(2), Some(1), None));
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{counts_text, Renderer};
+use super::{counts_text, Renderer, WaveLabels};
 use crate::events::{Event, Sink};
 
 pub struct Plain {
@@ -14,6 +14,7 @@ pub struct Plain {
     sections: bool,
     /// Open section per scope, and the last progress line per scope (repeats are not printed).
     state: Mutex<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+    waves: WaveLabels,
 }
 
 impl Plain {
@@ -22,7 +23,7 @@ impl Plain {
     }
 
     pub fn new(out: Box<dyn Write + Send>, sections: bool) -> Self {
-        Self { out: Mutex::new(out), sections, state: Mutex::new((BTreeMap::new(), BTreeMap::new())) }
+        Self { out: Mutex::new(out), sections, state: Mutex::new((BTreeMap::new(), BTreeMap::new())), waves: WaveLabels::default() }
     }
 
     fn line(&self, text: &str) {
@@ -48,7 +49,15 @@ fn section_name(scope: &str, phase: &str) -> String {
 
 impl Sink for Plain {
     fn emit(&self, event: Event) {
+        if let Some(line) = self.waves.learn(&event) {
+            self.line(&line);
+        }
+        let label = match &event {
+            Event::Phase { scope, .. } | Event::Progress { scope, .. } | Event::Info { scope, .. } | Event::Warn { scope, .. } => self.waves.label(scope),
+            _ => String::new(),
+        };
         match event {
+            Event::Release { .. } => {}
             Event::Phase { scope, phase, detail } => {
                 if self.sections {
                     let previous = self.state.lock().expect("display poisoned").0.insert(scope.clone(), section_name(&scope, phase.as_str()));
@@ -61,11 +70,11 @@ impl Sink for Plain {
                         section_name(&scope, phase.as_str())
                     ));
                 }
-                self.line(&format!("[{scope}] {phase}: {detail}"));
+                self.line(&format!("[{label}] {phase}: {detail}"));
             }
             Event::Progress { scope, status, percent, counts, waiting_on_hook, .. } => {
                 let text = format!(
-                    "[{scope}] {status}{} {}",
+                    "[{label}] {status}{} {}",
                     percent.map(|p| format!(" {p}%")).unwrap_or_default(),
                     counts_text(&counts, waiting_on_hook)
                 );
@@ -76,8 +85,8 @@ impl Sink for Plain {
                     self.line(&text);
                 }
             }
-            Event::Info { scope, message } => self.line(&format!("[{scope}] {message}")),
-            Event::Warn { scope, message } => self.line(&format!("[{scope}] WARNING: {message}")),
+            Event::Info { message, .. } => self.line(&format!("[{label}] {message}")),
+            Event::Warn { message, .. } => self.line(&format!("[{label}] WARNING: {message}")),
             Event::Detail { scope, title, body } => {
                 self.line(&format!("[{scope}] {title}:"));
                 for l in body.lines() {

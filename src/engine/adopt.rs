@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::wait::{Check, Poller, WaitError, Waited};
 use super::Ctx;
 use crate::cloud::{CloudError, Wait};
-use crate::config::Environment;
+use crate::core::settings::EnvSettings;
 use crate::core::adopt::{delete_command, differences, format_mark, need, template_name, translate, Need};
 use crate::core::model::{Configuration, Group, TemplateInfo, TemplateRef};
 use crate::error::{Error, Result};
@@ -56,9 +56,9 @@ pub struct AdoptReport {
 
 /// Adopts every group of `env`, one after another; the first failure stops (the groups before it are
 /// adopted, the ones after untouched).
-pub async fn adopt(ctx: &Ctx, env: &Environment, force: bool) -> (Vec<AdoptReport>, Result<()>) {
+pub async fn adopt(ctx: &Ctx, env: &EnvSettings, force: bool) -> (Vec<AdoptReport>, Result<()>) {
     let mut out = Vec::new();
-    for name in &env.auto_scaling_groups {
+    for name in &env.group_names() {
         match adopt_group(ctx, name, force).await {
             Ok(r) => out.push(r),
             Err(mut e) => {

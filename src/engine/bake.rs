@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::images::{self, CommitImage};
+use super::images::{self, ami_name, CommitImage};
 use super::wait::{Check, Poller, WaitError, Waited};
 use super::Ctx;
 use crate::events::Stage;
@@ -37,12 +37,6 @@ pub struct Baked {
     pub source: String,
     pub snapshot_ids: Vec<String>,
     pub build_instance: Option<String>,
-}
-
-/// `shop-{commit}` → `shop-0123abcd…`; `{short_commit}` is the first 12 characters.
-pub fn ami_name(template: &str, commit: &str) -> String {
-    let short: String = commit.chars().take(12).collect();
-    template.replace("{commit}", commit).replace("{short_commit}", &short)
 }
 
 /// Runs a bake and then its cleanup, whatever happened; the cleanup report becomes the error's state.

@@ -28,6 +28,9 @@ struct Inner {
     /// (group, template id, version) created by this run and not yet rolled out.
     versions: Vec<(String, String, i64)>,
     refreshes: Vec<(String, String, RefreshKind)>,
+    /// Releases under way (`Ledger::release`): between two waves nothing may be in flight, yet a signal
+    /// must still go through the release plan, which undoes the waves already verified.
+    releases: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,17 @@ pub struct Creating(Arc<watch::Sender<usize>>);
 impl Drop for Creating {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A release under way (see `Ledger::release`); dropping it ends the mark.
+#[must_use]
+pub struct Releasing(Ledger);
+
+impl Drop for Releasing {
+    fn drop(&mut self) {
+        let mut inner = self.0.lock();
+        inner.releases = inner.releases.saturating_sub(1);
     }
 }
 
@@ -136,7 +150,14 @@ impl Ledger {
     /// interruption then goes through the engine (which rolls back and verifies) instead of dropping it.
     pub fn deploying(&self) -> bool {
         let inner = self.lock();
-        !inner.versions.is_empty() || !inner.refreshes.is_empty()
+        inner.releases > 0 || !inner.versions.is_empty() || !inner.refreshes.is_empty()
+    }
+
+    /// Marks a release under way until the mark is dropped: an interruption then goes through the
+    /// engine (the release plan undoes what the release moved) however little is in flight.
+    pub fn release(&self) -> Releasing {
+        self.lock().releases += 1;
+        Releasing(self.clone())
     }
 
     /// What is still in flight, for a run that exits before it ends (a second signal).

@@ -2,10 +2,9 @@
 //! name, and baked by this pipeline: the `bakeroll:pipeline` tag), used by bake, deploy and rollback;
 //! `deploy --commit` and rollback; and "what state is this AMI in", used wherever an image must be available before it is used.
 
-use super::bake::ami_name;
 use super::Ctx;
 use crate::cloud::{CloudResult, ErrorKind};
-use crate::core::model::{Image, ImageFilter};
+use crate::core::model::{Image, ImageFilter, ImageState};
 use crate::core::tags;
 use crate::error::{Error, Result};
 
@@ -19,6 +18,12 @@ pub enum CommitImage {
     /// An image of this account has the name but another pipeline (or nobody) baked it: the name is
     /// taken, and the image is not ours to deploy.
     Foreign { name: String, image: Image },
+}
+
+/// `shop-{commit}` → `shop-0123abcd…`; `{short_commit}` is the first 12 characters.
+pub fn ami_name(template: &str, commit: &str) -> String {
+    let short: String = commit.chars().take(12).collect();
+    template.replace("{commit}", commit).replace("{short_commit}", &short)
 }
 
 /// The image baked for `commit` by this pipeline.
@@ -59,5 +64,32 @@ pub async fn by_id(ctx: &Ctx, ami: &str) -> CloudResult<Option<Image>> {
         Ok(found) => Ok(found.into_iter().find(|i| i.id == ami)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// The image must exist and be available: a pending image cannot launch yet, a deregistered one never
+/// again. `what` says what the image is to the user ("release c0ffee1 (version 3) of shop-web"); the
+/// error (exit 2, nothing changed) names the image, its state and the fix.
+pub async fn require_available(ctx: &Ctx, ami: &str, what: &str) -> Result<Image> {
+    let found = by_id(ctx, ami).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    match found {
+        Some(i) if i.state == ImageState::Available => Ok(i),
+        Some(i) => Err(Error::precondition(format!("{what}: AMI {ami} is {}, not available", state_name(&i.state)))),
+        // DescribeImages cannot tell a deregistered image from one that never existed.
+        None => Err(Error::precondition(format!(
+            "{what}: AMI {ami} not found{} — deregistered (pruned?), never existed, or not this account's; `bakeroll history` lists the releases",
+            ctx.pipeline.region_hint()
+        ))),
+    }
+}
+
+/// An image state as EC2 spells it.
+fn state_name(state: &ImageState) -> &str {
+    match state {
+        ImageState::Pending => "pending",
+        ImageState::Available => "available",
+        ImageState::Failed => "failed",
+        ImageState::Deregistered => "deregistered",
+        ImageState::Other(s) => s,
     }
 }

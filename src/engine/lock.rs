@@ -75,9 +75,17 @@ pub async fn take(ctx: &Ctx, env: &str, groups: &[String], commit: Option<&str>,
     let asg = &ctx.cloud.autoscaling;
     let unchanged = "nothing was changed";
     let mut taken: Vec<String> = Vec::new();
+    // One DescribeAutoScalingGroups for every group. A missing group is refused here, before anything is
+    // written: there is nothing to lock, and preflight would say the same a moment later.
+    let found = asg.describe_groups(&groups).await.map_err(|e| Error::cloud(e, unchanged))?;
+    if let Some(missing) = groups.iter().find(|g| !found.iter().any(|f| &f.name == *g)) {
+        return Err(Error::precondition(format!(
+            "Auto Scaling group {missing} (environment {env}) not found{}",
+            ctx.pipeline.region_hint()
+        )));
+    }
     for g in &groups {
-        // A missing group is preflight's to report, with its own words.
-        let Some(group) = asg.describe_group(g).await.map_err(|e| Error::cloud(e, unchanged))? else { continue };
+        let Some(group) = found.iter().find(|f| &f.name == g) else { continue };
         match verdict(group.tags.get(tags::LOCK).map(String::as_str), &me, now(), alive) {
             Verdict::Free | Verdict::Ours => {}
             Verdict::Stale { holder, why } => ctx.events.warn(g, format!("taking over the deploy lock of {holder}: {why}")),
@@ -90,12 +98,12 @@ pub async fn take(ctx: &Ctx, env: &str, groups: &[String], commit: Option<&str>,
         taken.push(g.clone());
     }
     ctx.cloud.clock.sleep(SETTLE).await;
-    for g in &taken {
-        let group = asg.describe_group(g).await.map_err(|e| Error::cloud(e, unchanged))?;
-        let tag = group.as_ref().and_then(|gr| gr.tags.get(tags::LOCK)).and_then(|t| Holder::parse(t));
+    let read_back = asg.describe_groups(&taken).await.map_err(|e| Error::cloud(e, unchanged))?;
+    for group in &read_back {
+        let tag = group.tags.get(tags::LOCK).and_then(|t| Holder::parse(t));
         if let Some(other) = tag.filter(|h| h.run != me.run) {
             give_back(ctx, &taken, &me).await;
-            return Err(held(env, g, &other));
+            return Err(held(env, &group.name, &other));
         }
     }
     ctx.events.info("bakeroll", format!("deploy lock of environment {env} taken ({})", taken.join(", ")));

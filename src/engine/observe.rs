@@ -1,136 +1,159 @@
-//! What one poll of the refresh watcher sees, with as few calls as AWS allows and all of them at
-//! once: DescribeInstanceRefreshes, DescribeAutoScalingGroups and one DescribeTargetHealth per target
-//! group, concurrently — 2 + (target groups) calls whatever the fleet's size (while verifying, the
-//! refresh has ended and is not asked about). The group's own
-//! description names each instance's launch-template version, which names its image (the releases'
-//! versions are known), so EC2 is asked only about instances on another version (once each: an
-//! instance never changes image) and once to confirm a verification. DescribeAlarms is called only
-//! when the refresh failed or AWS rolled it back, to name the alarm that stopped it. A group with a
-//! warm pool costs one call more per poll (DescribeWarmPool, with the others).
+//! What one poll of the release driver sees, for every group in flight at once, with as few calls as AWS
+//! allows and all of them concurrently: one DescribeAutoScalingGroups naming every group, one
+//! DescribeInstanceRefreshes per group whose refresh is still running, and one DescribeTargetHealth per
+//! distinct target group (groups that share a target group share the call) — at most 1 + G + T calls for
+//! G groups and T target groups, whatever the fleets' size. (A group with a warm pool costs one
+//! DescribeWarmPool more.) Each group's description names its instances' launch-template versions, which
+//! name their images (the releases' versions are known), so EC2 is asked only about instances on another
+//! version (once each, for all groups in one call: an instance never changes image) and once to confirm a
+//! verification. DescribeAlarms is called only when a refresh failed or AWS rolled it back, to name the
+//! alarm that stopped it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use super::fleet::{target_health, with_pool};
 use super::Ctx;
+use crate::cloud::actions;
 use crate::cloud::CloudError;
 use crate::core::health::{by_instance, tg_name, HealthByGroup};
-use crate::core::model::{Group, GroupInstance, Refresh};
+use crate::core::model::{Alarm, Group, GroupInstance, Refresh};
 use crate::core::rollout::{may_be_an_alarm, Observation, Rollout};
 use crate::events::FleetInstance;
 
-/// What an observation needs to know besides the rollout.
-pub struct Sight<'a> {
+/// What one group in flight asks of a poll.
+pub struct Ask<'a> {
     pub group: &'a str,
     pub template_id: &'a str,
-    /// The environment's alarms (AlarmSpecification).
-    pub alarms: &'a [String],
-    /// Target groups fetched with the group: the ones the last description listed.
-    pub target_groups: Vec<String>,
-    /// The group has a warm pool (as last seen): its instances are fetched with the group.
+    pub rollout: &'a Rollout,
+    /// The group's target groups as last seen (the poll follows changes).
+    pub target_groups: &'a [String],
+    /// The group had a warm pool when last seen.
     pub warm_pool: bool,
-    /// Images EC2 reported, by instance id.
-    pub images: BTreeMap<String, String>,
+    /// Elapsed since the group's rollout began.
+    pub now: Duration,
 }
 
-/// DescribeAutoScalingGroups and, for a group with a warm pool, DescribeWarmPool: the group with its
-/// pool's instances (what every check of a fleet needs: a pool on the old image is the old release).
-pub async fn describe_group(ctx: &Ctx, name: &str) -> Result<Option<Group>, CloudError> {
-    let Some(mut g) = ctx.cloud.autoscaling.describe_group(name).await? else { return Ok(None) };
-    with_pool(ctx, &mut g, None).await?;
-    Ok(Some(g))
+/// What one poll saw of one group, and what to ask about it next time.
+pub struct Seen {
+    pub observation: Observation,
+    pub target_groups: Vec<String>,
+    pub warm_pool: bool,
 }
 
-/// Fills in the group's warm-pool instances: `fetched` if they were asked for already, else asks now.
-async fn with_pool(ctx: &Ctx, g: &mut Group, fetched: Option<Vec<GroupInstance>>) -> Result<(), CloudError> {
-    if let Some(pool) = g.warm_pool.as_mut() {
-        pool.instances = Some(match fetched {
-            Some(i) => i,
-            None => ctx.cloud.autoscaling.describe_warm_pool(&g.name).await?,
-        });
-    }
-    Ok(())
+/// What the poll remembers between looks: images EC2 reported, by instance id.
+#[derive(Default)]
+pub struct Sight {
+    images: BTreeMap<String, String>,
 }
 
-impl Sight<'_> {
-    /// One observation of `rollout`'s refresh, group and fleet.
-    pub async fn observe(&mut self, ctx: &Ctx, rollout: &Rollout, now: Duration) -> Result<Observation, CloudError> {
+impl Sight {
+    /// One observation of every group in `asks` (in order). `alarms`: the environment's alarms.
+    pub async fn observe(&mut self, ctx: &Ctx, alarms: &[String], asks: &[Ask<'_>]) -> Result<Vec<Seen>, CloudError> {
         let asg = &ctx.cloud.autoscaling;
-        let refresh_id =
-            rollout.watched_refresh().filter(|id| !id.is_empty() && rollout.needs_refresh_status()).map(str::to_string);
-        let refresh = async {
-            match &refresh_id {
-                Some(id) => Ok(asg.describe_instance_refreshes(self.group, std::slice::from_ref(id)).await?.into_iter().next()),
+        let names: Vec<String> = asks.iter().map(|a| a.group.to_string()).collect();
+        let refreshes = join_all(asks.iter().map(|a| async move {
+            match a.rollout.watched_refresh().filter(|id| !id.is_empty() && a.rollout.needs_refresh_status()) {
+                Some(id) => Ok(asg.describe_instance_refreshes(a.group, &[id.to_string()]).await?.into_iter().next()),
                 None => Ok::<Option<Refresh>, CloudError>(None),
             }
-        };
-        let pool = async {
-            match self.warm_pool {
-                true => asg.describe_warm_pool(self.group).await.map(Some),
+        }));
+        let pools = join_all(asks.iter().map(|a| async move {
+            match a.warm_pool {
+                true => asg.describe_warm_pool(a.group).await.map(Some),
                 false => Ok(None),
             }
-        };
-        let (refresh, group, fetched, pool) =
-            tokio::join!(refresh, asg.describe_group(self.group), target_health(ctx, &self.target_groups), pool);
-        let (refresh, group, mut health) = (refresh?, group?, fetched?);
-        let mut group = group.ok_or_else(|| {
-            let msg = format!("group {} disappeared", self.group);
-            CloudError::service(crate::cloud::actions::DESCRIBE_GROUPS.name, Some("ValidationError"), msg)
-        })?;
-        // A pool created since the last poll is asked about now, and with the group from now on.
-        with_pool(ctx, &mut group, pool?).await?;
-        self.warm_pool = group.warm_pool.is_some();
-        // A target group added to the group since the last poll: fetched now, and with the others from now on.
-        let missing: Vec<String> = group.target_group_arns.iter().filter(|a| !health.contains_key(*a)).cloned().collect();
-        health.extend(target_health(ctx, &missing).await?);
-        health.retain(|arn, _| group.target_group_arns.contains(arn));
-        self.target_groups = group.target_group_arns.clone();
+        }));
+        let tgs: Vec<String> = distinct(asks.iter().flat_map(|a| a.target_groups.iter()));
+        let (refreshes, groups, health, pools) = tokio::join!(refreshes, asg.describe_groups(&names), target_health(ctx, &tgs), pools);
+        let (groups, mut health) = (groups?, health?);
 
-        let confirm = rollout.wants_instance_images();
-        let (mut images, unknown) = rollout.release_images(&group, self.template_id);
-        let ask: Vec<String> = if confirm {
-            group.all_instances().map(|i| i.id.clone()).collect()
-        } else {
-            unknown.into_iter().filter(|id| !self.images.contains_key(id)).collect()
-        };
-        if !ask.is_empty() {
-            let from_ec2 = ctx.cloud.ec2.describe_instances(&ask).await?;
+        let mut views = Vec::with_capacity(asks.len());
+        for ((ask, refresh), pool) in asks.iter().zip(refreshes).zip(pools) {
+            let mut group = groups.iter().find(|g| g.name == ask.group).cloned().ok_or_else(|| {
+                let msg = format!("group {} disappeared", ask.group);
+                CloudError::service(actions::DESCRIBE_GROUPS.name, Some("ValidationError"), msg)
+            })?;
+            // A pool created since the last poll is asked about now, and with the group from now on.
+            with_pool(ctx, &mut group, pool?).await?;
+            views.push((refresh?, group));
+        }
+        // A target group added to a group since the last poll: fetched now, and with the others from now on.
+        let missing = distinct(views.iter().flat_map(|(_, g)| g.target_group_arns.iter()).filter(|a| !health.contains_key(*a)));
+        health.extend(target_health(ctx, &missing).await?);
+
+        self.learn_images(ctx, asks, &views).await?;
+        let alarms = self.alarms_if_needed(ctx, alarms, asks, &views).await?;
+        let mut seen = Vec::with_capacity(asks.len());
+        for (ask, (refresh, group)) in asks.iter().zip(views) {
+            let confirm = ask.rollout.wants_instance_images();
+            let (mut images, _) = ask.rollout.release_images(&group, ask.template_id);
+            for inst in group.all_instances() {
+                if let Some(image) = self.images.get(&inst.id).filter(|_| confirm || !images.contains_key(&inst.id)) {
+                    images.insert(inst.id.clone(), image.clone());
+                }
+            }
+            let mine: HealthByGroup =
+                health.iter().filter(|(arn, _)| group.target_group_arns.contains(arn)).map(|(a, t)| (a.clone(), t.clone())).collect();
+            let wants_alarms = refresh.as_ref().is_some_and(|r| ask.rollout.reason.is_none() && may_be_an_alarm(&r.status));
+            let (target_groups, warm_pool) = (group.target_group_arns.clone(), group.warm_pool.is_some());
+            let observation = Observation {
+                now: ask.now,
+                refresh,
+                group,
+                images,
+                images_confirmed: confirm,
+                health: mine,
+                alarms: alarms.clone().filter(|_| wants_alarms),
+            };
+            seen.push(Seen { observation, target_groups, warm_pool });
+        }
+        Ok(seen)
+    }
+
+    /// One DescribeInstances for every instance of every group whose image the launch-template versions
+    /// do not tell (and not asked before), or every member of a group whose verification is confirmed.
+    async fn learn_images(&mut self, ctx: &Ctx, asks: &[Ask<'_>], views: &[(Option<Refresh>, Group)]) -> Result<(), CloudError> {
+        let mut ask_ec2 = BTreeSet::new();
+        for (ask, (_, group)) in asks.iter().zip(views) {
+            if ask.rollout.wants_instance_images() {
+                ask_ec2.extend(group.all_instances().map(|i| i.id.clone()));
+            } else {
+                let (_, unknown) = ask.rollout.release_images(group, ask.template_id);
+                ask_ec2.extend(unknown.into_iter().filter(|id| !self.images.contains_key(id)));
+            }
+        }
+        if !ask_ec2.is_empty() {
+            let ids: Vec<String> = ask_ec2.into_iter().collect();
+            let from_ec2 = ctx.cloud.ec2.describe_instances(&ids).await?;
             self.images.extend(from_ec2.into_iter().map(|i| (i.id, i.image_id)));
         }
-        for inst in group.all_instances() {
-            if let Some(image) = self.images.get(&inst.id).filter(|_| confirm || !images.contains_key(&inst.id)) {
-                images.insert(inst.id.clone(), image.clone());
-            }
+        Ok(())
+    }
+
+    /// The environment's alarms, asked once when some group's refresh failed or AWS rolled it back.
+    async fn alarms_if_needed(
+        &self,
+        ctx: &Ctx,
+        alarms: &[String],
+        asks: &[Ask<'_>],
+        views: &[(Option<Refresh>, Group)],
+    ) -> Result<Option<Vec<Alarm>>, CloudError> {
+        let needed = asks
+            .iter()
+            .zip(views)
+            .any(|(ask, (r, _))| r.as_ref().is_some_and(|r| ask.rollout.reason.is_none() && may_be_an_alarm(&r.status)));
+        if alarms.is_empty() || !needed {
+            return Ok(None);
         }
-        let alarms = match &refresh {
-            Some(r) if !self.alarms.is_empty() && rollout.reason.is_none() && may_be_an_alarm(&r.status) => {
-                Some(ctx.cloud.cloudwatch.describe_alarms(self.alarms).await?)
-            }
-            _ => None,
-        };
-        Ok(Observation { now, refresh, group, images, images_confirmed: confirm, health, alarms })
+        Ok(Some(ctx.cloud.cloudwatch.describe_alarms(alarms).await?))
     }
 }
 
-/// Every target group's health, all at once.
-async fn target_health(ctx: &Ctx, arns: &[String]) -> Result<HealthByGroup, CloudError> {
-    let answers = join_all(arns.iter().map(|arn| ctx.cloud.elbv2.target_health(arn))).await;
-    arns.iter().cloned().zip(answers).map(|(arn, r)| r.map(|targets| (arn, targets))).collect()
-}
-
-/// Images of the group's members (from EC2) and the health of every target group, for checks made
-/// once (preflight, status), where nothing says which release an instance runs.
-pub async fn fleet(ctx: &Ctx, g: &Group) -> Result<(BTreeMap<String, String>, HealthByGroup), CloudError> {
-    let ids: Vec<String> = g.all_instances().map(|i| i.id.clone()).collect();
-    let images = async {
-        if ids.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        Ok(ctx.cloud.ec2.describe_instances(&ids).await?.into_iter().map(|i| (i.id, i.image_id)).collect())
-    };
-    let (images, health) = tokio::join!(images, target_health(ctx, &g.target_group_arns));
-    Ok((images?, health?))
+fn distinct<'a>(arns: impl Iterator<Item = &'a String>) -> Vec<String> {
+    arns.cloned().collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 /// Every instance the group lists (members and those leaving), with its image and per-target-group state.
@@ -160,3 +183,6 @@ pub fn fleet_instances(obs: &Observation) -> Vec<FleetInstance> {
         })
         .collect()
 }
+
+/// Unused while a group has no pool; kept so callers name the type.
+pub type PoolInstances = Vec<GroupInstance>;

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use super::observe;
+use super::fleet;
 use super::Ctx;
-use crate::config::{Environment, HealthSource};
+use crate::core::settings::{EnvSettings, GroupSettings, HealthSource};
 use crate::core::health::{fleet_problems, HealthByGroup};
 use crate::core::model::{Configuration, Group, GroupInstance, LtVersion, MixedPolicy, Refresh, RefreshStatus, TemplateRef};
 use crate::core::releases::parse_mark;
@@ -69,6 +69,8 @@ pub struct Prepared {
     pub attach: Option<Refresh>,
     /// The template's default version.
     pub default_version: Option<i64>,
+    /// The version the current one was deployed from, as its release mark says (`from=`).
+    pub marked_from: Option<i64>,
 }
 
 impl Prepared {
@@ -108,18 +110,29 @@ impl Prepared {
     }
 }
 
+/// Every precondition of a deploy of `release` to every group of every wave of `env`, checked once and
+/// before anything changes (`ship` runs it before it bakes): the alarms, then each group.
+pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
+    check_alarms(ctx, &env.alarms).await?;
+    let mut prepared = Vec::new();
+    for name in env.group_names() {
+        prepared.push(check(ctx, &env.group(&name), &name, release, force).await?);
+    }
+    Ok(prepared)
+}
+
 /// Checks one group: it exists, runs a plain launch template, has a target group (or the environment
 /// says `health = "ec2"`), no refresh but ours is in flight, and (unless `force`) its fleet is healthy.
-pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey<'_>, force: bool) -> Result<Prepared> {
+pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: ReleaseKey<'_>, force: bool) -> Result<Prepared> {
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
-    let group = observe::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
+    let group = fleet::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
         Error::precondition(format!("Auto Scaling group {name} not found{}", ctx.pipeline.region_hint()))
     })?;
     let template = deployable_template(name, &group)?;
     check_processes(ctx, name, &group, force)?;
-    note_left_alone(ctx, env, &group);
-    if group.target_group_arns.is_empty() && env.health != HealthSource::Ec2 {
+    note_left_alone(ctx, settings, &group);
+    if group.target_group_arns.is_empty() && settings.health != HealthSource::Ec2 {
         return Err(Error::precondition(format!(
             "group {name} is in no target group, so nothing can tell a broken release from a good one; attach its target groups, \
              or set `health = \"ec2\"` in the environment to accept the group's own (EC2) health checks"
@@ -155,7 +168,7 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
             Some(r.clone())
         }
     };
-    let (images, health) = observe::fleet(ctx, &group).await.map_err(|e| Error::cloud(e, UNCHANGED))?;
+    let (images, health) = fleet::fleet(ctx, &group).await.map_err(|e| Error::cloud(e, UNCHANGED))?;
     let unhealthy = fleet_problems(&group, &images, &health, None);
     if !unhealthy.is_empty() && !force && attach.is_none() {
         return Err(Error::precondition(format!(
@@ -166,7 +179,8 @@ pub async fn check(ctx: &Ctx, env: &Environment, name: &str, release: ReleaseKey
     let default_version = versions.iter().find(|v| v.is_default).map(|v| v.number);
     let policy = group.mixed_instances.clone();
     let overrides = override_templates(ctx, name, policy.as_ref()).await?;
-    Ok(Prepared { current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version })
+    let marked_from = current.description.as_deref().and_then(parse_mark).and_then(|m| m.from);
+    Ok(Prepared { current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from })
 }
 
 /// The template a deploy makes a new version of: the group's, or its mixed instances policy's (whose
@@ -202,8 +216,8 @@ fn check_processes(ctx: &Ctx, name: &str, group: &Group, force: bool) -> Result<
 }
 
 /// Says before the deploy what the refresh will do with Standby and protected instances.
-fn note_left_alone(ctx: &Ctx, env: &Environment, group: &Group) {
-    let prefs = env.refresh_prefs();
+fn note_left_alone(ctx: &Ctx, settings: &GroupSettings, group: &Group) {
+    let prefs = &settings.prefs;
     let ids = |f: &dyn Fn(&GroupInstance) -> bool| group.instances.iter().filter(|i| f(i)).map(|i| i.id.clone()).collect::<Vec<_>>();
     let standby = ids(&|i| i.in_standby());
     let protected = ids(&|i| i.is_member() && i.protected_from_scale_in);

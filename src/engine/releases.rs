@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::observe;
+use super::fleet;
 use super::preflight::not_a_template;
-use super::watch;
 use super::Ctx;
 use crate::cloud::CloudError;
 use crate::core::health::{counts, verify, TgCount};
@@ -93,7 +92,7 @@ impl GroupState {
 /// configuration is a precondition error pointing at `bakeroll adopt` (bakeroll never deployed it).
 pub async fn read_group(ctx: &Ctx, env: &str, name: &str) -> Result<Option<GroupState>> {
     let cloud = |e: CloudError| Error::cloud(e, "nothing was changed");
-    let Some(group) = observe::describe_group(ctx, name).await.map_err(cloud)? else { return Ok(None) };
+    let Some(group) = fleet::describe_group(ctx, name).await.map_err(cloud)? else { return Ok(None) };
     let template = group.template().cloned().ok_or_else(|| not_a_template(name, &group))?;
     let mut versions = ctx.cloud.ec2.launch_template_versions(&template.id, &[]).await.map_err(cloud)?;
     versions.sort_by_key(|v| std::cmp::Reverse(v.number));
@@ -233,7 +232,7 @@ pub struct MixedView {
 
 /// Reads the fleet of a group and summarises it; `left_alone` from the environment's preferences.
 pub async fn status(ctx: &Ctx, state: &GroupState, left_alone: crate::core::model::LeftAlone) -> Result<GroupStatus> {
-    let (images, health) = watch::fleet(ctx, &state.group).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
+    let (images, health) = fleet::fleet(ctx, &state.group).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     let release = state.current.map(|n| ReleaseRef::of_version(state, n)).unwrap_or_default();
     let members: Vec<_> = state.group.instances.iter().filter(|i| i.is_member()).collect();
     let mut per_image: BTreeMap<String, usize> = BTreeMap::new();

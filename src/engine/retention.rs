@@ -15,7 +15,7 @@ use super::Ctx;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
 use crate::core::model::{ImageFilter, RefreshStatus, Tags};
 use crate::core::releases::previous;
-use crate::core::retention::{plan_gc, plan_prune, unreferenced_versions, LeakPlan, PruneFacts, PrunePlan};
+use crate::core::retention::{find_leaks, decide_prune, unreferenced_versions, Leaks, PruneFacts, PruneDecision};
 use crate::error::{Error, Result};
 
 /// How long to wait for EC2 to stop listing a deregistered image, or to let go of its snapshot
@@ -28,7 +28,7 @@ const SETTLE_POLL: Duration = Duration::from_secs(2);
 pub async fn pipeline_groups(ctx: &Ctx) -> Result<Vec<GroupState>> {
     let mut out = Vec::new();
     for (env, cfg) in &ctx.pipeline.pipeline.environments {
-        for name in &cfg.auto_scaling_groups {
+        for name in &cfg.group_names() {
             match read_group(ctx, env, name).await? {
                 Some(state) => out.push(state),
                 None => ctx.events.warn(name, format!("Auto Scaling group {name} (environment {env}) not found; skipped")),
@@ -90,8 +90,8 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
 }
 
 /// Decides what `prune` would delete.
-pub async fn prune_plan(ctx: &Ctx, keep: usize) -> Result<PrunePlan> {
-    ctx.events.phase("prune", Stage::Plan, format!("reading the images of pipeline {}", ctx.pipeline.name()));
+pub async fn prune_decision(ctx: &Ctx, keep: usize) -> Result<PruneDecision> {
+    ctx.events.phase("prune", Stage::Read, format!("reading the images of pipeline {}", ctx.pipeline.name()));
     let unchanged = |e| Error::cloud(e, "nothing was changed");
     let ours = pipeline_tag(ctx);
     let filter = ImageFilter { owners: vec!["self".into()], tags: ours.clone(), ..Default::default() };
@@ -102,7 +102,7 @@ pub async fn prune_plan(ctx: &Ctx, keep: usize) -> Result<PrunePlan> {
     let snapshots = ctx.cloud.ec2.find_snapshots(&ours).await.map_err(unchanged)?;
     let groups = pipeline_groups(ctx).await?;
     let protected = protections(ctx, &groups).await?;
-    Ok(plan_prune(&PruneFacts {
+    Ok(decide_prune(&PruneFacts {
         images: &images,
         keep_newest: keep,
         protected: &protected,
@@ -154,7 +154,7 @@ async fn settle(ctx: &Ctx, what: String, check: impl AsyncFnMut() -> CloudResult
 /// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots;
 /// deletes the orphaned snapshots; finally checks EC2 no longer lists any deleted snapshot. Carries on
 /// past a failure; the first problem is returned with what was done.
-pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>) {
+pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Result<()>) {
     let ec2 = &ctx.cloud.ec2;
     let mut out = Executed::default();
     let mut first: Option<Problem> = None;
@@ -165,7 +165,7 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
         }
         first.get_or_insert(p);
     };
-    for img in &plan.delete {
+    for img in &decision.delete {
         ctx.events.phase("prune", Stage::Deregister, format!("deregistering {} ({})", img.ami, img.name));
         if let Err(e) = ec2.deregister_image(&img.ami).await {
             fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept", img.ami));
@@ -205,7 +205,7 @@ pub async fn prune_execute(ctx: &Ctx, plan: &PrunePlan) -> (Executed, Result<()>
             }
         }
     }
-    for snap in &plan.orphan_snapshots {
+    for snap in &decision.orphan_snapshots {
         ctx.events.phase("prune", Stage::Snapshot, format!("deleting snapshot {snap}, whose image is gone"));
         match ec2.delete_snapshot(snap).await {
             Ok(()) => out.snapshots_deleted.push(snap.clone()),
@@ -247,21 +247,21 @@ pub struct Unreferenced {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GcPlan {
-    pub build_instances: LeakPlan,
+pub struct GcDecision {
+    pub build_instances: Leaks,
     /// Reported only: deleting versions is left to a human.
     pub unreferenced_versions: Vec<Unreferenced>,
 }
 
 /// Decides what `gc` would terminate; `now` is Unix seconds.
-pub async fn gc_plan(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcPlan> {
+pub async fn gc_decision(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcDecision> {
     let required = Tags::from([
         (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
         (tags::PIPELINE.to_string(), ctx.pipeline.name()),
     ]);
-    ctx.events.phase("gc", Stage::Plan, format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
+    ctx.events.phase("gc", Stage::Read, format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
     let found = ctx.cloud.ec2.find_instances(&required).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-    let build_instances = plan_gc(&found, &required, now, older_than, tags::COMMIT);
+    let build_instances = find_leaks(&found, &required, now, older_than, tags::COMMIT);
     let groups = pipeline_groups(ctx).await?;
     let mut unreferenced: Vec<Unreferenced> = Vec::new();
     for g in &groups {
@@ -284,12 +284,12 @@ pub async fn gc_plan(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcPlan
             });
         }
     }
-    Ok(GcPlan { build_instances, unreferenced_versions: unreferenced })
+    Ok(GcDecision { build_instances, unreferenced_versions: unreferenced })
 }
 
 /// Terminates the plan's build instances and checks EC2 reports them going.
-pub async fn gc_execute(ctx: &Ctx, plan: &GcPlan) -> (Executed, Result<()>) {
-    let ids: Vec<String> = plan.build_instances.terminate.iter().map(|b| b.id.clone()).collect();
+pub async fn gc_execute(ctx: &Ctx, decision: &GcDecision) -> (Executed, Result<()>) {
+    let ids: Vec<String> = decision.build_instances.terminate.iter().map(|b| b.id.clone()).collect();
     let mut out = Executed::default();
     if ids.is_empty() {
         return (out, Ok(()));

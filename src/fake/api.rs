@@ -157,6 +157,15 @@ impl AutoScalingApi for FakeApi {
         Ok(self.0.with(|s| s.groups.get(name).map(|g| s.group_view(g))))
     }
 
+    async fn describe_groups(&self, names: &[String]) -> CloudResult<Vec<Group>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(50) {
+            self.enter(actions::DESCRIBE_GROUPS.name).await?;
+            found.extend(self.0.with(|s| chunk.iter().filter_map(|n| s.groups.get(n).map(|g| s.group_view(g))).collect::<Vec<_>>()));
+        }
+        Ok(found)
+    }
+
     async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()> {
         self.enter(actions::UPDATE_GROUP.name).await?;
         answer(&self.0, actions::UPDATE_GROUP.name, self.0.with(|s| s.set_group_configuration(group, config)))

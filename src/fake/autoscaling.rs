@@ -6,75 +6,32 @@
 use crate::cloud::actions;
 use std::collections::BTreeSet;
 
-use tokio::time::{Duration, Instant};
+use tokio::time::Instant;
 
-use super::ec2::err;
-use super::hooks::{lifecycle_name, HookResult, LaunchHook};
-use super::launch::{Launch, Origin, Source};
+use super::conventions::err;
+use super::group_records::{GroupRec, HookResult, Launch, Lifecycle, MemberRec, Origin, Source};
 use super::state::State;
-use super::warm::WarmRec;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
-
-#[derive(Debug)]
-pub(crate) struct GroupRec {
-    pub name: String,
-    /// What the group launches from (template versions as the group stores them: a number, `$Latest`
-    /// or `$Default`).
-    pub source: Source,
-    pub min: i32,
-    pub max: i32,
-    pub desired: i32,
-    pub target_groups: Vec<String>,
-    pub members: Vec<MemberRec>,
-    /// The group's DefaultInstanceWarmup.
-    pub default_warmup: Option<Duration>,
-    pub grace: Duration,
-    /// Health check type ELB (true) or EC2: with EC2 checks Auto Scaling ignores target health entirely.
-    pub elb_health: bool,
-    pub launch_retry_at: Option<Instant>,
-    /// The group's own tags.
-    pub tags: Tags,
-    pub launch_hook: Option<LaunchHook>,
-    /// SuspendProcesses: `Launch`, `Terminate`, `InstanceRefresh`, ... (see `State::suspended`).
-    pub suspended: BTreeSet<String>,
-    pub warm: Option<WarmRec>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lifecycle {
-    Pending,
-    /// Held by a launch lifecycle hook until `MemberRec::hook` decides.
-    PendingWait,
-    PendingProceed,
-    InService,
-    Terminating,
-    /// EnterStandby: out of the group's capacity and its target groups, still running its image.
-    Standby,
-}
-
-#[derive(Debug)]
-pub(crate) struct MemberRec {
-    pub id: String,
-    pub lifecycle: Lifecycle,
-    pub healthy: bool,
-    /// What the instance was launched from.
-    pub origin: Origin,
-    /// SetInstanceProtection: never scaled in; a refresh replaces it only as ScaleInProtectedInstances says.
-    pub protected: bool,
-    pub in_service_at: Option<Instant>,
-    /// End of the health-check grace period: before it, Auto Scaling ignores ELB health.
-    pub grace_until: Option<Instant>,
-    /// Terminating: when draining is over and the EC2 instance is terminated.
-    pub terminate_at: Option<Instant>,
-    /// Pending:Wait: when the launch action is completed (or times out), and how.
-    pub hook: Option<(Instant, HookResult)>,
-}
 
 impl GroupRec {
     /// Members that count towards the desired capacity (not leaving, not in Standby).
     pub fn live(&self) -> impl Iterator<Item = &MemberRec> {
         self.members.iter().filter(|m| !matches!(m.lifecycle, Lifecycle::Terminating | Lifecycle::Standby))
+    }
+}
+
+impl Lifecycle {
+    /// The state as DescribeAutoScalingGroups names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "Pending",
+            Lifecycle::PendingWait => "Pending:Wait",
+            Lifecycle::PendingProceed => "Pending:Proceed",
+            Lifecycle::InService => "InService",
+            Lifecycle::Terminating => "Terminating",
+            Lifecycle::Standby => "Standby",
+        }
     }
 }
 
@@ -103,7 +60,7 @@ impl State {
         let (launch_template, launch_configuration) = self.origin_view(&m.origin);
         GroupInstance {
             id: m.id.clone(),
-            lifecycle_state: lifecycle_name(m.lifecycle).to_string(),
+            lifecycle_state: m.lifecycle.name().to_string(),
             health_status: if m.healthy { "Healthy" } else { "Unhealthy" }.to_string(),
             // Each instance's own template version, as AWS reports it (moto alone did not).
             launch_template,

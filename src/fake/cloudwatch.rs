@@ -5,7 +5,8 @@
 //! you try to start the instance refresh", Auto Scaling user guide, auto rollback); one going to
 //! `ALARM` while it runs fails it (`refresh.rs`).
 
-use super::ec2::err;
+use super::conventions::err;
+use super::resource_records::AlarmRec;
 use super::state::State;
 use super::FakeCloud;
 use crate::cloud::{actions, CloudResult};
@@ -13,12 +14,6 @@ use crate::core::model::Alarm;
 
 pub(crate) const OK: &str = "OK";
 pub(crate) const ALARM: &str = "ALARM";
-
-#[derive(Debug, Clone)]
-pub(crate) struct AlarmRec {
-    pub state: String,
-    pub reason: String,
-}
 
 impl State {
     pub fn describe_alarms(&self, names: &[String]) -> Vec<Alarm> {

@@ -6,35 +6,12 @@ use std::collections::BTreeSet;
 
 use tokio::time::Instant;
 
+use super::conventions::{err, glob, ACCOUNT};
 use super::instances::not_found as instance_not_found;
-use super::state::{glob, State, ACCOUNT};
-use super::Health;
+use super::resource_records::{Health, ImageRec, SnapshotRec};
+use super::state::State;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
-
-#[derive(Debug)]
-pub(crate) struct ImageRec {
-    pub id: String,
-    pub name: String,
-    /// An account id, or an alias such as `amazon` for fixture base images.
-    pub owner: String,
-    pub state: ImageState,
-    pub created: Instant,
-    /// When a pending image settles (available, or failed when `will_fail`).
-    pub ready_at: Option<Instant>,
-    pub will_fail: bool,
-    pub tags: Tags,
-    pub snapshot_id: String,
-    pub state_reason: Option<String>,
-    /// Application health baked in from the build instance (what was broken there is broken in the image).
-    pub inherited: Option<Health>,
-    /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
-    pub architecture: String,
-}
-
-pub(crate) struct SnapshotRec {
-    pub tags: Tags,
-}
 
 impl State {
     /// Registers an image and its snapshot. `ready_at` None means available at once (fixtures).
@@ -276,10 +253,6 @@ fn validate_tags(action: &str, tags: &Tags) -> CloudResult<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn err(action: &str, code: &str, msg: impl Into<String>) -> CloudError {
-    CloudError::service(action, Some(code), msg)
 }
 
 fn image_not_found(action: &str, id: &str) -> CloudError {

@@ -6,47 +6,15 @@ use std::collections::BTreeMap;
 
 use tokio::time::{Duration, Instant};
 
-use super::ec2::err;
+use super::conventions::{err, ACCOUNT, REGION};
+use super::resource_records::{Health, TargetGroupRec, TargetRec};
 use super::state::{State, Wake};
-use super::{FakeCloud, Health};
+use super::FakeCloud;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
 
 /// The tag the local AWS emulator reads on an image or instance: `unhealthy`, `initial` (stuck) or `healthy`.
 pub const HEALTH_TAG: &str = "local-aws:health";
-
-#[derive(Debug)]
-pub(crate) struct TargetGroupRec {
-    pub name: String,
-    pub port: i32,
-    pub interval: Duration,
-    pub healthy_threshold: u32,
-    pub unhealthy_threshold: u32,
-    pub deregistration_delay: Duration,
-    pub targets: BTreeMap<String, TargetRec>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct TargetRec {
-    pub state: TargetState,
-    pub initial_until: Instant,
-    /// When a pending healthy ⇄ unhealthy change takes effect (after the threshold's worth of checks).
-    pub flip_at: Option<Instant>,
-    pub drain_until: Option<Instant>,
-}
-
-/// Test-controlled application health; the most specific rule wins (see `State::app_health`).
-#[derive(Default)]
-pub(crate) struct HealthRules {
-    pub image: BTreeMap<String, Health>,
-    pub instance: BTreeMap<String, Health>,
-    /// Target group ARN → image id → health.
-    pub image_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
-    /// Target group ARN → instance id → health.
-    pub instance_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
-    /// Image id → how its instances complete a launch lifecycle action (see `hooks.rs`).
-    pub image_lifecycle: BTreeMap<String, (Duration, super::hooks::HookResult)>,
-}
 
 enum Change {
     Keep,
@@ -64,8 +32,8 @@ impl State {
     ) -> String {
         let arn = format!(
             "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{name}/{}",
-            super::state::REGION,
-            super::state::ACCOUNT,
+            REGION,
+            ACCOUNT,
             &self.next_id("tg")[4..]
         );
         let rec = TargetGroupRec {

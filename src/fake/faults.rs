@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::glob;
+use super::conventions::{glob, ACCOUNT};
 use super::FakeCloud;
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 
@@ -66,7 +66,7 @@ impl Faults {
             };
             let msg = format!(
                 "User: arn:aws:sts::{}:assumed-role/bakeroll-ci/fake is not authorized to perform: {action}",
-                super::state::ACCOUNT
+                ACCOUNT
             );
             return Err(CloudError::with_kind(action, ErrorKind::Denied, Some(code), msg));
         }

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
+use super::conventions::ACCOUNT;
+use super::group_records::{GroupRec, Lifecycle, MemberRec, Origin, Source};
 use super::instances::NewInstance;
-use super::launch::{Origin, Source};
-use super::state::ACCOUNT;
-use super::templates::TemplateVersion;
-use super::{FakeCloud, Health};
+use super::resource_records::{Health, TemplateVersion};
+use super::FakeCloud;
 use crate::core::model::*;
 
 /// An image to register, available at once. `ImageSpec::named("x")` is owned by this account (`self`).
@@ -88,6 +87,9 @@ pub struct StackSpec {
     /// (interval, healthy threshold) of every target group.
     pub health_check: Option<(Duration, u32)>,
     pub deregistration_delay: Option<Duration>,
+    /// Target groups of other stacks this group also serves (a canary behind the same target group as
+    /// its web tier), after its own.
+    pub shared_target_groups: Vec<String>,
 }
 
 impl StackSpec {
@@ -105,7 +107,14 @@ impl StackSpec {
             elb_health_check: true,
             health_check: None,
             deregistration_delay: None,
+            shared_target_groups: Vec::new(),
         }
+    }
+
+    /// The group also registers its instances with `arn`, another stack's target group.
+    pub fn join_target_group(mut self, arn: impl Into<String>) -> Self {
+        self.shared_target_groups.push(arn.into());
+        self
     }
 
     pub fn instances(mut self, n: u32) -> Self {
@@ -201,9 +210,13 @@ impl FakeCloud {
                 .health_check
                 .unwrap_or((s.timings.health_check_interval, s.timings.healthy_threshold));
             let dereg = spec.deregistration_delay.unwrap_or(s.timings.deregistration_delay);
-            let target_group_arns: Vec<String> = (1..=spec.target_groups)
+            let mut target_group_arns: Vec<String> = (1..=spec.target_groups)
                 .map(|i| s.insert_target_group(&format!("{}-tg{i}", spec.group), interval, threshold, dereg))
                 .collect();
+            for arn in &spec.shared_target_groups {
+                assert!(s.target_groups.contains_key(arn), "unknown target group {arn}");
+                target_group_arns.push(arn.clone());
+            }
             let mut members = Vec::new();
             for _ in 0..spec.instances {
                 let tags = Tags::from([

@@ -12,27 +12,13 @@
 
 use tokio::time::{Duration, Instant};
 
-use super::autoscaling::Lifecycle;
+use super::group_records::{HookResult, LaunchHook};
 use super::state::State;
 use super::FakeCloud;
 use crate::core::model::Tags;
 
 /// The tag the local AWS emulator reads on an image or instance.
 pub const LIFECYCLE_TAG: &str = "local-aws:lifecycle";
-
-/// CompleteLifecycleAction's LifecycleActionResult.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HookResult {
-    Continue,
-    Abandon,
-}
-
-/// A group's launch hook (PutLifecycleHook).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LaunchHook {
-    pub heartbeat_timeout: Duration,
-    pub default_result: HookResult,
-}
 
 /// When the application completes the action, counted from entering `Pending:Wait`.
 pub(crate) fn tag_rule(tags: &Tags) -> Option<(Duration, HookResult)> {
@@ -70,18 +56,6 @@ impl State {
             p.failures += 1;
             p.last_failure = Some(format!("the launch of instance {id} was abandoned by a lifecycle hook"));
         }
-    }
-}
-
-/// Lifecycle states as DescribeAutoScalingGroups names them.
-pub(crate) fn lifecycle_name(l: Lifecycle) -> &'static str {
-    match l {
-        Lifecycle::Pending => "Pending",
-        Lifecycle::PendingWait => "Pending:Wait",
-        Lifecycle::PendingProceed => "Pending:Proceed",
-        Lifecycle::InService => "InService",
-        Lifecycle::Terminating => "Terminating",
-        Lifecycle::Standby => "Standby",
     }
 }
 

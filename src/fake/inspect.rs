@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::templates::TemplateVersion;
+use super::resource_records::TemplateVersion;
 use super::FakeCloud;
 use crate::core::model::*;
 

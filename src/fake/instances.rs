@@ -4,30 +4,11 @@
 use crate::cloud::actions;
 use tokio::time::Instant;
 
-use super::state::{iso8601, State};
+use super::conventions::iso8601;
+use super::resource_records::InstanceRec;
+use super::state::State;
 use crate::cloud::{CloudError, CloudResult};
 use crate::core::model::*;
-
-#[derive(Debug)]
-pub(crate) struct InstanceRec {
-    pub id: String,
-    pub image_id: String,
-    pub instance_type: String,
-    pub state: InstanceState,
-    /// The next scheduled lifecycle transition.
-    pub next: Option<(Instant, InstanceState)>,
-    pub launched: Instant,
-    pub running_since: Option<Instant>,
-    pub status_ok_at: Option<Instant>,
-    pub terminated_at: Option<Instant>,
-    pub tags: Tags,
-    pub user_data: Option<String>,
-    /// The user-data script ends by powering the machine off (how a build instance says "done").
-    pub powers_off: bool,
-    /// Provisioning never finishes (`FakeCloud::fail_provisioning`).
-    pub hang: bool,
-    pub console: Vec<String>,
-}
 
 /// What to launch; shared by RunInstances and Auto Scaling launches.
 pub(crate) struct NewInstance<'a> {

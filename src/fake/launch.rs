@@ -5,17 +5,10 @@
 
 use tokio::time::Instant;
 
+use super::group_records::{Launch, Origin, Source};
 use super::instances::NewInstance;
 use super::state::State;
 use crate::core::model::*;
-
-/// What a group is configured to launch from, as it stores it (versions may be `$Latest`/`$Default`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Source {
-    Template { id: String, version: String },
-    Mixed(MixedPolicy),
-    Configuration(String),
-}
 
 impl Source {
     pub fn of(c: &Configuration) -> Self {
@@ -24,21 +17,6 @@ impl Source {
             Configuration::Mixed(p) => Self::Mixed(p.clone()),
         }
     }
-}
-
-/// What one instance was launched from (numbered), as DescribeAutoScalingGroups reports per instance.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Origin {
-    Template { id: String, version: i64 },
-    Configuration(String),
-}
-
-/// One way to launch an instance of a group.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Launch {
-    pub origin: Origin,
-    /// An override's instance type (else the template's).
-    pub instance_type: Option<String>,
 }
 
 impl State {

@@ -18,24 +18,32 @@
 //! `local-aws:health=unhealthy` (or `initial`) makes its targets unhealthy (or stuck in `initial`) once the
 //! `initial` period is over; `set_image_health` / `set_instance_health` / `..._in` override it.
 //!
-//! Layout: `state` (world, clock, tick), `ec2`/`instances`/`templates`, `elbv2` (target health),
-//! `autoscaling` (members, capacity), `hooks` (launch lifecycle hooks), `cloudwatch` (alarms),
-//! `refresh` (API and status machine) and `rollout` (batch replacement), `faults`, `fixtures`,
-//! `inspect`, `api` (the traits). One rule keeps quiet-tick skipping exact: code run
-//! by a tick asks about time only through `Wake::due` (see `State::advance`).
+//! Layout, lowest first: `conventions` (account, region, filter globs, timestamps, errors), the records
+//! as plain data (`group_records`: Auto Scaling's; `resource_records`: EC2's, ELB's and CloudWatch's),
+//! `faults`, `state` (the world holding them, clock, tick); then the behaviour, each module an
+//! `impl State` over the records: `ec2`/`instances`/`templates`, `elbv2` (target health),
+//! `autoscaling` (members, capacity), `launch` (what a group launches from), `hooks` (launch lifecycle
+//! hooks), `warm` (warm pools), `cloudwatch` (alarms), `refresh` (API and status machine) and
+//! `rollout` (batch replacement), `shapes` (group shapes' scenario controls, `adopt`'s calls); on top
+//! `fixtures`, `inspect`, `api` (the traits). Behaviour modules reach each other through `State`'s
+//! methods and import only downwards. One rule keeps quiet-tick skipping exact: code run by a tick
+//! asks about time only through `Wake::due` (see `State::advance`).
 
 mod api;
 mod autoscaling;
 mod cloudwatch;
+mod conventions;
 mod ec2;
 mod elbv2;
 mod faults;
 mod fixtures;
+mod group_records;
 mod hooks;
 mod inspect;
 mod instances;
 mod launch;
 mod refresh;
+mod resource_records;
 mod rollout;
 mod state;
 mod templates;
@@ -54,22 +62,13 @@ use tokio::time::Instant;
 
 use crate::cloud::{CallLedger, Cloud};
 
+pub use conventions::{ACCOUNT, REGION};
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
-pub use hooks::{HookResult, LIFECYCLE_TAG};
-pub use state::{ACCOUNT, REGION};
-pub use templates::TemplateVersion;
+pub use group_records::{HookResult, PoolState};
+pub use hooks::LIFECYCLE_TAG;
+pub use resource_records::{Health, TemplateVersion};
 pub use timings::Timings;
-pub use warm::PoolState;
-
-/// What the application on an instance answers to the load balancer's health checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Healthy,
-    Unhealthy,
-    /// Never answers: the target stays `initial` (for example a health-check path that times out).
-    StuckInitial,
-}
 
 /// A cheaply clonable handle on one fake region; clones share the world and the call ledger.
 #[derive(Clone)]

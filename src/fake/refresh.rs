@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 
 use tokio::time::{Duration, Instant};
 
-use super::autoscaling::{Lifecycle, MemberRec};
-use super::ec2::err;
-use super::launch::{Launch, Source};
+use super::conventions::err;
+use super::group_records::{Launch, Lifecycle, MemberRec, Phase, RefreshRec, Source};
 use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
@@ -18,50 +17,6 @@ use crate::core::model::*;
 const KEPT: Duration = Duration::from_secs(42 * 24 * 3600);
 /// Upper bound AWS puts on CheckpointDelay and BakeTime (48 h).
 const MAX_DELAY: Duration = Duration::from_secs(172_800);
-/// StandbyInstances / ScaleInProtectedInstances `Wait`: "waits one hour ... Otherwise, the instance
-/// refresh will fail" (RefreshPreferences).
-pub(crate) const STUCK_WAIT: Duration = Duration::from_secs(3600);
-
-#[derive(Debug)]
-pub(crate) struct RefreshRec {
-    pub id: String,
-    pub group: String,
-    pub status: RefreshStatus,
-    pub reason: Option<String>,
-    pub started: Instant,
-    pub ended: Option<Instant>,
-    pub prefs: RefreshPrefs,
-    /// The DesiredConfiguration as requested, and what it resolved to when the refresh started.
-    pub desired: Configuration,
-    pub target: Vec<Launch>,
-    pub pending_until: Instant,
-    /// The replacement under way: forward, or the rollback's once it started.
-    pub phase: Option<Phase>,
-    pub rollback_reason: Option<String>,
-    /// Index into `prefs.checkpoints` of the next checkpoint.
-    pub checkpoint: usize,
-    pub checkpoint_until: Option<Instant>,
-    pub bake_until: Option<Instant>,
-    pub percentage: i32,
-    pub to_update: i32,
-    /// WarmPoolProgress, for a group with a warm pool.
-    pub warm_progress: Option<(i32, i32)>,
-}
-
-/// One replacement pass: move the group's members (then its warm pool) onto `target`.
-#[derive(Debug)]
-pub(crate) struct Phase {
-    pub target: Vec<Launch>,
-    /// Members to replace, fixed when the phase starts.
-    pub to_replace: BTreeSet<String>,
-    pub launched: BTreeSet<String>,
-    pub failures: u32,
-    pub last_failure: Option<String>,
-    pub retry_at: Option<Instant>,
-    /// Since when only Standby or protected instances (StandbyInstances / ScaleInProtectedInstances
-    /// `Wait`) have kept the refresh from finishing.
-    pub stuck_since: Option<Instant>,
-}
 
 impl State {
     pub fn active_refresh(&self, group: &str) -> Option<usize> {

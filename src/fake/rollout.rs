@@ -4,14 +4,15 @@
 
 use tokio::time::{Duration, Instant};
 
-use super::autoscaling::{GroupRec, Lifecycle, MemberRec};
-use super::refresh::STUCK_WAIT;
+use super::group_records::{GroupRec, Lifecycle, MemberRec, Phase, WarmState};
 use super::state::State;
-use super::warm::WarmState;
 use crate::core::model::*;
 
 /// AWS's default CheckpointDelay.
 const DEFAULT_CHECKPOINT_DELAY: Duration = Duration::from_secs(3600);
+/// StandbyInstances / ScaleInProtectedInstances `Wait`: "waits one hour ... Otherwise, the instance
+/// refresh will fail" (RefreshPreferences).
+const STUCK_WAIT: Duration = Duration::from_secs(3600);
 
 pub(crate) enum Outcome {
     Working,
@@ -244,7 +245,7 @@ impl State {
         if settled { Outcome::Done } else { Outcome::Working }
     }
 
-    fn phase_mut(&mut self, idx: usize) -> &mut super::refresh::Phase {
+    fn phase_mut(&mut self, idx: usize) -> &mut Phase {
         self.refreshes[idx]
             .phase
             .as_mut()

@@ -3,11 +3,10 @@
 //! the desired capacity — and the launch-configuration and template calls `adopt` makes
 //! (DescribeLaunchConfigurations, DescribeLaunchTemplates, CreateLaunchTemplate, a version's data).
 
-use super::autoscaling::Lifecycle;
-use super::ec2::err;
-use super::launch::{Origin, Source};
+use super::conventions::err;
+use super::group_records::{Lifecycle, MemberRec, Origin, Source};
+use super::resource_records::{TemplateRec, TemplateVersion};
 use super::state::State;
-use super::templates::{TemplateRec, TemplateVersion};
 use super::FakeCloud;
 use crate::cloud::{actions, CloudResult};
 use crate::core::model::*;
@@ -42,7 +41,7 @@ impl State {
         Ok(t.versions.get(&version).map(TemplateVersion::launch_data))
     }
 
-    fn member_mut(&mut self, group: &str, id: &str) -> &mut super::autoscaling::MemberRec {
+    fn member_mut(&mut self, group: &str, id: &str) -> &mut MemberRec {
         self.groups
             .get_mut(group)
             .and_then(|g| g.members.iter_mut().find(|m| m.id == id))

@@ -1,4 +1,5 @@
-//! The fake cloud's whole world: every record, the virtual clock, and the tick that advances them together.
+//! The fake cloud's whole world: every record (their types are in `group_records.rs` and
+//! `resource_records.rs`), the virtual clock, and the tick that advances them together.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -7,19 +8,12 @@ use std::hash::{DefaultHasher, Hasher};
 
 use tokio::time::{Duration, Instant};
 
-use super::autoscaling::GroupRec;
-use super::cloudwatch::AlarmRec;
-use super::ec2::{ImageRec, SnapshotRec};
-use super::elbv2::{HealthRules, TargetGroupRec};
+use super::conventions::iso8601;
 use super::faults::Faults;
-use super::instances::InstanceRec;
-use super::refresh::RefreshRec;
-use super::templates::TemplateRec;
+use super::group_records::{GroupRec, RefreshRec};
+use super::resource_records::{AlarmRec, HealthRules, ImageRec, InstanceRec, SnapshotRec, TargetGroupRec, TemplateRec};
 use super::timings::Timings;
 
-/// The account the fake runs as: `self` in owner filters, the owner of every image it creates.
-pub const ACCOUNT: &str = "123456789012";
-pub const REGION: &str = "us-east-1";
 /// Wall-clock time at `FakeCloud::new` (2026-01-01T00:00:00Z), so timestamps are the same in every run.
 const EPOCH: i64 = 1_767_225_600;
 
@@ -207,70 +201,4 @@ fn splitmix64(seed: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Days-to-civil from Howard Hinnant's date algorithms; avoids a date crate for one format.
-pub(crate) fn iso8601(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// EC2 filter matching: `*` is any run of characters, `?` exactly one.
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso8601_matches_known_dates() {
-        assert_eq!(iso8601(EPOCH), "2026-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400 + 3661), "2000-02-29T01:01:01.000Z");
-    }
-
-    #[test]
-    fn glob_handles_star_and_question_mark() {
-        assert!(glob("al2023-ami-*-x86_64", "al2023-ami-2023.6-kernel-6.1-x86_64"));
-        assert!(glob("shop-web-??", "shop-web-42"));
-        assert!(!glob("shop-web-??", "shop-web-4"));
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "aXbYbZc"));
-        assert!(!glob("a*b", "aXbY"));
-        assert!(glob("ec2:*", "ec2:CreateImage"));
-    }
 }

@@ -6,17 +6,11 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
-use super::ec2::err;
+use super::conventions::err;
+use super::resource_records::{TemplateRec, TemplateVersion};
 use super::state::State;
 use crate::cloud::CloudResult;
 use crate::core::model::*;
-
-pub(crate) struct TemplateRec {
-    pub id: String,
-    pub name: String,
-    pub default_version: i64,
-    pub versions: BTreeMap<i64, TemplateVersion>,
-}
 
 impl TemplateRec {
     pub fn latest(&self) -> i64 {
@@ -32,22 +26,6 @@ impl TemplateRec {
         };
         self.versions.contains_key(&n).then_some(n)
     }
-}
-
-/// The launch data of one version, as much of it as the fake models (enough to see that a copy kept it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateVersion {
-    pub number: i64,
-    pub image_id: Option<String>,
-    pub instance_type: Option<String>,
-    pub user_data: Option<String>,
-    pub security_group_ids: Vec<String>,
-    /// Tags the template puts on launched instances.
-    pub instance_tags: Tags,
-    pub description: Option<String>,
-    pub created: Instant,
-    /// The rest of the launch data, kept as it was sent (what `adopt` reads back).
-    pub extra: TemplateData,
 }
 
 impl TemplateVersion {

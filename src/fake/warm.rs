@@ -7,40 +7,10 @@
 
 use tokio::time::Instant;
 
-use super::autoscaling::GroupRec;
-use super::launch::{Launch, Origin};
+use super::group_records::{GroupRec, Launch, PoolState, WarmMember, WarmRec, WarmState};
 use super::state::State;
 use super::FakeCloud;
 use crate::core::model::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolState {
-    Stopped,
-    Running,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WarmState {
-    /// Launched, not yet stopped (or running, for a Running pool).
-    Pending,
-    Warmed,
-    Terminating,
-}
-
-#[derive(Debug)]
-pub(crate) struct WarmMember {
-    pub id: String,
-    pub origin: Origin,
-    pub state: WarmState,
-}
-
-#[derive(Debug)]
-pub(crate) struct WarmRec {
-    pub min_size: i32,
-    pub max_prepared: Option<i32>,
-    pub pool_state: PoolState,
-    pub members: Vec<WarmMember>,
-}
 
 impl WarmRec {
     pub fn config_view(&self) -> WarmPool {

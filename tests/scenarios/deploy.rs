@@ -216,7 +216,7 @@ async fn group_on_latest_is_pinned_then_deployed() {
     let env_text = PIPELINE.replace("[\"shop-web\"]", "[\"shop-api\"]");
     let pipeline = bakeroll::config::Loaded::parse(std::path::Path::new("pipeline/x.toml"), &env_text).unwrap();
     let ctx = bakeroll::engine::Ctx { pipeline, ..w.ctx.clone() };
-    let env = ctx.pipeline.environment(None).unwrap().1.clone();
+    let env = ctx.pipeline.settings(None).unwrap();
     let ami = new_image(&w, "shop-c1");
     let (report, result) = deploy(&ctx, &env, &request(&ami)).await;
     result.expect("deployed");

@@ -9,8 +9,9 @@ mod mixed;
 mod fleets;
 mod gate;
 mod multi;
+mod waves;
 mod plan;
-mod release_plans;
+mod dry_run_releases;
 mod releases;
 mod resume;
 mod retention;
@@ -85,8 +86,8 @@ pub fn world() -> World {
 }
 
 impl World {
-    pub fn env(&self) -> bakeroll::config::Environment {
-        self.ctx.pipeline.environment(None).expect("one environment").1.clone()
+    pub fn env(&self) -> bakeroll::core::settings::EnvSettings {
+        self.ctx.pipeline.settings(None).expect("one environment")
     }
 
     pub fn calls(&self, action: &str) -> u32 {
@@ -132,7 +133,7 @@ impl Drop for World {
         let input = bakeroll::iam::PolicyInput {
             pipeline: p.name(),
             region: p.pipeline.region.clone(),
-            groups: p.pipeline.environments.values().flat_map(|e| e.auto_scaling_groups.clone()).collect(),
+            groups: p.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
             instance_profile: p.pipeline.bake.iam_instance_profile.clone(),
         };
         let allowed = bakeroll::iam::allowed_actions(&bakeroll::iam::generate(&input).document);
@@ -144,7 +145,7 @@ impl Drop for World {
 
 /// The deploy most scenarios run: release `ami` of commit c1 to prod.
 pub fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() }
 }
 
 /// `request(ami)` deployed to completion.

@@ -10,7 +10,7 @@ use bakeroll::core::model::{Configuration, Distribution, Override, TemplateRef};
 use bakeroll::core::rollout::{Outcome, RollbackReason};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
 use bakeroll::engine::releases::{require_group, status};
-use bakeroll::engine::retention::prune_plan;
+use bakeroll::engine::retention::prune_decision;
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{Health, ImageSpec};
 
@@ -41,7 +41,7 @@ fn mixed(own: Option<ImageSpec>) -> (World, Option<String>) {
 }
 
 async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), Error>) {
-    let req = DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, existing_version: None };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() };
     deploy(&w.ctx, &w.env(), &req).await
 }
 
@@ -88,7 +88,7 @@ async fn a_deploy_passes_the_whole_policy_with_new_versions_and_the_override_tem
     assert_eq!(m.instance_types, ["t3.micro", "t3a.micro", "c6i.large"]);
     assert_eq!(m.override_templates, [format!("{own} version 2")]);
     assert_eq!(state.history()[0].version, 2);
-    let plan = prune_plan(&w.ctx, 0).await.unwrap();
+    let plan = prune_decision(&w.ctx, 0).await.unwrap();
     assert!(plan.delete.iter().all(|d| d.ami != ami), "the running release stays");
 }
 
@@ -135,7 +135,7 @@ async fn a_refresh_ended_by_someone_else_is_rolled_back_with_the_previous_policy
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let watcher = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: None, force: false, existing_version: None };
+        let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: None, force: false, targets: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "InProgress").await;
@@ -179,7 +179,7 @@ async fn the_dry_run_of_a_mixed_group_plans_both_templates_and_the_whole_policy_
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: Some("c1".into()), force: false, existing_version: None };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: Some("c1".into()), force: false, targets: Default::default() };
     deploy(&ctx, &w.env(), &req).await.1.expect("planned");
     let writes: Vec<_> = plan.steps().into_iter().filter(|s| s.kind == StepKind::Write).collect();
     let versions: Vec<String> = writes
@@ -204,7 +204,7 @@ async fn a_stop_while_the_override_templates_version_is_created_deletes_both_new
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     w.fake.set_latency("ec2:CreateLaunchTemplateVersion", Duration::from_secs(10));
     let (ctx, env) = (w.ctx.clone(), w.env());
-    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some("c1".into()), force: false, existing_version: None };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some("c1".into()), force: false, targets: Default::default() };
     let deploying = tokio::spawn(async move { deploy(&ctx, &env, &req).await });
     // The policy's template got its version (10 s); the override's is being created.
     tokio::time::sleep(Duration::from_secs(15)).await;

@@ -15,7 +15,7 @@ fn two_groups() -> crate::World {
 }
 
 fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: None, force: false, existing_version: None }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: None, force: false, targets: Default::default() }
 }
 
 #[tokio::test(start_paused = true)]

@@ -30,7 +30,7 @@ pub async fn baked(w: &World, commit: &str, health: Health) -> String {
 /// Bakes (registers) and deploys a release; returns its AMI and the deploy's result.
 pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<(), Error>) {
     let ami = baked(w, commit, health).await;
-    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some(commit.into()), force: false, existing_version: None };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some(commit.into()), force: false, targets: Default::default() };
     let (_, result) = deploy(&w.ctx, &w.env(), &req).await;
     (ami, result)
 }
@@ -38,7 +38,7 @@ pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<()
 pub async fn roll_back(w: &World, to: &str) -> (Option<RollbackReport>, Result<(), Error>) {
     let spec = TargetSpec::parse(to).expect("target parses");
     let env = w.env();
-    match rollback::plan(&w.ctx, "prod", &env, &spec, to).await {
+    match rollback::decide(&w.ctx, &env, &spec, to).await {
         Ok(plan) => {
             let (report, result) = rollback::execute(&w.ctx, &env, &plan).await;
             (Some(report), result)
@@ -70,7 +70,7 @@ async fn rollback_returns_to_the_previous_release_and_status_says_so() {
     let (report, result) = roll_back(&w, "previous").await;
     result.expect("rolled back");
     assert_eq!(fleet(&w), vec![a.clone(); 3]);
-    let plan = &report.unwrap().plan.groups[0];
+    let plan = &report.unwrap().decision.groups[0];
     assert_eq!((plan.from.version, plan.to.version, plan.new_version), (Some(3), Some(2), false), "reuses A's version");
     assert_eq!(w.fake.group("shop-web").unwrap().launch_template.unwrap().version, "2");
     assert_eq!(w.fake.template_version(&w.stack.template_id, 4).map(|v| v.number), None, "no version created");
@@ -128,7 +128,7 @@ async fn rollback_during_bake_time_rolls_the_refresh_back() {
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, existing_version: None };
+        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;
@@ -185,7 +185,7 @@ async fn rollback_to_an_image_no_version_records_creates_a_version() {
     let old = baked(&w, "0000000", Health::Healthy).await;
     let (report, result) = roll_back(&w, "0000000").await;
     result.expect("deployed as a new version");
-    let plan = &report.unwrap().plan.groups[0];
+    let plan = &report.unwrap().decision.groups[0];
     assert!(plan.new_version && plan.to.ami.as_deref() == Some(old.as_str()), "{plan:?}");
     assert_eq!(fleet(&w), vec![old; 3]);
 }
@@ -197,7 +197,7 @@ async fn rollback_after_a_deploy_that_stopped_half_way_finishes_going_back_first
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, existing_version: None };
+        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     // At the 50 % checkpoint someone cancels the refresh, and bakeroll cannot start its way back.
@@ -219,7 +219,7 @@ async fn rollback_after_a_deploy_that_stopped_half_way_finishes_going_back_first
     w.fake.clear_faults();
     let (report, result) = roll_back(&w, "previous").await;
     result.expect("converged");
-    let plan = &report.unwrap().plan.groups[0];
+    let plan = &report.unwrap().decision.groups[0];
     assert_eq!(plan.to.version, Some(2), "A, not the release before it: {plan:?}");
     assert!(plan.why.contains("did not finish") && plan.why.contains(&b), "{}", plan.why);
     assert_eq!(fleet(&w), vec![a; 3]);

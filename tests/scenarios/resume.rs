@@ -23,7 +23,7 @@ async fn a_stop_during_the_refresh_rolls_it_back_and_verifies() {
     w.until_refresh("shop-web", "InProgress").await;
     w.ctx.stop.request("SIGTERM");
     let (report, result) = deploying.await.unwrap();
-    assert_eq!(result.unwrap_err().exit_code(), exit::ROLLED_BACK, "rolled back and verified (the cli reports it as 130)");
+    assert_eq!(result.unwrap_err().exit_code(), exit::INTERRUPTED, "rolled back and verified, then reported as interrupted");
     match &report.groups[0].outcome {
         Some(Outcome::RolledBack { reason: RollbackReason::Interrupted { signal } }) => assert_eq!(signal, "SIGTERM"),
         other => panic!("expected an interrupted rollback, got {other:?}"),
@@ -41,7 +41,7 @@ async fn a_stop_during_our_rollback_lets_the_rollback_finish() {
     w.until_refresh("shop-web", "RollbackInProgress").await;
     w.ctx.stop.request("SIGTERM");
     let (_, result) = deploying.await.unwrap();
-    assert_eq!(result.unwrap_err().exit_code(), exit::ROLLED_BACK);
+    assert_eq!(result.unwrap_err().exit_code(), exit::INTERRUPTED, "the rollback verified, then reported as interrupted");
     assert_eq!(w.fake.in_service_images("shop-web"), old, "the rollback was not itself undone");
     assert_eq!(w.calls("autoscaling:RollbackInstanceRefresh"), 1, "one rollback, never a rollback of the rollback");
     assert_eq!(w.fake.refreshes("shop-web").len(), 1, "no refresh back to the bad release");

@@ -17,6 +17,10 @@ impl AutoScalingApi for DryRunApi {
         self.read(&actions::DESCRIBE_GROUPS, args(&[("group", json!(name))]), self.real.autoscaling.describe_group(name)).await
     }
 
+    async fn describe_groups(&self, names: &[String]) -> CloudResult<Vec<Group>> {
+        self.read(&actions::DESCRIBE_GROUPS, args(&[("groups", json!(names))]), self.real.autoscaling.describe_groups(names)).await
+    }
+
     async fn set_group_configuration(&self, group: &str, config: &Configuration) -> CloudResult<()> {
         let t = config.template();
         let a = args(&[

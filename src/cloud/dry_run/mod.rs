@@ -152,6 +152,8 @@ struct Inner {
     steps: Vec<Step>,
     notes: Vec<Note>,
     phase: Option<String>,
+    /// Each group's wave, when the release has several: phases say `shop-web (wave 2): refresh`.
+    waves: std::collections::BTreeMap<String, usize>,
     denials: Vec<Denial>,
     world: Planned,
 }
@@ -262,7 +264,7 @@ impl DryRun {
     }
 
     /// The plan as data: the `plan` key of the JSON summary (schema in README, "Dry runs").
-    pub fn report(&self) -> PlanReport {
+    pub fn report(&self) -> DryRunRecord {
         let steps = self.steps();
         let actions = |p: Permission| {
             let mut v: Vec<String> = steps
@@ -280,13 +282,13 @@ impl DryRun {
             unverified: actions(Permission::Unverified),
         };
         let resources = self.resources().into_iter().map(|(step, effect)| Resource { step, effect }).collect();
-        PlanReport { steps, resources, permissions, notes: self.notes() }
+        DryRunRecord { steps, resources, permissions, notes: self.notes() }
     }
 }
 
 /// A dry run's recording as the JSON summary gives it (`plan`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanReport {
+pub struct DryRunRecord {
     pub steps: Vec<Step>,
     pub resources: Vec<Resource>,
     pub permissions: Permissions,
@@ -329,7 +331,21 @@ impl Sink for DryRun {
         let mut inner = self.lock();
         let after_step = inner.steps.len();
         match event {
-            Event::Phase { scope, phase, .. } => inner.phase = Some(format!("{scope}: {phase}")),
+            Event::Phase { scope, phase, .. } => {
+                let label = match inner.waves.get(&scope) {
+                    Some(n) => format!("{scope} (wave {n})"),
+                    None => scope,
+                };
+                inner.phase = Some(format!("{label}: {phase}"));
+            }
+            Event::Release { scope, waves } => {
+                if waves.len() > 1 {
+                    inner.waves = waves.iter().enumerate().flat_map(|(i, w)| w.iter().map(move |g| (g.clone(), i + 1))).collect();
+                }
+                let listed: Vec<String> = waves.iter().enumerate().map(|(i, w)| format!("wave {}: {}", i + 1, w.join(", "))).collect();
+                let message = format!("the release goes out in {} wave{} ({}); each wave starts once the one before is verified", waves.len(), if waves.len() == 1 { "" } else { "s" }, listed.join("; "));
+                inner.notes.push(Note { after_step, scope, message });
+            }
             Event::Info { scope, message } | Event::Warn { scope, message } => {
                 inner.notes.push(Note { after_step, scope, message })
             }

@@ -262,6 +262,7 @@ fn event_table(input: &ReportInput) -> String {
             Event::Info { scope, message } => (scope, "", message.clone()),
             Event::Warn { scope, message } => (scope, "warn", format!("WARNING: {message}")),
             Event::Detail { scope, title, .. } => (scope, "", format!("{title} (see the job log)")),
+            Event::Release { scope, waves } => (scope, "phase", format!("release in waves: {}", super::waves_text(waves))),
             Event::Progress { .. } | Event::Fleet { .. } => continue,
         };
         let _ = writeln!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bakeroll::core::releases::TargetSpec;
 use bakeroll::engine::deploy::{deploy, DeployRequest};
-use bakeroll::engine::retention::{gc_execute, gc_plan, prune_execute, prune_plan};
+use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute, prune_decision};
 use bakeroll::engine::rollback;
 use bakeroll::fake::Health;
 use bakeroll::cli::dry_run::context;
@@ -26,7 +26,7 @@ fn waits(plan: &DryRun) -> usize {
 async fn planned_rollback(w: &World, plan: &DryRun, to: &str) {
     let ctx = context(plan, &w.ctx);
     let env = w.env();
-    let p = rollback::plan(&ctx, "prod", &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
+    let p = rollback::decide(&ctx, &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
     let (_, result) = rollback::execute(&ctx, &env, &p).await;
     result.expect("a dry run succeeds");
 }
@@ -55,7 +55,7 @@ async fn dry_run_rollback_of_a_refresh_in_flight_plans_rollback_instance_refresh
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, existing_version: None };
+        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;
@@ -79,7 +79,7 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     w.fake.deny("ec2:DeleteSnapshot");
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let decided = prune_plan(&ctx, 0).await.unwrap();
+    let decided = prune_decision(&ctx, 0).await.unwrap();
     assert_eq!(decided.delete.len(), 2, "{decided:?}");
     let started = Instant::now();
     let (_, result) = prune_execute(&ctx, &decided).await;
@@ -97,7 +97,7 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     let leaked = w.fake.live_instances_with_tag("bakeroll:role", "build-instance");
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let decided = gc_plan(&ctx, Duration::ZERO, i64::MAX / 2).await.unwrap();
+    let decided = gc_decision(&ctx, Duration::ZERO, i64::MAX / 2).await.unwrap();
     assert_eq!(decided.build_instances.terminate.len(), 1);
     gc_execute(&ctx, &decided).await.1.expect("planned");
     assert_eq!(writes(&plan), [("ec2:TerminateInstances".to_string(), Some(Permission::Allowed))]);

@@ -1,0 +1,249 @@
+"""The traffic an Application Load Balancer sends to each target group, drawn per minute of emulated
+time from the instances that serve it, and kept as the per-minute records CloudWatch publishes
+(alb_metrics.py answers GetMetricData from them).
+
+Follows the Elastic Load Balancing User Guide for Application Load Balancers — "CloudWatch metrics for
+your Application Load Balancer" (metrics are sent "in 60-second intervals" and only "when requests are
+flowing"; they exclude health checks; RequestCount counts "requests where the load balancer node was
+able to choose a target"), "Health checks for Application Load Balancer target groups" (requests go to
+healthy targets; "If a target group contains only unhealthy registered targets, the load balancer
+routes requests to all those targets") and "Deregistration delay" (no new requests to draining targets).
+
+Each tick samples, per target group behind an Application Load Balancer, which of its targets can take
+requests (with each one's Availability Zone, error rate and latency). When a minute has passed, its
+requests are drawn: arrivals of a Poisson process at the group's rate, each sent to a target chosen
+evenly among those serving at that moment, failing (5XX) with the target image's error rate, taking a
+TargetResponseTime drawn from a lognormal whose mean is the image's latency. The draw is seeded by
+(LOCAL_AWS_METRICS_SEED, target group name, minute number since the group first served), so it never
+depends on how often anyone asks. Tags (see README):
+
+* `local-aws:requests-per-minute` on the target group (default 600);
+* `local-aws:error-rate` (0-1, default 0.002) and `local-aws:latency` (seconds, default 0.05) on the AMI.
+
+Time: a minute is 60 AWS seconds (60 × LOCAL_AWS_TIME_SCALE real seconds); minute k starts at wall-clock
+time k × 60 × scale seconds after the Unix epoch (whole UTC minutes at scale 1), which is its datapoints'
+timestamp. Its records become visible LOCAL_AWS_METRICS_DELAY_SECONDS (AWS seconds, default 60) after it
+ends, and are kept for RETENTION_MINUTES.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from array import array
+from dataclasses import dataclass, field
+
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.ec2.models import ec2_backends
+from moto.elbv2.models import elbv2_backends
+
+from . import clock, target_health
+
+log = logging.getLogger("local-aws")
+
+RPM_TAG, ERROR_TAG, LATENCY_TAG = "local-aws:requests-per-minute", "local-aws:error-rate", "local-aws:latency"
+DEFAULT_RPM, DEFAULT_ERROR_RATE, DEFAULT_LATENCY = 600.0, 0.002, 0.05
+LATENCY_SIGMA = 0.5  # lognormal shape: p50 ≈ 0.88 × mean, p99 ≈ 2.8 × mean
+DELAY_SECONDS = clock.env_seconds("LOCAL_AWS_METRICS_DELAY_SECONDS", 60)
+SEED = os.environ.get("LOCAL_AWS_METRICS_SEED", "0")
+RETENTION_MINUTES = 24 * 60
+MAX_RPM = 100_000.0  # every request is drawn: the cost grows with the rate
+BIN_BASE = 1.01  # response times are kept in 1 % (relative) bins for percentiles; sums, min and max are exact
+
+MINUTE = 60.0 * clock.SCALE  # real seconds of one minute of AWS time
+_WALL0, _MONO0 = time.time(), time.monotonic()
+
+
+def minute_of(mono: float) -> int:
+    """Index of the minute of AWS time running at real monotonic time `mono`."""
+    return math.floor((_WALL0 + mono - _MONO0) / MINUTE)
+
+
+def minute_start(k: int) -> float:
+    """Real monotonic time at which minute k starts."""
+    return k * MINUTE - _WALL0 + _MONO0
+
+
+def minute_wall(k: int) -> float:
+    """Wall-clock (Unix) time at which minute k starts: its datapoints' timestamp."""
+    return k * MINUTE
+
+
+@dataclass
+class Cell:
+    """One minute of one target group in one Availability Zone."""
+
+    count: int = 0
+    errors: int = 0
+    latency_sum: float = 0.0
+    latency_min: float = math.inf
+    latency_max: float = 0.0
+    bins: dict = field(default_factory=dict)  # while drawing; frozen into the arrays below
+
+    def add(self, error: bool, latency: float) -> None:
+        self.count += 1
+        self.errors += error
+        self.latency_sum += latency
+        self.latency_min = min(self.latency_min, latency)
+        self.latency_max = max(self.latency_max, latency)
+        b = round(math.log(latency, BIN_BASE))
+        self.bins[b] = self.bins.get(b, 0) + 1
+
+    def freeze(self) -> None:
+        keys = sorted(self.bins)
+        self.bin_keys = array("i", keys)
+        self.bin_counts = array("I", (self.bins[k] for k in keys))
+        del self.bins
+
+
+@dataclass
+class Record:
+    """What CloudWatch holds for one target group (behind one load balancer) for one minute."""
+
+    k: int
+    visible_at: float  # real monotonic time the datapoints are published
+    cells: dict  # Availability Zone → Cell
+
+
+def series(account_id: str, region: str) -> dict[tuple[str, str], list[Record]]:
+    """The region's records per (LoadBalancer, TargetGroup) dimension values (`app/<name>/<id>`,
+    `targetgroup/<name>/<id>`), each list in minute order, those not yet visible included."""
+    return cloudwatch_backends[account_id][region].__dict__.setdefault("_la_alb_series", {})
+
+
+def dimension(arn: str) -> str:
+    """The dimension value: the final portion of the ARN (app/<name>/<id>, targetgroup/<name>/<id>)."""
+    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
+
+
+def _number(tags: dict, key: str, default: float, low: float, high: float, where: str) -> float:
+    raw = tags.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+        if low <= value <= high:
+            return value
+    except ValueError:
+        pass
+    if (where, key, raw) not in _warned:  # read every tick: say it once
+        _warned.add((where, key, raw))
+        log.warning("ignoring %s=%r on %s (must be a number from %s to %s); using %s", key, raw, where, low, high, default)
+    return default
+
+
+_warned: set = set()
+
+
+def _image(ec2, image_id: str) -> tuple[float, float]:
+    tags = ec2.tags.get(image_id, {})
+    return (_number(tags, ERROR_TAG, DEFAULT_ERROR_RATE, 0.0, 1.0, image_id),
+            _number(tags, LATENCY_TAG, DEFAULT_LATENCY, 1e-6, 3600.0, image_id))
+
+
+def _serving(tg, ec2) -> tuple:
+    """(instance id, zone, error rate, latency) of each target the load balancer sends requests to now."""
+    by_state: dict[str, list] = {}
+    for tid in list(target_health.recs(tg)):
+        state = target_health.status(tg, tid)[0]
+        rec = target_health.recs(tg).get(tid)
+        if rec is None or rec.instance is None:
+            continue  # IP and Lambda targets have no application model here
+        by_state.setdefault(state, []).append(rec.instance)
+    chosen = by_state.get("healthy") or by_state.get("unavailable") or by_state.get("unhealthy") or []
+    return tuple((i.id, getattr(i.placement, "zone", None) or "unknown", *_image(ec2, i.image_id)) for i in chosen)
+
+
+class Track:
+    """Per target group: the serving samples since the first undrawn minute, and that minute."""
+
+    def __init__(self, k: int):
+        self.first_k = k
+        self.next_k = k
+        self.samples: list[tuple[float, tuple | None]] = []  # (real monotonic time, serving or None)
+
+    def sample(self, now: float, serving) -> None:
+        if not self.samples or self.samples[-1][1] != serving:
+            self.samples.append((now, serving))
+
+    def serving_at(self, t: float, start: int = 0) -> tuple[int, tuple | None]:
+        i = start
+        while i + 1 < len(self.samples) and self.samples[i + 1][0] <= t:
+            i += 1
+        if not self.samples or self.samples[i][0] > t:
+            return i, None
+        return i, self.samples[i][1]
+
+    def prune(self, before: float) -> None:
+        keep = 0
+        while keep + 1 < len(self.samples) and self.samples[keep + 1][0] <= before:
+            keep += 1
+        del self.samples[:keep]
+
+
+def draw_minute(track: Track, tg_name: str, k: int, rate_per_minute: float) -> dict:
+    """The requests of minute k: Availability Zone → Cell (zones without requests left out)."""
+    cells: dict[str, Cell] = {}
+    if rate_per_minute <= 0:
+        return cells
+    rng = random.Random(f"{SEED}|{tg_name}|{k - track.first_k}")
+    start, t, i = minute_start(k), 0.0, 0
+    mu_shift = LATENCY_SIGMA ** 2 / 2
+    while True:
+        # Every arrival draws the same four numbers whoever serves it, so the n-th request of a minute is
+        # the same request in every run; only which target (if any) takes it depends on the fleet.
+        t += rng.expovariate(rate_per_minute / 60.0)  # AWS seconds into the minute
+        pick, fail, z = rng.random(), rng.random(), rng.gauss(0.0, 1.0)
+        if t >= 60.0:
+            break
+        i, serving = track.serving_at(start + t * clock.SCALE, i)
+        if not serving:
+            continue  # no target to choose: not a request RequestCount counts
+        _, zone, error_rate, latency = serving[int(pick * len(serving))]
+        cell = cells.get(zone) or cells.setdefault(zone, Cell())
+        cell.add(fail < error_rate, math.exp(math.log(latency) - mu_shift + LATENCY_SIGMA * z))
+    for cell in cells.values():
+        cell.freeze()
+    return cells
+
+
+def _application_lb(backend, tg):
+    for arn in tg.load_balancer_arns:
+        lb = backend.load_balancers.get(arn)
+        if lb is not None and lb.type == "application":
+            return lb  # a target group serves one load balancer; the first one is taken
+    return None
+
+
+def advance_traffic() -> None:
+    now = clock.now()
+    k_now = minute_of(now)
+    for backend in clock.backends(elbv2_backends):
+        ec2 = ec2_backends[backend.account_id][backend.region_name]
+        for tg in list(backend.target_groups.values()):
+            lb = _application_lb(backend, tg)
+            track = tg.__dict__.get("_la_traffic")
+            if track is None:
+                if lb is None:
+                    continue  # never behind an Application Load Balancer: nothing to publish
+                track = tg.__dict__["_la_traffic"] = Track(k_now)
+            track.sample(now, _serving(tg, ec2) if lb is not None else None)
+            track.next_k = max(track.next_k, k_now - RETENTION_MINUTES)
+            while track.next_k < k_now:
+                k = track.next_k
+                tags = backend.tagging_service.get_tag_dict_for_resource(tg.arn)
+                rpm = _number(tags, RPM_TAG, DEFAULT_RPM, 0.0, MAX_RPM, tg.name)
+                cells = draw_minute(track, tg.name, k, rpm)
+                if cells and lb is not None:
+                    kept = series(backend.account_id, backend.region_name).setdefault(
+                        (dimension(lb.arn), dimension(tg.arn)), [])
+                    kept.append(Record(k, minute_start(k + 1) + clock.real_seconds(DELAY_SECONDS), cells))
+                    cut = 0
+                    while kept[cut].k < k_now - RETENTION_MINUTES:
+                        cut += 1
+                    del kept[:cut]
+                track.next_k = k + 1
+                track.prune(minute_start(track.next_k))

@@ -1,0 +1,134 @@
+//! What `deploy`, `ship`, `plan` and `rollback` tell the user at the end, computed from the state the
+//! release left and verified — never from an exit code: the summary's `outcome`, the line on stdout, the
+//! dotenv variables and the `Next:` line. A `Next:` line is never an action that would move a group away
+//! from where the person wants it: after a rollback that was verified there is nothing to undo, and where
+//! a human must act, the rollback it names goes to an explicit release (`--to`), so that following it
+//! twice, or on a group already back, changes nothing.
+
+use crate::core::release::{Cause, GroupState, Verdict};
+use crate::core::rollout::Outcome as GroupOutcome;
+use crate::engine::bake::Baked;
+use crate::engine::deploy::{DeployReport, GroupReport};
+use crate::error::Error;
+use crate::summary::Outcome;
+
+/// The summary's `outcome` of a release: `deployed` only when every group is verified on it.
+pub fn of_release(report: Option<&DeployReport>) -> Outcome {
+    match report.and_then(|r| r.verdict.map(|v| (v, r))) {
+        Some((Verdict::Done, _)) => Outcome::Deployed,
+        Some((Verdict::Undone, r)) if touched(r).is_empty() => Outcome::NotStarted,
+        Some((Verdict::Undone, _)) => Outcome::RolledBack,
+        Some((Verdict::Stuck, _)) => Outcome::Failed,
+        None => Outcome::NotStarted,
+    }
+}
+
+fn touched(r: &DeployReport) -> Vec<&GroupReport> {
+    r.groups.iter().filter(|g| !matches!(g.state, Some(GroupState::Waiting | GroupState::Unchanged) | None)).collect()
+}
+
+/// The stdout line of a deploy that succeeded: every group and its version, by wave when there are several.
+pub fn deployed_text(report: &DeployReport) -> String {
+    let waves = report.waves.len();
+    let groups: Vec<String> = report
+        .groups
+        .iter()
+        .map(|g| {
+            let mut line = match (&g.outcome, g.already_deployed) {
+                (Some(GroupOutcome::Deployed), true) => format!("{} already on it", g.group),
+                _ => format!("{} on launch-template version {}", g.group, g.new_version.unwrap_or(g.old_version)),
+            };
+            if waves > 1 {
+                line.push_str(&format!(" (wave {})", g.wave));
+            }
+            if let Some(pool) = g.warm_pool.as_ref().filter(|p| !p.is_empty()) {
+                let on = pool.iter().filter(|i| i.image.as_deref() == Some(g.new_image.as_str())).count();
+                line.push_str(&format!(" (warm pool: {on} instances on it)"));
+            }
+            for l in &g.left_behind {
+                line.push_str(&format!("; {} left on {} ({}), not verified", l.id, l.image, l.because));
+            }
+            line
+        })
+        .collect();
+    format!("deployed {} to {}: {}", report.ami, report.env, groups.join(", "))
+}
+
+/// `AMI_ID`, `AMI_NAME`, `RELEASE` of a bake.
+pub fn bake_vars(baked: &Baked) -> Vec<(&'static str, String)> {
+    vec![("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())]
+}
+
+/// `DEPLOY_OUTCOME`, `AMI_ID`, `RELEASE`, `BAKEROLL_ENV` of a deploy.
+pub fn deploy_vars(env: &str, image: &str, commit: Option<&str>, outcome: Outcome) -> Vec<(&'static str, String)> {
+    vec![
+        ("DEPLOY_OUTCOME", outcome.as_str().to_string()),
+        ("AMI_ID", image.to_string()),
+        ("RELEASE", commit.unwrap_or("").to_string()),
+        ("BAKEROLL_ENV", env.to_string()),
+    ]
+}
+
+/// The release every group of the environment ran before this one, when they all ran the same: what
+/// an explicit `rollback --to` goes back to.
+fn common_previous(report: &DeployReport) -> Option<&str> {
+    let first = report.groups.first()?.old_image.as_str();
+    report.groups.iter().all(|g| g.old_image == first && !first.is_empty()).then_some(first)
+}
+
+fn previous_words(report: &DeployReport) -> String {
+    match common_previous(report) {
+        Some(ami) => ami.to_string(),
+        None => report.groups.iter().map(|g| format!("{} ({})", g.old_image, g.group)).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The `Next:` line after a deploy (or ship) that did not end verified on the release.
+pub fn after_deploy(env: &str, report: Option<&DeployReport>, err: &Error) -> Option<String> {
+    let report = report.filter(|r| r.verdict.is_some());
+    let Some(report) = report else {
+        // Nothing was started: the error's own advice (or the generic one) applies.
+        return match err {
+            Error::Interrupted { .. } => Some("nothing was deployed: run the same command again to deploy".into()),
+            _ => None,
+        };
+    };
+    let image = &report.ami;
+    let touched = touched(report);
+    match report.verdict {
+        Some(Verdict::Done) | None => None,
+        Some(Verdict::Undone) if touched.is_empty() => match err {
+            Error::Interrupted { .. } => Some(format!("nothing was changed: run the same command again to deploy {image}")),
+            _ => None,
+        },
+        Some(Verdict::Undone) => {
+            let back = previous_words(report);
+            Some(match &report.cause {
+                Some(Cause::Stopped { .. }) => {
+                    format!("nothing to undo: {env} is verified back on {back}. Run the same command again when you want {image} deployed")
+                }
+                _ => format!(
+                    "nothing to undo: {env} is verified back on {back}. Fix the release and ship a new commit; AMI {image} is kept so you can launch it and see why it failed"
+                ),
+            })
+        }
+        Some(Verdict::Stuck) => Some(stuck(env, report)),
+    }
+}
+
+/// A group verified on neither release: where to look, then a rollback to an explicit release.
+fn stuck(env: &str, report: &DeployReport) -> String {
+    let unverified: Vec<&GroupReport> = report.groups.iter().filter(|g| g.state == Some(GroupState::Unverified)).collect();
+    let inspect: Vec<String> =
+        unverified.iter().map(|g| format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {}`", g.group)).collect();
+    let look = if inspect.is_empty() { format!("`bakeroll status --env {env}` shows each group") } else { format!("look at {}", inspect.join(" and ")) };
+    match common_previous(report) {
+        Some(ami) => format!(
+            "{look}; then `bakeroll rollback --env {env} --to {ami}` puts every group on {ami}, the release it ran before (groups already on it stay as they are)"
+        ),
+        None => format!(
+            "{look}; the groups ran different releases before this deploy ({}), and `bakeroll rollback --to` moves every group to one: `bakeroll status --env {env}` shows where each stands before you choose",
+            previous_words(report)
+        ),
+    }
+}

@@ -1,0 +1,151 @@
+//! What a deploy needs to know about an environment, resolved once from the pipeline file: its groups in
+//! ordered waves and, per group, the refresh preferences and gate parameters that apply to it (the
+//! environment's, with the group's own overrides). The engine takes these, never the file's types.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::health::GateParams;
+use super::model::RefreshPrefs;
+use super::rollout::RolloutParams;
+
+/// Where a deploy's health verdict comes from (`health` in the pipeline file).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthSource {
+    /// Every target group of the group (which must have at least one).
+    #[default]
+    TargetGroups,
+    /// The group's own (EC2) health checks, for a group that serves no load balancer.
+    Ec2,
+}
+
+/// Everything that is decided per group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSettings {
+    /// StartInstanceRefresh preferences of a deploy (AutoRollback on).
+    pub prefs: RefreshPrefs,
+    /// The rollout state machine's deadlines and the health gate's parameters.
+    pub rollout: RolloutParams,
+    /// Make the new launch-template version the template's default after a verified deploy.
+    pub set_default_version: bool,
+    pub health: HealthSource,
+}
+
+impl GroupSettings {
+    /// Preferences for a refresh that goes back: no checkpoints or bake time (speed matters), AutoRollback
+    /// off (there is nothing further back to go), SkipMatching so only instances on the bad image move, and
+    /// no alarms (an alarm still in ALARM because of the bad release would refuse or stop the refresh that
+    /// cures it).
+    pub fn rollback_prefs(&self) -> RefreshPrefs {
+        RefreshPrefs {
+            checkpoints: vec![],
+            checkpoint_delay: None,
+            bake_time: None,
+            auto_rollback: false,
+            skip_matching: true,
+            alarms: vec![],
+            ..self.prefs.clone()
+        }
+    }
+
+    /// The same settings for a refresh that only replaces instances left on another image (the group is
+    /// already configured for the release): SkipMatching, so the instances already on it stay.
+    pub fn converging(&self) -> Self {
+        Self { prefs: RefreshPrefs { skip_matching: true, ..self.prefs.clone() }, ..self.clone() }
+    }
+
+    /// The same settings without alarms: `rollback` runs while production is on fire, and AWS refuses to
+    /// start a refresh whose alarms are in ALARM.
+    pub fn without_alarms(&self) -> Self {
+        Self { prefs: RefreshPrefs { alarms: vec![], ..self.prefs.clone() }, ..self.clone() }
+    }
+
+    /// Defaults as the pipeline file has them, for tests and tools: 5 s polls, a 60 min timeout, a 5 min
+    /// grace, threshold 2, AutoRollback, SkipMatching.
+    pub fn defaults() -> Self {
+        let prefs = RefreshPrefs {
+            min_healthy_percentage: 100,
+            max_healthy_percentage: 200,
+            instance_warmup: None,
+            checkpoints: vec![],
+            checkpoint_delay: None,
+            skip_matching: true,
+            auto_rollback: true,
+            bake_time: None,
+            alarms: vec![],
+            standby_instances: None,
+            scale_in_protected_instances: None,
+        };
+        let grace = Duration::from_secs(300);
+        let rollout = RolloutParams {
+            poll: Duration::from_secs(5),
+            timeout: Duration::from_secs(3600),
+            verify_timeout: grace,
+            gate: GateParams { unhealthy_threshold: 2, grace },
+            left_alone: prefs.left_alone(),
+        };
+        Self { prefs, rollout, set_default_version: true, health: HealthSource::TargetGroups }
+    }
+}
+
+/// An environment as a deploy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSettings {
+    pub name: String,
+    /// Groups in rollout order: the groups of a wave go together; the next wave starts when every group
+    /// of this one is verified.
+    pub waves: Vec<Vec<String>>,
+    /// Every group of `waves`, with its settings.
+    pub groups: BTreeMap<String, GroupSettings>,
+    /// CloudWatch alarms checked before a deploy and named when they stop a refresh.
+    pub alarms: Vec<String>,
+    /// How often the driver looks at every group in flight.
+    pub poll: Duration,
+    /// How long the deploy lock outlives a run that died holding it.
+    pub lock_lease: Duration,
+}
+
+impl EnvSettings {
+    /// Every group, in wave order.
+    pub fn group_names(&self) -> Vec<String> {
+        self.waves.iter().flatten().cloned().collect()
+    }
+
+    /// The settings of `group`; a group outside the environment gets the defaults (never happens for a
+    /// group of `waves`: the file is validated).
+    pub fn group(&self, group: &str) -> GroupSettings {
+        self.groups.get(group).cloned().unwrap_or_else(GroupSettings::defaults)
+    }
+
+    /// The 1-based wave of `group`.
+    pub fn wave_of(&self, group: &str) -> Option<usize> {
+        self.waves.iter().position(|w| w.iter().any(|g| g == group)).map(|i| i + 1)
+    }
+
+    /// The same environment with only `groups` (kept in their waves; emptied waves dropped).
+    pub fn only(&self, groups: &[String]) -> Self {
+        let waves: Vec<Vec<String>> = self
+            .waves
+            .iter()
+            .map(|w| w.iter().filter(|g| groups.contains(g)).cloned().collect::<Vec<_>>())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let kept = self.groups.iter().filter(|(g, _)| groups.contains(g)).map(|(g, s)| (g.clone(), s.clone())).collect();
+        Self { waves, groups: kept, ..self.clone() }
+    }
+
+    /// One group in one wave with default settings: for tests and tools.
+    pub fn single(env: &str, group: &str) -> Self {
+        Self {
+            name: env.to_string(),
+            waves: vec![vec![group.to_string()]],
+            groups: BTreeMap::from([(group.to_string(), GroupSettings::defaults())]),
+            alarms: vec![],
+            poll: Duration::from_secs(5),
+            lock_lease: Duration::from_secs(600),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Ship: the commit's image baked, then deployed — one workflow, one preflight. Every precondition of the
+//! deploy is checked before the bake (a misspelt group or an unhealthy fleet should not cost a 20-minute
+//! bake and leave an image nobody deploys), and what preflight found — an earlier run's refresh to attach
+//! to included — is what the deploy starts from.
+
+use std::collections::BTreeMap;
+
+use super::bake::{self, BakeRequest, Baked};
+use super::deploy::{self, DeployReport, DeployRequest};
+use super::preflight::{self, ReleaseKey};
+use super::Ctx;
+use crate::core::settings::EnvSettings;
+use crate::error::Result;
+
+/// What a ship did: the bake (None when it did not get that far) and the deploy.
+#[derive(Debug, Clone, Default)]
+pub struct Shipped {
+    pub baked: Option<Baked>,
+    pub deploy: Option<DeployReport>,
+}
+
+pub async fn ship(ctx: &Ctx, env: &EnvSettings, bake_req: &BakeRequest, force: bool) -> (Shipped, Result<()>) {
+    let mut shipped = Shipped::default();
+    let key = ReleaseKey { ami: None, commit: Some(&bake_req.commit) };
+    let prepared = match preflight::check_all(ctx, env, key, force).await {
+        Ok(p) => p,
+        Err(e) => return (shipped, Err(e)),
+    };
+    let baked = match bake::bake(ctx, bake_req).await {
+        Ok(b) => b,
+        Err(e) => return (shipped, Err(e)),
+    };
+    shipped.baked = Some(baked.clone());
+    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id, commit: Some(baked.commit), force, targets: BTreeMap::new() };
+    let (report, result) = deploy::release(ctx, env, &req, prepared).await;
+    shipped.deploy = Some(report);
+    (shipped, result)
+}
