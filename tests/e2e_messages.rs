@@ -388,6 +388,19 @@ fn reserved_tag_keys_are_refused_naming_the_flag_or_the_field_before_any_call() 
 }
 
 #[test]
+fn a_commit_that_is_not_one_names_where_it_came_from() {
+    let home = tempfile::tempdir().unwrap();
+    let mut env = dead_env(home.path());
+    env.push(("CI_COMMIT_SHA".into(), "not a sha!".into()));
+    // The variable, not a --commit that was never given.
+    let r = run(bare(&env, &["--pipeline", PIPELINE, "ship"]));
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("error: CI_COMMIT_SHA `not a sha!` is not a commit id"), "{}", r.stderr);
+    let r = run(bare(&env, &["--pipeline", PIPELINE, "ship", "--commit", "x;y"]));
+    assert!(r.stderr.contains("error: --commit `x;y` is not a commit id"), "{}", r.stderr);
+}
+
+#[test]
 fn messages_name_what_was_chosen_and_how_and_init_writes_a_pipeline_that_bakes() {
     let aws = LocalAws::start("msg-names");
     aws.seed();

@@ -285,26 +285,27 @@ impl Session {
 /// `--commit`, else `$CI_COMMIT_SHA`, else `git rev-parse HEAD`.
 pub fn resolve_commit(flag: Option<&str>) -> Result<String> {
     if let Some(c) = flag.map(str::trim).filter(|c| !c.is_empty()) {
-        return validate_commit(c);
+        return validate_commit(c, "--commit");
     }
     if let Ok(c) = std::env::var("CI_COMMIT_SHA") {
         if !c.trim().is_empty() {
-            return validate_commit(c.trim());
+            return validate_commit(c.trim(), "CI_COMMIT_SHA");
         }
     }
     let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
     match out {
-        Ok(o) if o.status.success() => validate_commit(String::from_utf8_lossy(&o.stdout).trim()),
+        Ok(o) if o.status.success() => validate_commit(String::from_utf8_lossy(&o.stdout).trim(), "`git rev-parse HEAD`"),
         _ => Err(Error::Usage("no commit: pass --commit SHA, set CI_COMMIT_SHA, or run inside a git checkout".into())),
     }
 }
 
-fn validate_commit(c: &str) -> Result<String> {
+/// `from`: where the commit came from (`--commit`, `CI_COMMIT_SHA`, git), so the message names what to fix.
+fn validate_commit(c: &str, from: &str) -> Result<String> {
     let ok = !c.is_empty() && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
     if ok {
         Ok(c.to_string())
     } else {
-        Err(Error::Usage(format!("--commit `{c}` is not a commit id (letters, digits, - _ . only)")))
+        Err(Error::Usage(format!("{from} `{c}` is not a commit id (letters, digits, - _ . only)")))
     }
 }
 
