@@ -72,7 +72,7 @@ async fn run_session(global: &Global, input: &ShipInput, req: &crate::engine::ba
             result = result.and(Err(e));
         }
     }
-    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, shipped.deploy.as_ref(), e));
+    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, shipped.deploy.as_ref(), e, &session.ctx.ledger));
     let text = shipped.deploy.as_ref().filter(|_| result.is_ok()).map(super::outcome::deployed_text);
     summary.bake = shipped.baked;
     summary.deploy = shipped.deploy;

@@ -19,7 +19,7 @@ pub mod gc;
 pub mod init;
 mod finish;
 mod flow;
-mod outcome;
+pub mod outcome;
 mod signals;
 
 pub use finish::{argument_error, finish, started};
@@ -235,6 +235,27 @@ impl Session {
 }
 
 impl Session {
+    /// For the commands that read (`status`, `history`): `--env` (or $BAKEROLL_ENV) if given, else every
+    /// environment of the pipeline file.
+    pub fn environments(&self, global: &Global) -> Result<Vec<(String, crate::config::Environment)>> {
+        let p = &self.ctx.pipeline;
+        match global.env.as_deref() {
+            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
+            // No environment at all: the same error deploy gives.
+            None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
+            None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
+        }
+    }
+
+    /// A group of the pipeline that must exist; when it does not, the message says where bakeroll looked
+    /// (the region, and where that came from), as `ship` and `deploy` do: a wrong region is the likeliest
+    /// reason a group that exists is not found.
+    pub async fn group_state(&self, env: &str, name: &str) -> Result<crate::engine::releases::GroupState> {
+        crate::engine::releases::read_group(&self.ctx, env, name).await?.ok_or_else(|| {
+            Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{}", self.ctx.pipeline.region_hint()))
+        })
+    }
+
     /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into
     /// what the engine takes; the report learns each group's checkpoints from it.
     pub fn settings(&self, global: &Global) -> Result<EnvSettings> {

@@ -31,6 +31,8 @@ struct Inner {
     /// Releases under way (`Ledger::release`): between two waves nothing may be in flight, yet a signal
     /// must still go through the release plan, which undoes the waves already verified.
     releases: usize,
+    /// The image each group of a release ran before it (what a rollback after an abrupt exit goes to).
+    previous: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +153,24 @@ impl Ledger {
     pub fn deploying(&self) -> bool {
         let inner = self.lock();
         inner.releases > 0 || !inner.versions.is_empty() || !inner.refreshes.is_empty()
+    }
+
+    /// Records the image `group` ran before this release touched it.
+    pub fn ran_before(&self, group: &str, image: &str) {
+        self.lock().previous.entry(group.to_string()).or_insert_with(|| image.to_string());
+    }
+
+    /// Whether a refresh of this run may still be running in AWS.
+    pub fn refreshes_in_flight(&self) -> bool {
+        !self.lock().refreshes.is_empty()
+    }
+
+    /// The image every group this run touched ran before it, when they all ran the same one.
+    pub fn common_previous(&self) -> Option<String> {
+        let inner = self.lock();
+        let mut images = inner.previous.values();
+        let first = images.next()?.clone();
+        images.all(|i| *i == first).then_some(first)
     }
 
     /// Marks a release under way until the mark is dropped: an interruption then goes through the

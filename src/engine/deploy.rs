@@ -147,7 +147,6 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
 pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>) -> (DeployReport, Result<()>) {
     let mut job = DeployJob::new(env, req, prepared);
     let mut plan = ReleasePlan::new(env.waves.clone());
-    ctx.events.release(&env.name, env.waves.clone());
     let verdict = driver::run(ctx, &mut plan, &mut job, &env.alarms, env.poll).await;
     job.finish(&plan, verdict)
 }
@@ -207,6 +206,7 @@ impl<'a> DeployJob<'a> {
         let target = self.req.target(group);
         let mut report = self.reports[group].clone();
         let started = Instant::now();
+        ctx.ledger.ran_before(group, &p.current_image);
         let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
         // An earlier run's refresh of this release that is already rolling back: watched as a rollback.
         let rolling_back = p.attach.as_ref().filter(|r| r.status == RefreshStatus::RollbackInProgress);

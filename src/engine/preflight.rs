@@ -113,6 +113,8 @@ impl Prepared {
 /// Every precondition of a deploy of `release` to every group of every wave of `env`, checked once and
 /// before anything changes (`ship` runs it before it bakes): the alarms, then each group.
 pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
+    // The release's shape is said first, so that every line about a group can name its wave.
+    ctx.events.release(&env.name, env.waves.clone());
     check_alarms(ctx, &env.alarms).await?;
     let mut prepared = Vec::new();
     for name in env.group_names() {
