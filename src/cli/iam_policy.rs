@@ -12,7 +12,7 @@ pub struct Args {}
 
 pub async fn run(global: &Global, _args: Args) -> Finished {
     let loaded = match Loaded::load(&global.pipeline) {
-        Ok(l) => l,
+        Ok(l) => Loaded { env_chosen_by: global.env_from, ..l },
         Err(e) => return Finished::early("iam-policy", e.into()),
     };
     // One environment when asked for (--env / $BAKEROLL_ENV: a role per environment), else all of them.

@@ -14,7 +14,7 @@ mod clock;
 pub mod dry_run;
 mod error;
 pub use clock::{Clock, TokioClock, Wait};
-pub use error::{CloudError, CloudResult, ErrorKind};
+pub use error::{CloudError, CloudResult, ErrorKind, SetupError};
 
 /// An EC2 write asked with `DryRun`: the same request the real call would send, so EC2 checks the same
 /// permission (tag-on-create and request-tag conditions included).

@@ -63,10 +63,12 @@ impl fmt::Display for Evidence {
             EvidenceKind::Abandoned => write!(f, "{} abandoned by its launch lifecycle hook", self.instance)?,
             EvidenceKind::AsgUnhealthy => write!(f, "{} Unhealthy in the Auto Scaling health check", self.instance)?,
         }
-        if let Some(r) = &self.reason {
-            write!(f, " ({r})")?;
+        match &self.reason {
+            Some(r) => write!(f, " ({r})"),
+            // No time here: this text lands in CI lines and the report, each with a clock of its own;
+            // `at_secs` (seconds since the watch began) is in the JSON and the report's evidence table.
+            None => Ok(()),
         }
-        write!(f, " at +{:.1}s", self.at_secs)
     }
 }
 
