@@ -128,7 +128,9 @@ const CLOUD: &[Case] = &[
     case("group not found", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-nope\"]"))]), SHIP, 2, "shop-nope not found", "region"),
     case("wrong region: the group", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), SHIP, 2, "in region us-west-2", "is `region` right?"),
     case("wrong region: the base image", Cloud, Local(&[("", "region", Some("\"us-west-2\"")), ("bake", "base_ami_filter", Some("{ owners = [\"self\"], name = \"shop-base-*\" }"))]), BAKE, 2, "us-west-2", "is `region` right?"),
-    case("wrong region: the commit's image", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "us-west-2", "bakeroll bake --commit c0ffee9"),
+    // The groups are checked before the image: in the wrong region the group is what is missing first.
+    case("wrong region: deploy --commit", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "shop-web not found in region us-west-2", "is `region` right?"),
+    case("commit never baked", Cloud, Local(&[]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "no image baked for commit c0ffee9", "bakeroll bake --commit c0ffee9"),
     case("AMI not found", Cloud, Local(&[]), &["--pipeline", "{pipeline}", "deploy", "--ami", "ami-0123456789abcdef0"], 2, "ami-0123456789abcdef0 not found", "is `region` right?"),
     case("group in no target group", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-notg\"]"))]), SHIP, 2, "shop-notg is in no target group", "health = \"ec2\""),
     case("group on a launch configuration", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-lc\"]"))]), SHIP, 2, "shop-lc runs launch configuration shop-lc", "bakeroll adopt"),

@@ -56,7 +56,7 @@ fn failing_ship_in_ci_reports_sections_events_schema_and_a_rendered_timeline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr.contains("Next: nothing to undo: local runs ami-"), "{stderr}");
+    assert!(stderr.contains("Next: nothing to undo: local is verified back on ami-"), "{stderr}");
 
     // CI mode: plain timestamped lines inside GitLab collapsible sections, one per phase, all closed.
     let starts = stderr.matches("\x1b[0Ksection_start:").count();

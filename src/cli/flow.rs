@@ -30,6 +30,15 @@ pub async fn ship(global: &Global, input: ShipInput) -> Finished {
     if input.dry_run {
         super::dry_run::start(&mut session);
     }
+    // A bake that cannot become ready would wait out bake.timeout: said first (in a dry run, on stderr and
+    // as the plan's first note).
+    let warnings = session.ctx.pipeline.bake_warnings();
+    if input.dry_run {
+        crate::display::dry_run::print_warnings(&warnings);
+    }
+    for w in warnings {
+        session.ctx.events.warn("pipeline", w);
+    }
     let finished = run_session(global, &input, &req, &session).await;
     super::dry_run::finished(&session, "ship --dry-run", finished)
 }
