@@ -51,7 +51,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
             return fail(summary, e);
         }
     }
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };

@@ -166,6 +166,8 @@ pub struct Session {
     pub started: tokio::time::Instant,
     /// The HTML report's journal, when `--report` asked for one.
     journal: Option<std::sync::Arc<display::report::Journal>>,
+    /// Makes the clouds of the environment's other regions and account.
+    connector: std::sync::Arc<dyn crate::cloud::Connector>,
 }
 
 impl Session {
@@ -173,7 +175,7 @@ impl Session {
         let mut pipeline = Loaded::load(&global.pipeline)?;
         pipeline.env_chosen_by = global.env_from;
         let region = crate::aws::RegionSetting { value: pipeline.pipeline.region.clone(), how_to_set: format!("`region` in {}", pipeline.path.display()) };
-        let cloud: Cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
+        let (cloud, connector): (Cloud, _) = crate::aws::connect(region).await.map_err(Error::Setup)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -189,7 +191,8 @@ impl Session {
         }
         let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
-        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal })
+        let connector = std::sync::Arc::new(connector);
+        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal, connector })
     }
 
     /// Runs `work`. On the first Ctrl-C or SIGTERM (a cancelled GitLab job): work with nothing that must
@@ -258,8 +261,16 @@ impl Session {
 
     /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into
     /// what the engine takes; the report learns each group's checkpoints from it.
-    pub fn settings(&self, global: &Global) -> Result<EnvSettings> {
+    pub async fn settings(&self, global: &Global) -> Result<EnvSettings> {
         let env = self.ctx.pipeline.settings(global.env.as_deref())?;
+        // The environment's regions and account: connected now, so that a role that cannot be assumed
+        // stops the run before any work (exit 5 naming the role).
+        if !env.placement.regions.is_empty() || env.placement.role.is_some() {
+            let places = crate::engine::places::connect(&*self.connector, &env.placement, &self.ctx.cloud)
+                .await
+                .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+            self.ctx.places.set(places);
+        }
         if let Some(journal) = &self.journal {
             for (group, s) in &env.groups {
                 journal.set_checkpoints(group, s.prefs.checkpoints.clone());
