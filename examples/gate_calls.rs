@@ -76,7 +76,7 @@ async fn measure(n: u32, tgs: u32) -> Measured {
     let cloud = fake.cloud();
     let per_poll = Arc::new(PerPoll { calls: cloud.calls.clone(), seen: Mutex::new((None, 0)) });
     let ctx = Ctx::new(cloud, Events(per_poll.clone()), pipeline);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default(), images: Default::default() };
     let (_, result) = deploy(&ctx, &env, &req).await;
     result.expect("a healthy release deploys");
     let deploy_calls = fake.calls();

@@ -20,6 +20,8 @@ pub enum Stage {
     CreateImage,
     WaitImage,
     Tag,
+    /// A copy of the release to another region, and its sharing with the deploy account.
+    Copy,
     // deploy, per group
     Preflight,
     Pin,
@@ -47,6 +49,7 @@ impl Stage {
             Self::CreateImage => "create-image",
             Self::WaitImage => "wait-image",
             Self::Tag => "tag",
+            Self::Copy => "copy",
             Self::Preflight => "preflight",
             Self::Pin => "pin",
             Self::Template => "template",

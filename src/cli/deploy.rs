@@ -64,7 +64,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
     let work = async {
         Ok(match (&args.ami, &commit) {
             (Some(ami), _) => {
-                let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: commit.clone(), force: args.force, targets: Default::default() };
+                let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: commit.clone(), force: args.force, targets: Default::default(), images: Default::default() };
                 deploy::deploy(ctx, &env, &req).await
             }
             (None, Some(c)) => deploy::deploy_commit(ctx, &env, c, args.force).await,

@@ -140,8 +140,9 @@ pub struct CopyRequest {
     /// The same for every attempt at this copy (a retry, a re-run): CopyImage then answers with the first
     /// copy instead of making a second.
     pub client_token: String,
-    /// Tags for the copy and its snapshots, set as it is created (the source's own come with
-    /// CopyImageTags, onto the image only; snapshots get these).
+    /// Tags for the copy and for its snapshots, set as they are created (TagSpecifications): the source's
+    /// own and the copy's provenance. (CopyImageTags is not used: it tags the image only, not its
+    /// snapshots, and would carry the source's own provenance over the copy's.)
     pub image_tags: Tags,
     pub snapshot_tags: Tags,
 }

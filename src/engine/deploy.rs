@@ -33,8 +33,10 @@ pub struct DeployRequest {
     /// Deploy even onto a fleet that is already unhealthy.
     pub force: bool,
     /// Groups whose target differs from `image_id`/`commit` (a rollback: each group's earlier release,
-    /// as an existing launch-template version).
+    /// as an existing launch-template version; another region's copy of the release).
     pub targets: BTreeMap<String, Target>,
+    /// The release's image in each region (region → image), when it lives in several.
+    pub images: BTreeMap<String, String>,
 }
 
 impl DeployRequest {
@@ -112,6 +114,9 @@ pub struct DeployReport {
     /// What ended it early, if something did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The release's image in each region (region → image), when the environment has several regions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
     /// Every group of the environment, in wave order.
     pub groups: Vec<GroupReport>,
 }
@@ -125,10 +130,32 @@ pub async fn deploy(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest) -> (Deplo
         Ok(p) => p,
         Err(e) => return (empty(), Err(e)),
     };
-    if let Err(e) = images::require_available(ctx, &req.image_id, "the release").await {
-        return (empty(), Err(e));
+    let source = match images::require_available(ctx, &req.image_id, "the release").await {
+        Ok(i) => i,
+        Err(e) => return (empty(), Err(e)),
+    };
+    let req = match in_every_region(ctx, env, req, &source).await {
+        Ok(r) => r,
+        Err(e) => return (empty(), Err(e)),
+    };
+    release(ctx, env, &req, prepared).await
+}
+
+
+/// The request with each group's target in its own region (the release copied there, and shared with
+/// the deploy account, before any group changes: `copies.rs`). One region: the request as it is.
+pub async fn in_every_region(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, source: &crate::core::model::Image) -> Result<DeployRequest> {
+    let images = super::copies::ensure(ctx, &env.placement, source).await?;
+    let mut req = req.clone();
+    for (scope, settings) in &env.groups {
+        let image = images.get(&settings.region).cloned().unwrap_or_else(|| req.image_id.clone());
+        if image != req.image_id || req.targets.contains_key(scope) {
+            let target = Target { image_id: image, ..req.target(scope) };
+            req.targets.insert(scope.clone(), target);
+        }
     }
-    release(ctx, env, req, prepared).await
+    req.images = images.into_iter().map(|(r, id)| (r.or_else(|| env.placement.bake_region.clone()).unwrap_or_default(), id)).collect();
+    Ok(req)
 }
 
 /// Preflight, then the image baked for `commit`, then the release: `deploy --commit`.
@@ -143,10 +170,15 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
         Ok(ami) => ami,
         Err(e) => return (empty(""), Err(e)),
     };
-    if let Err(e) = images::require_available(ctx, &ami, &format!("the image of commit {commit}")).await {
-        return (empty(&ami), Err(e));
-    }
-    let req = DeployRequest { env: env.name.clone(), image_id: ami, commit: Some(commit.to_string()), force, targets: BTreeMap::new() };
+    let source = match images::require_available(ctx, &ami, &format!("the image of commit {commit}")).await {
+        Ok(i) => i,
+        Err(e) => return (empty(&ami), Err(e)),
+    };
+    let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: Some(commit.to_string()), force, targets: BTreeMap::new(), images: BTreeMap::new() };
+    let req = match in_every_region(ctx, env, &req, &source).await {
+        Ok(r) => r,
+        Err(e) => return (empty(&ami), Err(e)),
+    };
     release(ctx, env, &req, prepared).await
 }
 
@@ -306,6 +338,7 @@ impl<'a> DeployJob<'a> {
             waves: self.env.waves.clone(),
             verdict: Some(verdict),
             cause: plan.cause().cloned(),
+            images: if self.req.images.len() > 1 { self.req.images.clone() } else { BTreeMap::new() },
             groups: vec![],
         };
         report.groups = self.env.group_names().iter().filter_map(|g| self.reports.remove(g)).collect();

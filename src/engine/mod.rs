@@ -6,6 +6,7 @@
 pub mod adopt;
 pub mod bake;
 pub mod cleanup;
+pub mod copies;
 pub mod deploy;
 pub mod driver;
 pub mod fleet;

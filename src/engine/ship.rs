@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::bake::{self, BakeRequest, Baked};
 use super::deploy::{self, DeployReport, DeployRequest};
+use super::images;
 use super::preflight::{self, ReleaseKey};
 use super::Ctx;
 use crate::core::settings::EnvSettings;
@@ -31,7 +32,17 @@ pub async fn ship(ctx: &Ctx, env: &EnvSettings, bake_req: &BakeRequest, force: b
         Err(e) => return (shipped, Err(e)),
     };
     shipped.baked = Some(baked.clone());
-    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id, commit: Some(baked.commit), force, targets: BTreeMap::new() };
+    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id.clone(), commit: Some(baked.commit), force, targets: BTreeMap::new(), images: BTreeMap::new() };
+    // The release in every region of the environment (copies, sharing) before any group changes.
+    let req = match images::require_available(ctx, &baked.ami_id, "the baked image").await {
+        Ok(source) if !env.placement.regions.is_empty() || env.placement.role.is_some() => deploy::in_every_region(ctx, env, &req, &source).await,
+        Ok(_) => Ok(req),
+        Err(e) => Err(e),
+    };
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => return (shipped, Err(e)),
+    };
     let (report, result) = deploy::release(ctx, env, &req, prepared).await;
     shipped.deploy = Some(report);
     (shipped, result)

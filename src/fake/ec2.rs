@@ -37,6 +37,7 @@ impl State {
             state_reason: None,
             inherited: None,
             architecture: "x86_64".to_string(),
+            kms_key: None,
         };
         self.images.insert(id.clone(), rec);
         id
@@ -66,6 +67,8 @@ impl State {
             snapshot_ids: vec![img.snapshot_id.clone()],
             state_reason: img.state_reason.clone(),
             architecture: Some(img.architecture.clone()),
+            owner: Some(img.owner.clone()),
+            encrypted: img.kms_key.is_some(),
         }
     }
 

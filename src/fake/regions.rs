@@ -14,7 +14,7 @@ use super::resource_records::SnapshotRec;
 use super::state::State;
 use super::FakeCloud;
 use crate::cloud::{actions, Cloud, CloudResult, Connector, CopyRequest};
-use crate::core::model::{ImageState, Tags};
+use crate::core::model::ImageState;
 use crate::core::settings::Role;
 
 /// The tag on a source image whose copies fail (as `scripts/emulator/image_copy.py` reads it).
@@ -64,14 +64,14 @@ impl FakeCloud {
             if s.images.values().any(|i| i.name == req.name && i.state != ImageState::Deregistered) {
                 return Err(err(A, "InvalidAMIName.Duplicate", format!("AMI name {} is already in use by an AMI", req.name)));
             }
-            let mut all: Tags = tags.clone();
-            all.extend(req.image_tags.clone());
+            // CopyImageTags is never asked for: the copy has the request's tags only.
             let ready = s.now + s.timings.image_copy;
-            let id = s.insert_image(&req.name, ACCOUNT, all, Some(ready));
+            let id = s.insert_image(&req.name, ACCOUNT, req.image_tags.clone(), Some(ready));
             let img = s.images.get_mut(&id).expect("just inserted");
             img.inherited = inherited;
             img.architecture = architecture;
             img.will_fail = tags.get(COPY_TAG).is_some_and(|v| v.starts_with("fail"));
+            img.kms_key = req.kms_key_id.clone();
             let snapshot = img.snapshot_id.clone();
             s.snapshots.insert(snapshot, SnapshotRec { tags: req.snapshot_tags.clone() });
             s.copy_tokens.insert(req.client_token.clone(), id.clone());

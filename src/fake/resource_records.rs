@@ -31,6 +31,8 @@ pub(crate) struct ImageRec {
     pub inherited: Option<Health>,
     /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
     pub architecture: String,
+    /// The KMS key its snapshot is encrypted with (a copy made with one), if any.
+    pub kms_key: Option<String>,
 }
 
 pub(crate) struct SnapshotRec {

@@ -146,7 +146,7 @@ impl Drop for World {
 
 /// The deploy most scenarios run: release `ami` of commit c1 to prod.
 pub fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() }
 }
 
 /// `request(ami)` deployed to completion.

@@ -47,7 +47,7 @@ fn tiers() -> World {
 }
 
 fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() }
 }
 
 fn spawn(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), Error>)> {

@@ -1,5 +1,5 @@
-//! `ImageCopyApi` for `Ec2`: CopyImage into this client's region (the source's tags with
-//! CopyImageTags, ours and the snapshots' with TagSpecifications, a ClientToken, a KMS key), and the
+//! `ImageCopyApi` for `Ec2`: CopyImage into this client's region (the tags of the copy and of its
+//! snapshots in TagSpecifications, a ClientToken, a KMS key), and the
 //! launch and create-volume permissions that share an image with another account.
 
 use async_trait::async_trait;
@@ -25,7 +25,9 @@ impl ImageCopyApi for Ec2 {
             .name(&req.name)
             .description(&req.description)
             .client_token(&req.client_token)
-            .copy_image_tags(true)
+            // The source's tags come in `image_tags` (TagSpecifications), with the copy's own provenance:
+            // CopyImageTags would put them on the image only, and carry the source's `bakeroll:source-ami`.
+            .copy_image_tags(false)
             .tag_specifications(tag_spec(ResourceType::Image, &req.image_tags))
             .tag_specifications(tag_spec(ResourceType::Snapshot, &req.snapshot_tags));
         if let Some(key) = &req.kms_key_id {

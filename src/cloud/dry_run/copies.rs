@@ -24,6 +24,8 @@ impl ImageCopyApi for DryRunApi {
             snapshot_ids: vec![snap.clone()],
             state_reason: None,
             architecture: None,
+            owner: None,
+            encrypted: false,
         };
         self.dry.with_world(|w| w.images.push(image));
         let a = args(&[

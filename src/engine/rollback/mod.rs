@@ -121,7 +121,7 @@ async fn move_to_target(ctx: &Ctx, env: &EnvSettings, decision: &RollbackDecisio
         })
         .collect();
     let first = targets.values().next().cloned().expect("a group to move");
-    let req = DeployRequest { env: env.name.clone(), image_id: first.image_id, commit: first.commit, force: true, targets };
+    let req = DeployRequest { env: env.name.clone(), image_id: first.image_id, commit: first.commit, force: true, targets, images: BTreeMap::new() };
     let (report, result) = deploy::release(ctx, &reversed, &req, prepared).await;
     (report.groups, result)
 }
