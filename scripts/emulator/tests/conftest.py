@@ -1,20 +1,20 @@
 """Fixtures: a real local-aws server per test module, started and stopped through
-`scripts/local-aws` with a temporary LOCAL_AWS_DIR, and boto3 clients pointed at it.
+`scripts/local-aws` (scripts/harness/local_aws.py) with a temporary LOCAL_AWS_DIR, and boto3 clients
+pointed at it.
 
 Tests reset the server's state (POST /moto-api/reset) instead of restarting it, except where they
-need different server settings (their own `Server`).
+need different server settings (their own `Server`). Modules run in parallel (pytest-xdist, one
+module per worker at a time: `--dist loadfile`), each on its own server.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -25,42 +25,32 @@ LOCAL_AWS = SCRIPTS / "local-aws"
 sys.path.insert(0, str(SCRIPTS))
 
 from emulator import seed as seed_module  # noqa: E402
+from harness.local_aws import LocalAws  # noqa: E402
 
 
-class Server:
-    """One local-aws server in its own state dir."""
+class Server(LocalAws):
+    """One local-aws server in its own temporary state dir (removed by `down`), at time scale `scale`
+    (default 0.005: one AWS second lasts 5 ms), with server settings as keyword arguments."""
 
     def __init__(self, scale: float = 0.005, **env: str):
-        self.dir = Path(tempfile.mkdtemp(prefix="local-aws-test-"))
-        self.scale = scale
-        self.env = dict(os.environ, LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=str(scale), **env)
-        self.env.pop("AWS_PROFILE", None)
-        self.endpoint = ""
+        super().__init__(Path(tempfile.mkdtemp(prefix="local-aws-test-")), scale, settings=env)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([str(LOCAL_AWS), *args], env=self.env, capture_output=True, text=True, check=check)
-
-    def up(self) -> "Server":
-        out = self.run("up").stdout
-        for line in out.splitlines():
-            if line.startswith("export AWS_ENDPOINT_URL="):
-                self.endpoint = line.split("=", 1)[1]
-        assert self.endpoint, out
-        return self
+        out = self.cli(*args, check=False)
+        if check:
+            out.check_returncode()
+        return out
 
     def down(self) -> None:
-        self.run("down", check=False)
+        super().down()
         shutil.rmtree(self.dir, ignore_errors=True)  # tests leave nothing behind in TMPDIR
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
     def seed(self, *args: str) -> dict:
+        """In this process (boto3 is loaded already), not through `scripts/local-aws seed`."""
         assert seed_module.main(list(args), self.endpoint, self.dir) == 0
         return json.loads((self.dir / "seed.json").read_text())
 
