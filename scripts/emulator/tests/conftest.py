@@ -10,6 +10,7 @@ module per worker at a time: `--dist loadfile`), each on its own server.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,10 +64,27 @@ class Server(LocalAws):
 def server(request):
     # A module may set TIME_SCALE (default 0.005: one AWS second lasts 5 ms).
     srv = Server(scale=getattr(request.module, "TIME_SCALE", 0.005)).up()
+    failed_before = request.session.testsfailed
     try:
         yield srv
     finally:
+        if request.session.testsfailed > failed_before:
+            keep_log(srv, request.module.__name__.rsplit(".", 1)[-1])
         srv.down()
+
+
+def keep_log(srv: Server, name: str) -> None:
+    """A test of the module failed: its server's log goes to $BAKEROLL_TEST_LOGS (scripts/test keeps that
+    directory under target/test-logs/), or stays where it is, said on stderr, when that is not set."""
+    log = srv.dir / "server.log"
+    dest = os.environ.get("BAKEROLL_TEST_LOGS")
+    if dest and log.exists():
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, Path(dest) / f"{name}-server.log")
+    elif log.exists():
+        kept = Path(tempfile.gettempdir()) / f"{name}-server.log"
+        shutil.copy(log, kept)
+        print(f"server log of {name} kept in {kept}", file=sys.stderr)
 
 
 @pytest.fixture
