@@ -96,7 +96,7 @@ pub fn generate(input: &PolicyInput) -> Generated {
                 statements.push(statement("CreateImage", actions, res, Some(tagged)));
             }
             Scope::Tagging => {
-                let on_create = json!({ "StringEquals": { "ec2:CreateAction": ["RunInstances", "CreateImage"] } });
+                let on_create = json!({ "StringEquals": { "ec2:CreateAction": ["RunInstances", "CreateImage", "CopyImage"] } });
                 let res = vec![arns.ec2("instance"), arns.ec2("volume"), arns.ec2("image")];
                 statements.push(statement("TagOnCreate", actions, res, Some(on_create)));
                 let ours = json!({ "StringEquals": { request_tag(tags::PIPELINE): pipeline } });
