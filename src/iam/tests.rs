@@ -219,7 +219,7 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
 fn tags_are_created_only_while_creating_or_on_our_snapshots() {
     let doc = generate(&input()).document;
     let on_create = statement(&doc, "TagOnCreate");
-    assert_eq!(on_create["Condition"]["StringEquals"]["ec2:CreateAction"], json!(["RunInstances", "CreateImage"]));
+    assert_eq!(on_create["Condition"]["StringEquals"]["ec2:CreateAction"], json!(["RunInstances", "CreateImage", "CopyImage"]));
     let snaps = statement(&doc, "TagSnapshots");
     assert_eq!(snaps["Resource"], json!(["arn:aws:ec2:eu-west-1::snapshot/*"]));
     assert_eq!(snaps["Condition"]["StringEquals"]["aws:RequestTag/bakeroll:pipeline"], "shop");
