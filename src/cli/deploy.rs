@@ -85,7 +85,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
     let image = report.as_ref().map(|r| r.ami.clone()).filter(|a| !a.is_empty()).or_else(|| args.ami.clone()).unwrap_or_default();
     if let Some(path) = &args.dotenv {
         let done = format!("deploy {}", outcome.as_str());
-        if let Err(e) = write_dotenv(path, &super::outcome::deploy_vars(&env.name, &image, commit.as_deref(), outcome), &done) {
+        if let Err(e) = write_dotenv(path, &super::outcome::deploy_vars(&env.name, &image, commit.as_deref(), outcome, report.as_ref()), &done) {
             result = result.and(Err(e));
         }
     }

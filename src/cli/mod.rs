@@ -281,24 +281,39 @@ impl Session {
 
     /// Takes the environment's deploy lock (engine::lock) on every group of every wave, unless this is a
     /// dry run, which changes nothing and so needs none.
-    pub async fn lock(&self, env: &EnvSettings, commit: Option<&str>) -> Result<Option<Lock>> {
+    pub async fn lock(&self, env: &EnvSettings, commit: Option<&str>) -> Result<Option<Vec<(Option<String>, Lock)>>> {
         if self.dry_run.is_some() {
             return Ok(None);
         }
-        let groups = env.group_names();
-        let take = crate::engine::lock::take(&self.ctx, &env.name, &groups, commit, env.lock_lease);
-        self.interruptible(take).await.map(Some)
+        // One lock per region, on that region's groups (a group name exists once per region).
+        let mut held = Vec::new();
+        for region in env.placement.rollout_regions() {
+            let groups: Vec<String> = env.groups.values().filter(|g| g.region == region).map(|g| g.name.clone()).collect();
+            let ctx = self.ctx.place(region.as_deref());
+            let take = crate::engine::lock::take(&ctx, &env.name, &groups, commit, env.lock_lease);
+            match self.interruptible(take).await {
+                Ok(lock) => held.push((region, lock)),
+                Err(e) => {
+                    self.unlock(Some(held)).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Some(held))
     }
 
-    /// Gives the lock back; a signal while AWS is slow to answer leaves it to its lease instead of
+    /// Gives the locks back; a signal while AWS is slow to answer leaves them to their lease instead of
     /// holding the exit up.
-    pub async fn unlock(&self, lock: Option<Lock>) {
-        let Some(lock) = lock else { return };
-        let next = self.signals.count() + 1;
-        tokio::select! {
-            () = lock.release(&self.ctx) => {}
-            s = self.signals.nth(next) => {
-                self.ctx.events.warn("bakeroll", format!("{s} received while releasing the deploy lock: it expires with its lease"));
+    pub async fn unlock(&self, locks: Option<Vec<(Option<String>, Lock)>>) {
+        for (region, lock) in locks.into_iter().flatten() {
+            let next = self.signals.count() + 1;
+            let ctx = self.ctx.place(region.as_deref());
+            tokio::select! {
+                () = lock.release(&ctx) => {}
+                s = self.signals.nth(next) => {
+                    self.ctx.events.warn("bakeroll", format!("{s} received while releasing the deploy lock: it expires with its lease"));
+                    return;
+                }
             }
         }
     }
@@ -391,7 +406,7 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
 /// Writes `KEY=value` lines GitLab's `artifacts:reports:dotenv` accepts (single-line values).
 /// `done` says what the command achieved: a file that cannot be written at the end is an error of its
 /// own (exit 7) that keeps saying so, never "nothing was changed".
-pub fn write_dotenv(path: &Path, vars: &[(&str, String)], done: &str) -> Result<()> {
+pub fn write_dotenv(path: &Path, vars: &[(String, String)], done: &str) -> Result<()> {
     let mut text = String::new();
     for (k, v) in vars {
         if v.contains('\n') {

@@ -56,18 +56,23 @@ pub fn deployed_text(report: &DeployReport) -> String {
 }
 
 /// `AMI_ID`, `AMI_NAME`, `RELEASE` of a bake.
-pub fn bake_vars(baked: &Baked) -> Vec<(&'static str, String)> {
-    vec![("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())]
+pub fn bake_vars(baked: &Baked) -> Vec<(String, String)> {
+    [("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())].map(|(k, v)| (k.to_string(), v)).to_vec()
 }
 
-/// `DEPLOY_OUTCOME`, `AMI_ID`, `RELEASE`, `BAKEROLL_ENV` of a deploy.
-pub fn deploy_vars(env: &str, image: &str, commit: Option<&str>, outcome: Outcome) -> Vec<(&'static str, String)> {
-    vec![
-        ("DEPLOY_OUTCOME", outcome.as_str().to_string()),
-        ("AMI_ID", image.to_string()),
-        ("RELEASE", commit.unwrap_or("").to_string()),
-        ("BAKEROLL_ENV", env.to_string()),
-    ]
+/// `DEPLOY_OUTCOME`, `AMI_ID`, `RELEASE`, `BAKEROLL_ENV` of a deploy, and `AMI_ID_<REGION>` for each
+/// region's image (`AMI_ID_AP_SOUTHEAST_1`) when the release lives in several.
+pub fn deploy_vars(env: &str, image: &str, commit: Option<&str>, outcome: Outcome, report: Option<&DeployReport>) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("DEPLOY_OUTCOME".to_string(), outcome.as_str().to_string()),
+        ("AMI_ID".to_string(), image.to_string()),
+        ("RELEASE".to_string(), commit.unwrap_or("").to_string()),
+        ("BAKEROLL_ENV".to_string(), env.to_string()),
+    ];
+    for (region, id) in report.map(|r| &r.images).into_iter().flatten() {
+        vars.push((format!("AMI_ID_{}", region.to_uppercase().replace('-', "_")), id.clone()));
+    }
+    vars
 }
 
 /// The release every group of the environment ran before this one, when they all ran the same: what
