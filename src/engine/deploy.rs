@@ -18,6 +18,8 @@ use super::preflight::{self, Prepared, ReleaseKey};
 use super::start::{self, Target};
 use super::watch::Lane;
 use super::{Ctx, RefreshKind};
+use crate::core::metric_gate::MetricGate;
+use crate::core::metric_plan::MetricPlan;
 use crate::core::model::{LeftBehind, PoolInstance, RefreshStatus};
 use crate::core::release::{Cause, GroupEnd, GroupState, ReleasePlan, Verdict};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout};
@@ -145,9 +147,11 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
 
 /// The release itself, on groups preflight has checked (`ship` checks them before its bake).
 pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>) -> (DeployReport, Result<()>) {
-    let mut job = DeployJob::new(env, req, prepared);
-    let mut plan = ReleasePlan::new(env.waves.clone());
     ctx.events.release(&env.name, env.waves.clone());
+    let metrics = super::metrics::plan(ctx, env, &prepared).await;
+    let mut job = DeployJob::new(env, req, prepared);
+    job.metrics = metrics;
+    let mut plan = ReleasePlan::new(env.waves.clone());
     let verdict = driver::run(ctx, &mut plan, &mut job, &env.alarms, env.poll).await;
     job.finish(&plan, verdict)
 }
@@ -170,6 +174,8 @@ struct DeployJob<'a> {
     tracks: BTreeMap<String, Track>,
     /// Groups that could not start, and why.
     errors: Vec<(String, Error)>,
+    /// Each group's metric gate plan (`engine::metrics`).
+    metrics: BTreeMap<String, MetricPlan>,
 }
 
 /// How one group began.
@@ -183,7 +189,7 @@ impl<'a> DeployJob<'a> {
     fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>) -> Self {
         let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.group.name.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
-        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new() }
+        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: BTreeMap::new() }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
@@ -251,7 +257,7 @@ impl<'a> DeployJob<'a> {
         report.new_version = Some(new.version);
         ctx.events.info(group, format!("instance refresh {refresh_id} rolls out version {}", new.version));
         // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
-        let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
+        let baseline: Vec<String> = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
         let old = Release {
             version: p.current,
             image_id: p.current_image.clone(),
@@ -266,7 +272,14 @@ impl<'a> DeployJob<'a> {
                 rollout.reason = Some(RollbackReason::AwsRollback { reason: Some(reason) });
                 (rollout, RefreshKind::Back)
             }
-            None => (Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline), RefreshKind::Forward),
+            None => {
+                let rollout = Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline.clone());
+                let rollout = match self.metrics.get(group).filter(|m| !m.watched.is_empty()) {
+                    Some(plan) => rollout.with_metrics(MetricGate::new(settings.rollout.metrics, plan.clone(), baseline, ctx.cloud.clock.wall_ms())),
+                    None => rollout,
+                };
+                (rollout, RefreshKind::Forward)
+            }
         };
         let lane = Lane::new(group, &p.template.id, &settings, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
         Begun::Lane { lane: Box::new(lane), track: Track { old, new, back: kind == RefreshKind::Back, started }, report }
