@@ -23,7 +23,8 @@
 //!   never does.
 //! - **Publication**: a refresh that ends before the minutes the new release served are published is not
 //!   yet verified: `awaiting` holds the verification until the minute in which the fleet became entirely
-//!   new (or the verification began) is published, at most `PUBLISH_WAIT_MINUTES` minutes after it.
+//!   new (or the verification began) is published, and while the latest verdict is bad (evidence not yet
+//!   at the threshold), at most `PUBLISH_WAIT_MINUTES` minutes after that minute.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +63,16 @@ struct Tally {
     reference_latency: Latencies,
     error: Option<Judgement<RateFinding>>,
     latency: Option<Judgement<LatencyFinding>>,
+}
+
+impl Tally {
+    /// The latest verdict convicts.
+    fn bad(&self) -> bool {
+        fn failed<T>(j: &Option<Judgement<T>>) -> bool {
+            j.as_ref().is_some_and(|j| j.failed().is_some())
+        }
+        failed(&self.error) || failed(&self.latency)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -336,8 +347,11 @@ impl MetricGate {
         let ready = *self.ready_at.get_or_insert(now);
         let needed = self.full_at.map_or(ready, |f| f.min(ready));
         let with_data: Vec<i64> = self.plan.watched.iter().filter_map(|w| self.watermarks.get(&w.load_balancer).copied()).collect();
+        // A verdict that is bad now (evidence below the threshold yet) is no verification: the next minute
+        // either adds to it or clears it.
+        let standing = self.tallies.values().any(Tally::bad);
         let (deadline, published) = match self.period {
-            Some(p) => (needed + PUBLISH_WAIT_MINUTES * p, with_data.iter().all(|wm| *wm > needed - p)),
+            Some(p) => (needed + PUBLISH_WAIT_MINUTES * p, !standing && with_data.iter().all(|wm| *wm > needed - p)),
             // Answers came, without a single datapoint: no requests, nothing will be published.
             None if self.answered => (now, true),
             None => (ready + PUBLISH_WAIT_MINUTES * AWS_MINUTE_MS, false),

@@ -4,8 +4,9 @@
 //! targets (healthy ones; all unhealthy ones when none is healthy: the ALB fails open; never `initial`,
 //! `draining` or `unused` ones), and each request answers as its target's image says (`local-aws:error-rate`,
 //! default 0.002; `local-aws:latency`, mean seconds, default 0.05, lognormal with σ 0.5 as the emulator
-//! draws it), or as `FakeCloud::set_image_traffic` sets. Counts are the expected values, rounded: a
-//! release as good as the old one measures exactly the same, so scenarios are reproducible.
+//! draws it), or as `FakeCloud::set_image_traffic` sets. Counts are the expected values, rounded (5XX
+//! counts dithered so that they average to the expected rate): a release as good as the old one measures
+//! the same, and scenarios are reproducible.
 //!
 //! A tick records a target group's serving images only when they change (so quiet ticks stay skippable);
 //! GetMetricData integrates that record over each minute of the fake's calendar (minute *k* starts at
@@ -131,7 +132,10 @@ impl State {
         }
         let total: f64 = parts.iter().map(|(w, _)| w).sum();
         let avg = parts.iter().map(|(w, m)| w * m).sum::<f64>() / total;
-        Some((requests, errors.round().min(requests), p99(&parts, total), avg))
+        // Whole errors that average to the expected count over the minutes (1.2 a minute: 1, 1, 2, 1, 1,
+        // ...): a dither that is the same for every target group, so equal rates measure equal.
+        let dither = (from / MINUTE_MS) as f64 * 0.618_033_988_749_895 % 1.0;
+        Some((requests, (errors + dither).floor().min(requests), p99(&parts, total), avg))
     }
 
     /// GetMetricData over the fake's ALB metrics.
