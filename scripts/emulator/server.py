@@ -186,8 +186,9 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
-                   launch_templates, lifecycle_hooks, refresh, refresh_api, standby, target_health, warm_pool)
+    from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, elbv2_arns,
+                   idempotency, launch_templates, lifecycle_hooks, refresh, refresh_api, standby, target_health,
+                   warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -195,6 +196,7 @@ def install_all() -> None:
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
     target_health.install()
+    elbv2_arns.install()
     asg.install()
     asg_launch.install()
     lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed
