@@ -89,6 +89,11 @@ pub struct MetricGate {
     /// Per load balancer: the latest minute published.
     watermarks: BTreeMap<String, i64>,
     period: Option<i64>,
+    /// CloudWatch's delay after a minute ends, as far as the answers tell: at least `delay.0` (a poll after
+    /// the minute ended did not see it), at most `delay.1` (a poll saw it). See `learn_delay`.
+    delay: (Option<i64>, Option<i64>),
+    /// Per load balancer: when the latest answer that brought no new minute was asked.
+    unseen_at: BTreeMap<String, i64>,
     answered: bool,
     tallies: BTreeMap<String, Tally>,
     /// When every watched target group first served from new instances only.
@@ -113,6 +118,8 @@ impl MetricGate {
             points: BTreeMap::new(),
             watermarks: BTreeMap::new(),
             period: None,
+            delay: (None, None),
+            unseen_at: BTreeMap::new(),
             answered: false,
             tallies: BTreeMap::new(),
             full_at: None,
@@ -127,6 +134,12 @@ impl MetricGate {
 
     fn active(&self) -> bool {
         self.params.mode == MetricsMode::Auto && self.disabled.is_none() && !self.plan.watched.is_empty()
+    }
+
+    /// What GetMetricData returned at wall-clock `now` before the rollout began (the release's first look at
+    /// every target group's recent minutes): the baseline and CloudWatch's grid, before the first poll.
+    pub fn prime(&mut self, now: i64, seen: &MetricsSeen) {
+        self.ingest(now, Some(seen));
     }
 
     /// The refresh really started earlier (a refresh an earlier run started, whose StartTime AWS reports).
@@ -168,6 +181,48 @@ impl MetricGate {
         Some(MetricAsk { series, start_ms: start })
     }
 
+    /// How long from wall-clock `now` until the next minute is due to be published, when that comes before
+    /// the next regular poll would: a poll then sees it at once rather than up to a poll interval later.
+    /// Learnt from when minutes showed so far (None until then).
+    pub fn next_publication_in(&self, now: i64) -> Option<i64> {
+        if !self.active() {
+            return None;
+        }
+        let (p, hi) = (self.period?, self.delay.1?);
+        // While the delay is known only roughly, look half-way into what is left of the doubt: each minute
+        // then halves it (a look that saw nothing raises the floor, one that saw it lowers the ceiling).
+        let lag = match self.delay.0 {
+            Some(lo) if hi - lo > 20 => (lo + hi) / 2,
+            _ => hi + 5, // a few milliseconds late rather than early: timestamps are whole milliseconds
+        };
+        let due = self.plan.watched.iter().filter_map(|w| self.watermarks.get(&w.load_balancer)).map(|wm| wm + 2 * p + lag).min()?;
+        (due > now).then_some(due - now)
+    }
+
+    /// What this answer (asked at `now`) tells about CloudWatch's delay: a load balancer's newest minute
+    /// ended at `wm + p` and showed by `now`, after the last look that did not see it.
+    fn learn_delay(&mut self, now: i64, before: &BTreeMap<String, i64>) {
+        let Some(p) = self.period else { return };
+        for (lb, wm) in &self.watermarks {
+            if before.get(lb).is_none_or(|old| old >= wm) {
+                self.unseen_at.insert(lb.clone(), now);
+                continue;
+            }
+            let end = wm + p;
+            let hi = (now - end).max(0);
+            self.delay.1 = Some(self.delay.1.map_or(hi, |h| h.min(hi)));
+            if let Some(lo) = self.unseen_at.get(lb).map(|t| t - end).filter(|lo| *lo >= 0) {
+                self.delay.0 = Some(self.delay.0.map_or(lo, |l| l.max(lo)));
+            }
+            // A delay that varies (a floor above the ceiling): trust only the ceiling.
+            if let (Some(lo), Some(hi)) = self.delay {
+                if lo > hi {
+                    self.delay.0 = None;
+                }
+            }
+        }
+    }
+
     /// One poll: the fleet's shares at wall-clock `now`, what the metric call returned (if one was made),
     /// then every newly published minute judged. Returns the evidence found (`at_secs`: the rollout's clock).
     pub fn observe(&mut self, now: i64, group: &Group, health: &HealthByGroup, seen: Option<&MetricsSeen>, at_secs: f64) -> Vec<Evidence> {
@@ -175,7 +230,7 @@ impl MetricGate {
             return vec![];
         }
         self.note_shares(now, group, health);
-        self.ingest(seen);
+        self.ingest(now, seen);
         if self.disabled.is_some() {
             return vec![];
         }
@@ -210,7 +265,7 @@ impl MetricGate {
         }
     }
 
-    fn ingest(&mut self, seen: Option<&MetricsSeen>) {
+    fn ingest(&mut self, now: i64, seen: Option<&MetricsSeen>) {
         match seen {
             None => {}
             Some(MetricsSeen::Failed { message, denied: true }) => {
@@ -237,6 +292,7 @@ impl MetricGate {
                         std::iter::once(&w.target_group).chain(refs)
                     })
                     .collect();
+                let before = self.watermarks.clone();
                 for s in series.iter().filter(|s| relevant.contains(&s.key.target_group)) {
                     let store = self.points.entry((s.key.target_group.clone(), s.key.metric)).or_default();
                     store.extend(s.points.iter().copied());
@@ -249,6 +305,7 @@ impl MetricGate {
                 if !self.points.values().all(BTreeMap::is_empty) {
                     self.period = Some(spacing.unwrap_or(AWS_MINUTE_MS).min(AWS_MINUTE_MS));
                 }
+                self.learn_delay(now, &before);
             }
         }
     }
@@ -329,7 +386,7 @@ impl MetricGate {
                 let error = error_verdict(&tally.window, &base, &self.params);
                 let latency = latency_verdict(&tally.window_latency, &base_latency, &self.params);
                 if n * share > 0.0 && (error.failed().is_some() || latency.failed().is_some()) {
-                    found.push(evidence(tg, &w.comparison, &error, &latency, at_secs));
+                    found.push(evidence(tg, &w.comparison, &error, &latency, m, at_secs));
                 }
                 (tally.error, tally.latency) = (Some(error), Some(latency));
             }
@@ -410,7 +467,7 @@ impl MetricGate {
     }
 }
 
-fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, latency: &Judgement<LatencyFinding>, at_secs: f64) -> Evidence {
+fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, latency: &Judgement<LatencyFinding>, minute_ms: i64, at_secs: f64) -> Evidence {
     let against = comparison.against();
     let mut texts = Vec::new();
     if let Some(f) = error.failed() {
@@ -423,7 +480,7 @@ fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, l
         Comparison::Before => ("before", vec![]),
         Comparison::Canary { reference } => ("canary", reference.iter().map(|r| tg_name(r).to_string()).collect()),
     };
-    let metric = MetricEvidence { comparison: name.into(), reference, error_rate: error.failed().copied(), latency: latency.failed().copied() };
+    let metric = MetricEvidence { minute_ms, comparison: name.into(), reference, error_rate: error.failed().copied(), latency: latency.failed().copied() };
     Evidence {
         kind: if error.failed().is_some() { EvidenceKind::ErrorRate } else { EvidenceKind::Latency },
         instance: String::new(),

@@ -256,3 +256,31 @@ fn fail_open_traffic_goes_to_unhealthy_targets_when_none_is_healthy() {
     g.observe(0, &group, &health, None, 0.0);
     assert_eq!(g.share_in(WEB, 0, 60_000), 1.0, "only the unhealthy new target serves");
 }
+
+#[test]
+fn the_next_look_comes_when_the_next_minute_is_due() {
+    // The sim publishes minute k two minutes after its start: a minute after it ends.
+    let sim = Sim::new(0.002);
+    let mut g = gate(&sim, Comparison::Before, MetricParams::default());
+    let m = sim.minute();
+    let (group, health) = fleet(0);
+    let mut look = |g: &mut MetricGate, t: i64| {
+        g.observe(t, &group, &health, Some(&sim.published(t, &[WEB])), 0.0);
+    };
+    assert_eq!(g.next_publication_in(12 * m), None, "nothing learnt yet");
+    look(&mut g, 12 * m);
+    assert_eq!(g.next_publication_in(12 * m), None, "one answer tells no delay");
+    // Minute 11 ended at 12: not seen at 12, seen at 13 + 1/12. The next look goes half-way into that doubt.
+    let t = 13 * m + m / 12;
+    look(&mut g, t);
+    assert_eq!(g.next_publication_in(t), Some(13 * m + (m + m / 12) / 2 - t));
+    // Minute 12 ended at 13: not seen at 13.75, seen at 14 + 10 ms: between 0.75 and 1 minute (+ 10 ms).
+    look(&mut g, 14 * m - m / 4);
+    look(&mut g, 14 * m + 10);
+    assert_eq!(g.next_publication_in(14 * m + 10), Some(14 * m + (3 * m / 4 + m + 10) / 2 - (14 * m + 10)));
+    // Not seen a millisecond before 15, seen at 15: known to the millisecond, so the next look comes just after.
+    look(&mut g, 15 * m - 1);
+    look(&mut g, 15 * m);
+    assert_eq!(g.next_publication_in(15 * m), Some(m + 5), "minute 14 ends at 15 and shows at 16");
+    assert_eq!(g.next_publication_in(16 * m + 10), None, "due already: the regular poll asks");
+}

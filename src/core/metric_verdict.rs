@@ -330,6 +330,8 @@ impl LatencyFinding {
 /// What a piece of metric evidence measured, for the JSON summary and the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricEvidence {
+    /// The published minute whose verdict this is (its start, Unix ms, as CloudWatch stamps it).
+    pub minute_ms: i64,
     /// `before` (the target group's own minutes before the refresh) or `canary` (other target groups of
     /// the same load balancer over the same minutes).
     pub comparison: String,

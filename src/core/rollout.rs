@@ -361,6 +361,11 @@ impl Rollout {
     }
 
     pub fn step(&mut self, obs: &Observation) -> Decision {
+        let decision = self.step_phase(obs);
+        self.sooner_for_metrics(decision, obs.wall_ms)
+    }
+
+    fn step_phase(&mut self, obs: &Observation) -> Decision {
         if let Some(action) = self.retry.take() {
             return Decision::Act(action);
         }

@@ -3,8 +3,10 @@
 //! the minutes the new release served are published, and what the rollout then says about them. A child of
 //! `rollout.rs` (it reads the rollout's state); the decisions stay in `Rollout::step`.
 
+use std::time::Duration;
+
 use super::super::metric_gate::{MetricAsk, MetricGate};
-use super::{Observation, Phase, Rollout, Which};
+use super::{Decision, Observation, Phase, Rollout, Which};
 
 impl Rollout {
     /// The same rollout judging the new release on the load balancer's metrics too (`metric_gate`).
@@ -42,6 +44,18 @@ impl Rollout {
         let n = found.len();
         self.gate.add(found);
         n
+    }
+
+    /// A regular wait (one poll interval) while judging is cut short when the next minute of metrics is due
+    /// sooner: the minute that convicts is then seen as it is published, not up to a poll later.
+    pub(super) fn sooner_for_metrics(&self, decision: Decision, now_ms: i64) -> Decision {
+        match decision {
+            Decision::Wait(d) if d == self.params.poll && self.judging() => {
+                let due = self.metrics.as_ref().and_then(|m| m.next_publication_in(now_ms));
+                Decision::Wait(due.map_or(d, |ms| d.min(Duration::from_millis(ms.max(0) as u64))))
+            }
+            other => other,
+        }
     }
 
     /// A verified fleet waits for the minutes the new release served to be published (bounded).

@@ -18,8 +18,6 @@ use super::preflight::{self, Prepared, ReleaseKey};
 use super::start::{self, Target};
 use super::watch::Lane;
 use super::{Ctx, RefreshKind};
-use crate::core::metric_gate::MetricGate;
-use crate::core::metric_plan::MetricPlan;
 use crate::core::model::{LeftBehind, PoolInstance, RefreshStatus};
 use crate::core::release::{Cause, GroupEnd, GroupState, ReleasePlan, Verdict};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout};
@@ -175,7 +173,7 @@ struct DeployJob<'a> {
     /// Groups that could not start, and why.
     errors: Vec<(String, Error)>,
     /// Each group's metric gate plan (`engine::metrics`).
-    metrics: BTreeMap<String, MetricPlan>,
+    metrics: super::metrics::Plans,
 }
 
 /// How one group began.
@@ -189,7 +187,7 @@ impl<'a> DeployJob<'a> {
     fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>) -> Self {
         let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.group.name.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
-        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: BTreeMap::new() }
+        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default() }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
@@ -274,8 +272,8 @@ impl<'a> DeployJob<'a> {
             }
             None => {
                 let rollout = Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline.clone());
-                let rollout = match self.metrics.get(group).filter(|m| !m.watched.is_empty()) {
-                    Some(plan) => rollout.with_metrics(MetricGate::new(settings.rollout.metrics, plan.clone(), baseline, ctx.cloud.clock.wall_ms())),
+                let rollout = match self.metrics.gate(group, &settings, baseline, ctx.cloud.clock.wall_ms()) {
+                    Some(gate) => rollout.with_metrics(gate),
                     None => rollout,
                 };
                 (rollout, RefreshKind::Forward)

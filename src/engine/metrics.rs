@@ -1,19 +1,72 @@
 //! The metric gate's plan for a release: which load balancer each target group of the environment's
 //! groups is behind (one DescribeTargetGroups for all of them, before the first wave starts), then the
-//! comparison each group gets (`core::metric_plan`), said on screen and in a dry run's plan. Reading the
-//! load balancers is not worth failing a deploy for: if it fails, the groups are said to have no metrics
-//! and the other evidence judges the release.
+//! comparison each group gets (`core::metric_plan`), said on screen and in a dry run's plan, and the last
+//! ten minutes of their metrics (one GetMetricData): the baseline, and the grid of CloudWatch's minutes,
+//! known before any refresh starts, so that no poll of a rollout waits on a long first answer. Neither read
+//! is worth failing a deploy for: if the first fails, the groups are said to have no metrics and the other
+//! evidence judges the release; if the second fails, each rollout asks for itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::preflight::Prepared;
 use super::Ctx;
-use crate::core::metric_plan::{self, MetricPlan};
+use crate::core::metric_gate::{MetricGate, BASELINE_MINUTES};
+use crate::core::metric_plan::{self, Comparison, MetricPlan};
 use crate::core::metric_verdict::MetricsMode;
-use crate::core::settings::EnvSettings;
+use crate::core::metrics::{MetricRequest, MetricsSeen};
+use crate::core::settings::{EnvSettings, GroupSettings};
 
-/// Every group's metric plan (groups with `metrics = "off"` get none).
-pub async fn plan(ctx: &Ctx, env: &EnvSettings, prepared: &[Prepared]) -> BTreeMap<String, MetricPlan> {
+/// Every group's metric plan, and the metrics of the minutes before the release (when they could be read).
+#[derive(Default)]
+pub struct Plans {
+    pub groups: BTreeMap<String, MetricPlan>,
+    /// What GetMetricData returned at `.0` (wall ms) for every target group any plan reads.
+    recent: Option<(i64, MetricsSeen)>,
+}
+
+impl Plans {
+    /// The metric gate of `group`'s rollout, started at wall-clock `started_ms` with `baseline` (the
+    /// instances before the refresh): None when the group has nothing to read.
+    pub fn gate(&self, group: &str, settings: &GroupSettings, baseline: Vec<String>, started_ms: i64) -> Option<MetricGate> {
+        let plan = self.groups.get(group).filter(|p| !p.watched.is_empty())?;
+        let mut gate = MetricGate::new(settings.rollout.metrics, plan.clone(), baseline, started_ms);
+        if let Some((at, seen)) = &self.recent {
+            gate.prime(*at, seen);
+        }
+        Some(gate)
+    }
+}
+
+/// Every group's metric plan (groups with `metrics = "off"` get none), and the ten minutes before.
+pub async fn plan(ctx: &Ctx, env: &EnvSettings, prepared: &[Prepared]) -> Plans {
+    let groups = plan_groups(ctx, env, prepared).await;
+    let series: Vec<(String, String)> = groups
+        .values()
+        .flat_map(|p| p.watched.iter())
+        .flat_map(|w| {
+            let refs = match &w.comparison {
+                Comparison::Canary { reference } => reference.clone(),
+                Comparison::Before => vec![],
+            };
+            std::iter::once(w.target_group.clone()).chain(refs).map(|tg| (w.load_balancer.clone(), tg))
+        })
+        .collect();
+    if series.is_empty() {
+        return Plans { groups, recent: None };
+    }
+    // Ten AWS minutes back: on an endpoint whose minutes are shorter this asks for more than needed, once.
+    let now = ctx.cloud.clock.wall_ms();
+    let req = MetricRequest::of(&series, now - BASELINE_MINUTES * 60_000, now);
+    let recent = match ctx.cloud.cloudwatch.metric_data(&req).await {
+        Ok(series) => Some((now, MetricsSeen::Data(series))),
+        // Refused: every gate hears it at once, and none asks again.
+        Err(e) if e.kind == crate::cloud::ErrorKind::Denied => Some((now, MetricsSeen::Failed { message: e.to_string(), denied: true })),
+        Err(_) => None,
+    };
+    Plans { groups, recent }
+}
+
+async fn plan_groups(ctx: &Ctx, env: &EnvSettings, prepared: &[Prepared]) -> BTreeMap<String, MetricPlan> {
     let on = |g: &str| env.group(g).rollout.metrics.mode == MetricsMode::Auto;
     let target_groups: BTreeMap<String, Vec<String>> =
         prepared.iter().map(|p| (p.group.name.clone(), p.group.target_group_arns.clone())).collect();
@@ -41,7 +94,9 @@ pub async fn plan(ctx: &Ctx, env: &EnvSettings, prepared: &[Prepared]) -> BTreeM
             None => continue,
         };
         let settings = env.group(&group).rollout;
-        let line = if plan.watched.is_empty() {
+        let line = if !on(&group) {
+            "metric gate off (metrics = \"off\"); the other evidence judges the release".to_string()
+        } else if plan.watched.is_empty() {
             format!("{}; the other evidence judges the release", plan.describe())
         } else {
             format!("{} (convicts on {})", plan.describe(), settings.metrics)

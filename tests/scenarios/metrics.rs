@@ -203,7 +203,7 @@ async fn a_refused_metric_call_leaves_the_release_to_the_other_evidence() {
     let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag(ERROR_RATE_TAG, "0.05"));
     run(&w, &ami).await.1.expect("deployed: no metrics, nothing else against it");
     assert!(infos(&w).iter().any(|l| l.contains("metrics unavailable from now on")), "{:#?}", infos(&w));
-    assert_eq!(w.calls("cloudwatch:GetMetricData"), 1, "asked once, then never again");
+    assert_eq!(w.calls("cloudwatch:GetMetricData"), 1, "asked once (the ten minutes before the release), then never again");
 }
 
 #[tokio::test(start_paused = true)]
