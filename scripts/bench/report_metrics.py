@@ -31,17 +31,22 @@ def metrics(r: dict) -> dict:
              f"G = 1 group, T = 2 target groups) at time scale {m['scale']} (a metric minute is {60 * m['scale']:.1f} s real, the",
              f"poll {poll_ms:.0f} ms real = {m['poll_s'] / m['scale']:.0f} AWS s), bake_time {m['bake_time']} (AWS), every metric",
              "setting at its default. *Published → rollback*: from the moment the local AWS showed the minute whose verdict",
-             "convicted (its documented delay) to the refresh's RollbackStartTime (or the start of the refresh back). *First",
-             "piece → rollback*: from the publication of the first minute held against the release (AWS s).", "",
-             "| # | old → new 5XX rate | × | requests/min | outcome | evidence | published → rollback | first piece → rollback | polls | watch calls per poll | GetMetricData |",
+             "convicted (its documented delay) to the refresh's RollbackStartTime (or the start of the refresh back), in real",
+             "ms, split into publication → the poll that convicted began (bakeroll's pace: a look is brought forward to when",
+             "the next minute is due) and that poll → the rollback (the local AWS's answers to the poll's calls, then to",
+             "RollbackInstanceRefresh); the first part is negative when that poll began just before the minute showed and its",
+             "GetMetricData reached the local AWS just after (it answers one call at a time). *First piece → rollback*: from",
+             "the publication of the first minute held against the release (AWS s).", "",
+             "| # | old → new 5XX rate | × | requests/min | outcome | evidence | published → rollback (→ poll + poll → rollback) | first piece → rollback | polls | watch calls per poll | GetMetricData |",
              "| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for x in rel:
         outcome = "rolled back" if x["rolled_back"] else (x["outcome"] or f"exit {x['exit_code']}")
         pub = x.get("publication_to_rollback_ms")
+        split = f" ({x['publication_to_poll_ms']:.0f} + {x['poll_to_rollback_ms']:.0f})" if x.get("poll_to_rollback_ms") is not None else ""
         first = x.get("first_piece_to_rollback_aws_s")
         lines.append(f"| {x['n']} | {pct(x['old_rate'])} → {pct(x['new_rate'])} ({'bad' if x['bad'] else 'good'}) | {x['factor']:.2f} | "
                      f"{x['rpm']} | {outcome} | {x['pieces'] or ''} {', '.join(x['kinds'])} | "
-                     f"{'' if pub is None else f'{pub:.0f} ms'} | {'' if first is None else f'{first:.0f} AWS s'} | {x['polls']} | "
+                     f"{'' if pub is None else f'{pub:.0f} ms{split}'} | {'' if first is None else f'{first:.0f} AWS s'} | {x['polls']} | "
                      f"{x['calls_per_poll']:.2f} ({x['limit']}) | {x['metric_calls']} |")
     convicting = next((x["reason"] for x in rel if x.get("reason")), None)
     if convicting:

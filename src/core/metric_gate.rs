@@ -234,7 +234,7 @@ impl MetricGate {
         if self.disabled.is_some() {
             return vec![];
         }
-        self.judge(at_secs)
+        self.judge(now, at_secs)
     }
 
     fn note_shares(&mut self, now: i64, group: &Group, health: &HealthByGroup) {
@@ -341,7 +341,7 @@ impl MetricGate {
         (c, l)
     }
 
-    fn judge(&mut self, at_secs: f64) -> Vec<Evidence> {
+    fn judge(&mut self, now: i64, at_secs: f64) -> Vec<Evidence> {
         let Some(p) = self.period else { return vec![] };
         let mut found = Vec::new();
         for w in self.plan.watched.clone() {
@@ -386,7 +386,7 @@ impl MetricGate {
                 let error = error_verdict(&tally.window, &base, &self.params);
                 let latency = latency_verdict(&tally.window_latency, &base_latency, &self.params);
                 if n * share > 0.0 && (error.failed().is_some() || latency.failed().is_some()) {
-                    found.push(evidence(tg, &w.comparison, &error, &latency, m, at_secs));
+                    found.push(evidence(tg, &w.comparison, &error, &latency, (m, now), at_secs));
                 }
                 (tally.error, tally.latency) = (Some(error), Some(latency));
             }
@@ -467,7 +467,8 @@ impl MetricGate {
     }
 }
 
-fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, latency: &Judgement<LatencyFinding>, minute_ms: i64, at_secs: f64) -> Evidence {
+/// A piece of evidence: the verdicts of the minute `when.0`, judged by the poll that began at `when.1`.
+fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, latency: &Judgement<LatencyFinding>, when: (i64, i64), at_secs: f64) -> Evidence {
     let against = comparison.against();
     let mut texts = Vec::new();
     if let Some(f) = error.failed() {
@@ -480,7 +481,7 @@ fn evidence(tg: &str, comparison: &Comparison, error: &Judgement<RateFinding>, l
         Comparison::Before => ("before", vec![]),
         Comparison::Canary { reference } => ("canary", reference.iter().map(|r| tg_name(r).to_string()).collect()),
     };
-    let metric = MetricEvidence { minute_ms, comparison: name.into(), reference, error_rate: error.failed().copied(), latency: latency.failed().copied() };
+    let metric = MetricEvidence { minute_ms: when.0, seen_ms: when.1, comparison: name.into(), reference, error_rate: error.failed().copied(), latency: latency.failed().copied() };
     Evidence {
         kind: if error.failed().is_some() { EvidenceKind::ErrorRate } else { EvidenceKind::Latency },
         instance: String::new(),

@@ -332,6 +332,8 @@ impl LatencyFinding {
 pub struct MetricEvidence {
     /// The published minute whose verdict this is (its start, Unix ms, as CloudWatch stamps it).
     pub minute_ms: i64,
+    /// When the poll that judged it began (Unix ms, bakeroll's clock).
+    pub seen_ms: i64,
     /// `before` (the target group's own minutes before the refresh) or `canary` (other target groups of
     /// the same load balancer over the same minutes).
     pub comparison: String,
