@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cloud::{CloudError, ErrorKind};
+use crate::cloud::{CloudError, ErrorKind, SetupError};
 use crate::config::ConfigError;
 
 /// Exit codes: part of the user contract (README "Exit codes").
@@ -25,6 +25,10 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Usage(String),
+    /// AWS cannot be used as configured (region, credentials, an endpoint never reached): found before
+    /// any work; the fix is the `Next:` line.
+    #[error(transparent)]
+    Setup(SetupError),
     /// Checked before anything was changed.
     #[error("{message}")]
     Precondition {
@@ -73,8 +77,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A failed cloud call, given the state the world is in at that point.
-    pub fn cloud(source: CloudError, state: impl Into<String>) -> Self {
+    pub fn cloud(mut source: CloudError, state: impl Into<String>) -> Self {
         let state = state.into();
+        if source.kind == ErrorKind::Setup {
+            match source.source.take().map(|s| s.downcast::<SetupError>()) {
+                Some(Ok(setup)) => return Self::Setup(*setup),
+                Some(Err(other)) => source.source = Some(other),
+                None => {}
+            }
+        }
         match source.kind {
             ErrorKind::Denied => Self::Denied { state, source },
             _ => Self::Cloud { state, source },
@@ -87,7 +98,7 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => exit::USAGE,
+            Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => exit::USAGE,
             Self::Denied { .. } => exit::DENIED,
             Self::Bake { .. } => exit::BAKE_FAILED,
             Self::RolledBack { .. } => exit::ROLLED_BACK,
@@ -109,14 +120,14 @@ impl Error {
             | Self::Unsettled { state, .. }
             | Self::Output { state, .. }
             | Self::Cloud { state, .. } => Some(state),
-            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } | Self::Bug(_) => None,
+            Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } | Self::Bug(_) => None,
         }
     }
 
     /// What the world looks like after this error.
     pub fn state(&self) -> Option<&str> {
         match self {
-            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => Some("nothing was changed"),
+            Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => Some("nothing was changed"),
             Self::Denied { state, .. }
             | Self::Bake { state, .. }
             | Self::RolledBack { state, .. }
@@ -131,6 +142,30 @@ impl Error {
 }
 
 impl Error {
+    /// A setup problem reported through another error (a bake or a precondition that wrapped the
+    /// failed first call) is the setup problem: it happened before AWS ever answered, so nothing was
+    /// changed, and the fix is the setup's.
+    pub fn setup_first(self) -> Self {
+        if matches!(self, Self::Setup(_)) {
+            return self;
+        }
+        let mut source = std::error::Error::source(&self);
+        while let Some(cause) = source {
+            if let Some(setup) = cause.downcast_ref::<CloudError>().and_then(CloudError::setup) {
+                let said = causes(setup).join(": ");
+                let mut found = SetupError { problem: setup.problem.clone(), fix: setup.fix.clone(), source: None };
+                if !said.is_empty() {
+                    found = found.with_source(said);
+                }
+                return Self::Setup(found);
+            }
+            source = cause.source();
+        }
+        self
+    }
+}
+
+impl Error {
     /// How much an operator must worry, most first: the fleet may be broken, the run was cut short, an
     /// AWS call failed, a permission is missing, a deploy was undone safely, the input was wrong.
     fn gravity(&self) -> u8 {
@@ -141,7 +176,7 @@ impl Error {
             Self::Denied { .. } => 3,
             Self::Bake { .. } => 4,
             Self::RolledBack { .. } => 5,
-            Self::Config(_) | Self::Usage(_) | Self::Precondition { .. } => 6,
+            Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => 6,
         }
     }
 }
@@ -159,19 +194,29 @@ pub fn most_serious(mut errors: Vec<(String, Error)>) -> Result<()> {
     Err(first)
 }
 
-/// Renders an error for people: headline, cause chain, state, and (when known) the next command.
-pub fn render(err: &Error, next: Option<&str>) -> String {
-    let mut out = format!("error: {err}\n");
-    let mut source = std::error::Error::source(err);
+/// The `Caused by:` chain of `err` (its sources, not its own message), each said once: SDK errors
+/// repeat their whole chain in their own message, so a cause the line before already said is not news.
+/// The same list for the text, the JSON summary and the report.
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out = Vec::new();
     let mut last = err.to_string();
+    let mut source = err.source();
     while let Some(cause) = source {
-        // SDK errors repeat their whole chain in their own message; a cause already said is not news.
         let text = cause.to_string();
-        if !last.contains(&text) {
-            let _ = writeln!(out, "  Caused by: {text}");
+        if !text.is_empty() && !last.contains(&text) {
+            out.push(text.clone());
             last = text;
         }
         source = cause.source();
+    }
+    out
+}
+
+/// Renders an error for people: headline, cause chain, state, and (when known) the next command.
+pub fn render(err: &Error, next: Option<&str>) -> String {
+    let mut out = format!("error: {err}\n");
+    for cause in causes(err) {
+        let _ = writeln!(out, "  Caused by: {cause}");
     }
     if let Some(state) = err.state() {
         let _ = writeln!(out, "  State: {state}");
@@ -185,6 +230,18 @@ pub fn render(err: &Error, next: Option<&str>) -> String {
 /// What to do next when the command itself has no better advice: the generic fixes for missing
 /// credentials and denied permissions, which look the same from every command.
 pub fn default_next(err: &Error) -> Option<String> {
+    match err {
+        Error::Setup(setup) => return setup.fix.clone(),
+        Error::Config(ConfigError::UnknownEnv { name, defined, chosen_by, .. }) => {
+            let fix = match (defined.as_str(), *chosen_by) {
+                ("none", _) => format!("add [environments.{name}] to the pipeline file"),
+                (_, Some("BAKEROLL_ENV")) => format!("BAKEROLL_ENV is `{name}` where this runs: set it to one of {defined} (or unset it), or pass --env"),
+                _ => format!("pass --env with one of {defined}"),
+            };
+            return Some(fix);
+        }
+        _ => {}
+    }
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(c) = source {
@@ -236,6 +293,41 @@ mod tests {
         assert_eq!(text.matches("Caused by:").count(), 1, "{text}");
         assert!(text.contains("Caused by: ec2:DescribeImages failed"), "{text}");
         assert!(text.ends_with("  State: nothing was changed\n"), "{text}");
+    }
+
+    #[test]
+    fn the_json_causes_drop_repeats_as_the_text_does() {
+        // An invalid region: the SDK's message holds its whole chain, then each level again.
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to construct request")]
+        struct Construct(#[source] Params);
+        #[derive(Debug, thiserror::Error)]
+        #[error("endpoint params could not be built")]
+        struct Params(#[source] Field);
+        #[derive(Debug, thiserror::Error)]
+        #[error("invalid value for field: `region` - must be a valid host label")]
+        struct Field;
+        let whole = "failed to construct request: endpoint params could not be built: invalid value for field: `region` - must be a valid host label";
+        let err = Error::cloud(CloudError::with_kind("autoscaling:DescribeAutoScalingGroups", ErrorKind::Invalid, None, whole).with_source(Construct(Params(Field))), "nothing was changed");
+        assert_eq!(causes(&err), [format!("autoscaling:DescribeAutoScalingGroups failed: {whole}")]);
+        assert_eq!(render(&err, None).matches("Caused by:").count(), 1);
+    }
+
+    #[test]
+    fn a_setup_problem_is_exit_2_with_its_fix_however_it_was_wrapped() {
+        let setup = || SetupError::new("cannot reach AWS at http://127.0.0.1:9", "is the server running?").with_source("connection refused".to_string());
+        let cloud = || CloudError::with_kind("ec2:DescribeImages", ErrorKind::Setup, None, "cannot reach AWS").with_source(setup());
+        let direct = Error::cloud(cloud(), "build instance terminated");
+        assert!(matches!(direct, Error::Setup(_)));
+        assert_eq!((direct.exit_code(), direct.state()), (exit::USAGE, Some("nothing was changed")));
+        assert_eq!(default_next(&direct).as_deref(), Some("is the server running?"));
+        // A bake error that kept the failed call as its source is the setup problem too.
+        let wrapped = Error::Bake { ami_name: "a".into(), message: "lookup failed".into(), state: "s".into(), source: Some(cloud()) };
+        let found = wrapped.setup_first();
+        assert!(matches!(&found, Error::Setup(s) if s.problem.starts_with("cannot reach AWS")), "{found:?}");
+        assert_eq!(causes(&found), ["connection refused"]);
+        // Anything else is left as it is.
+        assert!(matches!(Error::Usage("x".into()).setup_first(), Error::Usage(_)));
     }
 
     #[test]

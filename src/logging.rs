@@ -1,9 +1,10 @@
-//! Logging for the SDK's own messages: quiet (warnings only) unless `-v`; `RUST_LOG` wins when set.
+//! Logging for the SDK's own messages: silent unless `-v` (bakeroll's own rare `tracing` warnings
+//! still show), colour only on a terminal; `RUST_LOG` wins when set.
 //! Secrets never reach the log: the one SDK debug line that prints the request's identity (with its
 //! access key id) is left out, and anything the environment holds as a credential is blanked from
 //! every line, whatever `RUST_LOG` asks for (tests/e2e_secrets.rs).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,15 +12,20 @@ use tracing_subscriber::EnvFilter;
 const QUIET: &str = "aws_smithy_runtime::client::orchestrator::endpoints=info";
 
 pub fn init(verbose: u8) {
+    // Not even the SDK's warnings without -v: what went wrong reaches the user once, as bakeroll's own
+    // error with its fix; the SDK's WARN lines about the same failure (no credentials in the chain,
+    // a profile it could not read) only repeated it in another voice.
     let default = match verbose {
-        0 => "warn".to_string(),
+        0 => "off,bakeroll=warn".to_string(),
         1 => format!("info,aws_smithy_runtime=debug,{QUIET}"),
         _ => format!("debug,{QUIET}"),
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let secrets = secrets_from_env();
     let writer = move || Redacting { secrets: secrets.clone(), out: std::io::stderr() };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).try_init();
+    // Escape codes only for a terminal: in a CI log or a file they are noise.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).try_init();
 }
 
 /// The credentials the environment gives the SDK: static keys, a session token, a web identity token.

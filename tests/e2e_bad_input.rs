@@ -2,7 +2,7 @@
 //! precondition that bakeroll must refuse: exit 2 (5 for a missing permission), one error headline
 //! naming the field or resource (`names`), the fix said in the message (`fix`, in the headline or the
 //! `Next:` line), and nothing changed. Load-time and command-line cases run against an endpoint where
-//! nothing listens (any AWS call would end in exit 7); cloud cases run on one local AWS holding every
+//! nothing listens (any AWS call would end in "cannot reach AWS"); cloud cases run on one local AWS holding every
 //! precondition at once (tests/support/preconditions.py), whose whole state (`scripts/local-aws dump`)
 //! must be the same afterwards as before (after each case with BAKEROLL_CORPUS_PER_CASE=1). With
 //! BAKEROLL_CORPUS_OUT=FILE each case's outcome is appended to FILE as a JSON line
@@ -132,7 +132,9 @@ const CLOUD: &[Case] = &[
     case("group not found", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-nope\"]"))]), SHIP, 2, "shop-nope not found", "region"),
     case("wrong region: the group", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), SHIP, 2, "in region us-west-2", "is `region` right?"),
     case("wrong region: the base image", Cloud, Local(&[("", "region", Some("\"us-west-2\"")), ("bake", "base_ami_filter", Some("{ owners = [\"self\"], name = \"shop-base-*\" }"))]), BAKE, 2, "us-west-2", "is `region` right?"),
-    case("wrong region: the commit's image", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "us-west-2", "bakeroll bake --commit c0ffee9"),
+    // The groups are checked before the image: in the wrong region the group is what is missing first.
+    case("wrong region: deploy --commit", Cloud, Local(&[("", "region", Some("\"us-west-2\""))]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "shop-web not found in region us-west-2", "is `region` right?"),
+    case("commit never baked", Cloud, Local(&[]), &["--pipeline", "{pipeline}", "deploy", "--commit", "c0ffee9"], 2, "no image baked for commit c0ffee9", "bakeroll bake --commit c0ffee9"),
     case("AMI not found", Cloud, Local(&[]), &["--pipeline", "{pipeline}", "deploy", "--ami", "ami-0123456789abcdef0"], 2, "ami-0123456789abcdef0 not found", "is `region` right?"),
     case("group in no target group", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-notg\"]"))]), SHIP, 2, "shop-notg is in no target group", "health = \"ec2\""),
     case("group on a launch configuration", Cloud, Local(&[("local", "auto_scaling_groups", Some("[\"shop-lc\"]"))]), SHIP, 2, "shop-lc runs launch configuration shop-lc", "bakeroll adopt"),
@@ -265,8 +267,8 @@ fn the_corpus_has_at_least_40_cases() {
 #[test]
 fn load_time_and_command_line_cases_refuse_before_any_aws_call() {
     let tmp = tempfile::tempdir().unwrap();
-    // Nothing listens on port 9: a command that called AWS would end in exit 7, not 2, so exit 2 here
-    // also proves nothing was asked of (or changed in) AWS.
+    // Nothing listens on port 9: a command that called AWS would end in "cannot reach AWS" (exit 2 with
+    // that headline), so the case's own message here also proves nothing was asked of (or changed in) AWS.
     let env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("AWS_REGION", "us-east-1"),
@@ -281,7 +283,10 @@ fn load_time_and_command_line_cases_refuse_before_any_aws_call() {
     let mut failures = Vec::new();
     for (n, c) in LOAD_TIME.iter().chain(std::iter::once(&ATTEMPT_TIMEOUT_CASE)).enumerate() {
         let o = run_case(c, n, tmp.path(), &env, "ami-0123456789abcdef0", "");
-        let wrong = judge(c, &o);
+        let mut wrong = judge(c, &o);
+        if o.message.contains("cannot reach AWS") {
+            wrong.push("it called AWS".into());
+        }
         record(c, &o, "no AWS call");
         if !wrong.is_empty() {
             failures.push(format!("{}: {}\n{}", c.name, wrong.join("; "), o.message));

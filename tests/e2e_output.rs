@@ -56,7 +56,7 @@ fn failing_ship_in_ci_reports_sections_events_schema_and_a_rendered_timeline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr.contains("Next: nothing to undo: local runs ami-"), "{stderr}");
+    assert!(stderr.contains("Next: nothing to undo: local is verified back on ami-"), "{stderr}");
 
     // CI mode: plain timestamped lines inside GitLab collapsible sections, one per phase, all closed.
     let starts = stderr.matches("\x1b[0Ksection_start:").count();
@@ -175,12 +175,13 @@ fn oidc_web_identity_deploys_without_static_keys() {
         }
         c.output().unwrap()
     };
-    // Without the token there are no credentials at all: nothing can happen (exit 7, nothing changed).
+    // Without the token there are no credentials at all: a configuration problem, found before any
+    // work (exit 2, nothing changed).
     let none = oidc(&["--pipeline", PIPELINE, "ship", "--commit", "oidc1"], false);
-    assert_eq!(none.status.code(), Some(7), "{}", String::from_utf8_lossy(&none.stderr));
+    assert_eq!(none.status.code(), Some(2), "{}", String::from_utf8_lossy(&none.stderr));
     let stderr = String::from_utf8_lossy(&none.stderr);
-    assert!(stderr.contains("no credentials"), "{stderr}");
-    assert!(stderr.contains("Next: no AWS credentials were found") && stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{stderr}");
+    assert!(stderr.starts_with("error: no AWS credentials found"), "{stderr}");
+    assert!(stderr.contains("Next: in GitLab CI set AWS_ROLE_ARN") && stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{stderr}");
     assert_eq!(stderr.matches("Caused by:").count(), 1, "the SDK's chain is said once: {stderr}");
     assert!(aws.inspect("shop-web")["images"].as_array().unwrap().is_empty(), "something was baked without credentials");
 

@@ -34,6 +34,19 @@ fn wait_for(aws: &LocalAws, what: &str, mut ok: impl FnMut(&Value) -> bool) -> V
     }
 }
 
+/// The `Next:` line of an error's rendering.
+fn next_line(stderr: &str) -> String {
+    stderr.lines().find_map(|l| l.trim().strip_prefix("Next: ")).unwrap_or_else(|| panic!("no Next: line in {stderr}")).to_string()
+}
+
+/// After a rollback that was verified there is nothing to undo: the advice must not be a rollback
+/// (from a group already back, `rollback --to previous` goes one release further back).
+fn assert_nothing_to_undo(stderr: &str) {
+    let next = next_line(stderr);
+    assert!(next.starts_with("nothing to undo"), "{next}");
+    assert!(!next.contains("bakeroll rollback"), "{next}");
+}
+
 fn term_and_wait(child: Child) -> (Option<i32>, String) {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -80,6 +93,7 @@ fn sigterm_during_deploy_rolls_the_refresh_back() {
     let (code, stderr) = term_and_wait(child);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("verified healthy"), "exit 130 comes after the rollback is verified: {stderr}");
+    assert_nothing_to_undo(&stderr);
     // No waiting here: when bakeroll exits, the fleet is already back.
     let state = aws.inspect("shop-web");
     assert_eq!(state["refreshes"][0]["status"], "RollbackSuccessful", "{state}");
@@ -113,6 +127,7 @@ fn sigterm_during_bakerolls_own_rollback_lets_it_finish() {
     assert_eq!(state["refreshes"][0]["status"], "RollbackSuccessful", "the rollback finished before the exit: {state}");
     assert_on_version_1(&state);
     assert!(stderr.contains("verified healthy"), "{stderr}");
+    assert_nothing_to_undo(&stderr);
 }
 
 #[test]
@@ -132,4 +147,16 @@ fn a_second_signal_exits_at_once_naming_what_still_runs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("again: exited at once") && stderr.contains("still running"), "{stderr}");
+    // The advice names the release the group ran before, explicitly; followed once AWS is done, it plans
+    // exactly that release — not the one before it.
+    let next = next_line(&stderr);
+    let old = aws.inspect("shop-web")["lt_versions"].as_array().unwrap().iter().find(|v| v["number"] == 1).unwrap()["image"].as_str().unwrap().to_string();
+    let advised = format!("bakeroll rollback --env local --to {old}");
+    assert!(next.contains(&format!("`{advised}`")), "{next}");
+    wait_for(&aws, "the refresh to end", |s| s["refreshes"].as_array().unwrap().iter().all(|r| !matches!(r["status"].as_str(), Some("Pending" | "InProgress" | "Baking" | "RollbackInProgress" | "Cancelling"))));
+    let dry = aws.bakeroll(&["--pipeline", "pipeline/local.toml", "--output", "json", "rollback", "--env", "local", "--to", &old, "--dry-run"]);
+    let summary: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    for g in summary["rollback"]["groups"].as_array().unwrap() {
+        assert_eq!(g["to"]["ami"], old, "following the advice goes to the release the group ran before: {summary}");
+    }
 }

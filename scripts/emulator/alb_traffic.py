@@ -40,7 +40,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.ec2.models import ec2_backends
 from moto.elbv2.models import elbv2_backends
 
-from . import clock, target_health
+from . import clock, image_access, target_health
 
 log = logging.getLogger("local-aws")
 
@@ -139,7 +139,7 @@ _warned: set = set()
 
 
 def _image(ec2, image_id: str) -> tuple[float, float]:
-    tags = ec2.tags.get(image_id, {})
+    tags = image_access.rule_tags(ec2, image_id)  # a shared image behaves as its owner tagged it
     return (_number(tags, ERROR_TAG, DEFAULT_ERROR_RATE, 0.0, 1.0, image_id),
             _number(tags, LATENCY_TAG, DEFAULT_LATENCY, 1e-6, 3600.0, image_id))
 

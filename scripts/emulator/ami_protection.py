@@ -1,7 +1,8 @@
-"""AMI deregistration protection: EnableImageDeregistrationProtection (WithCooldown),
+"""AMI deregistration: its protection — EnableImageDeregistrationProtection (WithCooldown),
 DisableImageDeregistrationProtection, DescribeImages' `DeregistrationProtection`, and DeregisterImage
-refused while the protection (or its cooldown) is in effect. moto 5.2.5 has none of it: both actions
-answered InvalidAction and DescribeImages had no such field.
+refused while the protection (or its cooldown) is in effect — and DeregisterImage's
+DeleteAssociatedSnapshots. moto 5.2.5 has none of it: both actions answered InvalidAction,
+DescribeImages had no such field, and DeleteAssociatedSnapshots was ignored.
 
 Follows the Amazon EC2 User Guide — "Protect an Amazon EC2 AMI from deregistration" ("the AMI can't be
 deregistered by any user, regardless of their IAM permissions"; the optional 24-hour cooldown is "the
@@ -9,6 +10,9 @@ time during which deregistration protection remains in effect after you turn it 
 default on all existing and new AMIs") and "Deregister an Amazon EC2 AMI" ("You can't deregister an AMI
 that is not owned by your account"); EC2 API Reference — "EnableImageDeregistrationProtection",
 "DisableImageDeregistrationProtection", "Image" (DeregistrationProtection).
+
+DeleteAssociatedSnapshots follows the DeregisterImage reference: the image's snapshots are deleted
+with it unless another AMI uses them (`skipped`), and DeleteSnapshotResults reports each (`success`).
 
 The values DescribeImages reports are those AWS answers: `disabled`, `enabled-without-cooldown`,
 `enabled-with-cooldown` (AWS CLI examples and Terraform's acceptance tests against AWS), and during
@@ -103,8 +107,30 @@ def _deregister_image(self: AmiBackend, ami_id: str) -> None:
     _original_deregister(self, ami_id)
 
 
+def deregister_image(self: AmisResponse) -> ActionResult:
+    ami_id = self._get_param("ImageId")
+    delete = str(self._get_param("DeleteAssociatedSnapshots", False)).lower() == "true"
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    ami = backend.amis.get(ami_id)
+    snapshots = [ami.ebs_snapshot] if delete and ami is not None and ami.owner_id == backend.account_id else []
+    backend.deregister_image(ami_id)
+    result: dict = {"Return": True}
+    if delete:
+        results = []
+        for snapshot in snapshots:
+            if any(other.ebs_snapshot is snapshot for other in backend.amis.values()):
+                results.append({"SnapshotId": snapshot.id, "ReturnCode": "skipped"})  # another AMI uses it
+                continue
+            backend.snapshots.pop(snapshot.id, None)
+            results.append({"SnapshotId": snapshot.id, "ReturnCode": "success"})
+        result["DeleteSnapshotResults"] = results
+    return ActionResult(result)
+
+
 def install() -> None:
     Ami.deregistration_protection = property(protection)  # serialized as Image.DeregistrationProtection
     AmiBackend.deregister_image = _deregister_image
     AmisResponse.enable_image_deregistration_protection = enable_image_deregistration_protection
     AmisResponse.disable_image_deregistration_protection = disable_image_deregistration_protection
+    AmisResponse.deregister_image = deregister_image

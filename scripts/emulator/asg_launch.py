@@ -20,7 +20,8 @@ import copy
 
 from moto.autoscaling.models import ASG_NAME_TAG, FakeAutoScalingGroup, InstanceState
 
-from . import lifecycle_hooks
+from . import launch_access, lifecycle_hooks
+from .errors import AwsError
 from .group_members import live_states, reconcile
 from .launch_config import Config
 
@@ -98,18 +99,25 @@ def _pick_subnet(group: FakeAutoScalingGroup) -> tuple[str | None, str]:
     return None, min(zones, key=lambda z: counts.get(z, 0))
 
 
-def launch_instance(group: FakeAutoScalingGroup) -> InstanceState:
+def launch_instance(group: FakeAutoScalingGroup) -> InstanceState | None:
     """Run one instance for the group, from what new instances launch from (current_config), into
     the zone with the fewest members: Pending (Pending:Wait while launch lifecycle hooks wait), a
     member of the group, not yet registered (reconcile() does that). warm_pool.py moves the state
-    into the warm pool instead."""
+    into the warm pool instead. None when EC2 refuses the launch (a failed scaling activity; the
+    group tries again after a pause: launch_access)."""
+    if launch_access.backing_off(group):
+        return None
     args, record = _launch_args(group)
     subnet_id, zone = _pick_subnet(group)
     image_id, user_data, security_groups = args.pop("image_id"), args.pop("user_data"), args.pop("security_groups")
     tenancy = args.pop("_tenancy", None)
-    reservation = group.ec2_backend.run_instances(
-        image_id, 1, user_data, security_groups, placement=zone, subnet_id=subnet_id,
-        is_instance_type_default=False, **args)
+    try:
+        reservation = group.ec2_backend.run_instances(
+            image_id, 1, user_data, security_groups, placement=zone, subnet_id=subnet_id,
+            is_instance_type_default=False, **args)
+    except AwsError as error:  # e.g. an image the group's account may not launch
+        launch_access.refused(group, record["_la_key"], args.get("instance_type"), error)
+        return None
     instance = reservation.instances[0]
     instance.autoscaling_group = group
     if tenancy:
@@ -133,6 +141,8 @@ def launch(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
     new_states = []
     for _ in range(count):
         state = launch_instance(group)
+        if state is None:
+            break
         lifecycle_hooks.begin(group, state)  # Pending:Wait, not registered, while launch hooks wait
         new_states.append(state)
     reconcile(group)

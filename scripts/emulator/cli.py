@@ -210,8 +210,10 @@ USAGE = """usage: scripts/local-aws COMMAND
   env                print the `export ...` lines of the running server
   reset              clear all emulated state (POST /moto-api/reset)
   seed [--version-ref REF] [--no-wait] [--shape launch-configuration|mixed-instances|warm-pool|tiers]...
-                     create the storefront demo stack, and other group shapes next to it
-                     (see scripts/emulator/README.md)
+       [--region REGION] [--account ACCOUNT]
+                     create the storefront demo stack, and other group shapes next to it; with
+                     --region/--account the stack once more in that region/account (through its
+                     role bakeroll-deploy) (see scripts/emulator/README.md)
   dump [--compact]   print moto's state as JSON (GET /moto-api/data.json)
   test [PYTEST ARGS] run the emulator's own tests
 """

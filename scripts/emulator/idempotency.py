@@ -1,4 +1,5 @@
-"""ClientToken idempotency for RunInstances and CreateLaunchTemplateVersion, which moto ignores.
+"""ClientToken idempotency for RunInstances and CreateLaunchTemplateVersion (and CopyImage, through
+image_copy), which moto ignores.
 
 Follows the Amazon EC2 Developer Guide — "Ensuring idempotency in Amazon EC2 API requests": a retry
 of a request that completed successfully, with the same client token and the same parameters,
@@ -45,7 +46,10 @@ def _run_instances_zone(self) -> str | None:
     return None
 
 
-def _idempotent(action: str, original, scope=lambda self: None):
+def idempotent(action: str, original, scope=lambda self: None):
+    """Wrap an EC2 response handler so that its ClientToken makes it idempotent (per account and
+    Region, and per `scope` of the request when given). Also used by image_copy for CopyImage."""
+
     def handler(self):
         token = self._get_param("ClientToken")
         if not token or str(self._get_param("DryRun", "")).lower() == "true":
@@ -72,6 +76,6 @@ def _idempotent(action: str, original, scope=lambda self: None):
 
 def install() -> None:
     """After launch_templates.install(): wraps the emulator's CreateLaunchTemplateVersion."""
-    InstanceResponse.run_instances = _idempotent("RunInstances", InstanceResponse.run_instances, _run_instances_zone)
-    LaunchTemplates.create_launch_template_version = _idempotent(
+    InstanceResponse.run_instances = idempotent("RunInstances", InstanceResponse.run_instances, _run_instances_zone)
+    LaunchTemplates.create_launch_template_version = idempotent(
         "CreateLaunchTemplateVersion", LaunchTemplates.create_launch_template_version)

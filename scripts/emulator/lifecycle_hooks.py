@@ -38,7 +38,7 @@ from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, In
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
 
-from . import clock
+from . import clock, image_access
 from .errors import validation_error
 from .group_members import requested_group, warm_states
 
@@ -89,7 +89,8 @@ def begin(group: FakeAutoScalingGroup, state: InstanceState, wait_state: str = "
 
 def _rule(group: FakeAutoScalingGroup, state: InstanceState) -> tuple[str, float] | None:
     tags = group.ec2_backend.tags  # {resource id: {key: value}}: get_tags() would build regexes per call
-    raw = tags.get(state.instance.id, {}).get(TAG) or tags.get(state.instance.image_id, {}).get(TAG)
+    raw = (tags.get(state.instance.id, {}).get(TAG)
+           or image_access.rule_tags(group.ec2_backend, state.instance.image_id).get(TAG))
     match = _RULE.match(raw or "")
     return (match.group(1).upper(), float(match.group(2))) if match else None
 

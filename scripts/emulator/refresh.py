@@ -29,7 +29,7 @@ import uuid
 
 from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 
-from . import alarms, clock, refresh_batches, refresh_warm
+from . import alarms, clock, launch_access, refresh_batches, refresh_warm
 from .group_members import live_states, warm_states
 from .launch_config import Config
 from .standby import STANDBY
@@ -70,6 +70,7 @@ class Refresh:
         """What this phase replaces: live instances, standby instances (by StandbyInstances) and
         warm pool instances; not those already on `config` with SkipMatching (or in a rollback)."""
         self.phase_config = config
+        self.phase_started = clock.now()
         self.before = {s.instance.id for s in group.instance_states + warm_states(group)}
         keep_matching = bool(self.prefs.get("SkipMatching")) or self.rollback is not None
         ignore_protected = self.prefs.get("ScaleInProtectedInstances") == "Ignore"
@@ -88,6 +89,7 @@ class Refresh:
         self.warm_to_replace = {s.instance.id for s in warm_states(group) if replaced(s)}
         self.blocked_since: float | None = None
         self.failed: set[str] = set()
+        self.last_failure = ""
         self.failure_causes: dict[str, str] = {}
         self.failed_baseline = 0
         self.ready_seen: set[str] = set()
@@ -112,16 +114,25 @@ class Refresh:
         self.end_time = clock.wall()
 
     def _count_failures(self, group) -> int:
-        """Replacement instances that the group found unhealthy and replaced, or whose launch a
-        lifecycle hook abandoned (also in the warm pool): consecutive ones since the last success."""
+        """Replacement instances that the group found unhealthy and replaced, whose launch a lifecycle
+        hook abandoned (also in the warm pool) or that failed to launch, and launches EC2 refused:
+        consecutive ones since the last success."""
         for s in group.instance_states + warm_states(group):
             inst = s.instance
             if ((getattr(inst, "_la_replaced_unhealthy", False) or getattr(inst, "_la_abandoned", False))
-                    and inst.id not in self.before and self.phase_config.matches(inst)):
+                    and inst.id not in self.before and self.phase_config.matches(inst) and inst.id not in self.failed):
                 self.failed.add(inst.id)
-                self.failure_causes[inst.id] = ("had their launch abandoned by a lifecycle hook"
-                                                if getattr(inst, "_la_abandoned", False)
-                                                else "failed their health checks and were replaced")
+                self.last_failure = inst.id
+                self.failure_causes[inst.id] = (
+                    f"failed to launch ({inst._la_launch_failed})" if getattr(inst, "_la_launch_failed", None)
+                    else "had their launch abandoned by a lifecycle hook" if getattr(inst, "_la_abandoned", False)
+                    else "failed their health checks and were replaced")
+        for activity_id, message in launch_access.failures_since(group, self.phase_started, self.phase_config):
+            if activity_id in self.failed:
+                continue
+            self.failed.add(activity_id)
+            self.last_failure = activity_id
+            self.failure_causes[activity_id] = f"could not be launched ({message})"
         return len(self.failed) - self.failed_baseline
 
     def _progress(self, group, counts) -> None:
@@ -181,9 +192,10 @@ class Refresh:
                 self._succeed(group)
             return
         if consecutive >= FAIL_AFTER * max(1, self.max_inflight):
-            last = sorted(self.failed)[-1]
+            last = self.last_failure
+            label = last if last.startswith("i-") else f"scaling activity {last}"
             self._fail(group, f"Instance refresh failed: {consecutive} replacement instances "
-                              f"{self.failure_causes[last]} (last: {last}).")
+                              f"{self.failure_causes[last]} (last: {label}).")
             return
         if self.cp_until is not None:
             if now < self.cp_until:

@@ -187,14 +187,19 @@ def install_protocol() -> None:
 
 def install_all() -> None:
     from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, elbv2_arns,
-                   idempotency, launch_templates, lifecycle_hooks, refresh, refresh_api, standby, target_health,
-                   warm_pool)
+                   idempotency, image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks,
+                   refresh, refresh_api, standby, sts_trust, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
     ami_protection.install()
+    kms_access.install()
+    image_sharing.install()
+    launch_access.install()
+    sts_trust.install()
     launch_templates.install()
     idempotency.install()  # wraps the handlers launch_templates just installed
+    image_copy.install()  # wraps its CopyImage with idempotency's ClientToken handling
     target_health.install()
     elbv2_arns.install()
     asg.install()
@@ -205,8 +210,9 @@ def install_all() -> None:
     refresh_api.install()
     alb_metrics.install()
     # Each tick advances, in this order: EC2 instance states (pending → running, stopping, the
-    # self-powering-off build instance), then pending images, then standby transitions
-    # (EnteringStandby → Standby once drained), then Auto Scaling groups (which read the instance
+    # self-powering-off build instance), then launches that fail on their KMS key, then pending
+    # images and image copies, then standby transitions (EnteringStandby → Standby once drained),
+    # then Auto Scaling groups (which read the instance
     # states just advanced: Pending → InService, health replacement, desired capacity, drawing on
     # the warm pool), then warm pools (entering the pool, stopping, refilling to the size the
     # group's capacity now implies), then instance refreshes (which read the groups and pools just
@@ -215,7 +221,9 @@ def install_all() -> None:
     # own: it is computed from timestamps whenever it is read (target_health.status).
     clock.set_ticks([
         ec2_lifecycle.advance_instances,
+        launch_access.advance_failing_launches,
         ec2_lifecycle.advance_images,
+        image_copy.advance_copies,
         standby.advance_standby,
         asg.advance_groups,
         warm_pool.advance_warm_pools,

@@ -24,7 +24,7 @@ from moto.ec2.models import ec2_backends
 from moto.elbv2.exceptions import InvalidTargetError, TargetNotRunning, TargetGroupNotFoundError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup
 
-from . import clock
+from . import clock, image_access
 from .ec2_lifecycle import HEALTH_TAG, instance_broken_at
 
 
@@ -73,8 +73,9 @@ def drain_seconds(tg: FakeTargetGroup) -> float:
 def ami_broken(backend, image_id: str, target_group: str) -> bool:
     """The image is broken for every target group (`local-aws:health`) or for this one only
     (`local-aws:health:<target-group-name>`)."""
-    # moto's TagBackend keeps {resource id: {key: value}}; get_tags() would build regexes per call
-    tags = backend.tags.get(image_id, {})
+    # moto's TagBackend keeps {resource id: {key: value}}; get_tags() would build regexes per call. A
+    # shared image's rules are its owner's tags (image_access.rule_tags).
+    tags = image_access.rule_tags(backend, image_id)
     return tags.get(HEALTH_TAG) == "unhealthy" or tags.get(f"{HEALTH_TAG}:{target_group}") == "unhealthy"
 
 

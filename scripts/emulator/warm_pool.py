@@ -68,6 +68,8 @@ def _enter(group: FakeAutoScalingGroup, count: int) -> None:
     """Launch `count` instances into the warm pool (Warmed:Pending, or Warmed:Pending:Wait with hooks)."""
     for _ in range(count):
         state = launch_instance(group)
+        if state is None:  # refused: the group tries again later
+            break
         group.instance_states.remove(state)
         state.lifecycle_state = "Warmed:Pending"
         lifecycle_hooks.begin(group, state, "Warmed:Pending:Wait")

@@ -37,6 +37,14 @@ where
             _ => source_chain(&err),
         },
     };
+    // No answer was ever had from AWS and the first connection could not be made: a configuration
+    // problem (endpoint, network, region), said as one and not retried (`setup`).
+    let connection_failed = matches!(&err, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout());
+    if let (true, Some((endpoint, attempts))) = (connection_failed, super::setup::unreachable()) {
+        // One `Caused by:` line: the connector's chain is five short levels of the same failure.
+        let setup = super::setup::unreachable_error(&endpoint, attempts).with_source(source_chain(&err));
+        return CloudError::with_kind(action, ErrorKind::Setup, None, setup.problem.clone()).with_source(setup);
+    }
     let mut cloud = match code.as_deref() {
         Some(c) => CloudError::service(action, Some(c), message),
         None => CloudError::with_kind(action, kind_without_code, None, message),

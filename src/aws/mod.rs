@@ -1,5 +1,6 @@
 //! Adapters from the AWS SDK for Rust to the domain traits in `crate::cloud`, one file per service,
-//! and `connect`, which builds the one shared SDK configuration (region, retries, timeouts).
+//! and `connect`, which builds the one shared SDK configuration (region, retries, timeouts) and checks
+//! that it can be used at all (`setup`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,16 +10,19 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 
-use crate::cloud::{CallLedger, Cloud};
+use crate::cloud::{CallLedger, Cloud, SetupError};
 
 mod autoscaling;
 mod cloudwatch;
+mod connector;
 mod ec2;
 mod elbv2;
 mod error;
+mod setup;
 
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
+pub use connector::AwsConnector;
 pub use ec2::Ec2;
 pub use elbv2::Elbv2;
 
@@ -72,18 +76,40 @@ pub struct ConnectOptions {
     pub attempt_timeout: Option<Duration>,
 }
 
-/// Connects with defaults plus an optional region override, and the attempt timeout of
-/// `ATTEMPT_TIMEOUT_VAR` (a bad value is refused with the fix).
-pub async fn connect(region: Option<String>) -> Result<Cloud, String> {
-    let attempt_timeout = Some(attempt_timeout(std::env::var(ATTEMPT_TIMEOUT_VAR).ok().as_deref())?);
-    Ok(connect_with(ConnectOptions { region, attempt_timeout, ..ConnectOptions::default() }).await)
+/// Where the region comes from when bakeroll sets it, for the messages of `setup::check_region`.
+#[derive(Debug, Clone)]
+pub struct RegionSetting {
+    /// The region given explicitly (the pipeline file's `region`, `init --region`), else the chain's.
+    pub value: Option<String>,
+    /// How the user sets it: "`region` in pipeline/bakeroll.toml", "--region".
+    pub how_to_set: String,
+}
+
+/// Connects with defaults plus the region setting, and the attempt timeout of `ATTEMPT_TIMEOUT_VAR`,
+/// after checking what must hold before any work (a usable region, loadable credentials; see
+/// `setup`): each problem is a `SetupError` naming the fix.
+pub async fn connect(region: RegionSetting) -> Result<(Cloud, AwsConnector), SetupError> {
+    let attempt_timeout = attempt_timeout(std::env::var(ATTEMPT_TIMEOUT_VAR).ok().as_deref())
+        .map_err(|problem| SetupError { problem, fix: None, source: None })?;
+    let options = ConnectOptions { region: region.value.clone(), attempt_timeout: Some(attempt_timeout), ..ConnectOptions::default() };
+    let config = load(&options).await;
+    let named = region.value.is_some().then_some(region.how_to_set.as_str());
+    setup::check_region(config.region().map(|r| r.as_ref()), named, &region.how_to_set)?;
+    setup::check_credentials(&config).await?;
+    let cloud = clients(&config);
+    let connector = AwsConnector { config, calls: cloud.calls.clone() };
+    Ok((cloud, connector))
 }
 
 pub async fn connect_with(options: ConnectOptions) -> Cloud {
+    clients(&load(&options).await)
+}
+
+async fn load(options: &ConnectOptions) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT)).build(),
     );
-    if let Some(region) = options.region {
+    if let Some(region) = options.region.clone() {
         loader = loader.region(Region::new(region));
     }
     // A user who set AWS_MAX_ATTEMPTS / AWS_RETRY_MODE gets what they asked for (aws-config reads them
@@ -94,13 +120,24 @@ pub async fn connect_with(options: ConnectOptions) -> Cloud {
         let retry = RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF).with_max_backoff(MAX_BACKOFF);
         loader = loader.retry_config(retry);
     }
-    let config = loader.load().await;
+    loader.load().await
+}
+
+/// One client per service, each with the first-contact hooks (`setup::FirstContact`).
+pub(crate) fn clients(config: &aws_config::SdkConfig) -> Cloud {
+    let hooks = setup::FirstContact;
+    let ec2 = aws_sdk_ec2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
+    let asg = aws_sdk_autoscaling::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
+    let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
+    let cw = aws_sdk_cloudwatch::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let calls = CallLedger::default();
+    let ec2 = Arc::new(Ec2::new(aws_sdk_ec2::Client::from_conf(ec2), calls.clone()));
     Cloud {
-        ec2: Arc::new(Ec2::new(aws_sdk_ec2::Client::new(&config), calls.clone())),
-        autoscaling: Arc::new(AutoScaling::new(aws_sdk_autoscaling::Client::new(&config), calls.clone())),
-        elbv2: Arc::new(Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(&config), calls.clone())),
-        cloudwatch: Arc::new(CloudWatch::new(aws_sdk_cloudwatch::Client::new(&config), calls.clone())),
+        ec2: ec2.clone(),
+        copies: ec2,
+        autoscaling: Arc::new(AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg), calls.clone())),
+        elbv2: Arc::new(Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(elb), calls.clone())),
+        cloudwatch: Arc::new(CloudWatch::new(aws_sdk_cloudwatch::Client::from_conf(cw), calls.clone())),
         calls,
         clock: Arc::new(crate::cloud::TokioClock),
     }

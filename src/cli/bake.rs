@@ -38,6 +38,12 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     if args.dry_run {
         super::dry_run::start(&mut session);
     }
+    // A bake that cannot become ready would wait out bake.timeout: say so first (a note in a dry run).
+    if req.build_instance.is_none() {
+        for w in session.ctx.pipeline.bake_warnings() {
+            session.ctx.events.warn("bake", w);
+        }
+    }
     let result = session.interruptible(bake::bake(&session.ctx, &req)).await;
     session.display.finish();
     let mut summary = summary_base(&session, "bake");

@@ -44,11 +44,27 @@ pub fn completions(args: CompletionsArgs) -> Finished {
 pub fn man(args: ManArgs) -> Finished {
     let cmd = Cli::command();
     let result = match &args.dir {
-        None => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut out).map(|_| Some(String::from_utf8_lossy(&out).trim_end().to_string()))
-        }
-        Some(dir) => std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(cmd, dir)).map(|_| None),
+        None => page(cmd).map(|text| Some(String::from_utf8_lossy(&text).trim_end().to_string())),
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|_| clap_mangen::generate_to(cmd.clone(), dir))
+            .and_then(|_| std::fs::write(dir.join("bakeroll.1"), page(cmd)?))
+            .map(|_| None),
     };
     done("man", result.map_err(|e| Error::Usage(format!("cannot write the man page: {e}"))))
+}
+
+/// bakeroll.1: clap_mangen's sections, with EXIT STATUS and ENVIRONMENT (`contract`) in place of its
+/// generic EXTRA section (the same text `--help` ends with).
+fn page(cmd: clap::Command) -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(cmd);
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    man.render_subcommands_section(&mut out)?;
+    out.extend_from_slice(super::contract::man_sections().as_bytes());
+    man.render_version_section(&mut out)?;
+    Ok(out)
 }

@@ -51,7 +51,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
             return fail(summary, e);
         }
     }
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };
@@ -89,7 +89,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
             result = result.and(Err(e));
         }
     }
-    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, report.as_ref(), e));
+    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, report.as_ref(), e, &session.ctx.ledger));
     let text = report.as_ref().filter(|_| result.is_ok()).map(super::outcome::deployed_text);
     summary.deploy = report;
     // Releasing the lock takes calls too: the summary counts every call of the run.

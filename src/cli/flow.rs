@@ -30,6 +30,15 @@ pub async fn ship(global: &Global, input: ShipInput) -> Finished {
     if input.dry_run {
         super::dry_run::start(&mut session);
     }
+    // A bake that cannot become ready would wait out bake.timeout: said first (in a dry run, on stderr and
+    // as the plan's first note).
+    let warnings = session.ctx.pipeline.bake_warnings();
+    if input.dry_run {
+        crate::display::dry_run::print_warnings(&warnings);
+    }
+    for w in warnings {
+        session.ctx.events.warn("pipeline", w);
+    }
     let finished = run_session(global, &input, &req, &session).await;
     super::dry_run::finished(&session, "ship --dry-run", finished)
 }
@@ -42,7 +51,7 @@ async fn run_session(global: &Global, input: &ShipInput, req: &crate::engine::ba
             return fail(summary, e);
         }
     }
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };
@@ -72,7 +81,7 @@ async fn run_session(global: &Global, input: &ShipInput, req: &crate::engine::ba
             result = result.and(Err(e));
         }
     }
-    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, shipped.deploy.as_ref(), e));
+    let next = result.as_ref().err().and_then(|e| super::outcome::after_deploy(&env.name, shipped.deploy.as_ref(), e, &session.ctx.ledger));
     let text = shipped.deploy.as_ref().filter(|_| result.is_ok()).map(super::outcome::deployed_text);
     summary.bake = shipped.baked;
     summary.deploy = shipped.deploy;

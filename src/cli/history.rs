@@ -2,9 +2,8 @@
 //! and outcome — from the launch-template versions deploy records (kept for good) sharpened by the
 //! refreshes AWS still keeps (six weeks). Read-only.
 
-use super::status::environments;
 use super::{summary_base, Finished, Global, Session};
-use crate::engine::releases::{require_group, GroupHistory};
+use crate::engine::releases::GroupHistory;
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -20,9 +19,9 @@ pub struct Args {
 
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
     let mut out = Vec::new();
-    for (env, cfg) in environments(session, global)? {
+    for (env, cfg) in session.environments(global)? {
         for name in &cfg.group_names() {
-            let state = require_group(&session.ctx, &env, name).await?;
+            let state = session.group_state(&env, name).await?;
             let mut releases = state.history();
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);

@@ -81,12 +81,19 @@ pub fn render(args: &Args, env: &str, region: Option<&str>, found: &[Found]) -> 
     match &args.user_data {
         Some(path) => {
             let _ = writeln!(t, "user_data = {}   # run on the fresh build instance; ends with `poweroff`", q(path));
+            let _ = writeln!(t, "ready = \"stopped\"                  # the image is made once the script has powered the instance off");
         }
         None => {
-            let _ = writeln!(t, "# user_data = \"scripts/provision.sh\"  # TODO: your provisioning script; it should end with `poweroff`");
+            // A bake must be able to finish: with nothing to power the instance off, `stopped` would
+            // wait out the timeout. Until there is a script, the image is the base image as it boots.
+            let _ = writeln!(t, "# TODO: no provisioning script yet, so a bake images the base image as it boots (ready once EC2's");
+            let _ = writeln!(t, "# status checks pass). To build your application into the image, set your script (ending with");
+            let _ = writeln!(t, "# `poweroff`) and wait for it instead:");
+            let _ = writeln!(t, "# user_data = \"scripts/provision.sh\"");
+            let _ = writeln!(t, "# ready = \"stopped\"");
+            let _ = writeln!(t, "ready = \"status-ok\"");
         }
     }
-    let _ = writeln!(t, "ready = \"stopped\"");
     let _ = writeln!(t, "ami_name = {}", q(&format!("{name}-{{commit}}")));
     let _ = writeln!(t, "timeout = \"45m\"");
     let _ = writeln!(t, "\n[environments.{env}]");
@@ -128,17 +135,60 @@ async fn init(global: &Global, args: &Args) -> Result<(String, Option<String>)> 
         return Err(Error::Usage(format!("{} exists; init never overwrites a pipeline file (use --dry-run to print one, or --pipeline NEW_PATH)", path.display())));
     }
     let env = args.environment.clone().or_else(|| global.env.clone()).unwrap_or_else(|| "staging".into());
-    let cloud = crate::aws::connect(args.region.clone()).await.map_err(Error::Usage)?;
+    let region = crate::aws::RegionSetting { value: args.region.clone(), how_to_set: "--region".into() };
+    let (cloud, _) = crate::aws::connect(region).await.map_err(Error::Setup)?;
+    // Each group exists, or the error says where init looked and how that region was chosen (survey's
+    // own check stays for a group deleted meanwhile).
+    for name in &args.groups {
+        if cloud.autoscaling.describe_group(name).await.map_err(|e| Error::cloud(e, "nothing was changed"))?.is_none() {
+            return Err(Error::precondition(format!("Auto Scaling group {name} not found{}", region_hint(args.region.as_deref()))));
+        }
+    }
     let found = survey::groups(&cloud, &args.groups, args.region.as_deref()).await?;
     let text = render(args, &env, args.region.as_deref(), &found);
     // What init writes must load: a file that fails validation would be a poor first step.
     Loaded::parse(path, &text).map_err(|e| Error::Bug(format!("init wrote a pipeline that does not load: {e}")))?;
+    let todo = to_fill_in(args, &found);
     if args.dry_run {
+        crate::display::dry_run::print_notes(&todo);
         return Ok((text.trim_end().to_string(), None));
     }
     write_new(path, &text)?;
-    let done = format!("wrote {} (environment {env}: {}); next: `bakeroll --pipeline {} plan`", path.display(), args.groups.join(", "), path.display());
+    let chosen = match (&args.environment, &global.env) {
+        (Some(_), _) => "from --environment",
+        (None, Some(_)) => "from BAKEROLL_ENV",
+        (None, None) => "the default: neither --environment nor BAKEROLL_ENV was given",
+    };
+    let mut done = format!("wrote {} (environment {env}, {chosen}: {})", path.display(), args.groups.join(", "));
+    if !todo.is_empty() {
+        done.push_str(&format!("; still to fill in: {}", todo.join("; ")));
+    }
+    done.push_str(&format!("; next: `bakeroll --pipeline {} plan`", path.display()));
     Ok((done, Some(path.display().to_string())))
+}
+
+/// What the written file leaves to the user, said plainly (also as TODO comments in the file).
+fn to_fill_in(args: &Args, found: &[Found]) -> Vec<String> {
+    let mut todo = Vec::new();
+    if args.base_ami_filter.is_none() && survey::base_image(found).is_none() {
+        todo.push("bake.base_ami, the image to bake from (no group's image could be read): until it is set, a bake has nothing to start from".to_string());
+    }
+    if args.user_data.is_none() {
+        todo.push("bake.user_data, your provisioning script (then ready = \"stopped\"): until it is set, a bake images the base image unchanged".to_string());
+    }
+    todo
+}
+
+/// Where init looked for a group it did not find, and what to change if that was the wrong place.
+fn region_hint(flag: Option<&str>) -> String {
+    if let Some(r) = flag {
+        return format!(" in region {r} (from --region; is it the group's region?)");
+    }
+    let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()).map(|r| (r, *v)));
+    match from_env {
+        Some((r, var)) => format!(" in region {r} (from {var}; --region reads another)"),
+        None => " in the AWS profile's region (--region reads another)".into(),
+    }
 }
 
 /// Creates the file, never replacing one (create_new: also safe against a file appearing meanwhile).
@@ -192,6 +242,12 @@ mod tests {
         let with_tg = render(&args(None), "prod", None, &[found(&["web-tg"])]);
         assert!(!with_tg.contains("health = "), "{with_tg}");
         assert!(with_tg.contains("TODO: the image to bake from"), "no image known: says so: {with_tg}");
+        // Without a provisioning script the file still bakes: it waits for status checks, not a power-off.
+        let loaded = Loaded::parse(Path::new("pipeline/x.toml"), &text).unwrap();
+        assert_eq!(loaded.pipeline.bake.ready, crate::config::Ready::StatusOk);
+        assert!(loaded.bake_warnings().is_empty(), "{:?}", loaded.bake_warnings());
+        let todo = to_fill_in(&args(None), &[found(&[])]);
+        assert!(todo.len() == 2 && todo[0].starts_with("bake.base_ami") && todo[1].starts_with("bake.user_data"), "{todo:?}");
         assert!(parse_filter("amazon").is_err() && parse_filter("self:app-*").is_ok());
     }
 }

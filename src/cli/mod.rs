@@ -10,17 +10,20 @@ pub mod dry_run;
 pub mod iam_policy;
 pub mod plan;
 pub mod completions;
+pub mod contract;
 pub mod status;
 pub mod history;
 pub mod rollback;
 pub mod prune;
 pub mod gc;
 pub mod init;
+mod finish;
 mod flow;
-mod outcome;
+pub mod outcome;
 mod signals;
 
-use std::io::Write as _;
+pub use finish::{argument_error, finish, started};
+
 use std::path::{Path, PathBuf};
 
 
@@ -36,10 +39,15 @@ use crate::engine::lock::Lock;
 use crate::engine::Ctx;
 use crate::events::Events;
 use crate::error::{Error, Result};
-use crate::summary::{ErrorSummary, Summary};
+use crate::summary::Summary;
 
 #[derive(Debug, Parser)]
-#[command(name = "bakeroll", version, about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically")]
+#[command(
+    name = "bakeroll",
+    version,
+    about = "Bake an AMI and roll it out with an instance refresh gated on target health, rolling back automatically",
+    after_help = contract::after_help()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -53,7 +61,7 @@ pub enum Output {
     Json,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Pipeline file.
     #[arg(long, global = true, default_value = "pipeline/bakeroll.toml", value_name = "PATH")]
@@ -76,6 +84,20 @@ pub struct Global {
     /// Write a self-contained HTML report (outcome, per-instance health timeline) to PATH at the end.
     #[arg(long, global = true, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Where `env` came from (clap's value source), for messages: set by `main` after parsing.
+    #[arg(skip)]
+    pub env_from: Option<&'static str>,
+}
+
+impl Global {
+    /// Records where `--env`'s value came from: the flag, or `BAKEROLL_ENV`.
+    pub fn note_sources(&mut self, matches: &clap::ArgMatches) {
+        self.env_from = match matches.value_source("env") {
+            Some(clap::parser::ValueSource::CommandLine) => Some("--env"),
+            Some(clap::parser::ValueSource::EnvVariable) => Some("BAKEROLL_ENV"),
+            _ => None,
+        };
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +132,28 @@ pub enum Command {
     Adopt(adopt::Args),
 }
 
+impl Command {
+    /// The subcommand's name as typed (`iam-policy`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Bake(_) => "bake",
+            Self::Deploy(_) => "deploy",
+            Self::Ship(_) => "ship",
+            Self::Plan(_) => "plan",
+            Self::IamPolicy(_) => "iam-policy",
+            Self::Completions(_) => "completions",
+            Self::Man(_) => "man",
+            Self::Rollback(_) => "rollback",
+            Self::Status(_) => "status",
+            Self::History(_) => "history",
+            Self::Prune(_) => "prune",
+            Self::Gc(_) => "gc",
+            Self::Init(_) => "init",
+            Self::Adopt(_) => "adopt",
+        }
+    }
+}
+
 /// Everything a running command holds.
 pub struct Session {
     pub ctx: Ctx,
@@ -122,12 +166,16 @@ pub struct Session {
     pub started: tokio::time::Instant,
     /// The HTML report's journal, when `--report` asked for one.
     journal: Option<std::sync::Arc<display::report::Journal>>,
+    /// Makes the clouds of the environment's other regions and account.
+    connector: std::sync::Arc<dyn crate::cloud::Connector>,
 }
 
 impl Session {
     pub async fn open(global: &Global) -> Result<Self> {
-        let pipeline = Loaded::load(&global.pipeline)?;
-        let cloud: Cloud = crate::aws::connect(pipeline.pipeline.region.clone()).await.map_err(Error::Usage)?;
+        let mut pipeline = Loaded::load(&global.pipeline)?;
+        pipeline.env_chosen_by = global.env_from;
+        let region = crate::aws::RegionSetting { value: pipeline.pipeline.region.clone(), how_to_set: format!("`region` in {}", pipeline.path.display()) };
+        let (cloud, connector): (Cloud, _) = crate::aws::connect(region).await.map_err(Error::Setup)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -143,7 +191,8 @@ impl Session {
         }
         let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
-        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal })
+        let connector = std::sync::Arc::new(connector);
+        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal, connector })
     }
 
     /// Runs `work`. On the first Ctrl-C or SIGTERM (a cancelled GitLab job): work with nothing that must
@@ -189,10 +238,39 @@ impl Session {
 }
 
 impl Session {
+    /// For the commands that read (`status`, `history`): `--env` (or $BAKEROLL_ENV) if given, else every
+    /// environment of the pipeline file.
+    pub fn environments(&self, global: &Global) -> Result<Vec<(String, crate::config::Environment)>> {
+        let p = &self.ctx.pipeline;
+        match global.env.as_deref() {
+            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
+            // No environment at all: the same error deploy gives.
+            None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
+            None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
+        }
+    }
+
+    /// A group of the pipeline that must exist; when it does not, the message says where bakeroll looked
+    /// (the region, and where that came from), as `ship` and `deploy` do: a wrong region is the likeliest
+    /// reason a group that exists is not found.
+    pub async fn group_state(&self, env: &str, name: &str) -> Result<crate::engine::releases::GroupState> {
+        crate::engine::releases::read_group(&self.ctx, env, name).await?.ok_or_else(|| {
+            Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{}", self.ctx.pipeline.region_hint()))
+        })
+    }
+
     /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into
     /// what the engine takes; the report learns each group's checkpoints from it.
-    pub fn settings(&self, global: &Global) -> Result<EnvSettings> {
+    pub async fn settings(&self, global: &Global) -> Result<EnvSettings> {
         let env = self.ctx.pipeline.settings(global.env.as_deref())?;
+        // The environment's regions and account: connected now, so that a role that cannot be assumed
+        // stops the run before any work (exit 5 naming the role).
+        if !env.placement.regions.is_empty() || env.placement.role.is_some() {
+            let places = crate::engine::places::connect(&*self.connector, &env.placement, &self.ctx.cloud)
+                .await
+                .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+            self.ctx.places.set(places);
+        }
         if let Some(journal) = &self.journal {
             for (group, s) in &env.groups {
                 journal.set_checkpoints(group, s.prefs.checkpoints.clone());
@@ -239,26 +317,27 @@ impl Session {
 /// `--commit`, else `$CI_COMMIT_SHA`, else `git rev-parse HEAD`.
 pub fn resolve_commit(flag: Option<&str>) -> Result<String> {
     if let Some(c) = flag.map(str::trim).filter(|c| !c.is_empty()) {
-        return validate_commit(c);
+        return validate_commit(c, "--commit");
     }
     if let Ok(c) = std::env::var("CI_COMMIT_SHA") {
         if !c.trim().is_empty() {
-            return validate_commit(c.trim());
+            return validate_commit(c.trim(), "CI_COMMIT_SHA");
         }
     }
     let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
     match out {
-        Ok(o) if o.status.success() => validate_commit(String::from_utf8_lossy(&o.stdout).trim()),
+        Ok(o) if o.status.success() => validate_commit(String::from_utf8_lossy(&o.stdout).trim(), "`git rev-parse HEAD`"),
         _ => Err(Error::Usage("no commit: pass --commit SHA, set CI_COMMIT_SHA, or run inside a git checkout".into())),
     }
 }
 
-fn validate_commit(c: &str) -> Result<String> {
+/// `from`: where the commit came from (`--commit`, `CI_COMMIT_SHA`, git), so the message names what to fix.
+fn validate_commit(c: &str, from: &str) -> Result<String> {
     let ok = !c.is_empty() && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
     if ok {
         Ok(c.to_string())
     } else {
-        Err(Error::Usage(format!("--commit `{c}` is not a commit id (letters, digits, - _ . only)")))
+        Err(Error::Usage(format!("{from} `{c}` is not a commit id (letters, digits, - _ . only)")))
     }
 }
 
@@ -272,29 +351,26 @@ pub fn bake_request(commit: Option<&str>, build_instance: Option<String>, tags: 
     })
 }
 
-/// GitLab CI provenance from its predefined variables, as tags.
+/// GitLab CI provenance from its predefined variables, as tags (keys from `core::tags::CI_PROVENANCE`).
 pub fn provenance() -> Tags {
     let mut t = Tags::new();
-    for (var, key) in [
-        ("CI_PIPELINE_ID", "bakeroll:ci-pipeline-id"),
-        ("CI_PIPELINE_URL", "bakeroll:ci-pipeline-url"),
-        ("CI_JOB_ID", "bakeroll:ci-job-id"),
-        ("CI_JOB_URL", "bakeroll:ci-job-url"),
-        ("CI_PROJECT_PATH", "bakeroll:ci-project"),
-        ("CI_COMMIT_REF_NAME", "bakeroll:ci-ref"),
-    ] {
+    for (var, key) in crate::core::tags::CI_PROVENANCE {
         if let Ok(v) = std::env::var(var) {
             if !v.is_empty() {
                 // EC2 tag values hold at most 256 characters.
-                t.insert(key.into(), v.chars().take(256).collect());
+                t.insert((*key).into(), v.chars().take(256).collect());
             }
         }
     }
     t
 }
 
-/// `--tag KEY=VALUE`.
+/// `--tag KEY=VALUE`: EC2's lengths, and never a key AWS reserves or bakeroll writes itself
+/// (`core::tags::refused`), so the mistake costs nothing instead of a bake.
 pub fn parse_tag(s: &str) -> std::result::Result<(String, String), String> {
+    if let Some((key, why)) = s.split_once('=').and_then(|(k, _)| crate::core::tags::refused(k).map(|why| (k, why))) {
+        return Err(format!("`{key}`: {why}; choose another key"));
+    }
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => Ok((k.into(), v.into())),
         _ => Err(format!("`{s}` is not KEY=VALUE (key 1-128, value 0-256 characters)")),
@@ -359,43 +435,4 @@ impl Finished {
     pub fn early(command: &str, err: Error) -> Self {
         Self { summary: Summary::new(command), text: None, result: Err(err), next: None }
     }
-}
-
-/// Prints the outcome (stdout: result or JSON; stderr: the rendered error) and returns the exit code.
-pub fn finish(global: &Global, mut f: Finished) -> i32 {
-    let code = f.result.as_ref().err().map(Error::exit_code).unwrap_or(crate::error::exit::OK);
-    if let Err(e) = &f.result {
-        if f.next.is_none() {
-            f.next = crate::error::default_next(e);
-        }
-        // Never `eprint!`: with stderr closed (a cancelled CI job's log pipe) it panics, and exit 101
-        // would replace the real code after a rollback has been carried out.
-        let _ = write!(std::io::stderr(), "{}", crate::error::render(e, f.next.as_deref()));
-        let mut causes = Vec::new();
-        let mut src = std::error::Error::source(e);
-        while let Some(c) = src {
-            causes.push(c.to_string());
-            src = c.source();
-        }
-        let state = e.state().map(str::to_string);
-        f.summary.error = Some(ErrorSummary { message: e.to_string(), causes, state, next: f.next.clone() });
-    }
-    f.summary.exit_code = code;
-    if let Some(path) = &global.report {
-        // The report is a by-product: failing to write it is said, and never changes the exit code.
-        if let Err(e) = display::report::write(path, &f.summary) {
-            let _ = writeln!(std::io::stderr(), "warning: --report {}: cannot write: {e}", path.display());
-        }
-    }
-    match global.output {
-        Output::Json => {
-            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&f.summary).unwrap_or_default());
-        }
-        Output::Text => {
-            if let (Ok(()), Some(text)) = (&f.result, &f.text) {
-                let _ = writeln!(std::io::stdout(), "{text}");
-            }
-        }
-    }
-    code
 }

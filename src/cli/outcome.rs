@@ -9,6 +9,7 @@ use crate::core::release::{Cause, GroupState, Verdict};
 use crate::core::rollout::Outcome as GroupOutcome;
 use crate::engine::bake::Baked;
 use crate::engine::deploy::{DeployReport, GroupReport};
+use crate::engine::Ledger;
 use crate::error::Error;
 use crate::summary::Outcome;
 
@@ -83,12 +84,20 @@ fn previous_words(report: &DeployReport) -> String {
     }
 }
 
-/// The `Next:` line after a deploy (or ship) that did not end verified on the release.
-pub fn after_deploy(env: &str, report: Option<&DeployReport>, err: &Error) -> Option<String> {
+/// The `Next:` line after a deploy (or ship) that did not end verified on the release. `ledger`: what the
+/// run had in flight, for a run that exited at once on a second signal (no report then).
+pub fn after_deploy(env: &str, report: Option<&DeployReport>, err: &Error, ledger: &Ledger) -> Option<String> {
     let report = report.filter(|r| r.verdict.is_some());
     let Some(report) = report else {
-        // Nothing was started: the error's own advice (or the generic one) applies.
         return match err {
+            // A second signal: bakeroll left while AWS goes on with what is in flight.
+            Error::Interrupted { .. } if ledger.refreshes_in_flight() => Some(match ledger.common_previous() {
+                Some(ami) => format!(
+                    "let the refreshes above end (`bakeroll status --env {env}` shows each group); then `bakeroll rollback --env {env} --to {ami}` puts every group on {ami}, the release it ran before (groups already on it stay as they are)"
+                ),
+                None => format!("let the refreshes above end; `bakeroll status --env {env}` shows where each group stands"),
+            }),
+            // Nothing was started: the error's own advice (or the generic one) applies.
             Error::Interrupted { .. } => Some("nothing was deployed: run the same command again to deploy".into()),
             _ => None,
         };
@@ -130,5 +139,67 @@ fn stuck(env: &str, report: &DeployReport) -> String {
             "{look}; the groups ran different releases before this deploy ({}), and `bakeroll rollback --to` moves every group to one: `bakeroll status --env {env}` shows where each stands before you choose",
             previous_words(report)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str, wave: usize, state: GroupState, old: &str) -> GroupReport {
+        GroupReport { group: name.into(), wave, state: Some(state), old_image: old.into(), new_image: "ami-new".into(), old_version: 1, ..Default::default() }
+    }
+
+    fn report(verdict: Option<Verdict>, cause: Option<Cause>, groups: Vec<GroupReport>) -> DeployReport {
+        DeployReport { env: "prod".into(), ami: "ami-new".into(), verdict, cause, groups, ..Default::default() }
+    }
+
+    const STOP: fn() -> Cause = || Cause::Stopped { signal: "SIGTERM".into() };
+
+    #[test]
+    fn the_outcome_and_the_next_step_follow_the_verified_state_not_the_exit_code() {
+        use GroupState::*;
+        let interrupted = || Error::Interrupted { state: "x".into() };
+        let rolled = || Error::RolledBack { env: "prod".into(), release: "r".into(), reason: "x".into(), state: "s".into() };
+        let human = || Error::NeedsHuman { env: "prod".into(), release: "r".into(), detail: "x".into(), state: "s".into() };
+        let ledger = Ledger::default();
+        // (verdict, cause, groups, error) → (outcome, Next: starts with / contains, must not contain)
+        let cases: Vec<(Option<Verdict>, Option<Cause>, Vec<GroupReport>, Error, Outcome, Option<&str>)> = vec![
+            // Ctrl-C once the rollback verified: nothing to undo, and no rollback advised.
+            (Some(Verdict::Undone), Some(STOP()), vec![group("web", 1, Restored, "ami-old")], interrupted(), Outcome::RolledBack, Some("nothing to undo: prod is verified back on ami-old")),
+            // Ctrl-C before anything moved.
+            (Some(Verdict::Undone), Some(STOP()), vec![group("web", 1, Waiting, "ami-old")], interrupted(), Outcome::NotStarted, Some("nothing was changed")),
+            // A conviction rolled back everywhere.
+            (Some(Verdict::Undone), Some(Cause::Group { group: "web".into() }), vec![group("canary", 1, Restored, "ami-old"), group("web", 2, Restored, "ami-old")], rolled(), Outcome::RolledBack, Some("nothing to undo: prod is verified back on ami-old. Fix the release")),
+            // Stuck: an explicit --to, the release every group ran before.
+            (Some(Verdict::Stuck), Some(Cause::Group { group: "web".into() }), vec![group("canary", 1, Restored, "ami-old"), group("web", 2, Unverified, "ami-old")], human(), Outcome::Failed, Some("`bakeroll rollback --env prod --to ami-old`")),
+            // Stuck with groups that ran different releases before: no one rollback can be advised.
+            (Some(Verdict::Stuck), Some(Cause::Group { group: "web".into() }), vec![group("canary", 1, Restored, "ami-a"), group("web", 2, Unverified, "ami-b")], human(), Outcome::Failed, Some("ran different releases before")),
+            // Nothing started (preflight refused): no advice of ours.
+            (None, None, vec![], Error::precondition("x"), Outcome::NotStarted, None),
+        ];
+        for (n, (verdict, cause, groups, err, outcome, next)) in cases.into_iter().enumerate() {
+            let r = report(verdict, cause, groups);
+            assert_eq!(of_release(Some(&r)), outcome, "case {n}");
+            let said = after_deploy("prod", Some(&r), &err, &ledger);
+            match next {
+                Some(text) => assert!(said.as_deref().is_some_and(|s| s.contains(text)), "case {n}: {said:?}"),
+                None => assert_eq!(said, None, "case {n}"),
+            }
+            if matches!(verdict, Some(Verdict::Undone)) {
+                assert!(!said.unwrap_or_default().contains("bakeroll rollback"), "case {n}: a verified rollback is never followed by another");
+            }
+        }
+    }
+
+    #[test]
+    fn after_a_second_signal_the_next_step_names_the_release_each_group_ran_before() {
+        let ledger = Ledger::default();
+        let err = Error::Interrupted { state: "SIGINT again: exited at once".into() };
+        assert_eq!(after_deploy("prod", None, &err, &ledger).as_deref(), Some("nothing was deployed: run the same command again to deploy"));
+        ledger.ran_before("web", "ami-old");
+        ledger.refresh_started("web", "r-1", crate::engine::RefreshKind::Forward);
+        let next = after_deploy("prod", None, &err, &ledger).unwrap();
+        assert!(next.contains("`bakeroll rollback --env prod --to ami-old`"), "{next}");
     }
 }

@@ -17,6 +17,8 @@ pub struct Args {
     pub force: bool,
 }
 
+/// Runs `ship --dry-run` (a bake that cannot become ready is warned about by the workflow itself: the
+/// plan of such a ship would look fine, and the real one would wait out `bake.timeout`).
 pub async fn run(global: &Global, args: Args) -> Finished {
     // The summary says `ship`: a plan is a ship that changes nothing (README "Dry runs").
     let input = ShipInput { command: "ship", commit: args.commit, tags: args.tags, force: args.force, dry_run: true, dotenv: None };

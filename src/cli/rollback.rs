@@ -108,7 +108,11 @@ fn next(result: &Result<()>, env: &str, decision: Option<&RollbackDecision>, rep
             Some(again(&format!("look at {}; then", groups.join(" and "))))
         }
         Err(Error::NeedsHuman { .. }) => Some(again("look at the refreshes in the state above; then")),
-        Err(Error::Interrupted { .. }) if decision.is_some() => Some(again("what this rollback moved is back where it was (State above); to finish it, run")),
+        // A second signal: bakeroll left while AWS goes on.
+        Err(Error::Interrupted { .. }) if decision.is_some() && report.is_none() => {
+            Some(again(&format!("let the refreshes above end (`bakeroll status --env {env}` shows each group); then")))
+        }
+        Err(Error::Interrupted { .. }) if decision.is_some() => Some(again("every group is verified where the State above says; to finish the rollback, run")),
         Err(e) if e.exit_code() == crate::error::exit::USAGE => Some("`bakeroll history` lists the releases you can roll back to".into()),
         Err(_) => None,
     }
@@ -133,7 +137,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
 async fn run_session(global: &Global, args: &Args, spec: &TargetSpec, session: &Session) -> Finished {
     let mut summary = summary_base(session, "rollback");
     let fail = |summary, e| Finished { summary, text: None, result: Err(e), next: None };
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };

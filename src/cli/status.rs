@@ -2,31 +2,19 @@
 //! the refresh in flight, healthy/total per target group and instances per image. Read-only.
 
 use super::{summary_base, Finished, Global, Session};
-use crate::config::Environment;
 use crate::display::counts_text;
-use crate::engine::releases::{require_group, status, GroupStatus};
+use crate::engine::releases::{status, GroupStatus};
 use crate::error::Result;
 use crate::summary::Details;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {}
 
-/// `--env` (or $BAKEROLL_ENV) if given, else every environment of the pipeline file.
-pub fn environments(session: &Session, global: &Global) -> Result<Vec<(String, Environment)>> {
-    let p = &session.ctx.pipeline;
-    match global.env.as_deref() {
-        Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
-        // No environment at all: the same error deploy gives.
-        None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
-        None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
-    }
-}
-
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
-    for (env, cfg) in environments(session, global)? {
+    for (env, cfg) in session.environments(global)? {
         for name in &cfg.group_names() {
-            let state = require_group(&session.ctx, &env, name).await?;
+            let state = session.group_state(&env, name).await?;
             out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
         }
     }

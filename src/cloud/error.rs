@@ -17,7 +17,32 @@ pub enum ErrorKind {
     Invalid,
     /// An EC2 DryRun request that would have succeeded.
     DryRunOk,
+    /// AWS could not be used at all as configured (`SetupError` is the source): found at the first
+    /// call, before AWS ever answered, so nothing was changed. Never retried.
+    Setup,
     Other,
+}
+
+/// AWS cannot be used as configured: no region or a malformed one, no credentials the chain can load,
+/// an endpoint that never answered. Found before anything was changed; `fix` says what to set.
+#[derive(Debug, thiserror::Error)]
+#[error("{problem}")]
+pub struct SetupError {
+    pub problem: String,
+    pub fix: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SetupError {
+    pub fn new(problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { problem: problem.into(), fix: Some(fix.into()), source: None }
+    }
+
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +85,11 @@ impl CloudError {
 
     pub fn is_transient(&self) -> bool {
         self.kind == ErrorKind::Transient
+    }
+
+    /// The configuration problem behind a `Setup` error.
+    pub fn setup(&self) -> Option<&SetupError> {
+        self.source.as_deref().and_then(|s| s.downcast_ref::<SetupError>())
     }
 
     /// AWS refused the call for its rate (the account's token bucket is empty), not for what it asked.

@@ -15,7 +15,7 @@ mod clock;
 pub mod dry_run;
 mod error;
 pub use clock::{Clock, TokioClock, Wait};
-pub use error::{CloudError, CloudResult, ErrorKind};
+pub use error::{CloudError, CloudResult, ErrorKind, SetupError};
 
 /// An EC2 write asked with `DryRun`: the same request the real call would send, so EC2 checks the same
 /// permission (tag-on-create and request-tag conditions included).
@@ -128,6 +128,36 @@ pub trait AutoScalingApi: Send + Sync {
     async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String>;
 }
 
+/// A copy of an image into the region of the client that makes it (CopyImage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyRequest {
+    pub source_region: String,
+    pub source_image: String,
+    /// The copy's name: the source's (AMI names are unique per account and region).
+    pub name: String,
+    pub description: String,
+    /// Encrypt the copy's snapshots with this KMS key (an id, ARN or alias of the destination region).
+    pub kms_key_id: Option<String>,
+    /// The same for every attempt at this copy (a retry, a re-run): CopyImage then answers with the first
+    /// copy instead of making a second.
+    pub client_token: String,
+    /// Tags for the copy and its snapshots, set as it is created (the source's own come with
+    /// CopyImageTags, onto the image only; snapshots get these).
+    pub image_tags: Tags,
+    pub snapshot_tags: Tags,
+}
+
+/// Copies and sharing: what a release needs to reach other regions and accounts (issue 21).
+#[async_trait]
+pub trait ImageCopyApi: Send + Sync {
+    /// CopyImage into this client's region; the new image's id (pending at first).
+    async fn copy_image(&self, req: &CopyRequest) -> CloudResult<String>;
+    /// ModifyImageAttribute: a launch permission for `account`.
+    async fn share_image(&self, image_id: &str, account: &str) -> CloudResult<()>;
+    /// ModifySnapshotAttribute: a create-volume permission for `account`.
+    async fn share_snapshot(&self, snapshot_id: &str, account: &str) -> CloudResult<()>;
+}
+
 #[async_trait]
 pub trait Elbv2Api: Send + Sync {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
@@ -144,6 +174,17 @@ pub trait CloudWatchApi: Send + Sync {
     /// GetMetricData for every series of `req` (one call per 500 series, every page): the datapoints
     /// CloudWatch has published, per series, in any order; a series without data has no points.
     async fn metric_data(&self, req: &MetricRequest) -> CloudResult<Vec<Series>>;
+}
+
+/// Makes the clouds of the regions and account an environment lives in (issue 21): the SDK's (`aws`),
+/// the fake's. A role that cannot be assumed is an error here, before any work.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// `region`'s cloud (None: the bake region) with the caller's credentials: copies, sharing, the
+    /// release records on the bake account's images.
+    async fn bake(&self, region: Option<&str>) -> CloudResult<Cloud>;
+    /// `region`'s cloud with `role`'s credentials, assumed from the caller's (None: the caller's own).
+    async fn deploy(&self, region: Option<&str>, role: Option<&crate::core::settings::Role>) -> CloudResult<Cloud>;
 }
 
 /// Counts calls per IAM action (`ec2:CreateImage`), for the JSON summary and the IAM policy check.
@@ -168,6 +209,7 @@ pub struct Cloud {
     pub autoscaling: Arc<dyn AutoScalingApi>,
     pub elbv2: Arc<dyn Elbv2Api>,
     pub cloudwatch: Arc<dyn CloudWatchApi>,
+    pub copies: Arc<dyn ImageCopyApi>,
     pub calls: CallLedger,
     pub clock: Arc<dyn Clock>,
 }

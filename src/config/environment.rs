@@ -13,7 +13,7 @@ use crate::core::metric_verdict::{MetricParams, MetricsMode};
 use crate::core::model::{ProtectedInstances, RefreshPrefs, StandbyInstances};
 use crate::core::rollout::RolloutParams;
 pub use crate::core::settings::HealthSource;
-use crate::core::settings::{EnvSettings, GroupSettings};
+use crate::core::settings::{scope, EnvSettings, GroupSettings, Placement, Role};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,20 @@ pub struct Environment {
     /// Per-group overrides of the refresh and gate settings below.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupOverride>,
+    /// The regions the environment's groups (and waves) exist in, rolled out region by region in this
+    /// order (default: the bake region, the file's `region`).
+    pub regions: Option<Vec<String>>,
+    /// Deploy with this role, assumed from the caller's credentials (role chaining from GitLab's web
+    /// identity included); another account's role makes the images shared with that account.
+    pub role_arn: Option<String>,
+    /// The ExternalId the role's trust policy asks for.
+    pub external_id: Option<String>,
+    /// Region → KMS key (id, ARN or `alias/…`) that region's copy of the image is encrypted with.
+    #[serde(default)]
+    pub kms_key_ids: BTreeMap<String, String>,
+    /// How long a copy of the image to another region may stay pending.
+    #[serde(default = "default_copy_timeout")]
+    pub copy_timeout: Dur,
     #[serde(default = "default_min_healthy")]
     pub min_healthy_percentage: i32,
     #[serde(default = "default_max_healthy")]
@@ -141,6 +155,10 @@ fn default_max_latency_ratio() -> f64 {
 fn default_min_requests() -> u32 {
     200
 }
+fn default_copy_timeout() -> Dur {
+    // Copies of large images take tens of minutes (packer #6536 timed out at its 30 min default).
+    Dur(Duration::from_secs(45 * 60))
+}
 fn yes() -> bool {
     true
 }
@@ -226,20 +244,68 @@ impl Environment {
                 min_requests: e.min_requests,
             },
         };
-        GroupSettings { prefs, rollout, set_default_version: e.set_default_version, health: e.health }
+        GroupSettings { name: group.to_string(), region: None, prefs, rollout, set_default_version: e.set_default_version, health: e.health }
     }
 
-    /// The domain's view of this environment, named `name`.
-    pub fn settings(&self, name: &str) -> EnvSettings {
-        let waves = self.waves();
-        let groups = waves.iter().flatten().map(|g| (g.clone(), self.group_settings(g))).collect();
+    /// Where the groups live; `bake_region` is the file's `region`.
+    pub fn placement(&self, bake_region: Option<&str>) -> Placement {
+        let role = self.role_arn.as_ref().map(|arn| Role {
+            arn: arn.clone(),
+            account: role_account(arn).unwrap_or_default().to_string(),
+            external_id: self.external_id.clone(),
+        });
+        Placement {
+            bake_region: bake_region.map(str::to_string),
+            regions: self.regions.clone().unwrap_or_default(),
+            role,
+            kms_key_ids: self.kms_key_ids.clone(),
+            copy_timeout: self.copy_timeout.0,
+        }
+    }
+
+    /// The domain's view of this environment, named `name`: over several regions, every region's waves in
+    /// the listed order, each group named `group@region`.
+    pub fn settings(&self, name: &str, bake_region: Option<&str>) -> EnvSettings {
+        let placement = self.placement(bake_region);
+        let regions = placement.rollout_regions();
+        let several = regions.len() > 1;
+        let mut waves = Vec::new();
+        let mut groups = BTreeMap::new();
+        for region in &regions {
+            for wave in self.waves() {
+                let mut scoped = Vec::new();
+                for g in wave {
+                    let key = scope(&g, region.as_deref().or(bake_region), several);
+                    groups.insert(key.clone(), GroupSettings { region: region.clone(), ..self.group_settings(&g) });
+                    scoped.push(key);
+                }
+                waves.push(scoped);
+            }
+        }
         EnvSettings {
             name: name.to_string(),
             waves,
             groups,
+            placement,
             alarms: self.alarms.clone(),
             poll: self.poll_interval.0,
             lock_lease: self.lock_lease.0,
         }
+    }
+}
+
+/// The account of `arn:aws:iam::222222222222:role/bakeroll-deploy`.
+pub fn role_account(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty() && r.len() <= 512) =>
+        {
+            Some(account)
+        }
+        _ => None,
     }
 }

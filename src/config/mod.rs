@@ -26,8 +26,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{path}: `{field}` {problem}")]
     Invalid { path: PathBuf, field: String, problem: String },
-    #[error("{path}: no environment named `{name}` (defined: {defined})")]
-    UnknownEnv { path: PathBuf, name: String, defined: String },
+    #[error("{path}: no environment named `{name}` ({}defined: {defined})", chosen_by.map(|c| format!("from {c}; ")).unwrap_or_default())]
+    UnknownEnv { path: PathBuf, name: String, defined: String, chosen_by: Option<&'static str> },
     #[error("{path}: several environments ({defined}); choose one with --env or BAKEROLL_ENV")]
     AmbiguousEnv { path: PathBuf, defined: String },
 }
@@ -134,6 +134,9 @@ fn default_bake_poll() -> Dur {
 pub struct Loaded {
     pub path: PathBuf,
     pub pipeline: Pipeline,
+    /// Where the environment name `environment` is given comes from (`--env`, `BAKEROLL_ENV`), when the
+    /// command line knows: its messages say it, so a variable left set in a CI job is recognisable.
+    pub env_chosen_by: Option<&'static str>,
 }
 
 impl Loaded {
@@ -144,7 +147,7 @@ impl Loaded {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let pipeline: Pipeline = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: parse_message(text, &e) })?;
-        let loaded = Self { path: path.into(), pipeline };
+        let loaded = Self { path: path.into(), pipeline, env_chosen_by: None };
         loaded.validate()?;
         Ok(loaded)
     }
@@ -187,6 +190,7 @@ impl Loaded {
                 path: self.path.clone(),
                 name: n.into(),
                 defined: if defined.is_empty() { "none".into() } else { defined },
+                chosen_by: self.env_chosen_by,
             }),
             None if envs.len() == 1 => {
                 let (n, e) = envs.iter().next().expect("one environment");
@@ -204,7 +208,7 @@ impl Loaded {
     /// The environment as a deploy sees it (`core::settings`): its waves, and each group's settings.
     pub fn settings(&self, name: Option<&str>) -> Result<EnvSettings, ConfigError> {
         let (name, env) = self.environment(name)?;
-        Ok(env.settings(&name))
+        Ok(env.settings(&name, self.pipeline.region.as_deref()))
     }
 }
 
@@ -225,14 +229,13 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters, dash-separated words, a number.
+/// The file's `region` must be a region name (`core::model::is_region_name`, which the environment's
+/// region is held to as well).
 pub(crate) fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts.last().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    crate::core::model::is_region_name(s)
 }
+
+mod readiness;
 
 #[cfg(test)]
 mod tests;

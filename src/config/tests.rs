@@ -189,6 +189,23 @@ fn syntax_errors_name_the_line_and_its_key_in_one_line() {
     assert!(err.contains("(`instnace_type = \"t3.micro\"`): unknown field `instnace_type`, expected one of"), "{err}");
 }
 
+#[test]
+fn reserved_tag_keys_in_bake_tags_are_refused_naming_the_field() {
+    for (tags, names) in [
+        ("tags = { \"aws:owner\" = \"me\" }", "aws:owner"),
+        ("tags = { \"bakeroll:commit\" = \"x\" }", "bakeroll:commit"),
+        ("tags = { \"bakeroll:ready\" = \"ok\" }", "bakeroll:ready"),
+        ("tags = { \"bakeroll:ci-job-id\" = \"1\" }", "bakeroll:ci-job-id"),
+    ] {
+        let err = parse(&EXAMPLE.replace("tags = { app = \"shop\" }", tags)).unwrap_err().to_string();
+        assert!(err.contains("`bake.tags`") && err.contains(names) && err.contains("choose another key"), "{err}");
+    }
+    let long = format!("tags = {{ app = \"{}\" }}", "x".repeat(257));
+    let err = parse(&EXAMPLE.replace("tags = { app = \"shop\" }", &long)).unwrap_err().to_string();
+    assert!(err.contains("`bake.tags`") && err.contains("0-256"), "{err}");
+    assert!(parse(&EXAMPLE.replace("tags = { app = \"shop\" }", "tags = { \"local-aws:health\" = \"unhealthy\" }")).is_ok());
+}
+
 /// The example's environment with three groups in two waves and a canary that overrides its own settings.
 fn with_waves(waves: &str, groups: &str) -> String {
     EXAMPLE.replace("auto_scaling_groups = [\"shop-staging\"]", waves) + groups

@@ -37,6 +37,15 @@ impl Loaded {
         if b.ami_name.len() > 128 {
             return Err(self.invalid("bake.ami_name", "is longer than the 128 characters EC2 allows"));
         }
+        // Refused here rather than by AWS after the build instance ran: the same rule as `--tag`.
+        for (key, value) in &b.tags {
+            if let Some(why) = crate::core::tags::refused(key) {
+                return Err(self.invalid("bake.tags", format!("has the key `{key}`: {why}; choose another key")));
+            }
+            if key.is_empty() || key.len() > 128 || value.len() > 256 {
+                return Err(self.invalid("bake.tags", format!("has `{key}` = `{value}`; EC2 allows keys of 1-128 and values of 0-256 characters")));
+            }
+        }
         for (name, env) in &self.pipeline.environments {
             self.validate_env(name, env)?;
         }

@@ -75,18 +75,18 @@ impl fmt::Display for Evidence {
         let tg = tg_name(&self.target_group);
         match self.kind {
             // The reason is the whole finding ("shop-web: 5xx rate 4.1 % on the new release vs ...").
-            EvidenceKind::ErrorRate | EvidenceKind::Latency => {
-                return write!(f, "{} at +{:.1}s", self.reason.as_deref().unwrap_or(tg), self.at_secs)
-            }
+            EvidenceKind::ErrorRate | EvidenceKind::Latency => return f.write_str(self.reason.as_deref().unwrap_or(tg)),
             EvidenceKind::Unhealthy => write!(f, "{} unhealthy in {tg}", self.instance)?,
             EvidenceKind::Replaced => write!(f, "{} replaced by the group after failing in {tg}", self.instance)?,
             EvidenceKind::Abandoned => write!(f, "{} abandoned by its launch lifecycle hook", self.instance)?,
             EvidenceKind::AsgUnhealthy => write!(f, "{} Unhealthy in the Auto Scaling health check", self.instance)?,
         }
-        if let Some(r) = &self.reason {
-            write!(f, " ({r})")?;
+        match &self.reason {
+            Some(r) => write!(f, " ({r})"),
+            // No time here: this text lands in CI lines and the report, each with a clock of its own;
+            // `at_secs` (seconds since the watch began) is in the JSON and the report's evidence table.
+            None => Ok(()),
         }
-        write!(f, " at +{:.1}s", self.at_secs)
     }
 }
 

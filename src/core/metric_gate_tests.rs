@@ -264,7 +264,7 @@ fn the_next_look_comes_when_the_next_minute_is_due() {
     let mut g = gate(&sim, Comparison::Before, MetricParams::default());
     let m = sim.minute();
     let (group, health) = fleet(0);
-    let mut look = |g: &mut MetricGate, t: i64| {
+    let look = |g: &mut MetricGate, t: i64| {
         g.observe(t, &group, &health, Some(&sim.published(t, &[WEB])), 0.0);
     };
     assert_eq!(g.next_publication_in(12 * m), None, "nothing learnt yet");

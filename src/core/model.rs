@@ -375,3 +375,14 @@ pub struct Snapshot {
     pub id: String,
     pub tags: Tags,
 }
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters, dash-separated words, a number.
+/// What the pipeline file's `region` must be, and what a region from the environment must be when no
+/// custom endpoint makes another name usable.
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts.last().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}

@@ -26,6 +26,10 @@ pub enum HealthSource {
 /// Everything that is decided per group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSettings {
+    /// The Auto Scaling group's name (AWS's; the release plan may know it as `name@region`).
+    pub name: String,
+    /// The region it lives in; None: the bake region (the SDK's, when the file names none).
+    pub region: Option<String>,
     /// StartInstanceRefresh preferences of a deploy (AutoRollback on).
     pub prefs: RefreshPrefs,
     /// The rollout state machine's deadlines and the health gate's parameters.
@@ -89,7 +93,55 @@ impl GroupSettings {
             left_alone: prefs.left_alone(),
             metrics: MetricParams::default(),
         };
-        Self { prefs, rollout, set_default_version: true, health: HealthSource::TargetGroups }
+        Self { name: String::new(), region: None, prefs, rollout, set_default_version: true, health: HealthSource::TargetGroups }
+    }
+}
+
+/// The role an environment is deployed with, assumed from the caller's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub arn: String,
+    /// The 12-digit account the role belongs to (from its ARN).
+    pub account: String,
+    pub external_id: Option<String>,
+}
+
+/// Where an environment's groups live: the regions, rolled out one after another, and the account.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Placement {
+    /// The bake region (the file's `region`); None: the SDK's region chain decides.
+    pub bake_region: Option<String>,
+    /// The regions in rollout order; empty: the bake region only.
+    pub regions: Vec<String>,
+    /// None: the caller's own credentials and account.
+    pub role: Option<Role>,
+    /// Region → KMS key for that region's copy of the image.
+    pub kms_key_ids: BTreeMap<String, String>,
+    /// The longest a copy may stay pending.
+    pub copy_timeout: Duration,
+}
+
+impl Placement {
+    /// The regions the image must be copied to: every region but the bake region.
+    pub fn copy_regions(&self) -> Vec<String> {
+        self.regions.iter().filter(|r| Some(r.as_str()) != self.bake_region.as_deref()).cloned().collect()
+    }
+
+    /// The regions in rollout order, `None` standing for the bake region.
+    pub fn rollout_regions(&self) -> Vec<Option<String>> {
+        if self.regions.is_empty() {
+            return vec![None];
+        }
+        self.regions.iter().map(|r| if Some(r.as_str()) == self.bake_region.as_deref() { None } else { Some(r.clone()) }).collect()
+    }
+}
+
+/// The name a group goes by in a release over several regions: `shop-web@ap-southeast-1` (a group of the
+/// same name exists in each region); just the group's name in a release in one region.
+pub fn scope(group: &str, region: Option<&str>, several: bool) -> String {
+    match (region, several) {
+        (Some(r), true) => format!("{group}@{r}"),
+        _ => group.to_string(),
     }
 }
 
@@ -98,10 +150,13 @@ impl GroupSettings {
 pub struct EnvSettings {
     pub name: String,
     /// Groups in rollout order: the groups of a wave go together; the next wave starts when every group
-    /// of this one is verified.
+    /// of this one is verified. Over several regions, each region's waves follow the previous region's
+    /// and a group is named `group@region` (`scope`).
     pub waves: Vec<Vec<String>>,
-    /// Every group of `waves`, with its settings.
+    /// Every group of `waves` (by the name the release knows it by), with its settings.
     pub groups: BTreeMap<String, GroupSettings>,
+    /// Regions, account, copies.
+    pub placement: Placement,
     /// CloudWatch alarms checked before a deploy and named when they stop a refresh.
     pub alarms: Vec<String>,
     /// How often the driver looks at every group in flight.
@@ -116,10 +171,10 @@ impl EnvSettings {
         self.waves.iter().flatten().cloned().collect()
     }
 
-    /// The settings of `group`; a group outside the environment gets the defaults (never happens for a
-    /// group of `waves`: the file is validated).
+    /// The settings of `group` (by the name the release knows it by); a group outside the environment gets
+    /// the defaults under that name (never happens for a group of `waves`: the file is validated).
     pub fn group(&self, group: &str) -> GroupSettings {
-        self.groups.get(group).cloned().unwrap_or_else(GroupSettings::defaults)
+        self.groups.get(group).cloned().unwrap_or_else(|| GroupSettings { name: group.to_string(), ..GroupSettings::defaults() })
     }
 
     /// The 1-based wave of `group`.
@@ -144,7 +199,8 @@ impl EnvSettings {
         Self {
             name: env.to_string(),
             waves: vec![vec![group.to_string()]],
-            groups: BTreeMap::from([(group.to_string(), GroupSettings::defaults())]),
+            groups: BTreeMap::from([(group.to_string(), GroupSettings { name: group.to_string(), ..GroupSettings::defaults() })]),
+            placement: Placement::default(),
             alarms: vec![],
             poll: Duration::from_secs(5),
             lock_lease: Duration::from_secs(600),

@@ -16,3 +16,52 @@ pub const SOURCE_AMI: &str = "bakeroll:source-ami";
 pub const READY: &str = "bakeroll:ready";
 /// The deploy lock on each group of an environment (see `core::lock`).
 pub const LOCK: &str = "bakeroll:lock";
+
+/// GitLab CI provenance on images and snapshots: the predefined variable and the key it is written to.
+pub const CI_PROVENANCE: &[(&str, &str)] = &[
+    ("CI_PIPELINE_ID", "bakeroll:ci-pipeline-id"),
+    ("CI_PIPELINE_URL", "bakeroll:ci-pipeline-url"),
+    ("CI_JOB_ID", "bakeroll:ci-job-id"),
+    ("CI_JOB_URL", "bakeroll:ci-job-url"),
+    ("CI_PROJECT_PATH", "bakeroll:ci-project"),
+    ("CI_COMMIT_REF_NAME", "bakeroll:ci-ref"),
+];
+
+/// Every tag key bakeroll writes, or reads as a signal (`READY`): the one list `--tag` and `bake.tags`
+/// are checked against. A user's tag with one of these keys would overwrite the provenance `gc`,
+/// `prune`, `history` and the IAM policy's conditions rely on, or (on the build instance) fake the
+/// provisioning script's signal.
+pub fn written() -> impl Iterator<Item = &'static str> {
+    [COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, READY, LOCK].into_iter().chain(CI_PROVENANCE.iter().map(|(_, key)| *key))
+}
+
+/// Why `key` cannot be a user's tag, if it cannot: AWS reserves the `aws:` prefix (in any case) and
+/// refuses it — after a whole bake, for an image tag — and bakeroll's own keys are bakeroll's.
+pub fn refused(key: &str) -> Option<&'static str> {
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        return Some("the `aws:` prefix is reserved for AWS, which refuses tags that use it");
+    }
+    if key == READY {
+        return Some("it is the provisioning script's signal that bakeroll reads (ready = \"tag\"), never set from outside");
+    }
+    written().any(|k| k == key).then_some("bakeroll writes it itself (provenance that gc, prune, history and the IAM policy rely on)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_and_bakeroll_keys_are_refused_and_others_pass() {
+        for key in ["aws:foo", "AWS:cloudformation:stack-name", "Aws:x", COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, READY, LOCK, "bakeroll:ci-job-id"] {
+            assert!(refused(key).is_some(), "{key} must be refused");
+        }
+        for key in ["app", "local-aws:health", "awsome", "bakeroll:something-else", "Bakeroll:Commit", "Name"] {
+            assert_eq!(refused(key), None, "{key} is the user's");
+        }
+        assert!(refused("aws:foo").unwrap().contains("reserved for AWS"));
+        assert!(refused(COMMIT).unwrap().contains("bakeroll writes it itself"));
+        // Every provenance key is in the list (the list is the only place they are written down).
+        assert!(CI_PROVENANCE.iter().all(|(_, k)| written().any(|w| w == *k)));
+    }
+}

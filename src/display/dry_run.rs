@@ -22,6 +22,14 @@ pub fn print_notes(notes: &[String]) {
     }
 }
 
+/// Warnings about the pipeline a plan cannot show as a failed step (a bake that would wait out its
+/// timeout), on stderr.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("warning: {w}\n").as_bytes());
+    }
+}
+
 fn change(c: Change) -> &'static str {
     match c {
         Change::Create => "create",

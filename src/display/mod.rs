@@ -106,11 +106,28 @@ pub(crate) fn waves_text(waves: &[Vec<String>]) -> String {
     waves.iter().enumerate().map(|(i, w)| format!("{}) {}", i + 1, w.join(", "))).collect::<Vec<_>>().join(" ")
 }
 
-/// `web 2/3 healthy, admin 3/3 healthy, 1 waiting on a launch lifecycle hook`
+/// `web 2/3 healthy, admin 3/3 healthy, 1 waiting on a launch lifecycle hook`; `in no target group`
+/// for a group in none.
 pub(crate) fn counts_text(counts: &[crate::core::health::TgCount], waiting_on_hook: usize) -> String {
     let mut parts: Vec<String> = counts.iter().map(|c| format!("{} {}/{} healthy", c.target_group, c.healthy, c.total)).collect();
+    if counts.is_empty() {
+        // A group judged by EC2's checks (`health = "ec2"`): say so rather than end on nothing.
+        parts.push("in no target group".into());
+    }
     if waiting_on_hook > 0 {
         parts.push(format!("{waiting_on_hook} waiting on a launch lifecycle hook"));
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::health::TgCount;
+
+    #[test]
+    fn counts_never_end_a_sentence_on_nothing() {
+        let web = TgCount { target_group: "web".into(), healthy: 2, total: 3 };
+        assert_eq!(super::counts_text(&[web], 1), "web 2/3 healthy, 1 waiting on a launch lifecycle hook");
+        assert_eq!(super::counts_text(&[], 0), "in no target group");
+    }
 }

@@ -1,5 +1,6 @@
 //! The NDJSON event stream (`--events PATH`): one JSON object per line per engine event, stamped with
-//! wall-clock time, flushed as it happens so another process can follow the file (`tail -f`).
+//! wall-clock time, flushed as it happens so another process can follow the file (`tail -f`), and a
+//! last `outcome` line saying how the command ended.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -7,9 +8,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::events::{Event, Sink};
+use crate::summary::Summary;
 
 /// Schema tag carried by every line, so a consumer can tell versions apart; fields are only added.
 pub const SCHEMA: &str = "bakeroll.event/v1";
@@ -74,6 +76,31 @@ impl Sink for EventsFile {
     }
 }
 
+/// The stream's last line, written by `cli::finish` once the command is over (also when it ended before
+/// anything else was written, e.g. a pipeline file that does not load): `{"event": "outcome", "command",
+/// "outcome", "exit_code", "env", "error": { message, state, next } | null}`, stamped like the others.
+pub fn append_outcome(path: &Path, summary: &Summary) -> std::io::Result<()> {
+    let error = summary.error.as_ref().map(|e| json!({ "message": e.message, "state": e.state, "next": e.next }));
+    let mut line = json!({
+        "event": "outcome",
+        "command": summary.command,
+        "outcome": summary.outcome.map(|o| o.as_str()),
+        "exit_code": summary.exit_code,
+        "env": summary.env,
+        "error": error,
+    });
+    let at = SystemTime::now();
+    if let Value::Object(m) = &mut line {
+        m.insert("schema".into(), SCHEMA.into());
+        m.insert("ts".into(), humantime::format_rfc3339_millis(at).to_string().into());
+        m.insert("unix_ms".into(), unix_ms(at).into());
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
+    text.push('\n');
+    file.write_all(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +121,29 @@ mod tests {
         assert!(lines[0]["ts"].as_str().unwrap().ends_with('Z'));
         assert!(lines[1]["unix_ms"].as_u64().unwrap() >= lines[0]["unix_ms"].as_u64().unwrap());
         assert_eq!(lines[1]["message"], "two\nlines");
+    }
+
+    #[test]
+    fn the_outcome_line_ends_the_stream_even_when_nothing_else_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let file = EventsFile::create(&path).unwrap();
+        file.emit(Event::Info { scope: "bake".into(), message: "x".into() });
+        let mut summary = Summary::new("ship");
+        summary.exit_code = 3;
+        summary.outcome = Some(crate::summary::Outcome::RolledBack);
+        summary.env = Some("local".into());
+        summary.error = Some(crate::summary::ErrorSummary { message: "m".into(), causes: vec![], state: Some("s".into()), next: None });
+        append_outcome(&path, &summary).unwrap();
+        let lines: Vec<Value> = std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let last = lines.last().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!((last["event"].as_str(), last["outcome"].as_str(), last["exit_code"].as_i64()), (Some("outcome"), Some("rolled-back"), Some(3)));
+        assert_eq!((last["error"]["state"].as_str(), last["schema"].as_str()), (Some("s"), Some(SCHEMA)));
+        // No stream yet (the command ended before its session): the outcome is the whole stream.
+        let alone = dir.path().join("alone.ndjson");
+        append_outcome(&alone, &Summary::new("deploy")).unwrap();
+        assert_eq!(std::fs::read_to_string(&alone).unwrap().lines().count(), 1);
     }
 
     #[test]

@@ -31,14 +31,16 @@ struct Inner {
     /// Releases under way (`Ledger::release`): between two waves nothing may be in flight, yet a signal
     /// must still go through the release plan, which undoes the waves already verified.
     releases: usize,
+    /// The image each group of a release ran before it (what a rollback after an abrupt exit goes to).
+    previous: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Ledger(Arc<Mutex<Inner>>, Arc<watch::Sender<usize>>);
+pub struct Ledger(Arc<Mutex<Inner>>, Arc<watch::Sender<usize>>, Option<Arc<str>>);
 
 impl Default for Ledger {
     fn default() -> Self {
-        Self(Arc::default(), Arc::new(watch::channel(0).0))
+        Self(Arc::default(), Arc::new(watch::channel(0).0), None)
     }
 }
 
@@ -101,6 +103,19 @@ impl Ledger {
         self.0.lock().expect("ledger poisoned")
     }
 
+    /// The same ledger, naming groups with `suffix` (`shop-web@ap-south-1`): a region's in a release over
+    /// several regions, where one group name exists in each.
+    pub fn within(&self, suffix: &str) -> Ledger {
+        Ledger(self.0.clone(), self.1.clone(), Some(Arc::from(suffix)))
+    }
+
+    fn key(&self, group: &str) -> String {
+        match &self.2 {
+            Some(s) if !group.ends_with(&**s) => format!("{group}{s}"),
+            _ => group.to_string(),
+        }
+    }
+
     /// Marks a call that creates something (a build instance, an image, a launch-template version) as
     /// in flight until the mark is dropped: hold it until what the call made is in the ledger.
     pub fn creating(&self) -> Creating {
@@ -129,21 +144,25 @@ impl Ledger {
         self.lock().unfinished_images.retain(|(i, _)| i != id);
     }
     pub fn version_created(&self, group: &str, template_id: &str, version: i64) {
-        self.lock().versions.push((group.into(), template_id.into(), version));
+        let group = self.key(group);
+        self.lock().versions.push((group, template_id.into(), version));
     }
     pub fn refresh_started(&self, group: &str, id: &str, kind: RefreshKind) {
+        let group = self.key(group);
         let mut inner = self.lock();
-        inner.versions.retain(|(g, _, _)| g != group);
-        inner.refreshes.retain(|(g, _, _)| g != group);
-        inner.refreshes.push((group.into(), id.into(), kind));
+        inner.versions.retain(|(g, _, _)| *g != group);
+        inner.refreshes.retain(|(g, _, _)| *g != group);
+        inner.refreshes.push((group, id.into(), kind));
     }
     /// The version created for the group was deleted again (a deploy stopped before its refresh).
     pub fn version_deleted(&self, group: &str) {
-        self.lock().versions.retain(|(g, _, _)| g != group);
+        let group = self.key(group);
+        self.lock().versions.retain(|(g, _, _)| *g != group);
     }
     /// The group's refreshes reached an end; nothing of it is in flight any more.
     pub fn refresh_done(&self, group: &str) {
-        self.lock().refreshes.retain(|(g, _, _)| g != group);
+        let group = self.key(group);
+        self.lock().refreshes.retain(|(g, _, _)| *g != group);
     }
 
     /// Whether this run has a deploy under way: a version created for it or a refresh in flight. An
@@ -151,6 +170,25 @@ impl Ledger {
     pub fn deploying(&self) -> bool {
         let inner = self.lock();
         inner.releases > 0 || !inner.versions.is_empty() || !inner.refreshes.is_empty()
+    }
+
+    /// Records the image `group` ran before this release touched it.
+    pub fn ran_before(&self, group: &str, image: &str) {
+        let group = self.key(group);
+        self.lock().previous.entry(group).or_insert_with(|| image.to_string());
+    }
+
+    /// Whether a refresh of this run may still be running in AWS.
+    pub fn refreshes_in_flight(&self) -> bool {
+        !self.lock().refreshes.is_empty()
+    }
+
+    /// The image every group this run touched ran before it, when they all ran the same one.
+    pub fn common_previous(&self) -> Option<String> {
+        let inner = self.lock();
+        let mut images = inner.previous.values();
+        let first = images.next()?.clone();
+        images.all(|i| *i == first).then_some(first)
     }
 
     /// Marks a release under way until the mark is dropped: an interruption then goes through the

@@ -59,7 +59,14 @@ pub struct TemplateChange {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupReport {
+    /// The group (`group@region` in a release over several regions).
     pub group: String,
+    /// Its region (None: the SDK's, when the pipeline file names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The account it is deployed in, when the environment deploys through another account's role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The group's wave (1-based).
     pub wave: usize,
     /// Where the group stands at the end: `verified` (on the release), `restored` (back on the previous
@@ -145,7 +152,6 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
 
 /// The release itself, on groups preflight has checked (`ship` checks them before its bake).
 pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>) -> (DeployReport, Result<()>) {
-    ctx.events.release(&env.name, env.waves.clone());
     let metrics = super::metrics::plan(ctx, env, &prepared).await;
     let mut job = DeployJob::new(env, req, prepared);
     job.metrics = metrics;
@@ -185,32 +191,39 @@ enum Begun {
 
 impl<'a> DeployJob<'a> {
     fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>) -> Self {
-        let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.group.name.clone(), p)).collect();
+        let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.scope.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
         Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default() }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
+        let settings = env.group(&p.scope);
         GroupReport {
-            group: p.group.name.clone(),
-            wave: env.wave_of(&p.group.name).unwrap_or(0),
+            group: p.scope.clone(),
+            region: settings.region.clone().or_else(|| env.placement.bake_region.clone()),
+            account: env.placement.role.as_ref().map(|r| r.account.clone()),
+            wave: env.wave_of(&p.scope).unwrap_or(0),
             state: Some(GroupState::Waiting),
             template_id: p.template.id.clone(),
             old_version: p.current,
             old_image: p.current_image.clone(),
-            new_image: req.target(&p.group.name).image_id,
+            new_image: req.target(&p.scope).image_id,
             mixed_instances: p.policy.is_some(),
             ..Default::default()
         }
     }
 
-    /// Starts one group (see `start.rs`), reading only what preflight found.
-    async fn begin(&self, ctx: &Ctx, group: &str) -> Begun {
-        let p = &self.prepared[group];
-        let settings = self.env.group(group);
-        let target = self.req.target(group);
-        let mut report = self.reports[group].clone();
+    /// Starts one group (see `start.rs`), reading only what preflight found. `scope`: the name the
+    /// release knows it by; its AWS calls go to its region's cloud.
+    async fn begin(&self, ctx: &Ctx, scope: &str) -> Begun {
+        let p = &self.prepared[scope];
+        let settings = self.env.group(scope);
+        let ctx = &ctx.place(settings.region.as_deref());
+        let group = p.group.name.as_str();
+        let target = self.req.target(scope);
+        let mut report = self.reports[scope].clone();
         let started = Instant::now();
+        ctx.ledger.ran_before(group, &p.current_image);
         let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
         // An earlier run's refresh of this release that is already rolling back: watched as a rollback.
         let rolling_back = p.attach.as_ref().filter(|r| r.status == RefreshStatus::RollbackInProgress);
@@ -272,14 +285,14 @@ impl<'a> DeployJob<'a> {
             }
             None => {
                 let rollout = Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline.clone());
-                let rollout = match self.metrics.gate(group, &settings, baseline, ctx.cloud.clock.wall_ms()) {
+                let rollout = match self.metrics.gate(scope, &settings, baseline, ctx.cloud.clock.wall_ms()) {
                     Some(gate) => rollout.with_metrics(gate),
                     None => rollout,
                 };
                 (rollout, RefreshKind::Forward)
             }
         };
-        let lane = Lane::new(group, &p.template.id, &settings, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
+        let lane = Lane::new(scope, &settings, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
         Begun::Lane { lane: Box::new(lane), track: Track { old, new, back: kind == RefreshKind::Back, started }, report }
     }
 
@@ -350,10 +363,12 @@ impl Job for DeployJob<'_> {
         out
     }
 
-    fn undo(&mut self, ctx: &Ctx, group: &str, cause: &Cause) -> Lane {
-        let p = &self.prepared[group];
-        let settings = self.env.group(group);
-        let track = self.tracks.get_mut(group).expect("an undone group was started");
+    fn undo(&mut self, ctx: &Ctx, scope: &str, cause: &Cause) -> Lane {
+        let p = &self.prepared[scope];
+        let settings = self.env.group(scope);
+        let ctx = &ctx.place(settings.region.as_deref());
+        let group = p.group.name.as_str();
+        let track = self.tracks.get_mut(scope).expect("an undone group was started");
         track.back = true;
         let reason = match cause {
             Cause::Stopped { signal } => RollbackReason::Interrupted { signal: signal.clone() },
@@ -361,11 +376,12 @@ impl Job for DeployJob<'_> {
         };
         ctx.events.phase(group, Stage::Undo, format!("moving {group} back to version {} ({}): {reason}", track.old.version, track.old.image_id));
         let rollout = Rollout::back_to(settings.rollout, track.new.clone(), track.old.clone(), reason);
-        Lane::new(group, &p.template.id, &settings, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, RefreshKind::Back)
+        Lane::new(scope, &settings, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, RefreshKind::Back)
     }
 
     async fn ended(&mut self, ctx: &Ctx, lane: Lane, outcome: Option<Outcome>) -> GroupEnd {
-        let group = lane.group.clone();
+        let group = lane.scope.clone();
+        let ctx = &ctx.place(lane.region.as_deref());
         let track = self.tracks.get(&group);
         let back = track.is_some_and(|t| t.back);
         let report = self.reports.get_mut(&group).expect("a watched group has a report");

@@ -80,7 +80,7 @@ pub async fn take(ctx: &Ctx, env: &str, groups: &[String], commit: Option<&str>,
     let found = asg.describe_groups(&groups).await.map_err(|e| Error::cloud(e, unchanged))?;
     if let Some(missing) = groups.iter().find(|g| !found.iter().any(|f| &f.name == *g)) {
         return Err(Error::precondition(format!(
-            "Auto Scaling group {missing} (environment {env}) not found{}",
+            "Auto Scaling group {missing} not found{}; environment {env} lists it",
             ctx.pipeline.region_hint()
         )));
     }

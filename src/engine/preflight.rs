@@ -52,6 +52,8 @@ pub struct OverrideTemplate {
 /// What preflight learnt about one group.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The name the release knows the group by (`group@region` over several regions).
+    pub scope: String,
     pub group: Group,
     /// The group's launch template (its mixed instances policy's, for a mixed group).
     pub template: TemplateRef,
@@ -113,10 +115,18 @@ impl Prepared {
 /// Every precondition of a deploy of `release` to every group of every wave of `env`, checked once and
 /// before anything changes (`ship` runs it before it bakes): the alarms, then each group.
 pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
-    check_alarms(ctx, &env.alarms).await?;
+    // The release's shape is said first, so that every line about a group can name its wave.
+    ctx.events.release(&env.name, env.waves.clone());
+    // Alarms are regional: each region's groups name the alarms of their own region.
+    for region in env.placement.rollout_regions() {
+        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await?;
+    }
     let mut prepared = Vec::new();
-    for name in env.group_names() {
-        prepared.push(check(ctx, &env.group(&name), &name, release, force).await?);
+    for scope in env.group_names() {
+        let settings = env.group(&scope);
+        let mut p = check(&ctx.place(settings.region.as_deref()), &settings, &settings.name, release, force).await?;
+        p.scope = scope;
+        prepared.push(p);
     }
     Ok(prepared)
 }
@@ -180,7 +190,7 @@ pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: Rel
     let policy = group.mixed_instances.clone();
     let overrides = override_templates(ctx, name, policy.as_ref()).await?;
     let marked_from = current.description.as_deref().and_then(parse_mark).and_then(|m| m.from);
-    Ok(Prepared { current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from })
+    Ok(Prepared { scope: name.to_string(), current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from })
 }
 
 /// The template a deploy makes a new version of: the group's, or its mixed instances policy's (whose

@@ -44,6 +44,7 @@ mod inspect;
 mod instances;
 mod launch;
 mod refresh;
+mod regions;
 mod resource_records;
 mod rollout;
 mod state;
@@ -70,12 +71,16 @@ pub use fixtures::{ImageSpec, StackIds, StackSpec};
 pub use group_records::{HookResult, PoolState};
 pub use hooks::LIFECYCLE_TAG;
 pub use resource_records::{Health, TemplateVersion};
+pub use regions::{FakeConnector, COPY_TAG};
 pub use timings::Timings;
 
 /// A cheaply clonable handle on one fake region; clones share the world and the call ledger.
 #[derive(Clone)]
 pub struct FakeCloud {
     state: Arc<Mutex<state::State>>,
+    /// This world's region, and the other regions' worlds (shared by every handle of the fake).
+    region: String,
+    worlds: Arc<Mutex<BTreeMap<String, Arc<Mutex<state::State>>>>>,
     calls: CallLedger,
     /// Real nanoseconds spent inside `with` (stepping the world and answering), shared by clones.
     inside_ns: Arc<AtomicU64>,
@@ -90,6 +95,8 @@ impl FakeCloud {
     pub fn with_timings(timings: Timings) -> Self {
         Self {
             state: Arc::new(Mutex::new(state::State::new(timings))),
+            region: REGION.to_string(),
+            worlds: Arc::default(),
             calls: CallLedger::default(),
             inside_ns: Arc::default(),
         }
@@ -107,7 +114,8 @@ impl FakeCloud {
             ec2: api.clone(),
             autoscaling: api.clone(),
             elbv2: api.clone(),
-            cloudwatch: api,
+            cloudwatch: api.clone(),
+            copies: api,
             calls: self.calls.clone(),
             clock: Arc::new(FakeClock { start: self.state.lock().expect("fake cloud state poisoned").start }),
         }

@@ -46,6 +46,10 @@ pub(crate) struct State {
     pub wake: Wake,
     /// Skip ticks in which nothing can change (see `advance`). Off only to prove that skipping changes nothing.
     pub fast_forward: bool,
+    /// CopyImage's ClientTokens → the copy they made.
+    pub copy_tokens: BTreeMap<String, String>,
+    /// (image or snapshot, account) pairs with a launch or create-volume permission.
+    pub shared: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The one way a tick asks about time. Besides answering `at <= t` it remembers the earliest instant still in
@@ -74,6 +78,8 @@ impl State {
             now,
             timings,
             seq: 0,
+            copy_tokens: BTreeMap::new(),
+            shared: std::collections::BTreeSet::new(),
             images: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             instances: BTreeMap::new(),
@@ -182,6 +188,11 @@ impl State {
             b >> 52,
             b & 0xffff_ffff_ffff
         )
+    }
+
+    /// Draws this world's ids from another sequence than the home region's (a region's name picks it).
+    pub fn skip_ids(&mut self, region: &str) {
+        self.seq = region.bytes().fold(1u64 << 40, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) << 8;
     }
 
     fn next_random(&mut self) -> u64 {

@@ -32,6 +32,9 @@ pub struct Timings {
     pub unhealthy_threshold: u32,
     /// Target-group deregistration delay: how long a leaving target stays `draining` (AWS default 300 s).
     pub deregistration_delay: Duration,
+    /// CopyImage: `pending` → `available` in the destination region (the local AWS's 300 s: AWS publishes
+    /// no figure; an 8 GiB copy takes minutes).
+    pub image_copy: Duration,
     /// Auto Scaling health-check grace period; also the instance warm-up when neither the refresh nor the group
     /// sets one (as AWS documents). Must exceed the `initial` time or healthy instances would look failed.
     pub health_check_grace: Duration,
@@ -64,6 +67,7 @@ impl Default for Timings {
             healthy_threshold: 3,
             unhealthy_threshold: 2,
             deregistration_delay: Duration::from_secs(30),
+            image_copy: Duration::from_secs(300),
             health_check_grace: Duration::from_secs(60),
             refresh_pending: Duration::from_secs(5),
             max_failed_replacements: 3,

@@ -9,6 +9,7 @@ fn input() -> PolicyInput {
         region: Some("eu-west-1".into()),
         groups: vec!["shop-staging".into(), "shop-prod".into()],
         instance_profile: None,
+        roles: vec![],
     }
 }
 
@@ -50,7 +51,11 @@ fn the_document_is_valid_iam_json() {
 
 #[test]
 fn every_action_in_the_table_is_granted() {
-    let doc = generate(&input()).document;
+    // With a deploy role, so that AssumeRole is granted too (without one it is left out).
+    let role = "arn:aws:iam::222222222222:role/bakeroll-deploy";
+    let doc = generate(&PolicyInput { roles: vec![role.into()], ..input() }).document;
+    assert_eq!(statement(&doc, "AssumeDeployRoles")["Resource"], json!([role]));
+    assert!(!allowed_actions(&generate(&input()).document).contains(&"sts:AssumeRole".to_string()), "no role, no AssumeRole");
     let allowed = allowed_actions(&doc);
     for a in ALL {
         assert!(allowed.iter().any(|x| x == a.name), "{} missing from {allowed:?}", a.name);
@@ -71,7 +76,7 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
     assert_eq!(build["Resource"], json!(["arn:aws:ec2:eu-west-1:*:instance/*"]));
 
     let images = statement(&doc, "PipelineImages");
-    assert_eq!(images["Action"], json!(["ec2:DeregisterImage"]));
+    assert_eq!(images["Action"], json!(["ec2:DeregisterImage", "ec2:ModifyImageAttribute"]));
     assert_eq!(images["Resource"], json!(["arn:aws:ec2:eu-west-1::image/*"]));
     assert_eq!(images["Condition"]["StringEquals"]["aws:ResourceTag/bakeroll:pipeline"], "shop");
 

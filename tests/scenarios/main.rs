@@ -136,6 +136,7 @@ impl Drop for World {
             region: p.pipeline.region.clone(),
             groups: p.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
             instance_profile: p.pipeline.bake.iam_instance_profile.clone(),
+            roles: p.pipeline.environments.values().filter_map(|e| e.role_arn.clone()).collect(),
         };
         let allowed = bakeroll::iam::allowed_actions(&bakeroll::iam::generate(&input).document);
         for action in self.fake.calls().keys() {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bakeroll::cloud::CallLedger;
 use bakeroll::core::release::{GroupState, Verdict};
@@ -193,4 +194,67 @@ impl Sink for Polls {
             }
         }
     }
+}
+
+/// Following the `Next:` line of a release stuck on two groups: the rollback it names goes to the release
+/// every group ran before — the canary, already back on it, stays — where `--to previous` would have taken
+/// the canary one release further back.
+#[tokio::test(start_paused = true)]
+async fn the_next_step_of_a_stuck_release_moves_no_group_past_where_it_was() {
+    use bakeroll::core::releases::TargetSpec;
+    use bakeroll::engine::rollback;
+    let w = tiers();
+    let a = w.fake.add_image(ImageSpec::named("shop-a"));
+    let (_, first) = deploy(&w.ctx, &w.env(), &DeployRequest { commit: Some("aaaaaaa".into()), ..request(&a) }).await;
+    first.expect("release A everywhere");
+    let b = w.fake.add_image(ImageSpec::named("shop-b"));
+    let worker_tg = w.fake.group("shop-worker").unwrap().target_group_arns[0].clone();
+    w.fake.set_image_health_in(&b, &worker_tg, Health::Unhealthy);
+    // bakeroll's own way back from an in-flight refresh fails: wave 2 ends verified on neither release.
+    w.fake.fail_always("autoscaling:RollbackInstanceRefresh", bakeroll::cloud::ErrorKind::Other, "InternalFailure");
+    let (report, result) = deploy(&w.ctx, &w.env(), &DeployRequest { commit: Some("bbbbbbb".into()), ..request(&b) }).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::NEEDS_HUMAN, "{err}");
+    assert_eq!(state(&report, "shop-canary").1, Some(GroupState::Restored));
+    let next = bakeroll::cli::outcome::after_deploy("prod", Some(&report), &err, &w.ctx.ledger).expect("a next step");
+    assert!(next.contains("describe-instance-refreshes --auto-scaling-group-name shop-worker"), "{next}");
+    let to = format!("--to {a}");
+    assert!(next.contains(&format!("`bakeroll rollback --env prod {to}`")), "{next}");
+    // What following it decides, once AWS has ended what was in flight.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let spec = TargetSpec::parse(&a).unwrap();
+    let decision = rollback::decide(&w.ctx, &w.env(), &spec, &a).await.expect("decided");
+    let canary = decision.groups.iter().find(|g| g.group == "shop-canary").unwrap();
+    assert_eq!(canary.to, canary.from, "the canary stays on A: {canary:?}");
+    for g in &decision.groups {
+        assert_eq!(g.to.ami.as_deref(), Some(a.as_str()), "{} goes to A, never further back", g.group);
+    }
+    // `--to previous` would have moved the canary off A, to the release before it.
+    let previous = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous").await.expect("decided");
+    let canary = previous.groups.iter().find(|g| g.group == "shop-canary").unwrap();
+    assert_ne!(canary.to.ami.as_deref(), Some(a.as_str()), "the harmful advice this test guards against: {canary:?}");
+}
+
+/// `rollback` walks the waves in reverse under the same rule: the web and worker tiers go back first,
+/// together, and the canary after them.
+#[tokio::test(start_paused = true)]
+async fn rollback_walks_the_waves_in_reverse() {
+    use bakeroll::core::releases::TargetSpec;
+    use bakeroll::engine::rollback;
+    let w = tiers();
+    let old = w.stack.image_id.clone();
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
+    deploy(&w.ctx, &w.env(), &request(&ami)).await.1.expect("deployed");
+    let decision = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous").await.expect("decided");
+    let (report, result) = rollback::execute(&w.ctx, &w.env(), &decision).await;
+    result.expect("rolled back");
+    for g in GROUPS {
+        assert!(w.fake.in_service_images(g).iter().all(|i| *i == old), "{g}");
+        let moved = report.groups.iter().find(|r| r.group == g).unwrap().deploy.as_ref().expect("moved");
+        assert_eq!(moved.state, Some(GroupState::Verified), "{g}");
+    }
+    let back = |g: &str| *spans(&w, g).last().unwrap();
+    let (canary, web, worker) = (back("shop-canary"), back("shop-web"), back("shop-worker"));
+    assert!(canary.0 >= web.1 && canary.0 >= worker.1, "wave 2 goes back first: canary {canary:?}, web {web:?}, worker {worker:?}");
+    assert!((web.0 - worker.0).abs() <= 1, "the wave's groups together: web {web:?}, worker {worker:?}");
 }

@@ -9,6 +9,7 @@
 //! the next launch-template version number), and what it deleted or terminated reads as gone. The
 //! word "plan" in the JSON summary (`plan` key) and `bakeroll plan` is this recording.
 
+mod copies;
 mod ec2;
 mod groups;
 
@@ -179,7 +180,8 @@ impl DryRun {
             ec2: api.clone(),
             autoscaling: api.clone(),
             elbv2: api.clone(),
-            cloudwatch: api,
+            cloudwatch: api.clone(),
+            copies: api,
             calls: real.calls,
             clock: Arc::new(self.clone()),
         }

@@ -1,6 +1,7 @@
 //! The deploy report (`--report PATH`): one self-contained HTML file (inline CSS and SVG, no scripts,
 //! no network) with the outcome and a timeline of every instance. The journal records the run's
-//! events as they happen; `write` renders it with the JSON summary when the command finishes.
+//! events as they happen; `write` renders it with the JSON summary when the command finishes. Every
+//! time in the page is on one clock, said in its header: seconds since bakeroll started.
 
 mod timeline;
 #[cfg(test)]
@@ -26,6 +27,29 @@ pub struct ReportInput {
     pub checkpoints: BTreeMap<String, Vec<i32>>,
     /// The command's summary (`bakeroll.summary/v1`).
     pub summary: Summary,
+    /// Unix ms when the run started: the report's one clock (else its first event).
+    pub started_ms: Option<u64>,
+}
+
+impl ReportInput {
+    /// The report's zero: every `+Ns` in the page is measured from it.
+    pub(crate) fn clock_zero(&self) -> u64 {
+        self.started_ms.or_else(|| self.events.first().map(|(t, _)| *t)).unwrap_or(0)
+    }
+
+    /// When the refresh watch of `group` began (its `Fleet` samples carry seconds since then), in Unix
+    /// ms: what turns the gate's evidence times into the report's clock.
+    fn watch_began(&self, group: &str) -> Option<u64> {
+        self.events.iter().find_map(|(ms, e)| match e {
+            Event::Fleet { scope, t, .. } if scope == group => Some(ms.saturating_sub((t * 1000.0) as u64)),
+            _ => None,
+        })
+    }
+}
+
+/// `ms` on the report's clock, in seconds.
+pub(crate) fn on_clock(input: &ReportInput, ms: u64) -> f64 {
+    ms.saturating_sub(input.clock_zero()) as f64 / 1000.0
 }
 
 /// The run's events, kept in memory for the report (a deploy emits a few thousand at most).
@@ -33,6 +57,8 @@ pub struct ReportInput {
 pub struct Journal {
     events: Mutex<Vec<(u64, Event)>>,
     checkpoints: Mutex<BTreeMap<String, Vec<i32>>>,
+    /// Unix ms when the journal was made (as the session opens): the report's zero.
+    started_ms: u64,
 }
 
 impl Sink for Journal {
@@ -45,7 +71,7 @@ impl Sink for Journal {
 /// has no other way to reach what the session recorded.
 pub fn journal() -> Arc<Journal> {
     static JOURNAL: OnceLock<Arc<Journal>> = OnceLock::new();
-    JOURNAL.get_or_init(Arc::default).clone()
+    JOURNAL.get_or_init(|| Arc::new(Journal { started_ms: unix_ms(SystemTime::now()), ..Journal::default() })).clone()
 }
 
 impl Journal {
@@ -58,6 +84,7 @@ impl Journal {
             events: self.events.lock().expect("journal poisoned").clone(),
             checkpoints: self.checkpoints.lock().expect("journal poisoned").clone(),
             summary,
+            started_ms: Some(self.started_ms),
         }
     }
 }
@@ -107,6 +134,8 @@ pub fn render(input: &ReportInput) -> String {
         }
     };
     row("environment", env.into());
+    let zero = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(input.clock_zero()));
+    row("times", format!("+seconds since bakeroll started ({zero})"));
     if let Some(r) = &s.release {
         row("release", format!("{} {}", r.ami, r.commit.as_deref().unwrap_or_default()).trim().into());
     }
@@ -153,6 +182,8 @@ fn why(input: &ReportInput) -> String {
             _ => continue,
         };
         let id = esc(&g.group);
+        // The gate counts from the start of its watch; the page counts from the start of the run.
+        let began = input.watch_began(&g.group).map(|ms| on_clock(input, ms));
         match reason {
             RollbackReason::Unhealthy { failure: f @ HealthFailure::Unhealthy { evidence, observations, .. } } => {
                 let _ = writeln!(
@@ -162,10 +193,13 @@ fn why(input: &ReportInput) -> String {
                 );
                 for e in evidence {
                     let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let at = match began {
+                        Some(b) => format!("+{:.1}s", b + e.at_secs),
+                        None => format!("{:.1}s into the watch", e.at_secs),
+                    };
                     let _ = writeln!(
                         out,
-                        "<tr><td>+{:.1}s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        e.at_secs,
+                        "<tr><td>{at}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(&e.instance),
                         esc(tg_name(&e.target_group)),
                         esc(&kind),
@@ -221,7 +255,6 @@ fn shapes(input: &ReportInput) -> String {
 
 /// Phases, notes and warnings in order (progress and fleet samples are in the picture instead).
 fn event_table(input: &ReportInput) -> String {
-    let t0 = input.events.first().map(|(t, _)| *t).unwrap_or(0);
     let mut out = String::from("<h2>Log</h2>\n<table id=\"log\"><tr><th>at</th><th>scope</th><th>what</th></tr>\n");
     for (t, e) in &input.events {
         let (scope, class, text) = match e {
@@ -235,7 +268,7 @@ fn event_table(input: &ReportInput) -> String {
         let _ = writeln!(
             out,
             "<tr><td>+{:.1}s</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-            t.saturating_sub(t0) as f64 / 1000.0,
+            on_clock(input, *t),
             esc(scope),
             esc(&text)
         );

@@ -54,7 +54,7 @@ fn failing_run() -> ReportInput {
         }),
         ..Summary::new("deploy")
     };
-    ReportInput { events, checkpoints: BTreeMap::from([("shop-web".to_string(), vec![50, 100])]), summary }
+    ReportInput { events, checkpoints: BTreeMap::from([("shop-web".to_string(), vec![50, 100])]), summary, started_ms: Some(500) }
 }
 
 #[test]
@@ -115,7 +115,9 @@ fn names_the_evidence_that_convicted_the_release_and_instances_waiting_on_a_hook
     groups[0].outcome = Some(GroupOutcome::RolledBack { reason: RollbackReason::Unhealthy { failure } });
     let html = render(&input);
     let why = html.split("id=\"evidence-shop-web\"").nth(1).expect("an evidence table");
-    for part in ["+2.0s", "i-new1", "shop-web", "unhealthy", "replaced", "Target.ResponseCodeMismatch"] {
+    // On the report's clock: the watch began at 2 000 ms (the first sample, at 3 000 ms, says 1.0 s into
+    // it), the run at 500 ms, so the gate's 2.0 s and 4.5 s are +3.5 s and +6.0 s.
+    for part in ["+3.5s", "+6.0s", "i-new1", "shop-web", "unhealthy", "replaced", "Target.ResponseCodeMismatch"] {
         assert!(why.contains(part), "{part} missing from the evidence table");
     }
     assert!(html.contains("2 observations against the release; the rollback was sent 2.5s after the first."), "{html}");
@@ -135,4 +137,16 @@ fn instances_left_behind_and_the_warm_pool_are_shown_per_group() {
     let pool = html.split("id=\"warm-pool-shop-web\"").nth(1).expect("a warm pool table");
     assert!(pool.contains("i-warm") && pool.contains("Warmed:Stopped") && pool.contains("ami-new"));
     assert!(!render(&failing_run()).contains("left-behind-"), "nothing shown when nothing was left");
+}
+
+#[test]
+fn every_time_in_the_page_is_on_one_clock_and_the_header_says_which() {
+    let html = render(&failing_run());
+    assert!(html.contains("<dt>times</dt><dd>+seconds since bakeroll started (1970-01-01T00:00:00Z)</dd>"), "{html}");
+    // The log, the rollback reason and the samples all count from 500 ms: the refresh phase at 2 000 ms
+    // is +1.5 s, the rollback decision at 5 000 ms +4.5 s.
+    let log = html.split("id=\"log\"").nth(1).unwrap();
+    assert!(log.contains("<td>+1.5s</td><td>shop-web</td><td class=\"phase\">refresh: "), "{log}");
+    assert!(html.contains("Rollback of shop-web at +4.5s:"), "{html}");
+    assert!(html.contains("<title>+2.5s i-old1"), "a sample's time is on the same clock: {html}");
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 
-use super::{esc, ReportInput};
+use super::{esc, on_clock, ReportInput};
 use crate::core::rollout::PhaseName;
 use crate::summary::Summary;
 use crate::events::{Event, FleetInstance, Stage};
@@ -200,9 +200,11 @@ pub fn render(input: &ReportInput) -> String {
     let _ = write!(out, "<line x1=\"{lx}\" y1=\"6\" x2=\"{lx}\" y2=\"18\" stroke=\"#6e40c9\" stroke-dasharray=\"3,2\"/><text x=\"{}\" y=\"16\">checkpoint</text>", lx + 6.0);
     lx += 96.0;
     let _ = write!(out, "<line x1=\"{lx}\" y1=\"6\" x2=\"{lx}\" y2=\"18\" stroke=\"#cf222e\" stroke-width=\"3\"/><text x=\"{}\" y=\"16\">rollback</text>", lx + 6.0);
-    // Time axis.
+    // Time axis: the picture spans the watched refreshes, its labels read on the report's one clock
+    // (seconds since bakeroll started), so they match the log and the evidence below.
     let step = nice_step(span);
-    let mut s = 0.0;
+    let offset = on_clock(input, t0);
+    let mut s = (offset / step).ceil() * step - offset;
     while s <= span + 1e-9 {
         let tx = LABEL + s / span * plot;
         let _ = write!(
@@ -211,7 +213,7 @@ pub fn render(input: &ReportInput) -> String {
             TOP - 14.0,
             height - 24.0,
             height - 10.0,
-            fmt_secs(s)
+            fmt_secs(offset + s)
         );
         s += step;
     }
@@ -242,7 +244,7 @@ pub fn render(input: &ReportInput) -> String {
                     y + 3.0,
                     (x(end) - x(smp.t)).max(1.0),
                     ROW - 6.0,
-                    smp.t.saturating_sub(t0) as f64 / 1000.0,
+                    on_clock(input, smp.t),
                     esc(&smp.text)
                 );
             }
@@ -283,7 +285,7 @@ pub fn render(input: &ReportInput) -> String {
                 "<p class=\"rollback-reason\" id=\"rollback-reason-{}\"><b style=\"color:#cf222e\">Rollback of {} at +{:.1}s:</b> {}</p>",
                 esc(name),
                 esc(name),
-                m.t.saturating_sub(t0) as f64 / 1000.0,
+                on_clock(input, m.t),
                 esc(&m.detail)
             );
         }
