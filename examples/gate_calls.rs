@@ -81,8 +81,10 @@ async fn measure(n: u32, tgs: u32) -> Measured {
     result.expect("a healthy release deploys");
     let deploy_calls = fake.calls();
     let mut calls = deploy_calls.clone();
-    // Preflight's reads (one of each, DescribeTargetHealth per target group) are not the watch's.
+    // Preflight's reads (one of each, DescribeTargetHealth per target group) are not the watch's, nor the
+    // metric gate's look at which load balancer each target group is behind, made once as the release starts.
     for (action, once) in [
+        ("elasticloadbalancing:DescribeTargetGroups", 1),
         ("autoscaling:DescribeAutoScalingGroups", 1),
         ("autoscaling:DescribeInstanceRefreshes", 1),
         ("ec2:DescribeInstances", 1),

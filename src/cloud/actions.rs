@@ -103,9 +103,13 @@ pub const CANCEL_REFRESH: Action = group_write("autoscaling:CancelInstanceRefres
 pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRefresh", false);
 
 pub const DESCRIBE_TARGET_HEALTH: Action = read("elasticloadbalancing:DescribeTargetHealth");
+/// deploy: which load balancer each target group is behind (the metric gate reads ALBs' metrics).
+pub const DESCRIBE_TARGET_GROUPS: Action = read("elasticloadbalancing:DescribeTargetGroups");
 
 /// deploy: checks that the environment's alarms exist, and names the one that stopped a refresh.
 pub const DESCRIBE_ALARMS: Action = read("cloudwatch:DescribeAlarms");
+/// deploy: the load balancer's per-minute metrics of the target groups in flight (the metric gate).
+pub const GET_METRIC_DATA: Action = read("cloudwatch:GetMetricData");
 
 /// The deploy role of an environment in another account (`role_arn`), assumed from the caller's
 /// credentials when a run connects. A read: it changes nothing, and a dry run needs it to read that account.
@@ -144,7 +148,9 @@ pub const ALL: &[Action] = &[
     CANCEL_REFRESH,
     ROLLBACK_REFRESH,
     DESCRIBE_TARGET_HEALTH,
+    DESCRIBE_TARGET_GROUPS,
     DESCRIBE_ALARMS,
+    GET_METRIC_DATA,
     ASSUME_ROLE,
 ];
 

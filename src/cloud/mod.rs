@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::core::metrics::{MetricRequest, Series};
 use crate::core::model::*;
 
 pub mod actions;
@@ -161,6 +162,9 @@ pub trait ImageCopyApi: Send + Sync {
 #[async_trait]
 pub trait Elbv2Api: Send + Sync {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
+    /// The load balancers (ARNs) each target group sends to, from DescribeTargetGroups'
+    /// LoadBalancerArns; a target group no load balancer uses maps to an empty list.
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<BTreeMap<String, Vec<String>>>;
 }
 
 #[async_trait]
@@ -168,6 +172,9 @@ pub trait CloudWatchApi: Send + Sync {
     /// The named alarms (metric or composite) with their state; names CloudWatch does not know are
     /// absent from the answer (DescribeAlarms does not fail on them).
     async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>>;
+    /// GetMetricData for every series of `req` (one call per 500 series, every page): the datapoints
+    /// CloudWatch has published, per series, in any order; a series without data has no points.
+    async fn metric_data(&self, req: &MetricRequest) -> CloudResult<Vec<Series>>;
 }
 
 /// Makes the clouds of the regions and account an environment lives in (issue 21): the SDK's (`aws`),

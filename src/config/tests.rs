@@ -144,6 +144,17 @@ fn zero_and_contradictory_settings_name_their_field() {
         ("region = \"ap-south-1\"", "region = \"us-east-7a\"", "region"),
         ("region = \"ap-south-1\"", "region = \"US-EAST-1\"", "region"),
         ("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"elb\"", "health"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmetrics = \"on\"", "metrics"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = 0", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = -1.5", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = 101", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = nan", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_latency_ratio = 1.0", "environments.staging.max_latency_ratio"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_latency_ratio = 0.5", "environments.staging.max_latency_ratio"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = 0", "environments.staging.min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = -5", "min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = \"many\"", "min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\n[environments.staging.groups.shop-staging]\nmax_latency_ratio = 0.9", "environments.staging.groups.shop-staging.max_latency_ratio"),
     ];
     for (from, to, field) in cases {
         assert!(EXAMPLE.contains(from), "{from}");
@@ -154,6 +165,12 @@ fn zero_and_contradictory_settings_name_their_field() {
     assert_eq!(parse(EXAMPLE).unwrap().pipeline.environments["staging"].health, HealthSource::TargetGroups);
     let ec2 = EXAMPLE.replace("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"ec2\"");
     assert_eq!(parse(&ec2).unwrap().pipeline.environments["staging"].health, HealthSource::Ec2);
+    let metrics = parse(&EXAMPLE.replace("timeout = \"60m\"", "timeout = \"60m\"\nmetrics = \"off\"\nmax_error_rate_increase = 0.5\nmax_latency_ratio = 2\nmin_requests = 500"));
+    let settings = metrics.unwrap().pipeline.environments["staging"].group_settings("shop-staging").rollout.metrics;
+    assert_eq!(settings.mode, crate::core::metric_verdict::MetricsMode::Off);
+    assert_eq!((settings.max_error_rate_increase, settings.max_latency_ratio, settings.min_requests), (0.005, 2.0, 500));
+    let defaults = parse(EXAMPLE).unwrap().pipeline.environments["staging"].group_settings("shop-staging").rollout.metrics;
+    assert_eq!(defaults, crate::core::metric_verdict::MetricParams::default(), "on by default, with the documented defaults");
     for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "ap-southeast-5"] {
         assert!(is_region(ok), "{ok}");
     }

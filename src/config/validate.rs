@@ -195,6 +195,17 @@ impl Loaded {
         if e.lock_lease.0 < Duration::from_secs(3) {
             return Err(self.invalid(f("lock_lease"), "must be at least 3s (it is renewed every third of it)"));
         }
+        let points = e.max_error_rate_increase;
+        if !(points.is_finite() && points > 0.0 && points <= 100.0) {
+            return Err(self.invalid(f("max_error_rate_increase"), format!("is {points}; write percentage points above 0 and at most 100 (1 = one point: 0.2 % before may become at most 1.2 %)")));
+        }
+        let ratio = e.max_latency_ratio;
+        if !(ratio.is_finite() && ratio > 1.0 && ratio <= 100.0) {
+            return Err(self.invalid(f("max_latency_ratio"), format!("is {ratio}; write a ratio above 1 and at most 100 (1.5: the new release may be 50 % slower)")));
+        }
+        if e.min_requests == 0 || e.min_requests > 10_000_000 {
+            return Err(self.invalid(f("min_requests"), format!("is {}; write 1 to 10000000 requests (a verdict on fewer is chance)", e.min_requests)));
+        }
         if let Some(v) = e.standby_instances.as_deref().filter(|v| StandbyInstances::parse(v).is_none()) {
             return Err(self.invalid(f("standby_instances"), format!("is {v:?}; AWS allows {}", StandbyInstances::VALUES.join(", "))));
         }

@@ -184,7 +184,9 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
 
 /// The release itself, on groups preflight has checked (`ship` checks them before its bake).
 pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>) -> (DeployReport, Result<()>) {
+    let metrics = super::metrics::plan(ctx, env, &prepared).await;
     let mut job = DeployJob::new(env, req, prepared);
+    job.metrics = metrics;
     let mut plan = ReleasePlan::new(env.waves.clone());
     let verdict = driver::run(ctx, &mut plan, &mut job, &env.alarms, env.poll).await;
     job.finish(&plan, verdict)
@@ -208,6 +210,8 @@ struct DeployJob<'a> {
     tracks: BTreeMap<String, Track>,
     /// Groups that could not start, and why.
     errors: Vec<(String, Error)>,
+    /// Each group's metric gate plan (`engine::metrics`).
+    metrics: super::metrics::Plans,
 }
 
 /// How one group began.
@@ -221,7 +225,7 @@ impl<'a> DeployJob<'a> {
     fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>) -> Self {
         let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.scope.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
-        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new() }
+        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default() }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
@@ -296,7 +300,7 @@ impl<'a> DeployJob<'a> {
         report.new_version = Some(new.version);
         ctx.events.info(group, format!("instance refresh {refresh_id} rolls out version {}", new.version));
         // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
-        let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
+        let baseline: Vec<String> = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
         let old = Release {
             version: p.current,
             image_id: p.current_image.clone(),
@@ -311,7 +315,14 @@ impl<'a> DeployJob<'a> {
                 rollout.reason = Some(RollbackReason::AwsRollback { reason: Some(reason) });
                 (rollout, RefreshKind::Back)
             }
-            None => (Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline), RefreshKind::Forward),
+            None => {
+                let rollout = Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline.clone());
+                let rollout = match self.metrics.gate(scope, &settings, baseline, ctx.cloud.clock.wall_ms()) {
+                    Some(gate) => rollout.with_metrics(gate),
+                    None => rollout,
+                };
+                (rollout, RefreshKind::Forward)
+            }
         };
         let lane = Lane::new(scope, &settings, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
         Begun::Lane { lane: Box::new(lane), track: Track { old, new, back: kind == RefreshKind::Back, started }, report }

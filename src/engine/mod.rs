@@ -12,6 +12,7 @@ pub mod driver;
 pub mod fleet;
 pub mod images;
 pub mod lock;
+pub mod metrics;
 pub mod observe;
 pub mod pace;
 pub mod places;

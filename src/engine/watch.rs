@@ -198,6 +198,9 @@ impl Watch {
                     ctx.events.fleet(&lane.group, obs.now.as_secs_f64(), fleet_instances(&obs));
                     let before = lane.rollout.timeline.len();
                     let decision = lane.rollout.step(&obs);
+                    for note in lane.rollout.take_notes() {
+                        ctx.events.info(&lane.group, note);
+                    }
                     announce(ctx, lane, before, &decision);
                     // The state machine waits one poll_interval; while AWS throttles, the pace is slower.
                     let decision = match decision {

@@ -222,6 +222,11 @@ impl Elbv2Api for FakeApi {
         self.enter(actions::DESCRIBE_TARGET_HEALTH.name).await?;
         self.0.with(|s| s.target_health(target_group_arn))
     }
+
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<std::collections::BTreeMap<String, Vec<String>>> {
+        self.enter(actions::DESCRIBE_TARGET_GROUPS.name).await?;
+        self.0.with(|s| s.target_group_balancers(target_group_arns))
+    }
 }
 
 #[async_trait]
@@ -229,6 +234,11 @@ impl CloudWatchApi for FakeApi {
     async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>> {
         self.enter(actions::DESCRIBE_ALARMS.name).await?;
         Ok(self.0.with(|s| s.describe_alarms(names)))
+    }
+
+    async fn metric_data(&self, req: &crate::core::metrics::MetricRequest) -> CloudResult<Vec<crate::core::metrics::Series>> {
+        self.enter(actions::GET_METRIC_DATA.name).await?;
+        Ok(self.0.with(|s| s.metric_data(req)))
     }
 }
 

@@ -44,6 +44,9 @@ impl State {
             unhealthy_threshold: self.timings.unhealthy_threshold,
             deregistration_delay: dereg,
             targets: BTreeMap::new(),
+            load_balancer: None,
+            requests_per_minute: 600.0,
+            serving: Vec::new(),
         };
         self.target_groups.insert(arn.clone(), rec);
         arn

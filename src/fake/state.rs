@@ -15,7 +15,7 @@ use super::resource_records::{AlarmRec, HealthRules, ImageRec, InstanceRec, Snap
 use super::timings::Timings;
 
 /// Wall-clock time at `FakeCloud::new` (2026-01-01T00:00:00Z), so timestamps are the same in every run.
-const EPOCH: i64 = 1_767_225_600;
+pub(crate) const EPOCH: i64 = 1_767_225_600;
 
 pub(crate) struct State {
     pub start: Instant,
@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub rules: HealthRules,
     /// CloudWatch alarms by name.
     pub alarms: BTreeMap<String, AlarmRec>,
+    /// Load balancer ARNs by name (`alb_metrics.rs`).
+    pub load_balancers: BTreeMap<String, String>,
     /// Lowest count of in-service instances healthy in all their target groups, per group, over all ticks.
     pub min_healthy_seen: BTreeMap<String, usize>,
     pub wake: Wake,
@@ -89,6 +91,7 @@ impl State {
             faults: Faults::default(),
             rules: HealthRules::default(),
             alarms: BTreeMap::new(),
+            load_balancers: BTreeMap::new(),
             min_healthy_seen: BTreeMap::new(),
             wake: Wake::default(),
             fast_forward: true,
@@ -166,6 +169,7 @@ impl State {
         self.step_group_capacity(t);
         self.step_warm_pools(t);
         self.record_capacity();
+        self.step_traffic(t);
     }
 
     /// A new id shaped like AWS's (`ami-0` + 16 hex digits). Deterministic, but scrambled so that nothing can

@@ -48,6 +48,8 @@ pub struct Timings {
     pub new_instance_timeout: Duration,
     /// After a failed launch, Auto Scaling waits this long before trying again.
     pub launch_retry: Duration,
+    /// After a minute ends, until CloudWatch shows its ALB metrics (the emulator's default: 60 s).
+    pub metrics_delay: Duration,
 }
 
 impl Default for Timings {
@@ -71,6 +73,7 @@ impl Default for Timings {
             max_failed_replacements: 3,
             new_instance_timeout: Duration::from_secs(900),
             launch_retry: Duration::from_secs(10),
+            metrics_delay: Duration::from_secs(60),
         }
     }
 }

@@ -5,6 +5,7 @@ mod adopt;
 mod bake;
 mod deploy;
 mod lock;
+mod metrics;
 mod mixed;
 mod fleets;
 mod gate;

@@ -157,6 +157,8 @@ struct Inner {
     waves: std::collections::BTreeMap<String, usize>,
     denials: Vec<Denial>,
     world: Planned,
+    /// The wrapped cloud's clock: a dry run does not wait, but still tells the time as it does.
+    real_clock: Option<Arc<dyn Clock>>,
 }
 
 /// A cheaply clonable handle on one dry run's recording.
@@ -173,6 +175,7 @@ impl DryRun {
     /// DryRun requests actually sent.
     pub fn wrap(&self, real: Cloud) -> Cloud {
         let api = Arc::new(ec2::DryRunApi { real: real.clone(), dry: self.clone() });
+        self.lock().real_clock = Some(real.clock.clone());
         Cloud {
             ec2: api.clone(),
             autoscaling: api.clone(),
@@ -323,6 +326,11 @@ impl Clock for DryRun {
 
     async fn sleep(&self, _d: Duration) -> bool {
         false
+    }
+
+    fn wall_ms(&self) -> i64 {
+        let real = self.lock().real_clock.clone();
+        real.map_or_else(|| crate::cloud::TokioClock.wall_ms(), |c| c.wall_ms())
     }
 }
 
