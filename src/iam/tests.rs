@@ -111,7 +111,7 @@ fn calls_of(action: &'static str, pipeline: &str) -> Vec<Request> {
             vec![req(action, ec2("launch-template/lt-0a"), &[])]
         }
         a if a.starts_with("autoscaling:") && !a.starts_with("autoscaling:Describe") => vec![req(action, group("shop-prod"), &[])],
-        a if a.contains(":Describe") => vec![req(action, "*".into(), &[])],
+        a if a.contains(":Describe") || a == "cloudwatch:GetMetricData" => vec![req(action, "*".into(), &[])],
         _ => vec![],
     }
 }
