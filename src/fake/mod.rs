@@ -93,10 +93,11 @@ impl FakeCloud {
     }
 
     pub fn with_timings(timings: Timings) -> Self {
+        let state = Arc::new(Mutex::new(state::State::new(timings)));
         Self {
-            state: Arc::new(Mutex::new(state::State::new(timings))),
+            worlds: Arc::new(Mutex::new(BTreeMap::from([(REGION.to_string(), state.clone())]))),
+            state,
             region: REGION.to_string(),
-            worlds: Arc::default(),
             calls: CallLedger::default(),
             inside_ns: Arc::default(),
         }

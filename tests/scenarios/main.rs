@@ -13,6 +13,7 @@ mod multi;
 mod waves;
 mod plan;
 mod dry_run_releases;
+mod regions;
 mod releases;
 mod resume;
 mod retention;
