@@ -100,6 +100,14 @@ impl LocalAws {
         self.seed_json()
     }
 
+    /// `seed` with other arguments (`--account 222222222222 --region ap-southeast-1`: the storefront stack
+    /// once more, in another account or region; seed.json's `stacks`).
+    pub fn seed_with(&self, args: &[&str]) -> Value {
+        let out = local_aws(&self.dir).arg("seed").args(args).output().unwrap();
+        assert!(out.status.success(), "seed {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.seed_json()
+    }
+
     /// What `seed` wrote (seed.json), without seeding again.
     pub fn seed_json(&self) -> Value {
         serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).expect("seeded")).unwrap()
