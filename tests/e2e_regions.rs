@@ -69,6 +69,17 @@ fn production_in_two_regions_of_another_account() {
     assert!(stderr.contains("[shop-web@ap-southeast-1 (wave 2)]"), "lines name the region: {stderr}");
     aws.assert_schema_valid(&[&summary]);
 
+    // status and history read each region through the deploy role.
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: Vec<(&str, bool)> = status["groups"].as_array().unwrap().iter().map(|g| (g["group"].as_str().unwrap(), g["healthy"] == true)).collect();
+    assert_eq!(seen, [("shop-web@us-east-1", true), ("shop-web@ap-southeast-1", true)], "{status}");
+    assert_eq!(status["groups"][1]["release"]["ami"], copy.as_str());
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "history"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history["groups"][1]["releases"][0]["commit"], "c0ffee2", "{history}");
+
     // A release only ap-southeast-1's target group rejects: both regions back on c0ffee2, exit 3.
     let out = aws.bakeroll(&[
         "--pipeline", PIPELINE, "--output", "json", "--no-progress",

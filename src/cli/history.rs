@@ -19,14 +19,15 @@ pub struct Args {
 
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
     let mut out = Vec::new();
-    for (env, cfg) in session.environments(global)? {
-        for name in &cfg.group_names() {
-            let state = session.group_state(&env, name).await?;
+    for env in session.environments(global)? {
+        let ctx = session.context_for(&env).await?;
+        for name in &env.group_names() {
+            let state = session.group_state(&ctx, &env, name).await?;
             let mut releases = state.history();
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);
             out.push(GroupHistory {
-                env: env.clone(),
+                env: env.name.clone(),
                 group: name.clone(),
                 template_id: state.template.id.clone(),
                 current_version: state.current,

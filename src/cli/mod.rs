@@ -240,23 +240,44 @@ impl Session {
 impl Session {
     /// For the commands that read (`status`, `history`): `--env` (or $BAKEROLL_ENV) if given, else every
     /// environment of the pipeline file.
-    pub fn environments(&self, global: &Global) -> Result<Vec<(String, crate::config::Environment)>> {
+    pub fn environments(&self, global: &Global) -> Result<Vec<EnvSettings>> {
         let p = &self.ctx.pipeline;
+        let region = p.pipeline.region.as_deref();
         match global.env.as_deref() {
-            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
+            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![e.settings(&n, region)]).map_err(Into::into),
             // No environment at all: the same error deploy gives.
             None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
-            None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
+            None => Ok(p.pipeline.environments.iter().map(|(n, e)| e.settings(n, region)).collect()),
         }
+    }
+
+    /// The context of `env`'s regions and account (its own places: `status` and `history` read every
+    /// environment, each with its own regions and role).
+    pub async fn context_for(&self, env: &EnvSettings) -> Result<Ctx> {
+        if env.placement.regions.is_empty() && env.placement.role.is_none() {
+            return Ok(self.ctx.clone());
+        }
+        let places = crate::engine::places::connect(&*self.connector, &env.placement, &self.ctx.cloud)
+            .await
+            .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        let ctx = Ctx { places: self.ctx.places.fresh(), ..self.ctx.clone() };
+        ctx.places.set(places);
+        Ok(ctx)
     }
 
     /// A group of the pipeline that must exist; when it does not, the message says where bakeroll looked
     /// (the region, and where that came from), as `ship` and `deploy` do: a wrong region is the likeliest
     /// reason a group that exists is not found.
-    pub async fn group_state(&self, env: &str, name: &str) -> Result<crate::engine::releases::GroupState> {
-        crate::engine::releases::read_group(&self.ctx, env, name).await?.ok_or_else(|| {
-            Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{}", self.ctx.pipeline.region_hint()))
-        })
+    pub async fn group_state(&self, ctx: &Ctx, env: &EnvSettings, scope: &str) -> Result<crate::engine::releases::GroupState> {
+        let settings = env.group(scope);
+        let name = &settings.name;
+        let ctx = ctx.place(settings.region.as_deref());
+        let hint = match &settings.region {
+            Some(r) => format!(" in region {r} (listed in the environment's `regions`)"),
+            None => self.ctx.pipeline.region_hint(),
+        };
+        let env = &env.name;
+        crate::engine::releases::read_group(&ctx, env, name).await?.ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{hint}")))
     }
 
     /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into

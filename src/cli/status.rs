@@ -12,10 +12,14 @@ pub struct Args {}
 
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
-    for (env, cfg) in session.environments(global)? {
-        for name in &cfg.group_names() {
-            let state = session.group_state(&env, name).await?;
-            out.push(status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?);
+    for env in session.environments(global)? {
+        let ctx = session.context_for(&env).await?;
+        for scope in env.group_names() {
+            let state = session.group_state(&ctx, &env, &scope).await?;
+            let settings = env.group(&scope);
+            let mut group = status(&ctx.place(settings.region.as_deref()), &state, settings.prefs.left_alone()).await?;
+            group.group = scope;
+            out.push(group);
         }
     }
     Ok(out)

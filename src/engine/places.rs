@@ -53,6 +53,11 @@ impl Places {
         *self.map.write().expect("places poisoned") = wrapped;
     }
 
+    /// New, empty places wrapped as these are (another environment's, in the same run).
+    pub fn fresh(&self) -> Self {
+        Self { map: Arc::default(), wrap: self.wrap.clone() }
+    }
+
     /// Places whose clouds, now and when set later, pass through `f` (a dry run wraps each).
     pub fn map(&self, f: impl Fn(Cloud) -> Cloud + Send + Sync + 'static) -> Self {
         let f: Wrap = Arc::new(f);
