@@ -78,6 +78,9 @@ pub struct GroupReport {
     pub old_version: i64,
     pub new_version: Option<i64>,
     pub old_image: String,
+    /// The commit of the release the group ran before, when its version's release mark names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_commit: Option<String>,
     pub new_image: String,
     /// The group runs a mixed instances policy (the refresh carried the whole policy).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -239,6 +242,7 @@ impl<'a> DeployJob<'a> {
             template_id: p.template.id.clone(),
             old_version: p.current,
             old_image: p.current_image.clone(),
+            old_commit: p.current_commit.clone(),
             new_image: req.target(&p.scope).image_id,
             mixed_instances: p.policy.is_some(),
             ..Default::default()

@@ -73,6 +73,8 @@ pub struct Prepared {
     pub default_version: Option<i64>,
     /// The version the current one was deployed from, as its release mark says (`from=`).
     pub marked_from: Option<i64>,
+    /// The commit of the release the group runs, as its version's release mark says.
+    pub current_commit: Option<String>,
 }
 
 impl Prepared {
@@ -189,8 +191,10 @@ pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: Rel
     let default_version = versions.iter().find(|v| v.is_default).map(|v| v.number);
     let policy = group.mixed_instances.clone();
     let overrides = override_templates(ctx, name, policy.as_ref()).await?;
-    let marked_from = current.description.as_deref().and_then(parse_mark).and_then(|m| m.from);
-    Ok(Prepared { scope: name.to_string(), current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from })
+    let mark = current.description.as_deref().and_then(parse_mark);
+    let marked_from = mark.as_ref().and_then(|m| m.from);
+    let current_commit = mark.and_then(|m| m.commit);
+    Ok(Prepared { scope: name.to_string(), current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from, current_commit })
 }
 
 /// The template a deploy makes a new version of: the group's, or its mixed instances policy's (whose
