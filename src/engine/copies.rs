@@ -50,7 +50,15 @@ pub async fn ensure(ctx: &Ctx, placement: &Placement, source: &Image) -> Result<
             return Err(Error::precondition(format!("image {} is encrypted and account {account} deploys it: {fix}", source.id)));
         }
     }
-    let bake_region = placement.bake_region.clone().ok_or_else(|| Error::precondition("copies need the bake region: set `region` in the pipeline file"))?;
+    if regions.is_empty() && share_with.is_none() {
+        return Ok(images);
+    }
+    let bake_region = match placement.bake_region.clone() {
+        Some(r) => r,
+        // Sharing alone needs no region name (the config refuses `regions` without `region`).
+        None if regions.is_empty() => "the bake region".to_string(),
+        None => return Err(Error::precondition("copies need the bake region: set `region` in the pipeline file")),
+    };
     let made = join_all(regions.iter().map(|r| copy_to(ctx, placement, source, &bake_region, r))).await;
     let mut errors = Vec::new();
     for (region, result) in regions.iter().zip(made) {

@@ -223,3 +223,16 @@ async fn group_on_latest_is_pinned_then_deployed() {
     assert_eq!(report.groups[0].pinned_from.as_deref(), Some("$Latest"));
     assert_eq!(w.fake.in_service_images("shop-api"), vec![ami; 3]);
 }
+
+/// A pipeline that names no region (the SDK's chain decides) deploys: nothing is copied or shared, and
+/// nothing asks for the bake region's name.
+#[tokio::test(start_paused = true)]
+async fn a_pipeline_without_a_region_deploys() {
+    let w = world_with(&PIPELINE.replace("region = \"us-east-1\"\n", ""), 1);
+    assert!(w.ctx.pipeline.pipeline.region.is_none());
+    let ami = new_image(&w, "shop-c1");
+    let (_, result) = run(&w, &ami).await;
+    result.expect("deployed");
+    assert_eq!(w.fake.in_service_images("shop-web"), vec![ami; 3]);
+    assert_eq!(w.calls("ec2:CopyImage"), 0);
+}
