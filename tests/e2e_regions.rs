@@ -55,6 +55,8 @@ fn production_in_two_regions_of_another_account() {
     let copy = summary["deploy"]["images"]["ap-southeast-1"].as_str().unwrap().to_string();
     assert_eq!(summary["deploy"]["images"]["us-east-1"], source.as_str());
     assert_ne!(copy, source, "ap-southeast-1 runs its own copy");
+    assert_eq!(summary["api_calls"]["ec2:CopyImage"], 1, "every region's calls are counted: {summary}");
+    assert_eq!(summary["api_calls"]["sts:AssumeRole"], 1, "{summary}");
     let groups: Vec<(&str, &str, &str)> = summary["deploy"]["groups"]
         .as_array()
         .unwrap()

@@ -1,7 +1,10 @@
 //! The `Connector` over the SDK: each region's clients from the one loaded configuration, and the
 //! deploy account's through AssumeRole (aws-config's `AssumeRoleProvider`, chained on whatever the caller's
-//! credentials are: a profile, SSO, or GitLab's web identity). The role is assumed once when connecting,
-//! so a role that cannot be assumed stops the run before any work, naming the role.
+//! credentials are: a profile, SSO, or GitLab's web identity). Each role is assumed once per run, when
+//! the first region of its account connects, so a role that cannot be assumed stops the run before any
+//! work, naming the role; the other regions share that provider (and its refreshes).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
@@ -12,12 +15,47 @@ use crate::cloud::{actions, Cloud, CallLedger, CloudError, CloudResult, Connecto
 use crate::core::settings::Role;
 
 pub struct AwsConnector {
-    pub(crate) config: SdkConfig,
-    /// The run's call ledger: the AssumeRole made here counts like any call.
-    pub(crate) calls: CallLedger,
+    config: SdkConfig,
+    /// The run's call ledger: every region's clients count into it, and the AssumeRole made here too.
+    calls: CallLedger,
+    /// The providers of the roles assumed so far, by role ARN and external id.
+    assumed: tokio::sync::Mutex<HashMap<(String, Option<String>), SharedCredentialsProvider>>,
 }
 
 impl AwsConnector {
+    pub(crate) fn new(config: SdkConfig, calls: CallLedger) -> Self {
+        Self { config, calls, assumed: Default::default() }
+    }
+
+    fn clients(&self, config: &SdkConfig) -> Cloud {
+        super::clients(config, self.calls.clone())
+    }
+
+    /// The role's credentials provider, assuming the role the first time it is asked for (held across
+    /// the await so that regions connecting at once assume it once).
+    async fn assume(&self, base: &SdkConfig, role: &Role) -> CloudResult<SharedCredentialsProvider> {
+        let key = (role.arn.clone(), role.external_id.clone());
+        let mut assumed = self.assumed.lock().await;
+        if let Some(provider) = assumed.get(&key) {
+            return Ok(provider.clone());
+        }
+        let mut builder = AssumeRoleProvider::builder(&role.arn).session_name(session_name()).configure(base);
+        if let Some(id) = &role.external_id {
+            builder = builder.external_id(id);
+        }
+        let provider = builder.build().await;
+        self.calls.record(actions::ASSUME_ROLE.name);
+        provider.provide_credentials().await.map_err(|e| {
+            let text = aws_sdk_ec2::error::DisplayErrorContext(&e).to_string();
+            let kind = if text.contains("AccessDenied") || text.contains("not authorized") { ErrorKind::Denied } else { ErrorKind::Other };
+            let code = (kind == ErrorKind::Denied).then(|| "AccessDenied".to_string());
+            CloudError::with_kind(actions::ASSUME_ROLE.name, kind, code.as_deref(), format!("cannot assume role {}: {text}", role.arn))
+        })?;
+        let provider = SharedCredentialsProvider::new(provider);
+        assumed.insert(key, provider.clone());
+        Ok(provider)
+    }
+
     fn in_region(&self, region: Option<&str>) -> SdkConfig {
         match region {
             Some(r) => self.config.to_builder().region(Region::new(r.to_string())).build(),
@@ -40,24 +78,13 @@ fn session_name() -> String {
 #[async_trait]
 impl Connector for AwsConnector {
     async fn bake(&self, region: Option<&str>) -> CloudResult<Cloud> {
-        Ok(super::clients(&self.in_region(region)))
+        Ok(self.clients(&self.in_region(region)))
     }
 
     async fn deploy(&self, region: Option<&str>, role: Option<&Role>) -> CloudResult<Cloud> {
         let base = self.in_region(region);
-        let Some(role) = role else { return Ok(super::clients(&base)) };
-        let mut builder = AssumeRoleProvider::builder(&role.arn).session_name(session_name()).configure(&base);
-        if let Some(id) = &role.external_id {
-            builder = builder.external_id(id);
-        }
-        let provider = builder.build().await;
-        self.calls.record(actions::ASSUME_ROLE.name);
-        provider.provide_credentials().await.map_err(|e| {
-            let text = aws_sdk_ec2::error::DisplayErrorContext(&e).to_string();
-            let kind = if text.contains("AccessDenied") || text.contains("not authorized") { ErrorKind::Denied } else { ErrorKind::Other };
-            let code = (kind == ErrorKind::Denied).then(|| "AccessDenied".to_string());
-            CloudError::with_kind(actions::ASSUME_ROLE.name, kind, code.as_deref(), format!("cannot assume role {}: {text}", role.arn))
-        })?;
-        Ok(super::clients(&base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()))
+        let Some(role) = role else { return Ok(self.clients(&base)) };
+        let provider = self.assume(&base, role).await?;
+        Ok(self.clients(&base.to_builder().credentials_provider(provider).build()))
     }
 }

@@ -96,13 +96,13 @@ pub async fn connect(region: RegionSetting) -> Result<(Cloud, AwsConnector), Set
     let named = region.value.is_some().then_some(region.how_to_set.as_str());
     setup::check_region(config.region().map(|r| r.as_ref()), named, &region.how_to_set)?;
     setup::check_credentials(&config).await?;
-    let cloud = clients(&config);
-    let connector = AwsConnector { config, calls: cloud.calls.clone() };
+    let cloud = clients(&config, CallLedger::default());
+    let connector = AwsConnector::new(config, cloud.calls.clone());
     Ok((cloud, connector))
 }
 
 pub async fn connect_with(options: ConnectOptions) -> Cloud {
-    clients(&load(&options).await)
+    clients(&load(&options).await, CallLedger::default())
 }
 
 async fn load(options: &ConnectOptions) -> aws_config::SdkConfig {
@@ -123,14 +123,14 @@ async fn load(options: &ConnectOptions) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// One client per service, each with the first-contact hooks (`setup::FirstContact`).
-pub(crate) fn clients(config: &aws_config::SdkConfig) -> Cloud {
+/// One client per service, each with the first-contact hooks (`setup::FirstContact`), all counting
+/// into `calls`: the run's one ledger, whichever region or account the clients reach.
+pub(crate) fn clients(config: &aws_config::SdkConfig, calls: CallLedger) -> Cloud {
     let hooks = setup::FirstContact;
     let ec2 = aws_sdk_ec2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let asg = aws_sdk_autoscaling::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let cw = aws_sdk_cloudwatch::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
-    let calls = CallLedger::default();
     let ec2 = Arc::new(Ec2::new(aws_sdk_ec2::Client::from_conf(ec2), calls.clone()));
     Cloud {
         ec2: ec2.clone(),
