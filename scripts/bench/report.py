@@ -11,6 +11,7 @@ import platform
 import subprocess
 
 import report_metrics as rm
+import report_releases as rr
 import report_sections as rs
 import stack
 
@@ -87,7 +88,7 @@ def running(r: dict) -> list[str]:
 
 
 def markdown(r: dict, cmd: str) -> str:
-    sections = [rs.overhead(r), rs.economy(r), rs.gate(r), rs.limit(r), rs.binary(r), rm.metrics(r)]
+    sections = [rs.overhead(r), rs.economy(r), rs.gate(r), rs.limit(r), rs.binary(r), rm.metrics(r), rr.releases(r)]
     goals = [g for s in sections for g in s["goals"]]
     lines = header(r, cmd) + glance(goals)
     for s in sections:
