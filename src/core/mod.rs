@@ -8,6 +8,7 @@ pub mod launch_data;
 pub mod lock;
 pub mod model;
 pub mod outcome;
+pub mod promotion;
 pub mod rollout;
 pub mod tags;
 pub mod release;

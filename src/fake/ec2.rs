@@ -1,5 +1,5 @@
 //! EC2 images and snapshots: DescribeImages filters, CreateImage (pending → available, one snapshot per image),
-//! CreateTags, DeregisterImage and DeleteSnapshot, with EC2's error codes.
+//! CreateTags and DeleteTags, deregistration protection, DeregisterImage and DeleteSnapshot, with EC2's error codes.
 
 use crate::cloud::actions;
 use std::collections::BTreeSet;
@@ -37,6 +37,7 @@ impl State {
             state_reason: None,
             inherited: None,
             architecture: "x86_64".to_string(),
+            protected: false,
         };
         self.images.insert(id.clone(), rec);
         id
@@ -66,6 +67,7 @@ impl State {
             snapshot_ids: vec![img.snapshot_id.clone()],
             state_reason: img.state_reason.clone(),
             architecture: Some(img.architecture.clone()),
+            protection: if img.protected { Protection::Enabled } else { Protection::Disabled },
         }
     }
 
@@ -177,6 +179,41 @@ impl State {
         Ok(())
     }
 
+    /// DeleteTags by key, all or nothing like CreateTags; a key the resource does not have is no error.
+    pub fn delete_tags(&mut self, ids: &[String], keys: &[String]) -> CloudResult<()> {
+        const A: &str = actions::DELETE_TAGS.name;
+        for id in ids {
+            self.taggable(A, id)?;
+        }
+        for id in ids {
+            let target = match id.split('-').next() {
+                Some("ami") => self.images.get_mut(id).map(|i| &mut i.tags),
+                Some("snap") => self.snapshots.get_mut(id).map(|s| &mut s.tags),
+                _ => self.instances.get_mut(id).map(|i| &mut i.tags),
+            };
+            let tags = target.expect("checked above");
+            for k in keys {
+                tags.remove(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Enable/DisableImageDeregistrationProtection (without cooldown): only the owner may, as EC2 says.
+    pub fn set_protection(&mut self, action: &str, id: &str, on: bool) -> CloudResult<()> {
+        match self.images.get_mut(id) {
+            Some(img) if img.state == ImageState::Deregistered => {
+                Err(err(action, "InvalidAMIID.Unavailable", format!("The image id '[{id}]' is no longer available")))
+            }
+            Some(img) if img.owner != ACCOUNT => Err(err(action, "AuthFailure", format!("Not authorized for image:{id}"))),
+            Some(img) => {
+                img.protected = on;
+                Ok(())
+            }
+            None => Err(image_not_found(action, id)),
+        }
+    }
+
     fn taggable(&self, action: &str, id: &str) -> CloudResult<&Tags> {
         match id.split('-').next() {
             Some("ami") => self
@@ -199,8 +236,15 @@ impl State {
         }
     }
 
+    /// Refused while deregistration protection is on (the local AWS's `OperationNotPermitted`, see
+    /// scripts/emulator/README.md: AWS documents no code for it).
     pub fn deregister_image(&mut self, id: &str) -> CloudResult<()> {
         match self.images.get_mut(id) {
+            Some(img) if img.state != ImageState::Deregistered && img.protected => Err(err(
+                actions::DEREGISTER_IMAGE.name,
+                "OperationNotPermitted",
+                format!("The image {id} cannot be deregistered because deregistration protection is enabled"),
+            )),
             Some(img) if img.state != ImageState::Deregistered => {
                 img.state = ImageState::Deregistered;
                 Ok(())

@@ -31,6 +31,8 @@ pub(crate) struct ImageRec {
     pub inherited: Option<Health>,
     /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
     pub architecture: String,
+    /// Deregistration protection (without cooldown, the only kind the fake models): DeregisterImage is refused.
+    pub protected: bool,
 }
 
 pub(crate) struct SnapshotRec {

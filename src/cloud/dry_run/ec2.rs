@@ -197,6 +197,7 @@ impl Ec2Api for DryRunApi {
             snapshot_ids: vec![snap.clone()],
             state_reason: None,
             architecture: None,
+            protection: Protection::Disabled,
         };
         self.dry.with_world(|w| w.images.push(image));
         let a = args(&[
@@ -230,6 +231,31 @@ impl Ec2Api for DryRunApi {
             resource_ids.iter().map(|id| effect(Change::Change, kind_of(id), id, format!("tagged {} tags", tags.len()))).collect();
         let op = DryRunOp::CreateTags { resource_ids: resource_ids.to_vec(), tags: tags.clone() };
         self.ec2_write(op, a, effects, resource_ids).await;
+        Ok(())
+    }
+
+    async fn delete_tags(&self, resource_ids: &[String], keys: &[String]) -> CloudResult<()> {
+        if resource_ids.is_empty() || keys.is_empty() {
+            return Ok(()); // the real adapter makes no call either
+        }
+        let a = args(&[("resource_ids", json!(resource_ids)), ("keys", json!(keys))]);
+        let effects = resource_ids.iter().map(|id| effect(Change::Change, kind_of(id), id, format!("untagged {}", keys.join(", ")))).collect();
+        let op = DryRunOp::DeleteTags { resource_ids: resource_ids.to_vec(), keys: keys.to_vec() };
+        self.ec2_write(op, a, effects, resource_ids).await;
+        Ok(())
+    }
+
+    async fn enable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        let effects = vec![effect(Change::Change, "image", image_id, "deregistration protection on (without cooldown)")];
+        let op = DryRunOp::EnableImageDeregistrationProtection { image_id: image_id.into() };
+        self.ec2_write(op, args(&[("image_id", json!(image_id)), ("with_cooldown", json!(false))]), effects, &[image_id.to_string()]).await;
+        Ok(())
+    }
+
+    async fn disable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        let effects = vec![effect(Change::Change, "image", image_id, "deregistration protection off")];
+        let op = DryRunOp::DisableImageDeregistrationProtection { image_id: image_id.into() };
+        self.ec2_write(op, args(&[("image_id", json!(image_id))]), effects, &[image_id.to_string()]).await;
         Ok(())
     }
 
