@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::driver::{self, Job, Started};
 use super::images;
 use super::preflight::{self, Prepared, ReleaseKey};
-use super::promote::{self, Marked, Protected};
+use super::promote::{self, Marked, OnRelease, Protected};
 use super::start::{self, Target};
 use super::watch::Lane;
 use super::{Ctx, RefreshKind};
@@ -189,7 +189,13 @@ pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared
             _ => false,
         };
         let kind = mark_for(report.verdict, plan.cause(), cause_started);
-        let after = promote::after_release(ctx, env, &req.image_id, kind).await;
+        let verified: Vec<OnRelease> = report
+            .groups
+            .iter()
+            .filter(|g| g.state == Some(GroupState::Verified))
+            .filter_map(|g| Some(OnRelease { group: g.group.clone(), version: g.new_version?, image: g.new_image.clone() }))
+            .collect();
+        let after = promote::after_release(ctx, env, &req.image_id, kind, &verified).await;
         report.mark = after.mark;
         report.protected = after.protected;
     }

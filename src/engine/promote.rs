@@ -101,10 +101,18 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// A group the release left verified: its name in the release, and the version and image it runs.
+#[derive(Debug, Clone)]
+pub struct OnRelease {
+    pub group: String,
+    pub version: i64,
+    pub image: String,
+}
+
 /// After the verdict: the mark `kind` on the release's image `ami` (replacing the other kind for this
-/// environment), then, after a verified release, protection on what every group runs and its rollback
-/// target. A write that fails is a warning and is reported: the release's result stands.
-pub async fn after_release(ctx: &Ctx, env: &EnvSettings, ami: &str, kind: Option<MarkKind>) -> Aftermath {
+/// environment), then, after a verified release, protection on what every group runs (`verified`) and
+/// its rollback target. A write that fails is a warning and is reported: the release's result stands.
+pub async fn after_release(ctx: &Ctx, env: &EnvSettings, ami: &str, kind: Option<MarkKind>, verified: &[OnRelease]) -> Aftermath {
     let mut out = Aftermath::default();
     let Some(kind) = kind else { return out };
     let images = match pipeline_images(ctx).await {
@@ -116,7 +124,7 @@ pub async fn after_release(ctx: &Ctx, env: &EnvSettings, ami: &str, kind: Option
     };
     out.mark = Some(mark(ctx, &env.name, ami, kind, images.get(ami)).await);
     if kind == MarkKind::Verified {
-        out.protected = protect(ctx, env, &images).await;
+        out.protected = protect(ctx, env, &images, verified).await;
     }
     out
 }
@@ -170,16 +178,17 @@ pub fn skipper<'a>(env: &'a str, images: &'a Images) -> impl Fn(&ReleaseRecord) 
     }
 }
 
-/// Protection on every image a group of `env` runs and on each group's rollback target (groups in the
-/// bake region; the images are this pipeline's). Already on: left as it is.
-async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images) -> Vec<Protected> {
+/// Protection on the image every group of the release runs and on each group's rollback target, as
+/// `rollback` would choose it from the release's version (groups in the bake region; the images are
+/// this pipeline's). Already on: left as it is.
+async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images, verified: &[OnRelease]) -> Vec<Protected> {
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in env.group_names() {
-        let settings = env.group(&name);
+    for g in verified {
+        let (name, settings) = (&g.group, env.group(&g.group));
         if settings.region.is_some() {
             continue; // another region's copy: not an image of this region's pipeline listing
         }
-        let state = match read_group(ctx, &env.name, &settings.name).await {
+        let mut state = match read_group(ctx, &env.name, &settings.name).await {
             Ok(Some(s)) => s,
             Ok(None) => continue,
             Err(e) => {
@@ -187,9 +196,9 @@ async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images) -> Vec<Protected
                 continue;
             }
         };
-        if let Some(ami) = state.current.and_then(|n| state.image_of(n)) {
-            wanted.entry(ami).or_default().push(format!("run by group {name}"));
-        }
+        // The release's version, as the verdict found it (a dry run's group never really moved).
+        state.current = Some(g.version);
+        wanted.entry(g.image.clone()).or_default().push(format!("run by group {name}"));
         if let (Some(r), _) = rollback_target(&state, images) {
             if let Some(ami) = r.ami {
                 wanted.entry(ami).or_default().push(format!("rollback target of group {name} (version {})", r.version));

@@ -11,6 +11,7 @@ mod gate;
 mod multi;
 mod waves;
 mod plan;
+mod promote;
 mod dry_run_releases;
 mod releases;
 mod resume;
