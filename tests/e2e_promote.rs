@@ -150,4 +150,14 @@ fn production_takes_what_staging_proved_revoked_releases_are_refused_and_rollbac
     assert!(!seen.as_object().unwrap().contains_key(&b), "B deregistered: {seen}");
     assert_eq!((protection(&seen, &a), protection(&seen, &c)), ("enabled-without-cooldown".into(), "enabled-without-cooldown".into()), "{seen}");
     assert!(!seen.as_object().unwrap().contains_key(&base), "the base image is amazon's, never this account's");
+
+    // A revocation lifted: DeleteTags on the local AWS, read back; the release deploys again.
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "revoke", &c, "--reason", "a mistake"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "revoke", "--restore", "ccccccc3"]);
+    assert_eq!(out.status.code(), Some(0));
+    let restored = json(&out);
+    assert_eq!((restored["revoke"]["revoked"].is_null(), restored["revoke"]["was"]["reason"].as_str()), (true, Some("a mistake")), "{restored}");
+    assert!(images(&aws)[&c]["tags"].get("bakeroll:revoked").is_none());
+    aws.assert_schema_valid(&[&restored, &pruned, &rolled]);
 }

@@ -53,7 +53,10 @@ pub fn text(r: &Revoked, restored: bool) -> String {
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {
-    let checked = TargetSpec::parse(&args.release).map_err(Error::Usage).and_then(|spec| Ok((spec, reason(&args)?)));
+    let checked = TargetSpec::parse(&args.release)
+        .map_err(Error::Usage)
+        .and_then(|spec| revoke::check_spec(&spec, &args.release).map(|()| spec))
+        .and_then(|spec| Ok((spec, reason(&args)?)));
     let (spec, reason) = match checked {
         Ok(c) => c,
         Err(e) => return Finished::early("revoke", e),

@@ -42,6 +42,7 @@ pub struct Revoked {
 /// The pipeline's image `spec` names: by AMI id, or by the commit it was baked for (a prefix of 7 or more
 /// characters, when only one commit matches). Unknown, ambiguous, or not this pipeline's: exit 2.
 pub async fn find(ctx: &Ctx, spec: &TargetSpec, given: &str) -> Result<Image> {
+    check_spec(spec, given)?;
     let pipeline = ctx.pipeline.name();
     let images = promote::pipeline_images(ctx).await?;
     match spec {
@@ -55,9 +56,18 @@ pub async fn find(ctx: &Ctx, spec: &TargetSpec, given: &str) -> Result<Image> {
             },
         },
         TargetSpec::Commit(c) => by_commit(&images, c, &pipeline),
+        TargetSpec::Previous | TargetSpec::Version(_) => unreachable!("check_spec refused {given} above"),
+    }
+}
+
+/// A release is named by commit or AMI id: `previous` and a version number name one group's version,
+/// and a revocation is about the image, in every environment. Refused before any call (exit 2).
+pub fn check_spec(spec: &TargetSpec, given: &str) -> Result<()> {
+    match spec {
         TargetSpec::Previous | TargetSpec::Version(_) => Err(Error::Usage(format!(
             "`{given}`: revoke names a release by its commit (7 or more characters) or its AMI id; a launch-template version belongs to one group, a release to every environment"
         ))),
+        TargetSpec::Ami(_) | TargetSpec::Commit(_) => Ok(()),
     }
 }
 

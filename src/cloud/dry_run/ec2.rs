@@ -103,8 +103,16 @@ impl DryRunApi {
 impl Ec2Api for DryRunApi {
     async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
         let (planned, real_ids) = split_planned(&f.ids);
+        // Planned images are this account's; a query by owner, name and tags finds them as it would find
+        // the real ones (matched exactly: wildcards are for base images, which are never planned).
+        let by_filter = |i: &Image| {
+            f.ids.is_empty()
+                && (f.owners.is_empty() || f.owners.iter().any(|o| o == "self"))
+                && f.name.as_ref().is_none_or(|n| *n == i.name)
+                && f.tags.iter().all(|(k, v)| i.tags.get(k) == Some(v))
+        };
         let mut out: Vec<Image> =
-            self.dry.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
+            self.dry.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id) || by_filter(i)).cloned().collect());
         if planned.is_empty() || !real_ids.is_empty() {
             let f = ImageFilter { ids: real_ids, ..f.clone() };
             let a = args(&[("ids", json!(f.ids)), ("owners", json!(f.owners)), ("name", json!(f.name)), ("tags", json!(f.tags))]);
