@@ -76,13 +76,15 @@ async fn measure(n: u32, tgs: u32) -> Measured {
     let cloud = fake.cloud();
     let per_poll = Arc::new(PerPoll { calls: cloud.calls.clone(), seen: Mutex::new((None, 0)) });
     let ctx = Ctx::new(cloud, Events(per_poll.clone()), pipeline);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default(), images: Default::default() };
     let (_, result) = deploy(&ctx, &env, &req).await;
     result.expect("a healthy release deploys");
     let deploy_calls = fake.calls();
     let mut calls = deploy_calls.clone();
-    // Preflight's reads (one of each, DescribeTargetHealth per target group) are not the watch's.
+    // Preflight's reads (one of each, DescribeTargetHealth per target group) are not the watch's, nor the
+    // metric gate's look at which load balancer each target group is behind, made once as the release starts.
     for (action, once) in [
+        ("elasticloadbalancing:DescribeTargetGroups", 1),
         ("autoscaling:DescribeAutoScalingGroups", 1),
         ("autoscaling:DescribeInstanceRefreshes", 1),
         ("ec2:DescribeInstances", 1),

@@ -71,7 +71,7 @@ async fn calls_per_poll(g: usize, latency: Duration) -> serde_json::Value {
     let cloud = fake.cloud();
     let polls = Arc::new(Polls { calls: cloud.calls.clone(), first: "g0".into(), snapshots: Mutex::default() });
     let ctx = Ctx::new(cloud, Events(polls.clone()), pipeline);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default(), images: Default::default() };
     deploy(&ctx, &env, &req).await.1.expect("a healthy release deploys");
     let snapshots = polls.snapshots.lock().unwrap().clone();
     let watched = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeInstanceRefreshes", "elasticloadbalancing:DescribeTargetHealth"];
@@ -104,7 +104,7 @@ async fn deploy_time(groups: &[(&str, u32)], latency: Duration) -> Duration {
     let pipeline = pipeline(&format!("[[{}]]", names.join(", ")));
     let env = pipeline.settings(None).expect("one environment");
     let ctx = Ctx::new(fake.cloud(), Events(Arc::new(bakeroll::events::Recorder::default())), pipeline);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: None, force: false, targets: Default::default(), images: Default::default() };
     let started = Instant::now();
     deploy(&ctx, &env, &req).await.1.expect("a healthy release deploys");
     started.elapsed()

@@ -50,6 +50,9 @@ pub enum Error {
         #[source]
         source: Option<CloudError>,
     },
+    /// A copy of the release to another region failed: it could not be made available where it is needed.
+    #[error("{message}")]
+    Copy { region: String, message: String, state: String },
     #[error("deploy of {release} to {env} failed and was rolled back: {reason}")]
     RolledBack { env: String, release: String, reason: String, state: String },
     #[error("deploy of {release} to {env} failed and the fleet is not verified healthy: {detail}")]
@@ -100,7 +103,7 @@ impl Error {
         match self {
             Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => exit::USAGE,
             Self::Denied { .. } => exit::DENIED,
-            Self::Bake { .. } => exit::BAKE_FAILED,
+            Self::Bake { .. } | Self::Copy { .. } => exit::BAKE_FAILED,
             Self::RolledBack { .. } => exit::ROLLED_BACK,
             Self::NeedsHuman { .. } => exit::NEEDS_HUMAN,
             Self::Interrupted { .. } => exit::INTERRUPTED,
@@ -114,6 +117,7 @@ impl Error {
         match self {
             Self::Denied { state, .. }
             | Self::Bake { state, .. }
+            | Self::Copy { state, .. }
             | Self::RolledBack { state, .. }
             | Self::NeedsHuman { state, .. }
             | Self::Interrupted { state }
@@ -130,6 +134,7 @@ impl Error {
             Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => Some("nothing was changed"),
             Self::Denied { state, .. }
             | Self::Bake { state, .. }
+            | Self::Copy { state, .. }
             | Self::RolledBack { state, .. }
             | Self::NeedsHuman { state, .. }
             | Self::Interrupted { state }
@@ -174,7 +179,7 @@ impl Error {
             Self::Interrupted { .. } => 1,
             Self::Cloud { .. } | Self::Unsettled { .. } | Self::Output { .. } => 2,
             Self::Denied { .. } => 3,
-            Self::Bake { .. } => 4,
+            Self::Bake { .. } | Self::Copy { .. } => 4,
             Self::RolledBack { .. } => 5,
             Self::Config(_) | Self::Usage(_) | Self::Setup(_) | Self::Precondition { .. } => 6,
         }

@@ -20,6 +20,8 @@ pub enum Stage {
     CreateImage,
     WaitImage,
     Tag,
+    /// A copy of the release to another region, and its sharing with the deploy account.
+    Copy,
     // deploy, per group
     Preflight,
     Pin,
@@ -54,6 +56,7 @@ impl Stage {
             Self::CreateImage => "create-image",
             Self::WaitImage => "wait-image",
             Self::Tag => "tag",
+            Self::Copy => "copy",
             Self::Preflight => "preflight",
             Self::Pin => "pin",
             Self::Template => "template",
@@ -145,6 +148,41 @@ impl Events {
     }
     pub fn fleet(&self, scope: &str, t: f64, instances: Vec<FleetInstance>) {
         self.0.emit(Event::Fleet { scope: scope.into(), t, instances });
+    }
+}
+
+/// Scopes that are not a group's: never renamed by `Events::within`.
+const OWN_SCOPES: [&str; 4] = ["bakeroll", "bake", "pipeline", "release"];
+
+/// `Events::within`: every event about a group gets the suffix (`shop-web` → `shop-web@ap-south-1`).
+struct Suffixed {
+    inner: Arc<dyn Sink>,
+    suffix: String,
+}
+
+impl Sink for Suffixed {
+    fn emit(&self, mut event: Event) {
+        let scope = match &mut event {
+            Event::Phase { scope, .. }
+            | Event::Progress { scope, .. }
+            | Event::Info { scope, .. }
+            | Event::Warn { scope, .. }
+            | Event::Detail { scope, .. }
+            | Event::Fleet { scope, .. } => Some(scope),
+            Event::Release { .. } => None,
+        };
+        if let Some(scope) = scope.filter(|s| !OWN_SCOPES.contains(&s.as_str()) && !s.ends_with(&self.suffix)) {
+            scope.push_str(&self.suffix);
+        }
+        self.inner.emit(event)
+    }
+}
+
+impl Events {
+    /// The same events, each about a group named with `suffix` appended: what a region's context emits in
+    /// a release over several regions, whose groups go by `group@region`.
+    pub fn within(&self, suffix: &str) -> Events {
+        Events(Arc::new(Suffixed { inner: self.0.clone(), suffix: suffix.to_string() }))
     }
 }
 

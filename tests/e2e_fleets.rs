@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 
 use serde_json::Value;
 use support::LocalAws;
@@ -27,12 +26,7 @@ fn pipeline(aws: &LocalAws, name: &str, group: &str, extra: &str) -> String {
 }
 
 fn world(aws: &LocalAws, args: &[&str]) -> Value {
-    let out = Command::new(aws.python())
-        .arg(aws.repo.join("tests/support/fleet_world.py"))
-        .args(args)
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
+    let out = aws.helper("fleet_world.py", args);
     assert!(out.status.success(), "fleet_world.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -59,7 +59,7 @@ fn app_repo(dir: &Path) -> String {
 
 fn run(tool: &Path, aws: &LocalAws, dir: &Path, args: &[&str]) -> (Output, String) {
     let mut c = Command::new(tool);
-    c.current_dir(dir).args(["--force-shell-executor", "--shell-isolation", "--home"]).arg(dir.join(".gcl-home"));
+    support::scrub(&mut c).current_dir(dir).args(["--force-shell-executor", "--shell-isolation", "--home"]).arg(dir.join(".gcl-home"));
     for v in [
         format!("BAKEROLL_BIN={}", env!("CARGO_BIN_EXE_bakeroll")),
         "BAKEROLL_SELF_TEST=false".into(),
@@ -119,12 +119,7 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     let aws = LocalAws::start("gitlab");
     let seed = aws.seed();
     let base = seed["base_ami"].as_str().unwrap().to_string();
-    let out = Command::new(aws.python())
-        .arg(repo().join("tests/support/second_stack.py"))
-        .arg(aws.dir.join("seed.json"))
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
+    let out = aws.helper("second_stack.py", &[aws.dir.join("seed.json").to_str().unwrap()]);
     assert!(out.status.success(), "second stack: {}", String::from_utf8_lossy(&out.stderr));
     let app = tempfile::tempdir().unwrap();
     let sha = app_repo(app.path());

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 
 use support::LocalAws;
 
@@ -41,12 +40,7 @@ fn init_writes_a_pipeline_that_ships_and_refuses_what_it_cannot_use() {
     assert_ne!(ami, base);
     support::assert_fleet_on(&state, &ami);
 
-    let out = Command::new(aws.python())
-        .arg(aws.repo.join("tests/support/launch_configuration_group.py"))
-        .arg(aws.dir.join("seed.json"))
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
+    let out = aws.helper("launch_configuration_group.py", &[aws.dir.join("seed.json").to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lc_path = dir.path().join("lc.toml");
     let lc = aws.bakeroll(&["--pipeline", lc_path.to_str().unwrap(), "init", "shop-lc", "--region", "us-east-1"]);

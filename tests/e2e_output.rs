@@ -119,7 +119,9 @@ fn good_ship_on_a_terminal_draws_progress_bars() {
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("exit-code");
     // The command runs in a tmux pane (a real pseudo-terminal) with the local AWS's environment.
-    let mut script = String::from("unset CI CI_COMMIT_SHA BAKEROLL_ENV\n");
+    // tmux hands the pane the environment of the test process: scrubbed here as the harness scrubs it.
+    let scrub: Vec<String> = std::env::vars().map(|(k, _)| k).filter(|k| support::scrubbed(k)).collect();
+    let mut script = if scrub.is_empty() { String::new() } else { format!("unset {}\n", scrub.join(" ")) };
     for (k, v) in &aws.env {
         script.push_str(&format!("export {k}='{v}'\n"));
     }
@@ -130,8 +132,10 @@ fn good_ship_on_a_terminal_draws_progress_bars() {
         done.display()
     ));
     std::fs::write(dir.path().join("run.sh"), script).unwrap();
-    let socket = format!("bakeroll-test-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &socket]).args(args).output().unwrap();
+    // The server's socket inside the test's own temporary directory (removed with it): with `-L` tmux
+    // would leave one under /tmp/tmux-UID, which no test may leave behind.
+    let socket = dir.path().join("tmux.sock");
+    let tmux = |args: &[&str]| Command::new("tmux").arg("-S").arg(&socket).args(args).output().unwrap();
     let run = format!("bash {}", dir.path().join("run.sh").display());
     assert!(tmux(&["new-session", "-d", "-x", "180", "-y", "40", &run]).status.success());
     let mut screens = Vec::new();

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use support::faultproxy::FaultProxy;
-use support::{assert_fleet_on, LocalAws};
+use support::{assert_fleet_on, assert_nothing_left, LocalAws};
 
 const PIPELINE: &str = "pipeline/local.toml";
 /// Seconds one HTTP attempt may take (BAKEROLL_HTTP_ATTEMPT_TIMEOUT): a held answer goes past it.
@@ -65,22 +65,6 @@ fn image_of(state: &Value, commit: &str) -> String {
     assert_eq!(images.len(), 1, "one image for {commit}: {state}");
     assert_eq!(images[0]["state"], "available", "{state}");
     images[0]["id"].as_str().unwrap().to_string()
-}
-
-/// Nothing bakeroll made is left unaccounted for: every build instance is going, every version it marked
-/// was rolled out by some refresh, and the deploy lock is released.
-fn assert_nothing_left(state: &Value) {
-    for b in state["build_instances"].as_array().unwrap() {
-        assert!(matches!(b["state"].as_str(), Some("shutting-down" | "terminated")), "build instance left: {state}");
-    }
-    let rolled: Vec<String> =
-        state["refreshes"].as_array().unwrap().iter().filter_map(|r| r["desired_version"].as_str().map(str::to_string)).collect();
-    for v in state["lt_versions"].as_array().unwrap() {
-        if v["description"].as_str().is_some_and(|d| d.starts_with("bakeroll:release")) {
-            assert!(rolled.contains(&v["number"].to_string()), "version {} never rolled out: {state}", v["number"]);
-        }
-    }
-    assert!(state["group_tags"].get("bakeroll:lock").is_none(), "deploy lock left behind: {state}");
 }
 
 fn arrival(call: &Value) -> SystemTime {
@@ -187,7 +171,8 @@ fn sigkill_during_the_rollback_then_the_same_command_ends_verified_on_the_previo
         elb = boto3.client('elbv2'); \
         [elb.modify_target_group_attributes(TargetGroupArn=t['TargetGroupArn'], Attributes=[{'Key': 'deregistration_delay.timeout_seconds', 'Value': '1200'}]) \
         for t in elb.describe_target_groups()['TargetGroups']]";
-    assert!(Command::new(aws.python()).args(["-c", grace]).envs(aws.env.iter().map(|(k, v)| (k, v))).status().unwrap().success());
+    let mut c = Command::new(aws.python());
+    assert!(support::scrub(&mut c).args(["-c", grace]).envs(aws.env.iter().map(|(k, v)| (k, v))).status().unwrap().success());
     let broken = ["--tag", "local-aws:health=unhealthy"];
     let mut child = spawn(ship(&aws, &proxy, "relkil1", &broken));
     signal_while_held(&proxy, &mut child, "RollbackInstanceRefresh", "-KILL");

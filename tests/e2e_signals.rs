@@ -11,15 +11,7 @@ use serde_json::Value;
 use support::LocalAws;
 
 fn spawn(aws: &LocalAws, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bakeroll"))
-        .current_dir(&aws.repo)
-        .args(args)
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
-        .env_remove("CI_COMMIT_SHA")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bakeroll")
+    aws.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn bakeroll")
 }
 
 fn wait_for(aws: &LocalAws, what: &str, mut ok: impl FnMut(&Value) -> bool) -> Value {

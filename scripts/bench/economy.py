@@ -35,17 +35,17 @@ def split(calls: dict[str, int], tgs: int, lock: bool = True) -> tuple[dict, dic
 def set_target_groups(server: stack.LocalAws, want: int) -> list[str]:
     """Attaches or detaches target groups until the group is in `want` (1-3) of them; their ARNs."""
     asg, elb = server.client("autoscaling"), server.client("elbv2")
-    seeded = server.seed["target_group_arns"]  # shop-web, shop-web-admin
-    extra = server.seed.get("bench_extra_tg")
+    seeded = server.seeded["target_group_arns"]  # shop-web, shop-web-admin
+    extra = server.seeded.get("bench_extra_tg")
     if want == 3 and not extra:
         extra = elb.create_target_group(
-            Name="shop-web-extra", Protocol="HTTP", Port=80, VpcId=server.seed["vpc_id"], TargetType="instance",
+            Name="shop-web-extra", Protocol="HTTP", Port=80, VpcId=server.seeded["vpc_id"], TargetType="instance",
             HealthCheckPath="/health", HealthCheckIntervalSeconds=10, HealthyThresholdCount=3,
             UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
         # Without a listener AWS reports every target `unused` (see tests/support/second_stack.py).
-        elb.create_listener(LoadBalancerArn=server.seed["load_balancer_arn"], Protocol="HTTP", Port=81,
+        elb.create_listener(LoadBalancerArn=server.seeded["load_balancer_arn"], Protocol="HTTP", Port=81,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": extra}])
-        server.seed["bench_extra_tg"] = extra
+        server.seeded["bench_extra_tg"] = extra
     wanted = (seeded + ([extra] if extra else []))[:want]
     g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[stack.GROUP])["AutoScalingGroups"][0]
     now = set(g["TargetGroupARNs"])
@@ -86,7 +86,7 @@ def run(bench, local: tuple[int, ...], fake: tuple[int, ...]) -> dict:
         server.reseed(fresh=False)
         pipe = gate.pipeline(bench.work, "economy", "200ms")
         baked, _ = stack.bakeroll(bench.bin, ["--pipeline", pipe, "bake", "--commit", "benchgood"], server.env)
-        images = [baked["bake"]["ami_id"], server.seed["base_ami"]]
+        images = [baked["bake"]["ami_id"], server.seeded["base_ami"]]
         i = 0
         for n in local:
             # 1 then 3 target groups at the first size, 3 then 1 at the next: one change of the group each time.

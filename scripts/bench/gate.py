@@ -73,28 +73,21 @@ except ImportError:  # not the local AWS's virtualenv: use it
     venv = Path(os.environ.get("LOCAL_AWS_VENV", REPO / ".local-aws/venv"))
     os.execv(venv / "bin/python", [str(venv / "bin/python"), *sys.argv])
 
+sys.path.insert(0, str(REPO / "scripts"))
+from harness.local_aws import LocalAws  # noqa: E402
+
 
 def log(msg: str) -> None:
     print(f"bench gate: {msg}", file=sys.stderr, flush=True)
 
 
-class LocalAws:
-    """One scripts/local-aws server in its own state dir; `down` on exit whatever happens."""
-
-    def __init__(self, work: Path):
-        self.dir = work / "aws"
-        self.env = dict(os.environ, LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=str(SCALE))
-        out = subprocess.run([REPO / "scripts/local-aws", "up"], env=self.env, capture_output=True, text=True, check=True)
-        for line in out.stdout.splitlines():
-            if line.startswith("export "):
-                k, _, v = line[len("export "):].partition("=")
-                self.env[k] = v.strip("'\"")
-                os.environ[k] = self.env[k]
-        subprocess.run([REPO / "scripts/local-aws", "seed"], env=self.env, capture_output=True, check=True)
-        self.seed = json.loads((self.dir / "seed.json").read_text())
-
-    def down(self) -> None:
-        subprocess.run([REPO / "scripts/local-aws", "down"], env=self.env, capture_output=True)
+def local_aws(work: Path) -> LocalAws:
+    """One local AWS at SCALE in `work`, seeded (`seeded`); its endpoint and credentials also in this
+    process's environment, for the observer's boto3 clients."""
+    aws = LocalAws(work / "aws", SCALE).up()
+    os.environ.update(aws.aws_env)
+    aws.seeded = aws.seed()
+    return aws
 
 
 def pipeline(work: Path, name: str, poll: str) -> str:
@@ -314,12 +307,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-gate.") as tmp:
         work = Path(tmp)
-        aws = LocalAws(work)
+        aws = local_aws(work)
         try:
-            env = dict(aws.env)
-            for var in ("CI", "CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"):
-                env.pop(var, None)
-            tgs = aws.seed["target_group_arns"]
+            env = dict(aws.env)  # scrubbed: nothing of the caller's CI job or AWS settings
+            tgs = aws.seeded["target_group_arns"]
             pipes = {"bakeroll-20s": pipeline(work, "poll-20s", poll_ms(20)), "bakeroll-5s": pipeline(work, "poll-5s", poll_ms(5))}
             baked, _ = bakeroll(args.bakeroll, ["--pipeline", pipes["bakeroll-20s"], "bake", "--commit", "benchbad", "--tag", BROKEN], env)
             bad = baked["bake"]["ami_id"]
@@ -333,7 +324,7 @@ def main() -> None:
             calls = []
             if not args.skip_calls:
                 good, _ = bakeroll(args.bakeroll, ["--pipeline", pipes["bakeroll-20s"], "bake", "--commit", "benchgood"], env)
-                images = [good["bake"]["ami_id"], aws.seed["base_ami"]]
+                images = [good["bake"]["ami_id"], aws.seeded["base_ami"]]
                 for i, n in enumerate((3, 30)):
                     calls.append(calls_run(args.bakeroll, env, pipes["bakeroll-20s"], images[i % 2], work, n, tgs))
                     log(f"calls at {n}: {calls[-1]}")

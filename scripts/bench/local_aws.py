@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import signal
@@ -33,6 +32,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import local_aws as harness  # noqa: E402
 
 SCALE = 0.01
 WARMUP = 60
@@ -59,16 +61,12 @@ class Bench:
         self.repo = Path(args.repo)
         self.venv = Path(args.venv)
         self.work = Path(args.work)
-        self.wrapper = str(self.repo / "scripts" / "local-aws")
         self.counter = 0
         self.last_reported: float | None = None
-        self.started_dirs: list[Path] = []
+        self.servers: dict[Path, harness.LocalAws] = {}
         self.moto_procs: dict[int, subprocess.Popen] = {}
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_AWS_", "AWS_"))}
         # every emulator setting at its default except the time scale; the venv as the wrapper uses it
-        base["LOCAL_AWS_VENV"] = str(self.venv)
-        base["LOCAL_AWS_TIME_SCALE"] = str(SCALE)
-        self.env = base
+        self.env = dict(harness.scrubbed_env(), LOCAL_AWS_VENV=str(self.venv))
 
     # --- servers --------------------------------------------------------------------------------
     def _state_dir(self, kind: str) -> Path:
@@ -77,27 +75,23 @@ class Bench:
         d.mkdir()
         return d
 
-    def local_aws(self, state: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = dict(self.env, LOCAL_AWS_DIR=str(state))
-        return subprocess.run([self.wrapper, *cmd], env=env, capture_output=True, text=True, check=check)
-
     def up(self, kind: str) -> tuple[Path, int, float]:
         state = self._state_dir(kind)
-        self.started_dirs.append(state)
+        server = harness.LocalAws(state, SCALE, base_env=self.env)
+        self.servers[state] = server
         t0 = time.perf_counter()
-        out = self.local_aws(state, "up")
+        server.up()
         elapsed = time.perf_counter() - t0
-        port = int(out.stdout.split("AWS_ENDPOINT_URL=http://127.0.0.1:")[1].split()[0])
         # `up` says "started pid P on port N in X s" on stderr: its own view, from spawning the
         # server process until it answered (without the wrapper's and the CLI's own start-up)
-        m = re.search(r"started pid \d+ on port \d+ in ([0-9.]+) s", out.stderr)
+        m = re.search(r"started pid \d+ on port \d+ in ([0-9.]+) s", server.up_output.stderr)
         self.last_reported = float(m.group(1)) if m else None
-        return state, port, elapsed
+        return state, server.port, elapsed
 
     def down(self, state: Path) -> None:
-        self.local_aws(state, "down", check=False)
-        if state in self.started_dirs:
-            self.started_dirs.remove(state)
+        server = self.servers.pop(state, None)
+        if server:
+            server.down()
 
     def moto_baseline(self) -> tuple[float, float]:
         """Plain moto_server from the same venv, until GET /moto-api/data.json answers; and then
@@ -148,7 +142,7 @@ class Bench:
     def cleanup(self) -> None:
         for proc in list(self.moto_procs.values()):
             self._stop_moto(proc)
-        for state in list(self.started_dirs):
+        for state in list(self.servers):
             self.down(state)
 
     # --- 1. start-up ----------------------------------------------------------------------------
@@ -189,9 +183,8 @@ class Bench:
             state, port, up_s = self.up("refresh")
             try:
                 t0 = time.perf_counter()
-                self.local_aws(state, "seed")
+                seed = self.servers[state].seed()
                 seed_s = time.perf_counter() - t0
-                seed = json.loads((state / "seed.json").read_text())
                 kw = dict(endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
                 ec2, asg, elbv2 = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("elbv2", **kw)

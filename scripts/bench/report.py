@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 
+import report_metrics as rm
 import report_sections as rs
 import stack
 
@@ -86,7 +87,7 @@ def running(r: dict) -> list[str]:
 
 
 def markdown(r: dict, cmd: str) -> str:
-    sections = [rs.overhead(r), rs.economy(r), rs.gate(r), rs.limit(r), rs.binary(r)]
+    sections = [rs.overhead(r), rs.economy(r), rs.gate(r), rs.limit(r), rs.binary(r), rm.metrics(r)]
     goals = [g for s in sections for g in s["goals"]]
     lines = header(r, cmd) + glance(goals)
     for s in sections:

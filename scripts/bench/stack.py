@@ -15,53 +15,35 @@ import re
 import resource
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-import boto3
-
-from measure import by_action
-
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_AWS = REPO / "scripts/local-aws"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from harness import local_aws as harness  # noqa: E402
+from measure import by_action  # noqa: E402
+
 GROUP = "shop-web"
 REQUEST_MS = re.compile(r"local-aws: request \S+ \S+ ([0-9.]+) ms")
 
 
-class LocalAws:
-    """One server in `state_dir` (created), up at `scale` with LOCAL_AWS_LOG_REQUESTS=1."""
+class LocalAws(harness.LocalAws):
+    """One server in `state_dir` (created), up at `scale` with LOCAL_AWS_LOG_REQUESTS=1; `seeded` is what the
+    last `reseed` made."""
 
     def __init__(self, state_dir: Path, scale: float):
-        self.dir, self.scale = state_dir, scale
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_AWS_"))}
-        for var in ("CI", "CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"):
-            self.env.pop(var, None)
-        self.env.update(LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=f"{scale:g}", LOCAL_AWS_LOG_REQUESTS="1")
-        if "LOCAL_AWS_VENV" in os.environ:
-            self.env["LOCAL_AWS_VENV"] = os.environ["LOCAL_AWS_VENV"]
-        out = self._cli("up").stdout
-        for line in out.splitlines():
-            if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
-                self.env[key] = value.strip("'\"")
-        self.seed: dict = {}
-
-    def _cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(LOCAL_AWS), *args], env=self.env, capture_output=True, text=True, check=True)
+        super().__init__(state_dir, scale, settings={"LOCAL_AWS_LOG_REQUESTS": "1"})
+        self.up()
+        self.seeded: dict = {}
 
     def reseed(self, fresh: bool = True) -> dict:
         """Clears every resource (unless `fresh` is False on a new server) and seeds the demo stack."""
         if fresh:
-            self._cli("reset")
-        self._cli("seed")
-        self.seed = json.loads((self.dir / "seed.json").read_text())
-        return self.seed
-
-    def client(self, service: str):
-        e = self.env
-        return boto3.client(service, endpoint_url=e["AWS_ENDPOINT_URL"], region_name=e["AWS_REGION"],
-                            aws_access_key_id=e["AWS_ACCESS_KEY_ID"], aws_secret_access_key=e["AWS_SECRET_ACCESS_KEY"])
+            self.reset()
+        self.seeded = self.seed()
+        return self.seeded
 
     def log_offset(self) -> int:
         log = self.dir / "server.log"
@@ -79,16 +61,10 @@ class LocalAws:
             f.seek(offset)
             return sum(float(m.group(1)) for m in REQUEST_MS.finditer(f.read().decode(errors="replace")))
 
-    def down(self) -> None:
-        subprocess.run([str(LOCAL_AWS), "down"], env=self.env, capture_output=True)
 
-
-def sweep(work: Path) -> None:
-    """Stops every local AWS server whose state dir lies under `work` (ours, and those a child benchmark
-    such as gate.py started under the TMPDIR it was given), if it still runs."""
-    for pid_file in work.rglob("server.pid"):
-        env = dict(os.environ, LOCAL_AWS_DIR=str(pid_file.parent))
-        subprocess.run([str(LOCAL_AWS), "down"], env=env, capture_output=True)
+# Stops every local AWS server whose state dir lies under a work dir (ours, and those a child benchmark
+# such as gate.py started under the TMPDIR it was given), if it still runs.
+sweep = harness.sweep
 
 
 RUNNING: set[subprocess.Popen] = set()

@@ -186,9 +186,9 @@ def install_protocol() -> None:
 
 
 def install_all() -> None:
-    from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, idempotency,
-                   image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks, refresh,
-                   refresh_api, standby, sts_trust, target_health, warm_pool)
+    from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, elbv2_arns,
+                   idempotency, image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks,
+                   refresh, refresh_api, standby, sts_trust, target_health, warm_pool)
 
     install_protocol()
     ec2_lifecycle.install()
@@ -201,6 +201,7 @@ def install_all() -> None:
     idempotency.install()  # wraps the handlers launch_templates just installed
     image_copy.install()  # wraps its CopyImage with idempotency's ClientToken handling
     target_health.install()
+    elbv2_arns.install()
     asg.install()
     asg_launch.install()
     lifecycle_hooks.install()  # wraps the CreateAutoScalingGroup handler asg just installed

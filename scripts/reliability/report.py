@@ -37,7 +37,7 @@ def render(meta: dict, results: list, steps_n: dict, corpus: list[dict], corpus_
         "rollback), with `BAKEROLL_HTTP_ATTEMPT_TIMEOUT=5`. A signal is sent while the",
         "step's call is held in the proxy (`GET /__faultproxy/inflight` says so); after SIGKILL the same command",
         "runs again with no fault. The end state is read with boto3 straight from the local AWS",
-        "(`scripts/reliability/observe.py`) the moment the last command exits; leaks once the proxy holds no",
+        "(`scripts/harness/read_state.py`) the moment the last command exits; leaks once the proxy holds no",
         "call and 3 s have passed.",
         "",
         "Full run: `scripts/reliability/run` (writes this file; runs the corpus with `cargo test --test",

@@ -1,5 +1,5 @@
-"""The matrix's judgement of an end state, from what observe.py read: which release the fleet is on,
-what was leaked, whether the exit code says so, and whether the case meets the goal. Pure functions
+"""The matrix's judgement of an end state, from what scripts/harness/read_state.py read: which release the
+fleet is on, what was leaked, whether the exit code says so, and whether the case meets the goal. Pure functions
 (no I/O), so test_verdict.py checks them on hand-made states (every run does, first).
 
 The definitions (RELIABILITY.md quotes `DEFINITIONS`):

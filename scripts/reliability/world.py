@@ -1,7 +1,8 @@
 """One case's world: a local AWS (time scale 0.01) in its own state dir under a temporary directory,
 seeded, with the fault proxy in front, and the real bakeroll binary run against the proxy. Everything
 it starts is stopped, and the directory removed, by `close` (also when the case fails).
-Standard library only; the boto3 reads go through observe.py in the local AWS's virtualenv.
+Standard library only: the local AWS is started and read through scripts/harness (its state reader runs
+in the local AWS's virtualenv).
 """
 
 from __future__ import annotations
@@ -23,22 +24,15 @@ REPO = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 
 from fault_proxy.rules import parse_shorthand  # noqa: E402
+from harness.local_aws import LocalAws, venv_python  # noqa: E402
 
-TIME_SCALE = "0.01"
+TIME_SCALE = 0.01
 GROUP = "shop-web"
 PIPELINE = "pipeline/local.toml"
 PIPELINE_NAME = "local"  # the file's stem: what bakeroll tags as bakeroll:pipeline
 # One HTTP attempt may take this long (BAKEROLL_HTTP_ATTEMPT_TIMEOUT); a "timeout" fault holds the
 # answer past it. The SDK's own 30 s would make the timeout column take most of an hour.
 ATTEMPT_TIMEOUT = 5.0
-# Variables of the caller's environment a run must not inherit: they would change what bakeroll does.
-SCRUB = ("CI", "CI_COMMIT_SHA", "CI_JOB_ID", "CI_PIPELINE_ID", "CI_JOB_URL", "CI_PIPELINE_URL", "BAKEROLL_ENV",
-         "AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "RUST_LOG", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
-
-
-def venv_python() -> Path:
-    venv = Path(os.environ.get("LOCAL_AWS_VENV") or REPO / ".local-aws" / "venv")
-    return venv / "bin" / "python"
 
 
 class Run:
@@ -90,34 +84,19 @@ class World:
     def __init__(self, name: str, binary: Path):
         self.name, self.binary = name, binary
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bakeroll-rel-{name}-"))
-        self.aws_dir, self.proxy_dir = self.tmp / "aws", self.tmp / "proxy"
-        self.aws_env: dict[str, str] = {}
+        self.aws = LocalAws(self.tmp / "aws", TIME_SCALE)
+        self.proxy_dir = self.tmp / "proxy"
         self.endpoint = ""
         self.proxy_port = 0
         self.runs = 0
 
     # --- set-up and tear-down --------------------------------------------------------------------
 
-    def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in SCRUB}
-        env.update(LOCAL_AWS_DIR=str(self.aws_dir), LOCAL_AWS_TIME_SCALE=TIME_SCALE, FAULTPROXY_DIR=str(self.proxy_dir))
-        return env
-
     def up(self) -> "World":
-        self.aws_dir.mkdir(parents=True)
-        out = subprocess.run([str(SCRIPTS / "local-aws"), "up"], env=self._base_env(), capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"local-aws up failed: {out.stderr}")
-        for line in out.stdout.splitlines():
-            if line.startswith("export ") and "=" in line:
-                k, v = line[len("export "):].split("=", 1)
-                self.aws_env[k] = v
-        seed = subprocess.run([str(SCRIPTS / "local-aws"), "seed"], env=self._env(direct=True), capture_output=True, text=True)
-        if seed.returncode != 0:
-            raise RuntimeError(f"local-aws seed failed: {seed.stderr}")
-        self.seed = json.loads((self.aws_dir / "seed.json").read_text())
-        out = subprocess.run([str(SCRIPTS / "faultproxy"), "up", "--upstream", self.aws_env["AWS_ENDPOINT_URL"],
-                              "--lifetime", "1800"], env=self._base_env(), capture_output=True, text=True)
+        self.aws.up()
+        self.seed = self.aws.seed()
+        out = subprocess.run([str(SCRIPTS / "faultproxy"), "up", "--upstream", self.aws.endpoint, "--lifetime", "1800"],
+                             env=self._proxy_env(), capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"faultproxy up failed: {out.stderr}")
         self.endpoint = out.stdout.strip().split("=", 1)[1]
@@ -125,17 +104,19 @@ class World:
         return self
 
     def close(self) -> None:
-        env = self._base_env()
-        subprocess.run([str(SCRIPTS / "faultproxy"), "down"], env=env, capture_output=True)
-        subprocess.run([str(SCRIPTS / "local-aws"), "down"], env=env, capture_output=True)
+        subprocess.run([str(SCRIPTS / "faultproxy"), "down"], env=self._proxy_env(), capture_output=True)
+        self.aws.down()
         if os.environ.get("RELIABILITY_KEEP"):  # for looking into one case: its logs, events and outputs
             print(f"reliability: kept {self.tmp}", file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def _proxy_env(self) -> dict[str, str]:
+        return dict(self.aws.env, FAULTPROXY_DIR=str(self.proxy_dir))
+
     def _env(self, direct: bool = False) -> dict[str, str]:
-        env = self._base_env()
-        env.update(self.aws_env)
+        """What bakeroll and the boto3 helpers run with: through the proxy unless `direct`."""
+        env = dict(self.aws.env)
         if not direct:
             env["AWS_ENDPOINT_URL"] = self.endpoint
         return env
@@ -199,11 +180,8 @@ class World:
             raise RuntimeError(f"set grace failed: {out.stderr}")
 
     def observe(self) -> dict:
-        out = subprocess.run([str(venv_python()), str(HERE / "observe.py"), GROUP, PIPELINE_NAME],
-                             env=self._env(direct=True), capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"observe failed: {out.stderr}")
-        return json.loads(out.stdout)
+        """What the local AWS holds, read straight from it (never through the proxy)."""
+        return self.aws.read_state(GROUP, PIPELINE_NAME)
 
 
 def wait_until(what: str, predicate, timeout: float, interval: float = 0.02):

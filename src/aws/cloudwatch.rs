@@ -1,12 +1,15 @@
 //! `CloudWatch`: the `CloudWatchApi` adapter over aws-sdk-cloudwatch (the state of the alarms an
-//! environment's refreshes watch through AlarmSpecification).
+//! environment's refreshes watch through AlarmSpecification, and the load balancers' metrics the metric
+//! gate reads with GetMetricData).
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, Dimension, Metric as SdkMetric, MetricAlarm, MetricDataQuery, MetricDataResult, MetricStat, ScanBy};
 use aws_sdk_cloudwatch::Client;
 
 use super::error::SdkResultExt;
 use crate::cloud::{actions, CallLedger, CloudResult, CloudWatchApi};
+use crate::core::metrics::{balancer_dimension, target_group_dimension, MetricRequest, Series, SeriesKey, NAMESPACE, PERIOD_SECS, QUERIES_PER_CALL};
 use crate::core::model::Alarm;
 
 /// DescribeAlarms takes at most 100 names a call; AlarmSpecification holds at most 10.
@@ -46,6 +49,57 @@ impl CloudWatchApi for CloudWatch {
         }
         Ok(alarms)
     }
+
+    async fn metric_data(&self, req: &MetricRequest) -> CloudResult<Vec<Series>> {
+        const A: &str = actions::GET_METRIC_DATA.name;
+        let mut out: Vec<Series> = req.series.iter().map(|key| Series { key: key.clone(), points: vec![] }).collect();
+        for (c, chunk) in req.series.chunks(QUERIES_PER_CALL).enumerate() {
+            let queries: Vec<MetricDataQuery> = chunk.iter().enumerate().map(|(i, key)| query(MetricRequest::query_id(i), key)).collect();
+            let mut token = None;
+            loop {
+                self.calls.record(A);
+                let page = self
+                    .client
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .start_time(DateTime::from_millis(req.start_ms))
+                    .end_time(DateTime::from_millis(req.end_ms))
+                    .scan_by(ScanBy::TimestampAscending)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .cloud(A)?;
+                for r in page.metric_data_results() {
+                    if let Some(n) = r.id().and_then(|id| id.strip_prefix('q')).and_then(|n| n.parse::<usize>().ok()).filter(|n| *n < chunk.len()) {
+                        out[c * QUERIES_PER_CALL + n].points.extend(points(r));
+                    }
+                }
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One series as a GetMetricData query: the metric of the target group behind the load balancer, the
+/// dimension values being the final portions of the ARNs.
+fn query(id: String, key: &SeriesKey) -> MetricDataQuery {
+    let metric = SdkMetric::builder()
+        .namespace(NAMESPACE)
+        .metric_name(key.metric.name())
+        .dimensions(Dimension::builder().name("LoadBalancer").value(balancer_dimension(&key.load_balancer)).build())
+        .dimensions(Dimension::builder().name("TargetGroup").value(target_group_dimension(&key.target_group)).build())
+        .build();
+    let stat = MetricStat::builder().metric(metric).period(PERIOD_SECS).stat(key.metric.stat()).build();
+    MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
+}
+
+/// (Unix ms, value) of each datapoint; a timestamp the SDK cannot express in ms is dropped.
+fn points(r: &MetricDataResult) -> Vec<(i64, f64)> {
+    r.timestamps().iter().zip(r.values()).filter_map(|(t, v)| Some((t.to_millis().ok()?, *v))).collect()
 }
 
 fn metric(a: &MetricAlarm) -> Option<Alarm> {
@@ -68,6 +122,8 @@ fn composite(a: &CompositeAlarm) -> Option<Alarm> {
 mod tests {
     use aws_sdk_cloudwatch::types::StateValue;
 
+    use crate::core::metrics::Metric;
+
     use super::*;
 
     #[test]
@@ -80,5 +136,23 @@ mod tests {
         let got = composite(&c).unwrap();
         assert_eq!((got.state.as_str(), got.firing()), ("OK", false));
         assert!(metric(&MetricAlarm::builder().build()).is_none(), "an alarm without a name names nothing");
+    }
+
+    #[test]
+    fn a_series_is_queried_by_the_arns_final_portions_and_its_points_kept() {
+        let key = SeriesKey {
+            load_balancer: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/shop-alb/50dc".into(),
+            target_group: "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/shop-web/73e2".into(),
+            metric: Metric::LatencyP99,
+        };
+        let q = query("q3".into(), &key);
+        let stat = q.metric_stat().unwrap();
+        let m = stat.metric().unwrap();
+        assert_eq!((q.id(), stat.stat(), stat.period()), (Some("q3"), Some("p99"), Some(60)));
+        assert_eq!((m.namespace(), m.metric_name()), (Some("AWS/ApplicationELB"), Some("TargetResponseTime")));
+        let dims: Vec<(&str, &str)> = m.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, vec![("LoadBalancer", "app/shop-alb/50dc"), ("TargetGroup", "targetgroup/shop-web/73e2")]);
+        let r = MetricDataResult::builder().id("q3").timestamps(DateTime::from_millis(60_000)).values(0.42).build();
+        assert_eq!(points(&r), vec![(60_000, 0.42)]);
     }
 }

@@ -17,6 +17,7 @@ use crate::cloud::{actions, CallLedger, CloudError, CloudResult, DryRunOp, Ec2Ap
 use crate::core::model::*;
 
 mod convert;
+mod copies;
 mod template_data;
 mod templates;
 

@@ -1,4 +1,7 @@
-//! `Elbv2`: the `Elbv2Api` adapter over aws-sdk-elasticloadbalancingv2 (target health of a target group).
+//! `Elbv2`: the `Elbv2Api` adapter over aws-sdk-elasticloadbalancingv2 (target health of a target group,
+//! and the load balancers each target group is behind).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription;
@@ -29,7 +32,39 @@ impl Elbv2Api for Elbv2 {
         let out = self.client.describe_target_health().target_group_arn(target_group_arn).send().await.cloud(A)?;
         Ok(out.target_health_descriptions().iter().filter_map(target_health).collect())
     }
+
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        const A: &str = actions::DESCRIBE_TARGET_GROUPS.name;
+        let mut out = BTreeMap::new();
+        // A release names a handful of target groups; 20 a call stays well inside what the API takes.
+        for chunk in target_group_arns.chunks(TARGET_GROUPS_PER_CALL) {
+            let mut marker = None;
+            loop {
+                self.calls.record(A);
+                let page = self
+                    .client
+                    .describe_target_groups()
+                    .set_target_group_arns(Some(chunk.to_vec()))
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+                    .cloud(A)?;
+                for tg in page.target_groups() {
+                    if let Some(arn) = tg.target_group_arn() {
+                        out.insert(arn.to_string(), tg.load_balancer_arns().to_vec());
+                    }
+                }
+                match page.next_marker() {
+                    Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
 }
+
+const TARGET_GROUPS_PER_CALL: usize = 20;
 
 /// A description without a target id identifies nothing the engine could act on, so it is skipped.
 fn target_health(d: &TargetHealthDescription) -> Option<TargetHealth> {

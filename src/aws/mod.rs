@@ -14,6 +14,7 @@ use crate::cloud::{CallLedger, Cloud, SetupError};
 
 mod autoscaling;
 mod cloudwatch;
+mod connector;
 mod ec2;
 mod elbv2;
 mod error;
@@ -21,6 +22,7 @@ mod setup;
 
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
+pub use connector::AwsConnector;
 pub use ec2::Ec2;
 pub use elbv2::Elbv2;
 
@@ -86,7 +88,7 @@ pub struct RegionSetting {
 /// Connects with defaults plus the region setting, and the attempt timeout of `ATTEMPT_TIMEOUT_VAR`,
 /// after checking what must hold before any work (a usable region, loadable credentials; see
 /// `setup`): each problem is a `SetupError` naming the fix.
-pub async fn connect(region: RegionSetting) -> Result<Cloud, SetupError> {
+pub async fn connect(region: RegionSetting) -> Result<(Cloud, AwsConnector), SetupError> {
     let attempt_timeout = attempt_timeout(std::env::var(ATTEMPT_TIMEOUT_VAR).ok().as_deref())
         .map_err(|problem| SetupError { problem, fix: None, source: None })?;
     let options = ConnectOptions { region: region.value.clone(), attempt_timeout: Some(attempt_timeout), ..ConnectOptions::default() };
@@ -94,7 +96,9 @@ pub async fn connect(region: RegionSetting) -> Result<Cloud, SetupError> {
     let named = region.value.is_some().then_some(region.how_to_set.as_str());
     setup::check_region(config.region().map(|r| r.as_ref()), named, &region.how_to_set)?;
     setup::check_credentials(&config).await?;
-    Ok(clients(&config))
+    let cloud = clients(&config);
+    let connector = AwsConnector { config, calls: cloud.calls.clone() };
+    Ok((cloud, connector))
 }
 
 pub async fn connect_with(options: ConnectOptions) -> Cloud {
@@ -120,15 +124,17 @@ async fn load(options: &ConnectOptions) -> aws_config::SdkConfig {
 }
 
 /// One client per service, each with the first-contact hooks (`setup::FirstContact`).
-fn clients(config: &aws_config::SdkConfig) -> Cloud {
+pub(crate) fn clients(config: &aws_config::SdkConfig) -> Cloud {
     let hooks = setup::FirstContact;
     let ec2 = aws_sdk_ec2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let asg = aws_sdk_autoscaling::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let cw = aws_sdk_cloudwatch::config::Builder::from(config).interceptor(hooks).retry_classifier(hooks).build();
     let calls = CallLedger::default();
+    let ec2 = Arc::new(Ec2::new(aws_sdk_ec2::Client::from_conf(ec2), calls.clone()));
     Cloud {
-        ec2: Arc::new(Ec2::new(aws_sdk_ec2::Client::from_conf(ec2), calls.clone())),
+        ec2: ec2.clone(),
+        copies: ec2,
         autoscaling: Arc::new(AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg), calls.clone())),
         elbv2: Arc::new(Elbv2::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(elb), calls.clone())),
         cloudwatch: Arc::new(CloudWatch::new(aws_sdk_cloudwatch::Client::from_conf(cw), calls.clone())),

@@ -49,7 +49,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     if args.dry_run {
         super::dry_run::start(&mut session);
     }
-    let env_cfg = match session.settings(global) {
+    let env_cfg = match session.settings(global).await {
         Ok(e) => e,
         Err(e) => return Finished { summary: summary_base(&session, "adopt"), text: None, result: Err(e), next: None },
     };

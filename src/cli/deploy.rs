@@ -51,7 +51,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
             return fail(summary, e);
         }
     }
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };
@@ -64,7 +64,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
     let work = async {
         Ok(match (&args.ami, &commit) {
             (Some(ami), _) => {
-                let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: commit.clone(), force: args.force, targets: Default::default() };
+                let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: commit.clone(), force: args.force, targets: Default::default(), images: Default::default() };
                 deploy::deploy(ctx, &env, &req).await
             }
             (None, Some(c)) => deploy::deploy_commit(ctx, &env, c, args.force).await,
@@ -85,7 +85,7 @@ async fn run_session(global: &Global, args: &Args, commit: Option<String>, sessi
     let image = report.as_ref().map(|r| r.ami.clone()).filter(|a| !a.is_empty()).or_else(|| args.ami.clone()).unwrap_or_default();
     if let Some(path) = &args.dotenv {
         let done = format!("deploy {}", outcome.as_str());
-        if let Err(e) = write_dotenv(path, &super::outcome::deploy_vars(&env.name, &image, commit.as_deref(), outcome), &done) {
+        if let Err(e) = write_dotenv(path, &super::outcome::deploy_vars(&env.name, &image, commit.as_deref(), outcome, report.as_ref()), &done) {
             result = result.and(Err(e));
         }
     }

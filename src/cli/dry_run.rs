@@ -15,7 +15,7 @@ use crate::summary::Outcome;
 /// `ctx` as a dry run sees it: the same pipeline and ledger over `dry`'s recording of `ctx`'s cloud,
 /// with every event going into the plan (phases label its steps, info and warnings become notes).
 pub fn context(dry: &DryRun, ctx: &Ctx) -> Ctx {
-    Ctx { cloud: dry.wrap(ctx.cloud.clone()), events: Events(Arc::new(dry.clone())), ..ctx.clone() }
+    Ctx { cloud: dry.wrap(ctx.cloud.clone()), events: Events(Arc::new(dry.clone())), places: { let d = dry.clone(); ctx.places.map(move |c| d.wrap(c)) }, ..ctx.clone() }
 }
 
 /// Turns the session into a dry run. Call before any AWS work.

@@ -51,7 +51,7 @@ async fn run_session(global: &Global, input: &ShipInput, req: &crate::engine::ba
             return fail(summary, e);
         }
     }
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };
@@ -74,8 +74,8 @@ async fn run_session(global: &Global, input: &ShipInput, req: &crate::engine::ba
     }
     if let (Some(path), Some(baked)) = (&input.dotenv, &shipped.baked) {
         let mut vars = super::outcome::bake_vars(baked);
-        let deploy_vars = super::outcome::deploy_vars(&env.name, &baked.ami_id, Some(&baked.commit), outcome);
-        vars.extend(deploy_vars.into_iter().filter(|(k, _)| *k != "AMI_ID" && *k != "RELEASE"));
+        let deploy_vars = super::outcome::deploy_vars(&env.name, &baked.ami_id, Some(&baked.commit), outcome, shipped.deploy.as_ref());
+        vars.extend(deploy_vars.into_iter().filter(|(k, _)| k != "AMI_ID" && k != "RELEASE"));
         let done = format!("image {} baked; deploy {}", baked.ami_id, outcome.as_str());
         if let Err(e) = write_dotenv(path, &vars, &done) {
             result = result.and(Err(e));

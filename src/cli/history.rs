@@ -20,17 +20,19 @@ pub struct Args {
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
     let mut out = Vec::new();
     let environments = session.environments(global)?;
-    // One DescribeImages for the marks of every release (verified, failed, revoked).
+    // One DescribeImages for the marks of every release (verified, failed, revoked): the pipeline's images
+    // live in the bake region and account, where the marks are written.
     let images = crate::engine::promote::pipeline_images(&session.ctx).await?;
-    for (env, cfg) in environments {
-        for name in &cfg.group_names() {
-            let state = session.group_state(&env, name).await?;
+    for env in environments {
+        let ctx = session.context_for(&env).await?;
+        for name in &env.group_names() {
+            let state = session.group_state(&ctx, &env, name).await?;
             let mut releases = state.history();
             crate::engine::promote::annotate_history(&mut releases, &images);
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);
             out.push(GroupHistory {
-                env: env.clone(),
+                env: env.name.clone(),
                 group: name.clone(),
                 template_id: state.template.id.clone(),
                 current_version: state.current,

@@ -16,18 +16,22 @@ pub async fn run(global: &Global, _args: Args) -> Finished {
         Err(e) => return Finished::early("iam-policy", e.into()),
     };
     // One environment when asked for (--env / $BAKEROLL_ENV: a role per environment), else all of them.
-    let groups = match &global.env {
+    let envs: Vec<&crate::config::Environment> = match &global.env {
         Some(name) => match loaded.environment(Some(name)) {
-            Ok((_, env)) => env.group_names(),
+            Ok((_, env)) => vec![env],
             Err(e) => return Finished::early("iam-policy", Error::from(e)),
         },
-        None => loaded.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
+        None => loaded.pipeline.environments.values().collect(),
     };
+    // Resources in other regions than the bake region: ARNs for any region then.
+    let bake_region = loaded.pipeline.region.clone();
+    let elsewhere = envs.iter().flat_map(|e| e.regions.iter().flatten()).any(|r| Some(r) != bake_region.as_ref());
     let input = PolicyInput {
         pipeline: loaded.name(),
-        region: loaded.pipeline.region.clone(),
-        groups,
+        region: if elsewhere { None } else { bake_region },
+        groups: envs.iter().flat_map(|e| e.group_names()).collect(),
         instance_profile: loaded.pipeline.bake.iam_instance_profile.clone(),
+        roles: envs.iter().filter_map(|e| e.role_arn.clone()).collect(),
     };
     let policy = generate(&input);
     let mut summary = Summary::new("iam-policy");

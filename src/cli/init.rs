@@ -136,7 +136,7 @@ async fn init(global: &Global, args: &Args) -> Result<(String, Option<String>)> 
     }
     let env = args.environment.clone().or_else(|| global.env.clone()).unwrap_or_else(|| "staging".into());
     let region = crate::aws::RegionSetting { value: args.region.clone(), how_to_set: "--region".into() };
-    let cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
+    let (cloud, _) = crate::aws::connect(region).await.map_err(Error::Setup)?;
     // Each group exists, or the error says where init looked and how that region was chosen (survey's
     // own check stays for a group deleted meanwhile).
     for name in &args.groups {

@@ -170,6 +170,8 @@ pub struct Session {
     pub started: tokio::time::Instant,
     /// The HTML report's journal, when `--report` asked for one.
     journal: Option<std::sync::Arc<display::report::Journal>>,
+    /// Makes the clouds of the environment's other regions and account.
+    connector: std::sync::Arc<dyn crate::cloud::Connector>,
 }
 
 impl Session {
@@ -177,7 +179,7 @@ impl Session {
         let mut pipeline = Loaded::load(&global.pipeline)?;
         pipeline.env_chosen_by = global.env_from;
         let region = crate::aws::RegionSetting { value: pipeline.pipeline.region.clone(), how_to_set: format!("`region` in {}", pipeline.path.display()) };
-        let cloud: Cloud = crate::aws::connect(region).await.map_err(Error::Setup)?;
+        let (cloud, connector): (Cloud, _) = crate::aws::connect(region).await.map_err(Error::Setup)?;
         if let Some(path) = &global.report {
             check_writable(path, "--report")?;
         }
@@ -193,7 +195,8 @@ impl Session {
         }
         let ctx = Ctx::new(cloud, Events(display.sink()), pipeline);
         let signals = signals::Signals::listen();
-        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal })
+        let connector = std::sync::Arc::new(connector);
+        Ok(Self { ctx, dry_run: None, display, signals, global_output: global.output, started: tokio::time::Instant::now(), journal, connector })
     }
 
     /// Runs `work`. On the first Ctrl-C or SIGTERM (a cancelled GitLab job): work with nothing that must
@@ -241,29 +244,58 @@ impl Session {
 impl Session {
     /// For the commands that read (`status`, `history`): `--env` (or $BAKEROLL_ENV) if given, else every
     /// environment of the pipeline file.
-    pub fn environments(&self, global: &Global) -> Result<Vec<(String, crate::config::Environment)>> {
+    pub fn environments(&self, global: &Global) -> Result<Vec<EnvSettings>> {
         let p = &self.ctx.pipeline;
+        let region = p.pipeline.region.as_deref();
         match global.env.as_deref() {
-            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![(n, e.clone())]).map_err(Into::into),
+            Some(name) => p.environment(Some(name)).map(|(n, e)| vec![e.settings(&n, region)]).map_err(Into::into),
             // No environment at all: the same error deploy gives.
             None if p.pipeline.environments.is_empty() => p.environment(None).map(|_| Vec::new()).map_err(Into::into),
-            None => Ok(p.pipeline.environments.iter().map(|(n, e)| (n.clone(), e.clone())).collect()),
+            None => Ok(p.pipeline.environments.iter().map(|(n, e)| e.settings(n, region)).collect()),
         }
+    }
+
+    /// The context of `env`'s regions and account (its own places: `status` and `history` read every
+    /// environment, each with its own regions and role).
+    pub async fn context_for(&self, env: &EnvSettings) -> Result<Ctx> {
+        if env.placement.regions.is_empty() && env.placement.role.is_none() {
+            return Ok(self.ctx.clone());
+        }
+        let places = crate::engine::places::connect(&*self.connector, &env.placement, &self.ctx.cloud)
+            .await
+            .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+        let ctx = Ctx { places: self.ctx.places.fresh(), ..self.ctx.clone() };
+        ctx.places.set(places);
+        Ok(ctx)
     }
 
     /// A group of the pipeline that must exist; when it does not, the message says where bakeroll looked
     /// (the region, and where that came from), as `ship` and `deploy` do: a wrong region is the likeliest
     /// reason a group that exists is not found.
-    pub async fn group_state(&self, env: &str, name: &str) -> Result<crate::engine::releases::GroupState> {
-        crate::engine::releases::read_group(&self.ctx, env, name).await?.ok_or_else(|| {
-            Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{}", self.ctx.pipeline.region_hint()))
-        })
+    pub async fn group_state(&self, ctx: &Ctx, env: &EnvSettings, scope: &str) -> Result<crate::engine::releases::GroupState> {
+        let settings = env.group(scope);
+        let name = &settings.name;
+        let ctx = ctx.place(settings.region.as_deref());
+        let hint = match &settings.region {
+            Some(r) => format!(" in region {r} (listed in the environment's `regions`)"),
+            None => self.ctx.pipeline.region_hint(),
+        };
+        let env = &env.name;
+        crate::engine::releases::read_group(&ctx, env, name).await?.ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} (environment {env}) not found{hint}")))
     }
 
     /// The environment of this run (`--env`, `$BAKEROLL_ENV` or the file's only one), resolved once into
     /// what the engine takes; the report learns each group's checkpoints from it.
-    pub fn settings(&self, global: &Global) -> Result<EnvSettings> {
+    pub async fn settings(&self, global: &Global) -> Result<EnvSettings> {
         let env = self.ctx.pipeline.settings(global.env.as_deref())?;
+        // The environment's regions and account: connected now, so that a role that cannot be assumed
+        // stops the run before any work (exit 5 naming the role).
+        if !env.placement.regions.is_empty() || env.placement.role.is_some() {
+            let places = crate::engine::places::connect(&*self.connector, &env.placement, &self.ctx.cloud)
+                .await
+                .map_err(|e| Error::cloud(e, "nothing was changed"))?;
+            self.ctx.places.set(places);
+        }
         if let Some(journal) = &self.journal {
             for (group, s) in &env.groups {
                 journal.set_checkpoints(group, s.prefs.checkpoints.clone());
@@ -274,24 +306,39 @@ impl Session {
 
     /// Takes the environment's deploy lock (engine::lock) on every group of every wave, unless this is a
     /// dry run, which changes nothing and so needs none.
-    pub async fn lock(&self, env: &EnvSettings, commit: Option<&str>) -> Result<Option<Lock>> {
+    pub async fn lock(&self, env: &EnvSettings, commit: Option<&str>) -> Result<Option<Vec<(Option<String>, Lock)>>> {
         if self.dry_run.is_some() {
             return Ok(None);
         }
-        let groups = env.group_names();
-        let take = crate::engine::lock::take(&self.ctx, &env.name, &groups, commit, env.lock_lease);
-        self.interruptible(take).await.map(Some)
+        // One lock per region, on that region's groups (a group name exists once per region).
+        let mut held = Vec::new();
+        for region in env.placement.rollout_regions() {
+            let groups: Vec<String> = env.groups.values().filter(|g| g.region == region).map(|g| g.name.clone()).collect();
+            let ctx = self.ctx.place(region.as_deref());
+            let take = crate::engine::lock::take(&ctx, &env.name, &groups, commit, env.lock_lease);
+            match self.interruptible(take).await {
+                Ok(lock) => held.push((region, lock)),
+                Err(e) => {
+                    self.unlock(Some(held)).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Some(held))
     }
 
-    /// Gives the lock back; a signal while AWS is slow to answer leaves it to its lease instead of
+    /// Gives the locks back; a signal while AWS is slow to answer leaves them to their lease instead of
     /// holding the exit up.
-    pub async fn unlock(&self, lock: Option<Lock>) {
-        let Some(lock) = lock else { return };
-        let next = self.signals.count() + 1;
-        tokio::select! {
-            () = lock.release(&self.ctx) => {}
-            s = self.signals.nth(next) => {
-                self.ctx.events.warn("bakeroll", format!("{s} received while releasing the deploy lock: it expires with its lease"));
+    pub async fn unlock(&self, locks: Option<Vec<(Option<String>, Lock)>>) {
+        for (region, lock) in locks.into_iter().flatten() {
+            let next = self.signals.count() + 1;
+            let ctx = self.ctx.place(region.as_deref());
+            tokio::select! {
+                () = lock.release(&ctx) => {}
+                s = self.signals.nth(next) => {
+                    self.ctx.events.warn("bakeroll", format!("{s} received while releasing the deploy lock: it expires with its lease"));
+                    return;
+                }
             }
         }
     }
@@ -384,7 +431,7 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
 /// Writes `KEY=value` lines GitLab's `artifacts:reports:dotenv` accepts (single-line values).
 /// `done` says what the command achieved: a file that cannot be written at the end is an error of its
 /// own (exit 7) that keeps saying so, never "nothing was changed".
-pub fn write_dotenv(path: &Path, vars: &[(&str, String)], done: &str) -> Result<()> {
+pub fn write_dotenv(path: &Path, vars: &[(String, String)], done: &str) -> Result<()> {
     let mut text = String::new();
     for (k, v) in vars {
         if v.contains('\n') {

@@ -57,25 +57,38 @@ pub fn deployed_text(report: &DeployReport) -> String {
 }
 
 /// `AMI_ID`, `AMI_NAME`, `RELEASE` of a bake.
-pub fn bake_vars(baked: &Baked) -> Vec<(&'static str, String)> {
-    vec![("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())]
+pub fn bake_vars(baked: &Baked) -> Vec<(String, String)> {
+    [("AMI_ID", baked.ami_id.clone()), ("AMI_NAME", baked.ami_name.clone()), ("RELEASE", baked.commit.clone())].map(|(k, v)| (k.to_string(), v)).to_vec()
 }
 
-/// `DEPLOY_OUTCOME`, `AMI_ID`, `RELEASE`, `BAKEROLL_ENV` of a deploy.
-pub fn deploy_vars(env: &str, image: &str, commit: Option<&str>, outcome: Outcome) -> Vec<(&'static str, String)> {
-    vec![
-        ("DEPLOY_OUTCOME", outcome.as_str().to_string()),
-        ("AMI_ID", image.to_string()),
-        ("RELEASE", commit.unwrap_or("").to_string()),
-        ("BAKEROLL_ENV", env.to_string()),
-    ]
+/// `DEPLOY_OUTCOME`, `AMI_ID`, `RELEASE`, `BAKEROLL_ENV` of a deploy, and `AMI_ID_<REGION>` for each
+/// region's image (`AMI_ID_AP_SOUTHEAST_1`) when the release lives in several.
+pub fn deploy_vars(env: &str, image: &str, commit: Option<&str>, outcome: Outcome, report: Option<&DeployReport>) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("DEPLOY_OUTCOME".to_string(), outcome.as_str().to_string()),
+        ("AMI_ID".to_string(), image.to_string()),
+        ("RELEASE".to_string(), commit.unwrap_or("").to_string()),
+        ("BAKEROLL_ENV".to_string(), env.to_string()),
+    ];
+    for (region, id) in report.map(|r| &r.images).into_iter().flatten() {
+        vars.push((format!("AMI_ID_{}", region.to_uppercase().replace('-', "_")), id.clone()));
+    }
+    vars
 }
 
-/// The release every group of the environment ran before this one, when they all ran the same: what
-/// an explicit `rollback --to` goes back to.
+/// The release every group of the environment ran before this one, when they all ran the same: what an
+/// explicit `rollback --to` goes back to. Its commit when every group's release mark names the same one
+/// (a commit names the release in every region, where each runs its own copy of the image), else its
+/// image when every group ran the same one.
 fn common_previous(report: &DeployReport) -> Option<&str> {
-    let first = report.groups.first()?.old_image.as_str();
-    report.groups.iter().all(|g| g.old_image == first && !first.is_empty()).then_some(first)
+    let first = report.groups.first()?;
+    if let Some(commit) = first.old_commit.as_deref() {
+        if report.groups.iter().all(|g| g.old_commit.as_deref() == Some(commit)) {
+            return Some(commit);
+        }
+    }
+    let image = first.old_image.as_str();
+    report.groups.iter().all(|g| g.old_image == image && !image.is_empty()).then_some(image)
 }
 
 fn previous_words(report: &DeployReport) -> String {
@@ -150,11 +163,20 @@ fn refused(report: &DeployReport) -> Option<String> {
     })
 }
 
+/// The AWS CLI command that shows a group's refreshes, in its region (a group named `group@region`).
+pub fn describe_refreshes(g: &GroupReport) -> String {
+    let name = g.group.split('@').next().unwrap_or(&g.group);
+    let region = match (&g.region, g.group.contains('@')) {
+        (Some(r), true) => format!(" --region {r}"),
+        _ => String::new(),
+    };
+    format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}{region}`")
+}
+
 /// A group verified on neither release: where to look, then a rollback to an explicit release.
 fn stuck(env: &str, report: &DeployReport) -> String {
     let unverified: Vec<&GroupReport> = report.groups.iter().filter(|g| g.state == Some(GroupState::Unverified)).collect();
-    let inspect: Vec<String> =
-        unverified.iter().map(|g| format!("`aws autoscaling describe-instance-refreshes --auto-scaling-group-name {}`", g.group)).collect();
+    let inspect: Vec<String> = unverified.iter().map(|g| describe_refreshes(g)).collect();
     let look = if inspect.is_empty() { format!("`bakeroll status --env {env}` shows each group") } else { format!("look at {}", inspect.join(" and ")) };
     match common_previous(report) {
         Some(ami) => format!(

@@ -140,7 +140,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
 async fn run_session(global: &Global, args: &Args, spec: &TargetSpec, session: &Session) -> Finished {
     let mut summary = summary_base(session, "rollback");
     let fail = |summary, e| Finished { summary, text: None, result: Err(e), next: None };
-    let env = match session.settings(global) {
+    let env = match session.settings(global).await {
         Ok(env) => env,
         Err(e) => return fail(summary, e),
     };

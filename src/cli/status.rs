@@ -13,14 +13,17 @@ pub struct Args {}
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
     let environments = session.environments(global)?;
-    // One DescribeImages for the marks and protection of every release image.
+    // One DescribeImages for the marks and protection of every release image (the bake region's).
     let images = crate::engine::promote::pipeline_images(&session.ctx).await?;
-    for (env, cfg) in environments {
-        for name in &cfg.group_names() {
-            let state = session.group_state(&env, name).await?;
-            let mut st = status(&session.ctx, &state, cfg.refresh_prefs().left_alone()).await?;
-            crate::engine::promote::annotate_status(&mut st, &state, &images);
-            out.push(st);
+    for env in environments {
+        let ctx = session.context_for(&env).await?;
+        for scope in env.group_names() {
+            let state = session.group_state(&ctx, &env, &scope).await?;
+            let settings = env.group(&scope);
+            let mut group = status(&ctx.place(settings.region.as_deref()), &state, settings.prefs.left_alone()).await?;
+            group.group = scope;
+            crate::engine::promote::annotate_status(&mut group, &state, &images);
+            out.push(group);
         }
     }
     Ok(out)

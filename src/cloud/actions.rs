@@ -32,6 +32,8 @@ pub enum Scope {
     LaunchTemplates,
     /// The Auto Scaling groups of the pipeline's environments, by ARN.
     Groups,
+    /// The environments' deploy roles (`role_arn`), by ARN.
+    DeployRoles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,12 @@ pub const ENABLE_IMAGE_PROTECTION: Action = ec2_write("ec2:EnableImageDeregistra
 /// prune: only on an image it is about to deregister.
 pub const DISABLE_IMAGE_PROTECTION: Action = ec2_write("ec2:DisableImageDeregistrationProtection", Scope::PipelineImages);
 
+/// Copies of the release to the environment's other regions (tagged with the pipeline as they are made),
+/// and sharing each copy and its snapshots with the deploy account.
+pub const COPY_IMAGE: Action = ec2_write("ec2:CopyImage", Scope::CreateImage);
+pub const SHARE_IMAGE: Action = ec2_write("ec2:ModifyImageAttribute", Scope::PipelineImages);
+pub const SHARE_SNAPSHOT: Action = ec2_write("ec2:ModifySnapshotAttribute", Scope::PipelineSnapshots);
+
 pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
 pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
 /// The warm pool's instances (a pool left on the old image brings the old release back).
@@ -102,9 +110,17 @@ pub const CANCEL_REFRESH: Action = group_write("autoscaling:CancelInstanceRefres
 pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRefresh", false);
 
 pub const DESCRIBE_TARGET_HEALTH: Action = read("elasticloadbalancing:DescribeTargetHealth");
+/// deploy: which load balancer each target group is behind (the metric gate reads ALBs' metrics).
+pub const DESCRIBE_TARGET_GROUPS: Action = read("elasticloadbalancing:DescribeTargetGroups");
 
 /// deploy: checks that the environment's alarms exist, and names the one that stopped a refresh.
 pub const DESCRIBE_ALARMS: Action = read("cloudwatch:DescribeAlarms");
+/// deploy: the load balancer's per-minute metrics of the target groups in flight (the metric gate).
+pub const GET_METRIC_DATA: Action = read("cloudwatch:GetMetricData");
+
+/// The deploy role of an environment in another account (`role_arn`), assumed from the caller's
+/// credentials when a run connects. A read: it changes nothing, and a dry run needs it to read that account.
+pub const ASSUME_ROLE: Action = Action { scope: Scope::DeployRoles, ..read("sts:AssumeRole") };
 
 /// Every action above. A new constant must be added here too (a test checks the adapters use only these).
 pub const ALL: &[Action] = &[
@@ -125,6 +141,9 @@ pub const ALL: &[Action] = &[
     DESCRIBE_LTS,
     CREATE_LT,
     DELETE_LT_VERSIONS,
+    COPY_IMAGE,
+    SHARE_IMAGE,
+    SHARE_SNAPSHOT,
     DELETE_TAGS,
     ENABLE_IMAGE_PROTECTION,
     DISABLE_IMAGE_PROTECTION,
@@ -139,7 +158,10 @@ pub const ALL: &[Action] = &[
     CANCEL_REFRESH,
     ROLLBACK_REFRESH,
     DESCRIBE_TARGET_HEALTH,
+    DESCRIBE_TARGET_GROUPS,
     DESCRIBE_ALARMS,
+    GET_METRIC_DATA,
+    ASSUME_ROLE,
 ];
 
 /// The table entry for an IAM action name.
@@ -157,7 +179,7 @@ mod tests {
         for a in ALL {
             assert!(seen.insert(a.name), "{} listed twice", a.name);
             let (service, op) = a.name.split_once(':').expect("service:Action");
-            assert!(["ec2", "autoscaling", "elasticloadbalancing", "cloudwatch"].contains(&service), "{}", a.name);
+            assert!(["ec2", "autoscaling", "elasticloadbalancing", "cloudwatch", "sts"].contains(&service), "{}", a.name);
             assert!(op.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && op.chars().all(|c| c.is_ascii_alphanumeric()), "{}", a.name);
             // Only EC2 has DryRun; a read never needs one.
             assert!(!a.dry_run || (service == "ec2" && a.access == Access::Write), "{}", a.name);
@@ -171,14 +193,16 @@ mod tests {
         let sources = [
             ("aws/ec2.rs", include_str!("../aws/ec2.rs")),
             ("aws/ec2/templates.rs", include_str!("../aws/ec2/templates.rs")),
+            ("aws/ec2/copies.rs", include_str!("../aws/ec2/copies.rs")),
             ("aws/autoscaling.rs", include_str!("../aws/autoscaling.rs")),
             ("aws/elbv2.rs", include_str!("../aws/elbv2.rs")),
             ("aws/cloudwatch.rs", include_str!("../aws/cloudwatch.rs")),
+            ("aws/connector.rs", include_str!("../aws/connector.rs")),
         ];
         for (file, text) in sources {
             // Tests inside the adapter files may name actions freely.
             let code = text.split("#[cfg(test)]").next().unwrap_or(text);
-            for prefix in ["\"ec2:", "\"autoscaling:", "\"elasticloadbalancing:", "\"cloudwatch:"] {
+            for prefix in ["\"ec2:", "\"autoscaling:", "\"elasticloadbalancing:", "\"cloudwatch:", "\"sts:"] {
                 assert!(!code.contains(prefix), "{file} writes an IAM action as a literal ({prefix}...); use crate::cloud::actions");
             }
             assert!(code.contains("actions::"), "{file} should take its action names from crate::cloud::actions");

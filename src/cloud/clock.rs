@@ -25,6 +25,12 @@ pub trait Clock: Send + Sync {
     /// Lets `d` pass before the next check and returns true; a clock that does not wait returns false
     /// at once, and the wait then ends with what its first check saw.
     async fn sleep(&self, d: Duration) -> bool;
+    /// The wall-clock time, Unix milliseconds: what CloudWatch's datapoint timestamps are lined up with
+    /// (the metric gate). The fake cloud's clock gives its own virtual calendar.
+    fn wall_ms(&self) -> i64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        now.as_millis() as i64
+    }
 }
 
 /// Real time: `tokio::time::sleep`.

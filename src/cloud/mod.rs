@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::core::metrics::{MetricRequest, Series};
 use crate::core::model::*;
 
 pub mod actions;
@@ -139,9 +140,43 @@ pub trait AutoScalingApi: Send + Sync {
     async fn rollback_instance_refresh(&self, group: &str) -> CloudResult<String>;
 }
 
+/// A copy of an image into the region of the client that makes it (CopyImage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyRequest {
+    pub source_region: String,
+    pub source_image: String,
+    /// The copy's name: the source's (AMI names are unique per account and region).
+    pub name: String,
+    pub description: String,
+    /// Encrypt the copy's snapshots with this KMS key (an id, ARN or alias of the destination region).
+    pub kms_key_id: Option<String>,
+    /// The same for every attempt at this copy (a retry, a re-run): CopyImage then answers with the first
+    /// copy instead of making a second.
+    pub client_token: String,
+    /// Tags for the copy and for its snapshots, set as they are created (TagSpecifications): the source's
+    /// own and the copy's provenance. (CopyImageTags is not used: it tags the image only, not its
+    /// snapshots, and would carry the source's own provenance over the copy's.)
+    pub image_tags: Tags,
+    pub snapshot_tags: Tags,
+}
+
+/// Copies and sharing: what a release needs to reach other regions and accounts (issue 21).
+#[async_trait]
+pub trait ImageCopyApi: Send + Sync {
+    /// CopyImage into this client's region; the new image's id (pending at first).
+    async fn copy_image(&self, req: &CopyRequest) -> CloudResult<String>;
+    /// ModifyImageAttribute: a launch permission for `account`.
+    async fn share_image(&self, image_id: &str, account: &str) -> CloudResult<()>;
+    /// ModifySnapshotAttribute: a create-volume permission for `account`.
+    async fn share_snapshot(&self, snapshot_id: &str, account: &str) -> CloudResult<()>;
+}
+
 #[async_trait]
 pub trait Elbv2Api: Send + Sync {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
+    /// The load balancers (ARNs) each target group sends to, from DescribeTargetGroups'
+    /// LoadBalancerArns; a target group no load balancer uses maps to an empty list.
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<BTreeMap<String, Vec<String>>>;
 }
 
 #[async_trait]
@@ -149,6 +184,20 @@ pub trait CloudWatchApi: Send + Sync {
     /// The named alarms (metric or composite) with their state; names CloudWatch does not know are
     /// absent from the answer (DescribeAlarms does not fail on them).
     async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>>;
+    /// GetMetricData for every series of `req` (one call per 500 series, every page): the datapoints
+    /// CloudWatch has published, per series, in any order; a series without data has no points.
+    async fn metric_data(&self, req: &MetricRequest) -> CloudResult<Vec<Series>>;
+}
+
+/// Makes the clouds of the regions and account an environment lives in (issue 21): the SDK's (`aws`),
+/// the fake's. A role that cannot be assumed is an error here, before any work.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// `region`'s cloud (None: the bake region) with the caller's credentials: copies, sharing, the
+    /// release records on the bake account's images.
+    async fn bake(&self, region: Option<&str>) -> CloudResult<Cloud>;
+    /// `region`'s cloud with `role`'s credentials, assumed from the caller's (None: the caller's own).
+    async fn deploy(&self, region: Option<&str>, role: Option<&crate::core::settings::Role>) -> CloudResult<Cloud>;
 }
 
 /// Counts calls per IAM action (`ec2:CreateImage`), for the JSON summary and the IAM policy check.
@@ -173,6 +222,7 @@ pub struct Cloud {
     pub autoscaling: Arc<dyn AutoScalingApi>,
     pub elbv2: Arc<dyn Elbv2Api>,
     pub cloudwatch: Arc<dyn CloudWatchApi>,
+    pub copies: Arc<dyn ImageCopyApi>,
     pub calls: CallLedger,
     pub clock: Arc<dyn Clock>,
 }

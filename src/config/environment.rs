@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::Dur;
 use crate::core::health::GateParams;
+use crate::core::metric_verdict::{MetricParams, MetricsMode};
 use crate::core::model::{ProtectedInstances, RefreshPrefs, StandbyInstances};
 use crate::core::rollout::RolloutParams;
 pub use crate::core::settings::HealthSource;
@@ -74,6 +75,19 @@ pub struct Environment {
     /// serve no load balancer; said explicitly because EC2 checks miss a broken application).
     #[serde(default)]
     pub health: HealthSource,
+    /// The metric gate (README "The health gate"): `auto` (default) also judges the release on the
+    /// load balancer's own metrics of each target group behind an Application Load Balancer; `off`.
+    #[serde(default)]
+    pub metrics: MetricsMode,
+    /// Percentage points the new release's 5XX rate may exceed the baseline's by (default 1).
+    #[serde(default = "default_max_error_rate_increase")]
+    pub max_error_rate_increase: f64,
+    /// How many times the baseline's latency (p99, or the average) the new release's may be (default 1.5).
+    #[serde(default = "default_max_latency_ratio")]
+    pub max_latency_ratio: f64,
+    /// Requests the new release must have served, and the baseline hold, before a verdict (default 200).
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u32,
     /// How long the deploy lock (a tag on each group) outlives a run that died without releasing it;
     /// a live run renews it every third of this.
     #[serde(default = "default_lock_lease")]
@@ -105,6 +119,10 @@ pub struct GroupOverride {
     pub set_default_version: Option<bool>,
     pub verify_timeout: Option<Dur>,
     pub health: Option<HealthSource>,
+    pub metrics: Option<MetricsMode>,
+    pub max_error_rate_increase: Option<f64>,
+    pub max_latency_ratio: Option<f64>,
+    pub min_requests: Option<u32>,
     pub standby_instances: Option<String>,
     pub scale_in_protected_instances: Option<String>,
 }
@@ -131,6 +149,15 @@ fn default_lock_lease() -> Dur {
     // Long enough that a run stalled by throttling keeps it; short enough that a re-run after a crash
     // on another machine waits minutes, not an hour. (On the same machine a dead holder is seen at once.)
     Dur(Duration::from_secs(10 * 60))
+}
+fn default_max_error_rate_increase() -> f64 {
+    1.0
+}
+fn default_max_latency_ratio() -> f64 {
+    1.5
+}
+fn default_min_requests() -> u32 {
+    200
 }
 fn default_copy_timeout() -> Dur {
     // Copies of large images take tens of minutes (packer #6536 timed out at its 30 min default).
@@ -172,6 +199,10 @@ impl Environment {
             set_default_version: o.set_default_version.unwrap_or(self.set_default_version),
             verify_timeout: o.verify_timeout.or(self.verify_timeout),
             health: o.health.unwrap_or(self.health),
+            metrics: o.metrics.unwrap_or(self.metrics),
+            max_error_rate_increase: o.max_error_rate_increase.unwrap_or(self.max_error_rate_increase),
+            max_latency_ratio: o.max_latency_ratio.unwrap_or(self.max_latency_ratio),
+            min_requests: o.min_requests.unwrap_or(self.min_requests),
             standby_instances: o.standby_instances.clone().or_else(|| self.standby_instances.clone()),
             scale_in_protected_instances: o.scale_in_protected_instances.clone().or_else(|| self.scale_in_protected_instances.clone()),
             ..self.clone()
@@ -210,6 +241,12 @@ impl Environment {
             verify_timeout: e.verify_timeout(),
             gate: GateParams { unhealthy_threshold: e.unhealthy_threshold, grace: e.health_grace.0 },
             left_alone: prefs.left_alone(),
+            metrics: MetricParams {
+                mode: e.metrics,
+                max_error_rate_increase: e.max_error_rate_increase / 100.0,
+                max_latency_ratio: e.max_latency_ratio,
+                min_requests: e.min_requests,
+            },
         };
         GroupSettings { name: group.to_string(), region: None, prefs, rollout, set_default_version: e.set_default_version, health: e.health }
     }

@@ -144,6 +144,17 @@ fn zero_and_contradictory_settings_name_their_field() {
         ("region = \"ap-south-1\"", "region = \"us-east-7a\"", "region"),
         ("region = \"ap-south-1\"", "region = \"US-EAST-1\"", "region"),
         ("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"elb\"", "health"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmetrics = \"on\"", "metrics"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = 0", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = -1.5", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = 101", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_error_rate_increase = nan", "environments.staging.max_error_rate_increase"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_latency_ratio = 1.0", "environments.staging.max_latency_ratio"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmax_latency_ratio = 0.5", "environments.staging.max_latency_ratio"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = 0", "environments.staging.min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = -5", "min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\nmin_requests = \"many\"", "min_requests"),
+        ("timeout = \"60m\"", "timeout = \"60m\"\n[environments.staging.groups.shop-staging]\nmax_latency_ratio = 0.9", "environments.staging.groups.shop-staging.max_latency_ratio"),
     ];
     for (from, to, field) in cases {
         assert!(EXAMPLE.contains(from), "{from}");
@@ -154,6 +165,12 @@ fn zero_and_contradictory_settings_name_their_field() {
     assert_eq!(parse(EXAMPLE).unwrap().pipeline.environments["staging"].health, HealthSource::TargetGroups);
     let ec2 = EXAMPLE.replace("health_grace = \"5m\"", "health_grace = \"5m\"\nhealth = \"ec2\"");
     assert_eq!(parse(&ec2).unwrap().pipeline.environments["staging"].health, HealthSource::Ec2);
+    let metrics = parse(&EXAMPLE.replace("timeout = \"60m\"", "timeout = \"60m\"\nmetrics = \"off\"\nmax_error_rate_increase = 0.5\nmax_latency_ratio = 2\nmin_requests = 500"));
+    let settings = metrics.unwrap().pipeline.environments["staging"].group_settings("shop-staging").rollout.metrics;
+    assert_eq!(settings.mode, crate::core::metric_verdict::MetricsMode::Off);
+    assert_eq!((settings.max_error_rate_increase, settings.max_latency_ratio, settings.min_requests), (0.005, 2.0, 500));
+    let defaults = parse(EXAMPLE).unwrap().pipeline.environments["staging"].group_settings("shop-staging").rollout.metrics;
+    assert_eq!(defaults, crate::core::metric_verdict::MetricParams::default(), "on by default, with the documented defaults");
     for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "ap-southeast-5"] {
         assert!(is_region(ok), "{ok}");
     }
@@ -279,5 +296,54 @@ fn requires_verified_in_reaches_the_settings_and_bad_ones_are_refused_naming_the
     for (text, field, says) in cases {
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains(field) && err.contains(says), "{err}");
+    }
+}
+
+const REGIONS: &str = "regions = [\"ap-south-1\", \"ap-southeast-1\"]\nrole_arn = \"arn:aws:iam::222222222222:role/bakeroll-deploy\"\nkms_key_ids = { \"ap-southeast-1\" = \"alias/ami\" }\n";
+
+#[test]
+fn regions_and_a_role_resolve_into_region_waves_and_a_placement() {
+    let text = with_waves(&format!("{TIERS}\n{REGIONS}"), "");
+    let s = parse(&text).unwrap().settings(None).unwrap();
+    // The bake region (the file's ap-south-1) first, then ap-southeast-1: each region's waves in order.
+    assert_eq!(
+        s.waves,
+        vec![
+            vec!["shop-canary@ap-south-1".to_string()],
+            vec!["shop-web@ap-south-1".to_string(), "shop-worker@ap-south-1".to_string()],
+            vec!["shop-canary@ap-southeast-1".to_string()],
+            vec!["shop-web@ap-southeast-1".to_string(), "shop-worker@ap-southeast-1".to_string()],
+        ]
+    );
+    let web = s.group("shop-web@ap-southeast-1");
+    assert_eq!((web.name.as_str(), web.region.as_deref()), ("shop-web", Some("ap-southeast-1")));
+    assert_eq!(s.group("shop-web@ap-south-1").region, None, "the bake region's groups use the bake region's cloud");
+    let role = s.placement.role.clone().unwrap();
+    assert_eq!((role.account.as_str(), role.external_id), ("222222222222", None));
+    assert_eq!(s.placement.copy_regions(), ["ap-southeast-1"]);
+    assert_eq!(s.placement.copy_timeout, Duration::from_secs(45 * 60));
+    // One region only (the default): plain group names, nothing to copy.
+    let one = parse(EXAMPLE).unwrap().settings(None).unwrap();
+    assert_eq!(one.waves, vec![vec!["shop-staging".to_string()]]);
+    assert!(one.placement.copy_regions().is_empty() && one.placement.role.is_none());
+}
+
+#[test]
+fn bad_regions_roles_and_keys_name_their_field() {
+    let env = |extra: &str| with_waves(&format!("{TIERS}\n{extra}"), "");
+    let cases = [
+        (env("regions = [\"ap-south-1\", \"Mumbai\"]"), "environments.staging.regions[1]", "not an AWS region name"),
+        (env("regions = [\"ap-south-1\", \"ap-south-1\"]"), "environments.staging.regions", "more than once"),
+        (env("regions = []"), "environments.staging.regions", "is empty"),
+        (env("role_arn = \"arn:aws:iam::2222:role/x\""), "environments.staging.role_arn", "not an IAM role ARN"),
+        (env("role_arn = \"arn:aws:iam::222222222222:user/x\""), "environments.staging.role_arn", "not an IAM role ARN"),
+        (env("external_id = \"abc\""), "environments.staging.external_id", "without role_arn"),
+        (env("regions = [\"ap-south-1\"]\nkms_key_ids = { \"eu-west-1\" = \"alias/ami\" }"), "environments.staging.kms_key_ids.eu-west-1", "not in"),
+        (env("copy_timeout = \"0s\""), "environments.staging.copy_timeout", "more than zero"),
+        (env("regions = [\"ap-south-1\", \"eu-west-1\"]").replace("region = \"ap-south-1\"\n", ""), "`region`", "bake region must be named"),
+    ];
+    for (text, field, problem) in cases {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains(problem), "{field}: {err}");
     }
 }

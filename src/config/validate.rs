@@ -139,10 +139,67 @@ impl Loaded {
                 format!("sets settings for a group that is not in the environment's {key} ({})", listed.join(", ")),
             ));
         }
+        self.validate_placement(name, e)?;
         self.validate_settings(&f, e)?;
         for g in e.groups.keys() {
             let fg = |k: &str| format!("environments.{name}.groups.{g}.{k}");
             self.validate_settings(&fg, &e.for_group(g))?;
+        }
+        Ok(())
+    }
+
+    /// Regions, role and keys: a region spelled as AWS spells them (each once), the bake region known when
+    /// there are others, a role ARN that names a role, an ExternalId only with a role, a key only for a
+    /// listed region.
+    fn validate_placement(&self, name: &str, e: &Environment) -> Result<(), ConfigError> {
+        let f = |k: &str| format!("environments.{name}.{k}");
+        let regions = e.regions.clone().unwrap_or_default();
+        if e.regions.as_ref().is_some_and(|r| r.is_empty()) {
+            return Err(self.invalid(f("regions"), "is empty; list at least one region, or leave it out for the bake region"));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, r) in regions.iter().enumerate() {
+            if !is_region(r) {
+                return Err(self.invalid(format!("{}[{i}]", f("regions")), format!("is `{r}`, not an AWS region name (e.g. us-east-1, ap-southeast-1)")));
+            }
+            if !seen.insert(r.as_str()) {
+                return Err(self.invalid(f("regions"), format!("lists {r} more than once")));
+            }
+        }
+        let bake = self.pipeline.region.as_deref();
+        if bake.is_none() && !regions.is_empty() {
+            return Err(self.invalid(
+                "region",
+                format!("is not set, but environment {name} lists regions: the bake region must be named for the image to be copied from it"),
+            ));
+        }
+        if let Some(arn) = &e.role_arn {
+            if super::environment::role_account(arn).is_none() {
+                return Err(self.invalid(f("role_arn"), format!("is `{arn}`, not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")));
+            }
+        }
+        if let Some(id) = &e.external_id {
+            if e.role_arn.is_none() {
+                return Err(self.invalid(f("external_id"), "is set without role_arn; it is only sent when assuming a role"));
+            }
+            if id.len() < 2 || id.len() > 1224 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
+                return Err(self.invalid(f("external_id"), "must be 2-1224 characters of letters, digits and +=,.@:/-_ (as STS allows)"));
+            }
+        }
+        let listed: Vec<&str> = if regions.is_empty() { bake.into_iter().collect() } else { regions.iter().map(String::as_str).collect() };
+        for (region, key) in &e.kms_key_ids {
+            if !listed.contains(&region.as_str()) {
+                return Err(self.invalid(
+                    format!("{}.{region}", f("kms_key_ids")),
+                    format!("names a region the environment is not in ({})", if listed.is_empty() { "none listed".to_string() } else { listed.join(", ") }),
+                ));
+            }
+            if key.trim().is_empty() {
+                return Err(self.invalid(format!("{}.{region}", f("kms_key_ids")), "is empty; give a key id, ARN or alias/NAME"));
+            }
+        }
+        if e.copy_timeout.0.is_zero() {
+            return Err(self.invalid(f("copy_timeout"), "must be more than zero"));
         }
         Ok(())
     }
@@ -187,6 +244,17 @@ impl Loaded {
         }
         if e.lock_lease.0 < Duration::from_secs(3) {
             return Err(self.invalid(f("lock_lease"), "must be at least 3s (it is renewed every third of it)"));
+        }
+        let points = e.max_error_rate_increase;
+        if !(points.is_finite() && points > 0.0 && points <= 100.0) {
+            return Err(self.invalid(f("max_error_rate_increase"), format!("is {points}; write percentage points above 0 and at most 100 (1 = one point: 0.2 % before may become at most 1.2 %)")));
+        }
+        let ratio = e.max_latency_ratio;
+        if !(ratio.is_finite() && ratio > 1.0 && ratio <= 100.0) {
+            return Err(self.invalid(f("max_latency_ratio"), format!("is {ratio}; write a ratio above 1 and at most 100 (1.5: the new release may be 50 % slower)")));
+        }
+        if e.min_requests == 0 || e.min_requests > 10_000_000 {
+            return Err(self.invalid(f("min_requests"), format!("is {}; write 1 to 10000000 requests (a verdict on fewer is chance)", e.min_requests)));
         }
         if let Some(v) = e.standby_instances.as_deref().filter(|v| StandbyInstances::parse(v).is_none()) {
             return Err(self.invalid(f("standby_instances"), format!("is {v:?}; AWS allows {}", StandbyInstances::VALUES.join(", "))));

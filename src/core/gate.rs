@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::metric_verdict::MetricEvidence;
 use super::targets::{by_instance, tg_name, HealthByGroup};
 use super::model::{Group, GroupInstance, TargetState};
 
@@ -39,6 +40,18 @@ pub enum EvidenceKind {
     Abandoned,
     /// No target groups: Auto Scaling's own health check called the new instance Unhealthy.
     AsgUnhealthy,
+    /// A newly published minute of the load balancer's metrics left the new release's 5XX rate
+    /// convicted (`super::metric_gate`; its latency may be too).
+    ErrorRate,
+    /// A newly published minute left the new release's latency convicted.
+    Latency,
+}
+
+impl EvidenceKind {
+    /// Evidence from the load balancer's metrics rather than from health checks.
+    pub fn is_metric(self) -> bool {
+        matches!(self, Self::ErrorRate | Self::Latency)
+    }
 }
 
 /// One observation against the release.
@@ -52,12 +65,17 @@ pub struct Evidence {
     pub reason: Option<String>,
     /// Seconds since the watch began, at the poll that saw it.
     pub at_secs: f64,
+    /// For metric evidence: what was measured against what (`reason` says it in words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricEvidence>,
 }
 
 impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tg = tg_name(&self.target_group);
         match self.kind {
+            // The reason is the whole finding ("shop-web: 5xx rate 4.1 % on the new release vs ...").
+            EvidenceKind::ErrorRate | EvidenceKind::Latency => return f.write_str(self.reason.as_deref().unwrap_or(tg)),
             EvidenceKind::Unhealthy => write!(f, "{} unhealthy in {tg}", self.instance)?,
             EvidenceKind::Replaced => write!(f, "{} replaced by the group after failing in {tg}", self.instance)?,
             EvidenceKind::Abandoned => write!(f, "{} abandoned by its launch lifecycle hook", self.instance)?,
@@ -108,9 +126,15 @@ impl fmt::Display for HealthFailure {
         match self {
             Self::Unhealthy { observations, evidence, .. } => {
                 let list: Vec<String> = evidence.iter().map(Evidence::to_string).collect();
+                let metric = evidence.iter().filter(|e| e.kind.is_metric()).count();
+                let what = match metric {
+                    0 => "new instances failed their health checks",
+                    m if m == evidence.len() => "the new release failed its users (the load balancer's metrics)",
+                    _ => "the new release failed its health checks and its users",
+                };
                 write!(
                     f,
-                    "new instances failed their health checks: {observations} observations against the release ({}); rollback sent {:.1}s after the first evidence",
+                    "{what}: {observations} observations against the release ({}); rollback sent {:.1}s after the first evidence",
                     list.join("; "),
                     self.verdict_after_secs()
                 )
@@ -181,10 +205,10 @@ impl HealthGate {
             seen.left = true;
             if let Some((tg, reason)) = seen.last_unhealthy.clone() {
                 let kind = EvidenceKind::Replaced;
-                self.evidence.push(Evidence { kind, instance: id.clone(), target_group: tg, reason, at_secs });
+                self.evidence.push(Evidence { kind, instance: id.clone(), target_group: tg, reason, at_secs, metric: None });
             } else if seen.waited_on_hook && seen.in_service.is_none() {
                 let kind = EvidenceKind::Abandoned;
-                self.evidence.push(Evidence { kind, instance: id.clone(), target_group: String::new(), reason: None, at_secs });
+                self.evidence.push(Evidence { kind, instance: id.clone(), target_group: String::new(), reason: None, at_secs, metric: None });
             }
         }
         let mut stuck = None;
@@ -233,19 +257,29 @@ impl HealthGate {
             // Without target groups, the Auto Scaling health status (EC2 checks) is the only signal.
             if group.target_group_arns.is_empty() && inst.health_status.eq_ignore_ascii_case("Unhealthy") {
                 let kind = EvidenceKind::AsgUnhealthy;
-                self.evidence.push(Evidence { kind, instance: inst.id.clone(), target_group: String::new(), reason: None, at_secs });
+                self.evidence.push(Evidence { kind, instance: inst.id.clone(), target_group: String::new(), reason: None, at_secs, metric: None });
                 seen.unhealthy_polls += 1;
             }
             if let Some((tg, reason)) = unhealthy {
                 seen.unhealthy_polls += 1;
                 seen.last_unhealthy = Some((tg.clone(), reason.clone()));
                 let kind = EvidenceKind::Unhealthy;
-                self.evidence.push(Evidence { kind, instance: inst.id.clone(), target_group: tg, reason, at_secs });
+                self.evidence.push(Evidence { kind, instance: inst.id.clone(), target_group: tg, reason, at_secs, metric: None });
             } else if all_healthy {
                 seen.last_unhealthy = None;
             }
         }
         self.verdict(at_secs).or(stuck)
+    }
+
+    /// Adds evidence found elsewhere (the load balancer's metrics); `conviction` says whether it convicts.
+    pub fn add(&mut self, evidence: impl IntoIterator<Item = Evidence>) {
+        self.evidence.extend(evidence);
+    }
+
+    /// The verdict on everything held so far, at `now` seconds since the watch began.
+    pub fn conviction(&self, now: f64) -> Option<HealthFailure> {
+        self.verdict(now)
     }
 
     fn verdict(&self, now: f64) -> Option<HealthFailure> {

@@ -50,6 +50,10 @@ pub struct Image {
     pub state_reason: Option<String>,
     /// `x86_64`, `arm64`, ...: an override launching another architecture needs an image of its own.
     pub architecture: Option<String>,
+    /// The account that owns it (the bake account for the pipeline's images); None when EC2 did not say.
+    pub owner: Option<String>,
+    /// Some EBS snapshot of it is encrypted (then only a customer key lets it be shared).
+    pub encrypted: bool,
     /// Whether EC2 refuses to deregister it (DescribeImages' `DeregistrationProtection`).
     pub protection: Protection,
 }

@@ -14,6 +14,8 @@ fn image(id: &str, day: u32, state: ImageState) -> Image {
         snapshot_ids: vec![format!("snap-{id}")],
         state_reason: None,
         architecture: None,
+        owner: None,
+        encrypted: false,
         protection: Protection::Disabled,
     }
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::health::{verify, GateParams, HealthByGroup, HealthGate};
+use super::metric_gate::MetricGate;
+use super::metric_verdict::MetricParams;
+use super::metrics::MetricsSeen;
 use super::model::{Alarm, Group, LeftAlone, LeftBehind, PoolInstance, Refresh, RefreshStatus};
 
 pub use super::outcome::{Outcome, Release, RollbackReason};
@@ -23,6 +26,8 @@ pub struct RolloutParams {
     pub gate: GateParams,
     /// Instances the refresh's preferences leave on their image (Standby / protected, `Ignore`).
     pub left_alone: LeftAlone,
+    /// The metric gate's settings (its plan comes with `Rollout::with_metrics`).
+    pub metrics: MetricParams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +74,10 @@ pub struct Observation {
     /// The alarms of the refresh's AlarmSpecification, fetched only when the refresh failed or AWS
     /// rolled it back (`may_be_an_alarm`), so the outcome can name the alarm.
     pub alarms: Option<Vec<Alarm>>,
+    /// Wall-clock time of the poll, Unix ms (the metric gate lines polls up with CloudWatch's minutes).
+    pub wall_ms: i64,
+    /// What GetMetricData returned this poll, when the rollout asked (`Rollout::metric_ask`).
+    pub metrics: Option<MetricsSeen>,
 }
 
 /// A refresh in this status may have been stopped by an alarm: worth one DescribeAlarms to say which.
@@ -164,6 +173,10 @@ pub struct Rollout {
     /// The warm pool as the last verification saw it (None: the group has none).
     pub warm_pool: Option<Vec<PoolInstance>>,
     gate: HealthGate,
+    /// The load balancer's metrics of the new release (forward rollouts whose group has some).
+    metrics: Option<MetricGate>,
+    /// What the rollout has to say beyond its decisions (the metric gate's waits and measures).
+    notes: Vec<String>,
     phase_since: Duration,
     verify_since: Duration,
     action_errors: u32,
@@ -183,6 +196,8 @@ impl Rollout {
     pub fn new(params: RolloutParams, old: Release, new: Release, refresh_id: String, baseline: Vec<String>) -> Self {
         Self {
             gate: HealthGate::new(params.gate, baseline),
+            metrics: None,
+            notes: Vec::new(),
             params,
             old,
             new,
@@ -346,11 +361,17 @@ impl Rollout {
     }
 
     pub fn step(&mut self, obs: &Observation) -> Decision {
+        let decision = self.step_phase(obs);
+        self.sooner_for_metrics(decision, obs.wall_ms)
+    }
+
+    fn step_phase(&mut self, obs: &Observation) -> Decision {
         if let Some(action) = self.retry.take() {
             return Decision::Act(action);
         }
         let now = obs.now;
         let status = obs.refresh.as_ref().map(|r| r.status.clone());
+        let metric_evidence = self.judge_metrics(obs);
         match self.phase.clone() {
             Phase::Refreshing { .. } => self.step_refreshing(obs, status),
             Phase::RollingBack { .. } => match status {
@@ -382,7 +403,7 @@ impl Rollout {
                 }
                 _ => self.wait(),
             },
-            Phase::Verifying { release, .. } => self.step_verifying(obs, release),
+            Phase::Verifying { release, .. } => self.step_verifying(obs, release, metric_evidence > 0),
             // The driver must report an action's result before observing again; keep waiting.
             Phase::StartingRollback | Phase::Done => self.wait(),
         }
@@ -429,9 +450,15 @@ impl Rollout {
         }
     }
 
-    fn step_verifying(&mut self, obs: &Observation, release: Which) -> Decision {
+    fn step_verifying(&mut self, obs: &Observation, release: Which, metric_evidence: bool) -> Decision {
         let now = obs.now;
         let forward = release == Which::New;
+        if forward && metric_evidence {
+            // Minutes published after the refresh ended convict like any failed verification.
+            if let Some(failure) = self.gate.conviction(now.as_secs_f64()) {
+                return self.roll_forward_back(Some(RollbackReason::Unhealthy { failure }), now);
+            }
+        }
         let release = if forward { &self.new } else { &self.old };
         let (image, expected) = (release.image_id.clone(), release.images());
         let verdict = verify(&obs.group, &obs.images, &obs.health, Some(&expected), self.params.left_alone);
@@ -445,10 +472,17 @@ impl Rollout {
         self.left_behind = verdict.left_behind;
         let problems = verdict.problems;
         if problems.is_empty() {
+            // Not verified before the minutes the new release served are published (and judged).
+            if forward && self.awaiting_metrics(obs.wall_ms) {
+                return self.wait();
+            }
             if !obs.images_confirmed {
                 // Verified on launch-template versions; let EC2 confirm the images once before saying so.
                 self.confirming = true;
                 return Decision::Wait(Duration::ZERO);
+            }
+            if forward {
+                self.metric_summary();
             }
             let outcome = match (forward, self.reason.clone()) {
                 (true, _) => Outcome::Deployed,
@@ -574,6 +608,9 @@ fn refresh_detail(what: &str, obs: &Observation) -> String {
         None => what.to_string(),
     }
 }
+
+#[path = "rollout_metrics.rs"]
+mod metrics;
 
 #[cfg(test)]
 #[path = "rollout_tests.rs"]

@@ -15,6 +15,7 @@ fn params() -> RolloutParams {
         verify_timeout: Duration::from_secs(60),
         gate: GateParams { unhealthy_threshold: 2, grace: Duration::from_secs(120) },
         left_alone: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -67,7 +68,7 @@ fn obs(secs: u64, status: Option<&str>, fleet: &[(&str, &str, TargetState)]) -> 
             .map(|(id, _, st)| TargetHealth { target_id: id.to_string(), port: Some(80), state: st.clone(), reason: None, description: None })
             .collect(),
     );
-    Observation { now: Duration::from_secs(secs), refresh, group, images, images_confirmed: true, health, alarms: None }
+    Observation { now: Duration::from_secs(secs), refresh, group, images, images_confirmed: true, health, alarms: None, wall_ms: 0, metrics: None }
 }
 
 use TargetState::*;

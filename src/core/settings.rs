@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::health::GateParams;
+use super::metric_verdict::MetricParams;
 use super::model::RefreshPrefs;
 use super::rollout::RolloutParams;
 
@@ -68,7 +69,7 @@ impl GroupSettings {
     }
 
     /// Defaults as the pipeline file has them, for tests and tools: 5 s polls, a 60 min timeout, a 5 min
-    /// grace, threshold 2, AutoRollback, SkipMatching.
+    /// grace, threshold 2, AutoRollback, SkipMatching, the metric gate on with its defaults.
     pub fn defaults() -> Self {
         let prefs = RefreshPrefs {
             min_healthy_percentage: 100,
@@ -90,6 +91,7 @@ impl GroupSettings {
             verify_timeout: grace,
             gate: GateParams { unhealthy_threshold: 2, grace },
             left_alone: prefs.left_alone(),
+            metrics: MetricParams::default(),
         };
         Self { name: String::new(), region: None, prefs, rollout, set_default_version: true, health: HealthSource::TargetGroups }
     }

@@ -10,8 +10,11 @@ pub const PIPELINE: &str = "bakeroll:pipeline";
 pub const ROLE: &str = "bakeroll:role";
 pub const ROLE_BUILD: &str = "build-instance";
 pub const CREATED_BY: &str = "bakeroll:created-by";
-/// The base image a bake started from.
+/// The base image a bake started from; on a copy of a release in another region, the image it was
+/// copied from.
 pub const SOURCE_AMI: &str = "bakeroll:source-ami";
+/// On a copy: the region of the image it was copied from.
+pub const SOURCE_REGION: &str = "bakeroll:source-region";
 /// `ok` / `failed`, set by a provisioning script on its own instance when `ready = "tag"`.
 pub const READY: &str = "bakeroll:ready";
 /// The deploy lock on each group of an environment (see `core::lock`).
@@ -49,7 +52,7 @@ pub const CI_PROVENANCE: &[(&str, &str)] = &[
 /// `prune`, `history` and the IAM policy's conditions rely on, or (on the build instance) fake the
 /// provisioning script's signal.
 pub fn written() -> impl Iterator<Item = &'static str> {
-    [COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, READY, LOCK, REVOKED].into_iter().chain(CI_PROVENANCE.iter().map(|(_, key)| *key))
+    [COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, SOURCE_REGION, READY, LOCK, REVOKED].into_iter().chain(CI_PROVENANCE.iter().map(|(_, key)| *key))
 }
 
 /// Prefixes of keys bakeroll writes with an environment's name after them (the release marks).

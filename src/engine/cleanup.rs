@@ -36,11 +36,11 @@ struct Inner {
 }
 
 #[derive(Debug, Clone)]
-pub struct Ledger(Arc<Mutex<Inner>>, Arc<watch::Sender<usize>>);
+pub struct Ledger(Arc<Mutex<Inner>>, Arc<watch::Sender<usize>>, Option<Arc<str>>);
 
 impl Default for Ledger {
     fn default() -> Self {
-        Self(Arc::default(), Arc::new(watch::channel(0).0))
+        Self(Arc::default(), Arc::new(watch::channel(0).0), None)
     }
 }
 
@@ -103,6 +103,19 @@ impl Ledger {
         self.0.lock().expect("ledger poisoned")
     }
 
+    /// The same ledger, naming groups with `suffix` (`shop-web@ap-south-1`): a region's in a release over
+    /// several regions, where one group name exists in each.
+    pub fn within(&self, suffix: &str) -> Ledger {
+        Ledger(self.0.clone(), self.1.clone(), Some(Arc::from(suffix)))
+    }
+
+    fn key(&self, group: &str) -> String {
+        match &self.2 {
+            Some(s) if !group.ends_with(&**s) => format!("{group}{s}"),
+            _ => group.to_string(),
+        }
+    }
+
     /// Marks a call that creates something (a build instance, an image, a launch-template version) as
     /// in flight until the mark is dropped: hold it until what the call made is in the ledger.
     pub fn creating(&self) -> Creating {
@@ -131,21 +144,25 @@ impl Ledger {
         self.lock().unfinished_images.retain(|(i, _)| i != id);
     }
     pub fn version_created(&self, group: &str, template_id: &str, version: i64) {
-        self.lock().versions.push((group.into(), template_id.into(), version));
+        let group = self.key(group);
+        self.lock().versions.push((group, template_id.into(), version));
     }
     pub fn refresh_started(&self, group: &str, id: &str, kind: RefreshKind) {
+        let group = self.key(group);
         let mut inner = self.lock();
-        inner.versions.retain(|(g, _, _)| g != group);
-        inner.refreshes.retain(|(g, _, _)| g != group);
-        inner.refreshes.push((group.into(), id.into(), kind));
+        inner.versions.retain(|(g, _, _)| *g != group);
+        inner.refreshes.retain(|(g, _, _)| *g != group);
+        inner.refreshes.push((group, id.into(), kind));
     }
     /// The version created for the group was deleted again (a deploy stopped before its refresh).
     pub fn version_deleted(&self, group: &str) {
-        self.lock().versions.retain(|(g, _, _)| g != group);
+        let group = self.key(group);
+        self.lock().versions.retain(|(g, _, _)| *g != group);
     }
     /// The group's refreshes reached an end; nothing of it is in flight any more.
     pub fn refresh_done(&self, group: &str) {
-        self.lock().refreshes.retain(|(g, _, _)| g != group);
+        let group = self.key(group);
+        self.lock().refreshes.retain(|(g, _, _)| *g != group);
     }
 
     /// Whether this run has a deploy under way: a version created for it or a refresh in flight. An
@@ -157,7 +174,8 @@ impl Ledger {
 
     /// Records the image `group` ran before this release touched it.
     pub fn ran_before(&self, group: &str, image: &str) {
-        self.lock().previous.entry(group.to_string()).or_insert_with(|| image.to_string());
+        let group = self.key(group);
+        self.lock().previous.entry(group).or_insert_with(|| image.to_string());
     }
 
     /// Whether a refresh of this run may still be running in AWS.

@@ -35,8 +35,10 @@ pub struct DeployRequest {
     /// Deploy even onto a fleet that is already unhealthy.
     pub force: bool,
     /// Groups whose target differs from `image_id`/`commit` (a rollback: each group's earlier release,
-    /// as an existing launch-template version).
+    /// as an existing launch-template version; another region's copy of the release).
     pub targets: BTreeMap<String, Target>,
+    /// The release's image in each region (region → image), when it lives in several.
+    pub images: BTreeMap<String, String>,
 }
 
 impl DeployRequest {
@@ -62,7 +64,14 @@ pub struct TemplateChange {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupReport {
+    /// The group (`group@region` in a release over several regions).
     pub group: String,
+    /// Its region (None: the SDK's, when the pipeline file names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The account it is deployed in, when the environment deploys through another account's role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The group's wave (1-based).
     pub wave: usize,
     /// Where the group stands at the end: `verified` (on the release), `restored` (back on the previous
@@ -72,6 +81,9 @@ pub struct GroupReport {
     pub old_version: i64,
     pub new_version: Option<i64>,
     pub old_image: String,
+    /// The commit of the release the group ran before, when its version's release mark names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_commit: Option<String>,
     pub new_image: String,
     /// The group runs a mixed instances policy (the refresh carried the whole policy).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -108,6 +120,9 @@ pub struct DeployReport {
     /// What ended it early, if something did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The release's image in each region (region → image), when the environment has several regions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
     /// Every group of the environment, in wave order.
     pub groups: Vec<GroupReport>,
     /// The promotion guard's verdict on the image (deploy and ship; None for a rollback, or when the
@@ -131,21 +146,42 @@ pub async fn deploy(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest) -> (Deplo
         Ok(p) => p,
         Err(e) => return (empty(), Err(e)),
     };
-    let image = match images::require_available(ctx, &req.image_id, "the release").await {
+    let source = match images::require_available(ctx, &req.image_id, "the release").await {
         Ok(i) => i,
         Err(e) => return (empty(), Err(e)),
     };
-    let promotion = match promote_image(ctx, env, &image, req.commit.as_deref(), req.force) {
+    // The guard before the copies: copying the image to other regions is already a change.
+    let promotion = match promote_image(ctx, env, &source, req.commit.as_deref(), req.force) {
         (p, Ok(())) => p,
         (p, Err(e)) => return (DeployReport { promotion: Some(p), ..empty() }, Err(e)),
     };
-    release(ctx, env, req, prepared, Some(promotion)).await
+    let req = match in_every_region(ctx, env, req, &source).await {
+        Ok(r) => r,
+        Err(e) => return (empty(), Err(e)),
+    };
+    release(ctx, env, &req, prepared, Some(promotion)).await
 }
 
 /// The promotion guard on an existing image (its commit from the request, else from its own tag).
 fn promote_image(ctx: &Ctx, env: &EnvSettings, image: &Image, commit: Option<&str>, force: bool) -> (Promotion, Result<()>) {
     let commit = commit.or(image.tags.get(crate::core::tags::COMMIT).map(String::as_str));
     promote::guard(ctx, env, Some(image), &promote::describe(&image.id, commit), force)
+}
+
+/// The request with each group's target in its own region (the release copied there, and shared with
+/// the deploy account, before any group changes: `copies.rs`). One region: the request as it is.
+pub async fn in_every_region(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, source: &crate::core::model::Image) -> Result<DeployRequest> {
+    let images = super::copies::ensure(ctx, &env.placement, source).await?;
+    let mut req = req.clone();
+    for (scope, settings) in &env.groups {
+        let image = images.get(&settings.region).cloned().unwrap_or_else(|| req.image_id.clone());
+        if image != req.image_id || req.targets.contains_key(scope) {
+            let target = Target { image_id: image, ..req.target(scope) };
+            req.targets.insert(scope.clone(), target);
+        }
+    }
+    req.images = images.into_iter().map(|(r, id)| (r.or_else(|| env.placement.bake_region.clone()).unwrap_or_default(), id)).collect();
+    Ok(req)
 }
 
 /// Preflight, then the image baked for `commit`, then the release: `deploy --commit`.
@@ -160,15 +196,19 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
         Ok(ami) => ami,
         Err(e) => return (empty(""), Err(e)),
     };
-    let image = match images::require_available(ctx, &ami, &format!("the image of commit {commit}")).await {
+    let source = match images::require_available(ctx, &ami, &format!("the image of commit {commit}")).await {
         Ok(i) => i,
         Err(e) => return (empty(&ami), Err(e)),
     };
-    let promotion = match promote_image(ctx, env, &image, Some(commit), force) {
+    let promotion = match promote_image(ctx, env, &source, Some(commit), force) {
         (p, Ok(())) => p,
         (p, Err(e)) => return (DeployReport { promotion: Some(p), ..empty(&ami) }, Err(e)),
     };
-    let req = DeployRequest { env: env.name.clone(), image_id: ami, commit: Some(commit.to_string()), force, targets: BTreeMap::new() };
+    let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: Some(commit.to_string()), force, targets: BTreeMap::new(), images: BTreeMap::new() };
+    let req = match in_every_region(ctx, env, &req, &source).await {
+        Ok(r) => r,
+        Err(e) => return (empty(&ami), Err(e)),
+    };
     release(ctx, env, &req, prepared, Some(promotion)).await
 }
 
@@ -176,13 +216,17 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
 /// promotion guard's verdict when there was one (deploy and ship; a rollback's moves have none). A
 /// deploy or ship then marks its image from the verdict and, verified, protects what rollbacks need.
 pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>, promotion: Option<Promotion>) -> (DeployReport, Result<()>) {
+    let metrics = super::metrics::plan(ctx, env, &prepared).await;
     let forced = promotion.as_ref().and_then(Promotion::forced);
     let mut job = DeployJob::new(env, req, prepared, forced);
+    job.metrics = metrics;
     let mut plan = ReleasePlan::new(env.waves.clone());
     let verdict = driver::run(ctx, &mut plan, &mut job, &env.alarms, env.poll).await;
     let (mut report, result) = job.finish(&plan, verdict);
+    // A deploy or ship (it went through the guard) marks its image; a rollback's moves do not.
+    let promoted = promotion.is_some();
     report.promotion = promotion;
-    if req.targets.is_empty() {
+    if promoted {
         // Whether the first failure was a rollout that began (a conviction) or a group that never could.
         let cause_started = match plan.cause() {
             Some(Cause::Group { group }) => plan.state(group) != Some(GroupState::Unchanged),
@@ -220,6 +264,8 @@ struct DeployJob<'a> {
     tracks: BTreeMap<String, Track>,
     /// Groups that could not start, and why.
     errors: Vec<(String, Error)>,
+    /// Each group's metric gate plan (`engine::metrics`).
+    metrics: super::metrics::Plans,
     /// What `--force` overrode to deploy this release (recorded in each new version's release mark).
     forced: Option<String>,
 }
@@ -233,34 +279,41 @@ enum Begun {
 
 impl<'a> DeployJob<'a> {
     fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>, forced: Option<String>) -> Self {
-        let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.group.name.clone(), p)).collect();
+        let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.scope.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
-        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), forced }
+        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default(), forced }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
+        let settings = env.group(&p.scope);
         GroupReport {
-            group: p.group.name.clone(),
-            wave: env.wave_of(&p.group.name).unwrap_or(0),
+            group: p.scope.clone(),
+            region: settings.region.clone().or_else(|| env.placement.bake_region.clone()),
+            account: env.placement.role.as_ref().map(|r| r.account.clone()),
+            wave: env.wave_of(&p.scope).unwrap_or(0),
             state: Some(GroupState::Waiting),
             template_id: p.template.id.clone(),
             old_version: p.current,
             old_image: p.current_image.clone(),
-            new_image: req.target(&p.group.name).image_id,
+            old_commit: p.current_commit.clone(),
+            new_image: req.target(&p.scope).image_id,
             mixed_instances: p.policy.is_some(),
             ..Default::default()
         }
     }
 
-    /// Starts one group (see `start.rs`), reading only what preflight found.
-    async fn begin(&self, ctx: &Ctx, group: &str) -> Begun {
-        let p = &self.prepared[group];
-        let settings = self.env.group(group);
-        let mut target = self.req.target(group);
+    /// Starts one group (see `start.rs`), reading only what preflight found. `scope`: the name the
+    /// release knows it by; its AWS calls go to its region's cloud.
+    async fn begin(&self, ctx: &Ctx, scope: &str) -> Begun {
+        let p = &self.prepared[scope];
+        let settings = self.env.group(scope);
+        let ctx = &ctx.place(settings.region.as_deref());
+        let group = p.group.name.as_str();
+        let mut target = self.req.target(scope);
         if target.forced.is_none() {
             target.forced = self.forced.clone();
         }
-        let mut report = self.reports[group].clone();
+        let mut report = self.reports[scope].clone();
         let started = Instant::now();
         ctx.ledger.ran_before(group, &p.current_image);
         let attached = p.attach.as_ref().and_then(|r| Some((r.id.clone(), r.desired_version.as_deref()?.parse::<i64>().ok()?)));
@@ -307,7 +360,7 @@ impl<'a> DeployJob<'a> {
         report.new_version = Some(new.version);
         ctx.events.info(group, format!("instance refresh {refresh_id} rolls out version {}", new.version));
         // Not judged by the gate: whatever ran before the refresh (for an adopted refresh, what is not new).
-        let baseline = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
+        let baseline: Vec<String> = p.group.instances.iter().filter(|i| p.images.get(&i.id) != Some(&target.image_id)).map(|i| i.id.clone()).collect();
         let old = Release {
             version: p.current,
             image_id: p.current_image.clone(),
@@ -322,9 +375,16 @@ impl<'a> DeployJob<'a> {
                 rollout.reason = Some(RollbackReason::AwsRollback { reason: Some(reason) });
                 (rollout, RefreshKind::Back)
             }
-            None => (Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline), RefreshKind::Forward),
+            None => {
+                let rollout = Rollout::new(settings.rollout, old.clone(), new.clone(), refresh_id, baseline.clone());
+                let rollout = match self.metrics.gate(scope, &settings, baseline, ctx.cloud.clock.wall_ms()) {
+                    Some(gate) => rollout.with_metrics(gate),
+                    None => rollout,
+                };
+                (rollout, RefreshKind::Forward)
+            }
         };
-        let lane = Lane::new(group, &p.template.id, &settings, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
+        let lane = Lane::new(scope, &settings, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, kind);
         Begun::Lane { lane: Box::new(lane), track: Track { old, new, back: kind == RefreshKind::Back, started }, report }
     }
 
@@ -349,6 +409,7 @@ impl<'a> DeployJob<'a> {
             waves: self.env.waves.clone(),
             verdict: Some(verdict),
             cause: plan.cause().cloned(),
+            images: if self.req.images.len() > 1 { self.req.images.clone() } else { BTreeMap::new() },
             groups: vec![],
             ..Default::default()
         };
@@ -396,10 +457,12 @@ impl Job for DeployJob<'_> {
         out
     }
 
-    fn undo(&mut self, ctx: &Ctx, group: &str, cause: &Cause) -> Lane {
-        let p = &self.prepared[group];
-        let settings = self.env.group(group);
-        let track = self.tracks.get_mut(group).expect("an undone group was started");
+    fn undo(&mut self, ctx: &Ctx, scope: &str, cause: &Cause) -> Lane {
+        let p = &self.prepared[scope];
+        let settings = self.env.group(scope);
+        let ctx = &ctx.place(settings.region.as_deref());
+        let group = p.group.name.as_str();
+        let track = self.tracks.get_mut(scope).expect("an undone group was started");
         track.back = true;
         let reason = match cause {
             Cause::Stopped { signal } => RollbackReason::Interrupted { signal: signal.clone() },
@@ -407,11 +470,12 @@ impl Job for DeployJob<'_> {
         };
         ctx.events.phase(group, Stage::Undo, format!("moving {group} back to version {} ({}): {reason}", track.old.version, track.old.image_id));
         let rollout = Rollout::back_to(settings.rollout, track.new.clone(), track.old.clone(), reason);
-        Lane::new(group, &p.template.id, &settings, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, RefreshKind::Back)
+        Lane::new(scope, &settings, &p.template.id, p.group.target_group_arns.clone(), p.group.warm_pool.is_some(), rollout, RefreshKind::Back)
     }
 
     async fn ended(&mut self, ctx: &Ctx, lane: Lane, outcome: Option<Outcome>) -> GroupEnd {
-        let group = lane.group.clone();
+        let group = lane.scope.clone();
+        let ctx = &ctx.place(lane.region.as_deref());
         let track = self.tracks.get(&group);
         let back = track.is_some_and(|t| t.back);
         let report = self.reports.get_mut(&group).expect("a watched group has a report");

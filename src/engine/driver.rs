@@ -71,7 +71,7 @@ pub async fn run(ctx: &Ctx, plan: &mut ReleasePlan, job: &mut dyn Job, alarms: &
                         Some(Cause::Group { group }) => RollbackReason::Sibling { group: group.clone() },
                         None => RollbackReason::Requested,
                     };
-                    lanes.iter_mut().filter(|l| groups.contains(&l.group)).for_each(|l| l.stop(reason.clone()));
+                    lanes.iter_mut().filter(|l| groups.contains(&l.scope)).for_each(|l| l.stop(reason.clone()));
                 }
                 Step::Undo(groups) => {
                     let cause = plan.cause().cloned().unwrap_or(Cause::Stopped { signal: "stop".into() });
@@ -95,8 +95,8 @@ pub async fn run(ctx: &Ctx, plan: &mut ReleasePlan, job: &mut dyn Job, alarms: &
         let round = watch.round(ctx, alarms, &mut lanes).await;
         for (i, outcome) in round.ended.into_iter().rev() {
             let lane = lanes.remove(i);
-            let group = lane.group.clone();
-            ctx.ledger.refresh_done(&group);
+            let group = lane.scope.clone();
+            ctx.place(lane.region.as_deref()).ledger.refresh_done(&lane.group);
             let end = job.ended(ctx, lane, Some(outcome)).await;
             plan.ended(&group, end);
         }
@@ -106,8 +106,8 @@ pub async fn run(ctx: &Ctx, plan: &mut ReleasePlan, job: &mut dyn Job, alarms: &
         if !ctx.cloud.clock.sleep(round.next).await {
             // A clock that does not wait (a dry run): every watch was recorded and ends unobserved.
             for lane in std::mem::take(&mut lanes) {
-                let group = lane.group.clone();
-                ctx.ledger.refresh_done(&group);
+                let group = lane.scope.clone();
+                ctx.place(lane.region.as_deref()).ledger.refresh_done(&lane.group);
                 let end = job.ended(ctx, lane, None).await;
                 plan.ended(&group, end);
             }

@@ -7,7 +7,9 @@
 //! name their images (the releases' versions are known), so EC2 is asked only about instances on another
 //! version (once each, for all groups in one call: an instance never changes image) and once to confirm a
 //! verification. DescribeAlarms is called only when a refresh failed or AWS rolled it back, to name the
-//! alarm that stopped it.
+//! alarm that stopped it. The metric gate's datapoints come in one GetMetricData for every target group
+//! any rollout asks about (`Rollout::metric_ask`): 1 + G + T + 1 calls in all. A failed metric call fails
+//! no observation: the gate hears of it and the health gate goes on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -19,6 +21,7 @@ use super::Ctx;
 use crate::cloud::actions;
 use crate::cloud::CloudError;
 use crate::core::health::{by_instance, tg_name, HealthByGroup};
+use crate::core::metrics::{MetricRequest, MetricsSeen};
 use crate::core::model::{Alarm, Group, GroupInstance, Refresh};
 use crate::core::rollout::{may_be_an_alarm, Observation, Rollout};
 use crate::events::FleetInstance;
@@ -67,7 +70,10 @@ impl Sight {
             }
         }));
         let tgs: Vec<String> = distinct(asks.iter().flat_map(|a| a.target_groups.iter()));
-        let (refreshes, groups, health, pools) = tokio::join!(refreshes, asg.describe_groups(&names), target_health(ctx, &tgs), pools);
+        let wall = ctx.cloud.clock.wall_ms();
+        let wants: Vec<bool> = asks.iter().map(|a| a.rollout.metric_ask(wall).is_some()).collect();
+        let (refreshes, groups, health, pools, metrics) =
+            tokio::join!(refreshes, asg.describe_groups(&names), target_health(ctx, &tgs), pools, metric_data(ctx, asks, wall));
         let (groups, mut health) = (groups?, health?);
 
         let mut views = Vec::with_capacity(asks.len());
@@ -87,7 +93,7 @@ impl Sight {
         self.learn_images(ctx, asks, &views).await?;
         let alarms = self.alarms_if_needed(ctx, alarms, asks, &views).await?;
         let mut seen = Vec::with_capacity(asks.len());
-        for (ask, (refresh, group)) in asks.iter().zip(views) {
+        for (i, (ask, (refresh, group))) in asks.iter().zip(views).enumerate() {
             let confirm = ask.rollout.wants_instance_images();
             let (mut images, _) = ask.rollout.release_images(&group, ask.template_id);
             for inst in group.all_instances() {
@@ -107,6 +113,8 @@ impl Sight {
                 images_confirmed: confirm,
                 health: mine,
                 alarms: alarms.clone().filter(|_| wants_alarms),
+                wall_ms: wall,
+                metrics: metrics.clone().filter(|_| wants[i]),
             };
             seen.push(Seen { observation, target_groups, warm_pool });
         }
@@ -150,6 +158,18 @@ impl Sight {
         }
         Ok(Some(ctx.cloud.cloudwatch.describe_alarms(alarms).await?))
     }
+}
+
+/// One GetMetricData for every series any rollout asks about, from the earliest start any asks for to now.
+async fn metric_data(ctx: &Ctx, asks: &[Ask<'_>], wall: i64) -> Option<MetricsSeen> {
+    let wanted: Vec<_> = asks.iter().filter_map(|a| a.rollout.metric_ask(wall)).collect();
+    let start = wanted.iter().map(|w| w.start_ms).min()?;
+    let series: Vec<(String, String)> = wanted.into_iter().flat_map(|w| w.series).collect();
+    let req = MetricRequest::of(&series, start, wall);
+    Some(match ctx.cloud.cloudwatch.metric_data(&req).await {
+        Ok(series) => MetricsSeen::Data(series),
+        Err(e) => MetricsSeen::Failed { denied: e.kind == crate::cloud::ErrorKind::Denied, message: e.to_string() },
+    })
 }
 
 fn distinct<'a>(arns: impl Iterator<Item = &'a String>) -> Vec<String> {

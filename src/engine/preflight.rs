@@ -52,6 +52,8 @@ pub struct OverrideTemplate {
 /// What preflight learnt about one group.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The name the release knows the group by (`group@region` over several regions).
+    pub scope: String,
     pub group: Group,
     /// The group's launch template (its mixed instances policy's, for a mixed group).
     pub template: TemplateRef,
@@ -71,6 +73,8 @@ pub struct Prepared {
     pub default_version: Option<i64>,
     /// The version the current one was deployed from, as its release mark says (`from=`).
     pub marked_from: Option<i64>,
+    /// The commit of the release the group runs, as its version's release mark says.
+    pub current_commit: Option<String>,
 }
 
 impl Prepared {
@@ -115,10 +119,16 @@ impl Prepared {
 pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, force: bool) -> Result<Vec<Prepared>> {
     // The release's shape is said first, so that every line about a group can name its wave.
     ctx.events.release(&env.name, env.waves.clone());
-    check_alarms(ctx, &env.alarms).await?;
+    // Alarms are regional: each region's groups name the alarms of their own region.
+    for region in env.placement.rollout_regions() {
+        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await?;
+    }
     let mut prepared = Vec::new();
-    for name in env.group_names() {
-        prepared.push(check(ctx, &env.group(&name), &name, release, force).await?);
+    for scope in env.group_names() {
+        let settings = env.group(&scope);
+        let mut p = check(&ctx.place(settings.region.as_deref()), &settings, &settings.name, release, force).await?;
+        p.scope = scope;
+        prepared.push(p);
     }
     Ok(prepared)
 }
@@ -181,8 +191,10 @@ pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: Rel
     let default_version = versions.iter().find(|v| v.is_default).map(|v| v.number);
     let policy = group.mixed_instances.clone();
     let overrides = override_templates(ctx, name, policy.as_ref()).await?;
-    let marked_from = current.description.as_deref().and_then(parse_mark).and_then(|m| m.from);
-    Ok(Prepared { current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from })
+    let mark = current.description.as_deref().and_then(parse_mark);
+    let marked_from = mark.as_ref().and_then(|m| m.from);
+    let current_commit = mark.and_then(|m| m.commit);
+    Ok(Prepared { scope: name.to_string(), current: current.number, current_image, group, template, policy, overrides, images, health, attach, default_version, marked_from, current_commit })
 }
 
 /// The template a deploy makes a new version of: the group's, or its mixed instances policy's (whose

@@ -56,7 +56,17 @@ pub async fn ship(ctx: &Ctx, env: &EnvSettings, bake_req: &BakeRequest, force: b
         Err(e) => return (shipped, Err(e)),
     };
     shipped.baked = Some(baked.clone());
-    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id, commit: Some(baked.commit), force, targets: BTreeMap::new() };
+    let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id.clone(), commit: Some(baked.commit), force, targets: BTreeMap::new(), images: BTreeMap::new() };
+    // The release in every region of the environment (copies, sharing) before any group changes.
+    let req = match images::require_available(ctx, &baked.ami_id, "the baked image").await {
+        Ok(source) if !env.placement.regions.is_empty() || env.placement.role.is_some() => deploy::in_every_region(ctx, env, &req, &source).await,
+        Ok(_) => Ok(req),
+        Err(e) => Err(e),
+    };
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => return (shipped, Err(e)),
+    };
     let (report, result) = deploy::release(ctx, env, &req, prepared, Some(promotion)).await;
     shipped.deploy = Some(report);
     (shipped, result)

@@ -23,7 +23,12 @@ const MAX_OBSERVE_FAILURES: u32 = 12;
 
 /// One group's rollout in flight.
 pub struct Lane {
+    /// The name the release knows the group by (`group@region` over several regions).
+    pub scope: String,
+    /// The Auto Scaling group's name, as AWS knows it in its region.
     pub group: String,
+    /// Its region (None: the bake region): its calls go to that region's cloud.
+    pub region: Option<String>,
     pub template_id: String,
     pub rollout: Rollout,
     /// The refresh this lane is about: the deploy's own (forward), or a way back.
@@ -43,9 +48,11 @@ pub struct Lane {
 }
 
 impl Lane {
-    pub fn new(group: &str, template_id: &str, settings: &GroupSettings, target_groups: Vec<String>, warm_pool: bool, rollout: Rollout, kind: RefreshKind) -> Self {
+    pub fn new(scope: &str, settings: &GroupSettings, template_id: &str, target_groups: Vec<String>, warm_pool: bool, rollout: Rollout, kind: RefreshKind) -> Self {
         Self {
-            group: group.to_string(),
+            scope: scope.to_string(),
+            group: settings.name.clone(),
+            region: settings.region.clone(),
             template_id: template_id.to_string(),
             rollout,
             kind,
@@ -102,7 +109,8 @@ impl Lane {
 
 /// What the watch remembers across rounds, for every lane at once.
 pub struct Watch {
-    sight: Sight,
+    /// Per region: one observation a round for that region's lanes.
+    sights: std::collections::BTreeMap<Option<String>, Sight>,
     pace: Pace,
     /// Consecutive rounds whose observation failed for another reason than throttling.
     failures: u32,
@@ -120,7 +128,7 @@ pub struct Round {
 
 impl Watch {
     pub fn new(poll: Duration) -> Self {
-        Self { sight: Sight::default(), pace: Pace::new(poll), failures: 0, throttled_since: None }
+        Self { sights: Default::default(), pace: Pace::new(poll), failures: 0, throttled_since: None }
     }
 
     /// One round over `lanes`: a stop decided since the last round is carried out first; then one
@@ -134,13 +142,35 @@ impl Watch {
         for (i, lane) in lanes.iter_mut().enumerate() {
             match lane.pending.take() {
                 Some(d) => {
-                    if let Some(outcome) = carry_out(ctx, lane, d).await {
+                    if let Some(outcome) = carry_out(&ctx.place(lane.region.as_deref()), lane, d).await {
                         ended.push((i, outcome));
                     }
                 }
                 None => open.push(i),
             }
         }
+        // One observation per region, of that region's lanes, through its cloud.
+        let mut regions: Vec<Option<String>> = open.iter().map(|&i| lanes[i].region.clone()).collect();
+        regions.dedup();
+        regions.sort();
+        regions.dedup();
+        for region in regions {
+            let here: Vec<usize> = open.iter().copied().filter(|&i| lanes[i].region == region).collect();
+            let rctx = ctx.place(region.as_deref());
+            self.round_in(&rctx, alarms, lanes, &here, poll, &mut ended).await;
+        }
+        ended.sort_by_key(|(i, _)| *i);
+        // Polls start every interval (not an interval after the last one ended), so a slow answer does
+        // not push every later look back: the gate sees a change at most one interval late.
+        let finished: Vec<usize> = ended.iter().map(|(i, _)| *i).collect();
+        let wanted = lanes.iter().enumerate().filter(|(i, _)| !finished.contains(i)).map(|(_, l)| l.next).min().unwrap_or(poll);
+        Round { ended, next: wanted.saturating_sub(began.elapsed()) }
+    }
+
+
+    /// The round of one region's lanes (`open`), observed with its context.
+    async fn round_in(&mut self, ctx: &Ctx, alarms: &[String], lanes: &mut [Lane], open: &[usize], poll: Duration, ended: &mut Vec<(usize, Outcome)>) {
+        let region = open.first().and_then(|&i| lanes[i].region.clone());
         let asks: Vec<Ask<'_>> = open
             .iter()
             .map(|&i| {
@@ -148,7 +178,7 @@ impl Watch {
                 Ask { group: &l.group, template_id: &l.template_id, rollout: &l.rollout, target_groups: &l.target_groups, warm_pool: l.warm_pool, now: l.now() }
             })
             .collect();
-        let seen = if asks.is_empty() { Ok(vec![]) } else { self.sight.observe(ctx, alarms, &asks).await };
+        let seen = if asks.is_empty() { Ok(vec![]) } else { self.sights.entry(region.clone()).or_default().observe(ctx, alarms, &asks).await };
         drop(asks);
         match seen {
             Ok(seen) => {
@@ -168,6 +198,9 @@ impl Watch {
                     ctx.events.fleet(&lane.group, obs.now.as_secs_f64(), fleet_instances(&obs));
                     let before = lane.rollout.timeline.len();
                     let decision = lane.rollout.step(&obs);
+                    for note in lane.rollout.take_notes() {
+                        ctx.events.info(&lane.group, note);
+                    }
                     announce(ctx, lane, before, &decision);
                     // The state machine waits one poll_interval; while AWS throttles, the pace is slower.
                     let decision = match decision {
@@ -188,14 +221,8 @@ impl Watch {
                     }
                 }
             }
-            Err(e) => self.failed(ctx, e, &open, lanes, &mut ended),
+            Err(e) => self.failed(ctx, e, open, lanes, ended),
         }
-        ended.sort_by_key(|(i, _)| *i);
-        // Polls start every interval (not an interval after the last one ended), so a slow answer does
-        // not push every later look back: the gate sees a change at most one interval late.
-        let finished: Vec<usize> = ended.iter().map(|(i, _)| *i).collect();
-        let wanted = lanes.iter().enumerate().filter(|(i, _)| !finished.contains(i)).map(|(_, l)| l.next).min().unwrap_or(poll);
-        Round { ended, next: wanted.saturating_sub(began.elapsed()) }
     }
 
     /// An observation failed: throttling slows the pace; other failures are tolerated a while; then every

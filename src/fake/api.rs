@@ -5,7 +5,7 @@ use crate::cloud::actions;
 use async_trait::async_trait;
 
 use super::FakeCloud;
-use crate::cloud::{AutoScalingApi, CloudError, CloudResult, CloudWatchApi, DryRunOp, Ec2Api, Elbv2Api, ErrorKind};
+use crate::cloud::{AutoScalingApi, CloudError, CloudResult, CloudWatchApi, CopyRequest, DryRunOp, Ec2Api, Elbv2Api, ErrorKind, ImageCopyApi};
 use crate::core::model::*;
 
 /// A served call's answer, unless a fault loses it (the call has taken effect all the same).
@@ -237,6 +237,11 @@ impl Elbv2Api for FakeApi {
         self.enter(actions::DESCRIBE_TARGET_HEALTH.name).await?;
         self.0.with(|s| s.target_health(target_group_arn))
     }
+
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<std::collections::BTreeMap<String, Vec<String>>> {
+        self.enter(actions::DESCRIBE_TARGET_GROUPS.name).await?;
+        self.0.with(|s| s.target_group_balancers(target_group_arns))
+    }
 }
 
 #[async_trait]
@@ -244,5 +249,30 @@ impl CloudWatchApi for FakeApi {
     async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>> {
         self.enter(actions::DESCRIBE_ALARMS.name).await?;
         Ok(self.0.with(|s| s.describe_alarms(names)))
+    }
+
+    async fn metric_data(&self, req: &crate::core::metrics::MetricRequest) -> CloudResult<Vec<crate::core::metrics::Series>> {
+        self.enter(actions::GET_METRIC_DATA.name).await?;
+        Ok(self.0.with(|s| s.metric_data(req)))
+    }
+}
+
+#[async_trait]
+impl ImageCopyApi for FakeApi {
+    async fn copy_image(&self, req: &CopyRequest) -> CloudResult<String> {
+        self.enter(actions::COPY_IMAGE.name).await?;
+        answer(&self.0, actions::COPY_IMAGE.name, self.0.copy_image_from(req))
+    }
+
+    async fn share_image(&self, image_id: &str, account: &str) -> CloudResult<()> {
+        self.enter(actions::SHARE_IMAGE.name).await?;
+        self.0.share(image_id, account);
+        Ok(())
+    }
+
+    async fn share_snapshot(&self, snapshot_id: &str, account: &str) -> CloudResult<()> {
+        self.enter(actions::SHARE_SNAPSHOT.name).await?;
+        self.0.share(snapshot_id, account);
+        Ok(())
     }
 }

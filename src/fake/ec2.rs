@@ -37,6 +37,7 @@ impl State {
             state_reason: None,
             inherited: None,
             architecture: "x86_64".to_string(),
+            kms_key: None,
             protected: false,
         };
         self.images.insert(id.clone(), rec);
@@ -67,6 +68,8 @@ impl State {
             snapshot_ids: vec![img.snapshot_id.clone()],
             state_reason: img.state_reason.clone(),
             architecture: Some(img.architecture.clone()),
+            owner: Some(img.owner.clone()),
+            encrypted: img.kms_key.is_some(),
             protection: if img.protected { Protection::Enabled } else { Protection::Disabled },
         }
     }

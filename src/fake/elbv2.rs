@@ -44,6 +44,9 @@ impl State {
             unhealthy_threshold: self.timings.unhealthy_threshold,
             deregistration_delay: dereg,
             targets: BTreeMap::new(),
+            load_balancer: None,
+            requests_per_minute: 600.0,
+            serving: Vec::new(),
         };
         self.target_groups.insert(arn.clone(), rec);
         arn
@@ -88,7 +91,8 @@ impl State {
     }
 
     /// The application's health on `id` as seen from target group `arn`, most specific rule first:
-    /// instance-in-TG, image-in-TG, instance override, instance tag, image override, image tag, inherited.
+    /// instance-in-TG, image-in-TG, the image's per-target-group tag, instance override, instance tag, image
+    /// override, image tag, inherited.
     pub fn app_health(&self, id: &str, arn: &str) -> Health {
         let in_tg = |rules: &BTreeMap<String, BTreeMap<String, Health>>, key: &str| rules.get(arn)?.get(key).copied();
         in_tg(&self.rules.instance_in_tg, id)
@@ -96,6 +100,13 @@ impl State {
                 self.instances
                     .get(id)
                     .and_then(|i| in_tg(&self.rules.image_in_tg, &i.image_id))
+            })
+            .or_else(|| {
+                // `local-aws:health:<target group name>` on the image: that target group only (as the local AWS).
+                let tg = self.target_groups.get(arn)?;
+                let image = self.images.get(&self.instances.get(id)?.image_id)?;
+                let tags = Tags::from([(HEALTH_TAG.to_string(), image.tags.get(&format!("{HEALTH_TAG}:{}", tg.name))?.clone())]);
+                tag_health(&tags)
             })
             .unwrap_or_else(|| self.instance_health(id))
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::conventions::ACCOUNT;
 use super::group_records::{GroupRec, Lifecycle, MemberRec, Origin, Source};
 use super::instances::NewInstance;
+use super::alb_metrics::Balancer;
 use super::resource_records::{Health, TemplateVersion};
 use super::FakeCloud;
 use crate::core::model::*;
@@ -66,8 +67,9 @@ impl Default for ImageSpec {
     }
 }
 
-/// A deployed service. Defaults: 3 instances, 1 target group, a fresh image, the group on version "1",
-/// ELB health checks, sizes min = instances, max = 2 × instances, timings from `Timings`.
+/// A deployed service. Defaults: 3 instances, 1 target group behind an ALB `<group>-alb` (600 requests a
+/// minute), a fresh image, the group on version "1", ELB health checks, sizes min = instances,
+/// max = 2 × instances, timings from `Timings`.
 #[derive(Debug, Clone)]
 pub struct StackSpec {
     pub group: String,
@@ -90,6 +92,8 @@ pub struct StackSpec {
     /// Target groups of other stacks this group also serves (a canary behind the same target group as
     /// its web tier), after its own.
     pub shared_target_groups: Vec<String>,
+    /// What sends to the stack's own target groups; None: an ALB named `<group>-alb` (as the seed has).
+    pub balancer: Option<Balancer>,
 }
 
 impl StackSpec {
@@ -108,7 +112,15 @@ impl StackSpec {
             health_check: None,
             deregistration_delay: None,
             shared_target_groups: Vec::new(),
+            balancer: None,
         }
+    }
+
+    /// The stack's target groups are behind this load balancer (`Balancer::Alb("shop-alb")` shared with
+    /// another stack makes a canary next to its web tier; `Nlb`, `None`: no ALB metrics).
+    pub fn balancer(mut self, balancer: Balancer) -> Self {
+        self.balancer = Some(balancer);
+        self
     }
 
     /// The group also registers its instances with `arn`, another stack's target group.
@@ -213,6 +225,14 @@ impl FakeCloud {
             let mut target_group_arns: Vec<String> = (1..=spec.target_groups)
                 .map(|i| s.insert_target_group(&format!("{}-tg{i}", spec.group), interval, threshold, dereg))
                 .collect();
+            let balancer = match spec.balancer.clone().unwrap_or_else(|| Balancer::Alb(format!("{}-alb", spec.group))) {
+                Balancer::Alb(name) => Some(s.load_balancer("app", &name)),
+                Balancer::Nlb(name) => Some(s.load_balancer("net", &name)),
+                Balancer::None => None,
+            };
+            for arn in &target_group_arns {
+                s.target_groups.get_mut(arn).expect("just made").load_balancer = balancer.clone();
+            }
             for arn in &spec.shared_target_groups {
                 assert!(s.target_groups.contains_key(arn), "unknown target group {arn}");
                 target_group_arns.push(arn.clone());
@@ -276,6 +296,8 @@ impl FakeCloud {
                     warm: None,
                 },
             );
+            // Serving like this since long before the test began (the first record stands for all earlier time).
+            s.step_traffic(now);
             StackIds {
                 group: spec.group,
                 template_id,

@@ -23,12 +23,13 @@
 //! `faults`, `state` (the world holding them, clock, tick); then the behaviour, each module an
 //! `impl State` over the records: `ec2`/`instances`/`templates`, `elbv2` (target health),
 //! `autoscaling` (members, capacity), `launch` (what a group launches from), `hooks` (launch lifecycle
-//! hooks), `warm` (warm pools), `cloudwatch` (alarms), `refresh` (API and status machine) and
-//! `rollout` (batch replacement), `shapes` (group shapes' scenario controls, `adopt`'s calls); on top
+//! hooks), `warm` (warm pools), `cloudwatch` (alarms), `alb_metrics` (ALB traffic and its metrics),
+//! `refresh` (API and status machine) and `rollout` (batch replacement), `shapes` (group shapes' scenario controls, `adopt`'s calls); on top
 //! `fixtures`, `inspect`, `api` (the traits). Behaviour modules reach each other through `State`'s
 //! methods and import only downwards. One rule keeps quiet-tick skipping exact: code run by a tick
 //! asks about time only through `Wake::due` (see `State::advance`).
 
+mod alb_metrics;
 mod api;
 mod autoscaling;
 mod cloudwatch;
@@ -43,6 +44,7 @@ mod inspect;
 mod instances;
 mod launch;
 mod refresh;
+mod regions;
 mod resource_records;
 mod rollout;
 mod state;
@@ -62,18 +64,23 @@ use tokio::time::Instant;
 
 use crate::cloud::{CallLedger, Cloud};
 
+pub use alb_metrics::{Balancer, ERROR_RATE_TAG, LATENCY_TAG};
 pub use conventions::{ACCOUNT, REGION};
 pub use elbv2::HEALTH_TAG;
 pub use fixtures::{ImageSpec, StackIds, StackSpec};
 pub use group_records::{HookResult, PoolState};
 pub use hooks::LIFECYCLE_TAG;
 pub use resource_records::{Health, TemplateVersion};
+pub use regions::{FakeConnector, COPY_TAG};
 pub use timings::Timings;
 
 /// A cheaply clonable handle on one fake region; clones share the world and the call ledger.
 #[derive(Clone)]
 pub struct FakeCloud {
     state: Arc<Mutex<state::State>>,
+    /// This world's region, and the other regions' worlds (shared by every handle of the fake).
+    region: String,
+    worlds: Arc<Mutex<BTreeMap<String, Arc<Mutex<state::State>>>>>,
     calls: CallLedger,
     /// Real nanoseconds spent inside `with` (stepping the world and answering), shared by clones.
     inside_ns: Arc<AtomicU64>,
@@ -86,8 +93,11 @@ impl FakeCloud {
     }
 
     pub fn with_timings(timings: Timings) -> Self {
+        let state = Arc::new(Mutex::new(state::State::new(timings)));
         Self {
-            state: Arc::new(Mutex::new(state::State::new(timings))),
+            worlds: Arc::new(Mutex::new(BTreeMap::from([(REGION.to_string(), state.clone())]))),
+            state,
+            region: REGION.to_string(),
             calls: CallLedger::default(),
             inside_ns: Arc::default(),
         }
@@ -105,9 +115,10 @@ impl FakeCloud {
             ec2: api.clone(),
             autoscaling: api.clone(),
             elbv2: api.clone(),
-            cloudwatch: api,
+            cloudwatch: api.clone(),
+            copies: api,
             calls: self.calls.clone(),
-            clock: Arc::new(crate::cloud::TokioClock),
+            clock: Arc::new(FakeClock { start: self.state.lock().expect("fake cloud state poisoned").start }),
         }
     }
 
@@ -130,6 +141,26 @@ impl FakeCloud {
     /// what a benchmark subtracts to see the engine's own cost (examples/gate_calls.rs).
     pub fn time_inside(&self) -> Duration {
         Duration::from_nanos(self.inside_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// Tokio's timer (virtual under a paused test runtime), telling the time in the fake's calendar: the
+/// world starts at 2026-01-01T00:00:00Z and moves with virtual time, as its timestamps do.
+struct FakeClock {
+    start: Instant,
+}
+
+#[async_trait::async_trait]
+impl crate::cloud::Clock for FakeClock {
+    fn waiting(&self, _wait: &crate::cloud::Wait) {}
+
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::time::sleep(d).await;
+        true
+    }
+
+    fn wall_ms(&self) -> i64 {
+        state::EPOCH * 1000 + Instant::now().saturating_duration_since(self.start).as_millis() as i64
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct ImageRec {
     pub inherited: Option<Health>,
     /// `x86_64` unless a fixture says otherwise; an image made from an instance inherits its image's.
     pub architecture: String,
+    /// The KMS key its snapshot is encrypted with (a copy made with one), if any.
+    pub kms_key: Option<String>,
     /// Deregistration protection (without cooldown, the only kind the fake models): DeregisterImage is refused.
     pub protected: bool,
 }
@@ -107,6 +109,11 @@ pub(crate) struct TargetGroupRec {
     pub unhealthy_threshold: u32,
     pub deregistration_delay: Duration,
     pub targets: BTreeMap<String, TargetRec>,
+    /// The load balancer sending to it (an ALB's publishes metrics: `alb_metrics.rs`).
+    pub load_balancer: Option<String>,
+    pub requests_per_minute: f64,
+    /// The images of its serving targets, each time they changed (the first stands for all time before).
+    pub serving: Vec<(Instant, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +136,8 @@ pub(crate) struct HealthRules {
     pub instance_in_tg: BTreeMap<String, BTreeMap<String, Health>>,
     /// Image id → how its instances complete a launch lifecycle action (see `hooks.rs`).
     pub image_lifecycle: BTreeMap<String, (Duration, HookResult)>,
+    /// Image id → (5XX rate, mean response time) of the requests its instances answer (`alb_metrics.rs`).
+    pub image_traffic: BTreeMap<String, (f64, f64)>,
 }
 
 // CloudWatch alarms (`cloudwatch.rs`).

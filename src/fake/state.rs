@@ -15,7 +15,7 @@ use super::resource_records::{AlarmRec, HealthRules, ImageRec, InstanceRec, Snap
 use super::timings::Timings;
 
 /// Wall-clock time at `FakeCloud::new` (2026-01-01T00:00:00Z), so timestamps are the same in every run.
-const EPOCH: i64 = 1_767_225_600;
+pub(crate) const EPOCH: i64 = 1_767_225_600;
 
 pub(crate) struct State {
     pub start: Instant,
@@ -39,11 +39,17 @@ pub(crate) struct State {
     pub rules: HealthRules,
     /// CloudWatch alarms by name.
     pub alarms: BTreeMap<String, AlarmRec>,
+    /// Load balancer ARNs by name (`alb_metrics.rs`).
+    pub load_balancers: BTreeMap<String, String>,
     /// Lowest count of in-service instances healthy in all their target groups, per group, over all ticks.
     pub min_healthy_seen: BTreeMap<String, usize>,
     pub wake: Wake,
     /// Skip ticks in which nothing can change (see `advance`). Off only to prove that skipping changes nothing.
     pub fast_forward: bool,
+    /// CopyImage's ClientTokens → the copy they made.
+    pub copy_tokens: BTreeMap<String, String>,
+    /// (image or snapshot, account) pairs with a launch or create-volume permission.
+    pub shared: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The one way a tick asks about time. Besides answering `at <= t` it remembers the earliest instant still in
@@ -72,6 +78,8 @@ impl State {
             now,
             timings,
             seq: 0,
+            copy_tokens: BTreeMap::new(),
+            shared: std::collections::BTreeSet::new(),
             images: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             instances: BTreeMap::new(),
@@ -83,6 +91,7 @@ impl State {
             faults: Faults::default(),
             rules: HealthRules::default(),
             alarms: BTreeMap::new(),
+            load_balancers: BTreeMap::new(),
             min_healthy_seen: BTreeMap::new(),
             wake: Wake::default(),
             fast_forward: true,
@@ -160,6 +169,7 @@ impl State {
         self.step_group_capacity(t);
         self.step_warm_pools(t);
         self.record_capacity();
+        self.step_traffic(t);
     }
 
     /// A new id shaped like AWS's (`ami-0` + 16 hex digits). Deterministic, but scrambled so that nothing can
@@ -178,6 +188,11 @@ impl State {
             b >> 52,
             b & 0xffff_ffff_ffff
         )
+    }
+
+    /// Draws this world's ids from another sequence than the home region's (a region's name picks it).
+    pub fn skip_ids(&mut self, region: &str) {
+        self.seq = region.bytes().fold(1u64 << 40, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) << 8;
     }
 
     fn next_random(&mut self) -> u64 {

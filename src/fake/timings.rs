@@ -32,6 +32,9 @@ pub struct Timings {
     pub unhealthy_threshold: u32,
     /// Target-group deregistration delay: how long a leaving target stays `draining` (AWS default 300 s).
     pub deregistration_delay: Duration,
+    /// CopyImage: `pending` → `available` in the destination region (the local AWS's 300 s: AWS publishes
+    /// no figure; an 8 GiB copy takes minutes).
+    pub image_copy: Duration,
     /// Auto Scaling health-check grace period; also the instance warm-up when neither the refresh nor the group
     /// sets one (as AWS documents). Must exceed the `initial` time or healthy instances would look failed.
     pub health_check_grace: Duration,
@@ -45,6 +48,8 @@ pub struct Timings {
     pub new_instance_timeout: Duration,
     /// After a failed launch, Auto Scaling waits this long before trying again.
     pub launch_retry: Duration,
+    /// After a minute ends, until CloudWatch shows its ALB metrics (the emulator's default: 60 s).
+    pub metrics_delay: Duration,
 }
 
 impl Default for Timings {
@@ -62,11 +67,13 @@ impl Default for Timings {
             healthy_threshold: 3,
             unhealthy_threshold: 2,
             deregistration_delay: Duration::from_secs(30),
+            image_copy: Duration::from_secs(300),
             health_check_grace: Duration::from_secs(60),
             refresh_pending: Duration::from_secs(5),
             max_failed_replacements: 3,
             new_instance_timeout: Duration::from_secs(900),
             launch_retry: Duration::from_secs(10),
+            metrics_delay: Duration::from_secs(60),
         }
     }
 }

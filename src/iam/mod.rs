@@ -26,6 +26,8 @@ pub struct PolicyInput {
     pub groups: Vec<String>,
     /// `bake.iam_instance_profile`, if the build instance gets one.
     pub instance_profile: Option<String>,
+    /// The environments' deploy roles (`role_arn`): the caller assumes them.
+    pub roles: Vec<String>,
 }
 
 /// The policy document and the assumptions a human should check.
@@ -94,7 +96,7 @@ pub fn generate(input: &PolicyInput) -> Generated {
                 statements.push(statement("CreateImage", actions, res, Some(tagged)));
             }
             Scope::Tagging => {
-                let on_create = json!({ "StringEquals": { "ec2:CreateAction": ["RunInstances", "CreateImage"] } });
+                let on_create = json!({ "StringEquals": { "ec2:CreateAction": ["RunInstances", "CreateImage", "CopyImage"] } });
                 let res = vec![arns.ec2("instance"), arns.ec2("volume"), arns.ec2("image")];
                 statements.push(statement("TagOnCreate", actions, res, Some(on_create)));
                 let ours = json!({ "StringEquals": { request_tag(tags::PIPELINE): pipeline } });
@@ -126,6 +128,11 @@ pub fn generate(input: &PolicyInput) -> Generated {
             Scope::Groups => {
                 let groups = input.groups.iter().map(|g| arns.group(g)).collect();
                 statements.push(statement("Groups", actions, groups, None));
+            }
+            Scope::DeployRoles if input.roles.is_empty() => {}
+            Scope::DeployRoles => {
+                statements.push(statement("AssumeDeployRoles", actions, input.roles.clone(), None));
+                notes.push("each deploy role's trust policy must allow this role (or user) to assume it".into());
             }
         }
     }

@@ -9,6 +9,7 @@ fn input() -> PolicyInput {
         region: Some("eu-west-1".into()),
         groups: vec!["shop-staging".into(), "shop-prod".into()],
         instance_profile: None,
+        roles: vec![],
     }
 }
 
@@ -48,15 +49,131 @@ fn the_document_is_valid_iam_json() {
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), doc);
 }
 
+/// One authorisation AWS makes for a call: the action, one resource it touches, and the request's
+/// context keys (resource tags, request tags, `ec2:CreateAction`, `ec2:LaunchTemplate`).
+struct Request {
+    action: &'static str,
+    resource: String,
+    context: Vec<(&'static str, String)>,
+}
+
+const ACCOUNT: &str = "123456789012";
+const ROLE: &str = "arn:aws:iam::222222222222:role/bakeroll-deploy";
+
+fn ec2(resource: &str) -> String {
+    // Images and snapshots carry no account in their ARN.
+    let account = if resource.starts_with("image/") || resource.starts_with("snapshot/") { "" } else { ACCOUNT };
+    format!("arn:aws:ec2:eu-west-1:{account}:{resource}")
+}
+
+fn group(name: &str) -> String {
+    format!("arn:aws:autoscaling:eu-west-1:{ACCOUNT}:autoScalingGroup:5f6e7a1c-0000-4000-8000-000000000001:autoScalingGroupName/{name}")
+}
+
+fn req(action: &'static str, resource: String, context: &[(&'static str, &str)]) -> Request {
+    Request { action, resource, context: context.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+}
+
+/// The authorisations behind each call bakeroll makes for pipeline `pipeline` (the Service Authorization
+/// Reference's resource types and condition keys of each action), written per action name — not derived
+/// from the action table's scopes, which is what `generate` reads.
+fn calls_of(action: &'static str, pipeline: &str) -> Vec<Request> {
+    let ours = [("aws:ResourceTag/bakeroll:pipeline", pipeline)];
+    let build = [("aws:ResourceTag/bakeroll:role", "build-instance"), ("aws:ResourceTag/bakeroll:pipeline", pipeline)];
+    let launching = [("aws:RequestTag/bakeroll:role", "build-instance"), ("aws:RequestTag/bakeroll:pipeline", pipeline)];
+    let baking = [("aws:RequestTag/bakeroll:pipeline", pipeline)];
+    match action {
+        "ec2:GetConsoleOutput" | "ec2:TerminateInstances" => vec![req(action, ec2("instance/i-0b1"), &build)],
+        "ec2:RunInstances" => {
+            let mut v: Vec<Request> = ["instance/i-0new", "volume/vol-0new"].iter().map(|r| req(action, ec2(r), &launching)).collect();
+            for from in ["image/ami-0base", "subnet/subnet-0a", "security-group/sg-0a", "network-interface/eni-0new"] {
+                v.push(req(action, ec2(from), &launching));
+            }
+            // Auto Scaling's check when a group is pointed at a template version: may the caller launch with it?
+            v.push(req(action, ec2("instance/*"), &[("ec2:LaunchTemplate", &ec2("launch-template/lt-0a"))]));
+            v
+        }
+        "ec2:CreateImage" => ["instance/i-0b1", "image/ami-0new", "snapshot/snap-0new"].iter().map(|r| req(action, ec2(r), &baking)).collect(),
+        "ec2:CreateTags" => vec![
+            req(action, ec2("instance/i-0new"), &[("ec2:CreateAction", "RunInstances")]),
+            req(action, ec2("volume/vol-0new"), &[("ec2:CreateAction", "RunInstances")]),
+            req(action, ec2("image/ami-0new"), &[("ec2:CreateAction", "CreateImage")]),
+            req(action, ec2("image/ami-0copy"), &[("ec2:CreateAction", "CopyImage")]),
+            req(action, ec2("snapshot/snap-0new"), &baking),
+        ],
+        "ec2:DeregisterImage" | "ec2:ModifyImageAttribute" => vec![req(action, ec2("image/ami-0old"), &ours)],
+        "ec2:ModifySnapshotAttribute" => vec![req(action, ec2("snapshot/snap-0old"), &ours)],
+        // A copy: the source image (any), the new image and snapshot tagged with the pipeline as they are made.
+        "ec2:CopyImage" => vec![req(action, ec2("image/ami-0new"), &baking), req(action, ec2("snapshot/snap-0new"), &baking)],
+        "sts:AssumeRole" => vec![req(action, ROLE.into(), &[])],
+        "ec2:DeleteSnapshot" => vec![req(action, ec2("snapshot/snap-0old"), &ours)],
+        "ec2:CreateLaunchTemplateVersion" | "ec2:ModifyLaunchTemplate" | "ec2:CreateLaunchTemplate" | "ec2:DeleteLaunchTemplateVersions" => {
+            vec![req(action, ec2("launch-template/lt-0a"), &[])]
+        }
+        a if a.starts_with("autoscaling:") && !a.starts_with("autoscaling:Describe") => vec![req(action, group("shop-prod"), &[])],
+        a if a.contains(":Describe") || a == "cloudwatch:GetMetricData" => vec![req(action, "*".into(), &[])],
+        _ => vec![],
+    }
+}
+
+/// `*` and `?` wildcards, as IAM matches Action, Resource and ArnLike values.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.chars().next() {
+        None => text.is_empty(),
+        Some('*') => (0..=text.len()).filter(|i| text.is_char_boundary(*i)).any(|i| glob(&pattern[1..], &text[i..])),
+        Some(c) => text.chars().next().is_some_and(|t| (c == '?' || c == t) && glob(&pattern[c.len_utf8()..], &text[t.len_utf8()..])),
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().map_or_else(|| v.as_str().into_iter().collect(), |a| a.iter().filter_map(Value::as_str).collect())
+}
+
+/// Whether an identity policy of Allow statements allows `r` (IAM's evaluation for what we generate:
+/// Action, Resource, and every condition key present in the request with a matching value).
+fn allows(doc: &Value, r: &Request) -> bool {
+    doc["Statement"].as_array().unwrap().iter().any(|s| {
+        s["Effect"] == "Allow"
+            && strings(&s["Action"]).iter().any(|a| glob(a, r.action))
+            && strings(&s["Resource"]).iter().any(|p| glob(p, &r.resource))
+            && s.get("Condition").and_then(Value::as_object).into_iter().flatten().all(|(op, keys)| {
+                keys.as_object().unwrap().iter().all(|(key, want)| {
+                    r.context.iter().filter(|(k, _)| k == key).any(|(_, got)| {
+                        strings(want).iter().any(|w| if op == "ArnLike" { glob(w, got) } else { w == got })
+                    })
+                })
+            })
+    })
+}
+
 #[test]
-fn every_action_in_the_table_is_granted() {
-    let doc = generate(&input()).document;
-    let allowed = allowed_actions(&doc);
+fn every_call_bakeroll_makes_is_allowed_and_none_on_another_pipelines_resources() {
+    // With a deploy role, so that AssumeRole is granted too (without one it is left out).
+    let doc = generate(&PolicyInput { roles: vec![ROLE.into()], ..input() }).document;
+    assert_eq!(statement(&doc, "AssumeDeployRoles")["Resource"], json!([ROLE]));
+    assert!(!allowed_actions(&generate(&input()).document).contains(&"sts:AssumeRole".to_string()), "no role, no AssumeRole");
     for a in ALL {
-        assert!(allowed.iter().any(|x| x == a.name), "{} missing from {allowed:?}", a.name);
+        let calls = calls_of(a.name, "shop");
+        assert!(!calls.is_empty(), "{}: say above which resources and keys AWS authorises it on", a.name);
+        for r in &calls {
+            assert!(allows(&doc, r), "{} on {} with {:?} is refused by {doc:#}", r.action, r.resource, r.context);
+        }
+    }
+    // The same destructive calls on another pipeline's resources, or on a group of no environment: refused.
+    for action in ["ec2:TerminateInstances", "ec2:GetConsoleOutput", "ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
+        for r in calls_of(action, "other") {
+            assert!(!allows(&doc, &r), "{action} on {} of pipeline `other` is allowed", r.resource);
+        }
+    }
+    let launch_for_other = calls_of("ec2:RunInstances", "other").into_iter().find(|r| r.resource.contains("instance/i-")).unwrap();
+    assert!(!allows(&doc, &launch_for_other), "a build instance tagged for another pipeline may be launched");
+    let unowned = req("ec2:TerminateInstances", ec2("instance/i-0web"), &[("aws:ResourceTag/bakeroll:pipeline", "shop")]);
+    assert!(!allows(&doc, &unowned), "an instance of the pipeline that is no build instance may be terminated");
+    for action in ["autoscaling:StartInstanceRefresh", "autoscaling:UpdateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"] {
+        assert!(!allows(&doc, &req(action, group("billing-prod"), &[])), "{action} on a group of no environment is allowed");
     }
     // And nothing the code cannot call, apart from the documented dependent action.
-    for x in &allowed {
+    for x in &allowed_actions(&doc) {
         assert!(actions::lookup(x).is_some(), "{x} granted but never called");
     }
 }
@@ -73,7 +190,7 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
     let images = statement(&doc, "PipelineImages");
     assert_eq!(
         images["Action"],
-        json!(["ec2:DeregisterImage", "ec2:DeleteTags", "ec2:EnableImageDeregistrationProtection", "ec2:DisableImageDeregistrationProtection"])
+        json!(["ec2:DeregisterImage", "ec2:ModifyImageAttribute", "ec2:DeleteTags", "ec2:EnableImageDeregistrationProtection", "ec2:DisableImageDeregistrationProtection"])
     );
     assert_eq!(images["Resource"], json!(["arn:aws:ec2:eu-west-1::image/*"]));
     assert_eq!(images["Condition"]["StringEquals"]["aws:ResourceTag/bakeroll:pipeline"], "shop");
@@ -105,7 +222,7 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
 fn tags_are_created_only_while_creating_or_on_our_snapshots_and_images() {
     let doc = generate(&input()).document;
     let on_create = statement(&doc, "TagOnCreate");
-    assert_eq!(on_create["Condition"]["StringEquals"]["ec2:CreateAction"], json!(["RunInstances", "CreateImage"]));
+    assert_eq!(on_create["Condition"]["StringEquals"]["ec2:CreateAction"], json!(["RunInstances", "CreateImage", "CopyImage"]));
     let snaps = statement(&doc, "TagSnapshots");
     assert_eq!(snaps["Resource"], json!(["arn:aws:ec2:eu-west-1::snapshot/*"]));
     assert_eq!(snaps["Condition"]["StringEquals"]["aws:RequestTag/bakeroll:pipeline"], "shop");

@@ -52,7 +52,7 @@ async fn a_launch_configuration_group_is_adopted_field_by_field_without_replacin
     let (w, lc) = on_lc(settings());
     let before = ids(&w);
     // deploy refuses the group, naming it and the way forward.
-    let req = DeployRequest { env: "prod".into(), image_id: w.stack.image_id.clone(), commit: None, force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: w.stack.image_id.clone(), commit: None, force: false, targets: Default::default(), images: Default::default() };
     let err = deploy(&w.ctx, &w.env(), &req).await.1.unwrap_err();
     assert_eq!(err.exit_code(), exit::USAGE);
     assert!(err.to_string().contains("shop-web") && err.to_string().contains("bakeroll adopt"), "{err}");

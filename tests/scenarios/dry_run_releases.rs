@@ -55,7 +55,7 @@ async fn dry_run_rollback_of_a_refresh_in_flight_plans_rollback_instance_refresh
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
+        let req = DeployRequest { env: "prod".into(), image_id: b, commit: Some("bbbbbbb".into()), force: false, targets: Default::default(), images: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;

@@ -5,6 +5,7 @@ mod adopt;
 mod bake;
 mod deploy;
 mod lock;
+mod metrics;
 mod mixed;
 mod fleets;
 mod gate;
@@ -13,6 +14,7 @@ mod waves;
 mod plan;
 mod promote;
 mod dry_run_releases;
+mod regions;
 mod releases;
 mod resume;
 mod retention;
@@ -136,6 +138,7 @@ impl Drop for World {
             region: p.pipeline.region.clone(),
             groups: p.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
             instance_profile: p.pipeline.bake.iam_instance_profile.clone(),
+            roles: p.pipeline.environments.values().filter_map(|e| e.role_arn.clone()).collect(),
         };
         let allowed = bakeroll::iam::allowed_actions(&bakeroll::iam::generate(&input).document);
         for action in self.fake.calls().keys() {
@@ -146,7 +149,7 @@ impl Drop for World {
 
 /// The deploy most scenarios run: release `ami` of commit c1 to prod.
 pub fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() }
 }
 
 /// `request(ami)` deployed to completion.

@@ -41,7 +41,7 @@ fn mixed(own: Option<ImageSpec>) -> (World, Option<String>) {
 }
 
 async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), Error>) {
-    let req = DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() };
     deploy(&w.ctx, &w.env(), &req).await
 }
 
@@ -135,7 +135,7 @@ async fn a_refresh_ended_by_someone_else_is_rolled_back_with_the_previous_policy
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let watcher = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: None, force: false, targets: Default::default() };
+        let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: None, force: false, targets: Default::default(), images: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "InProgress").await;
@@ -179,7 +179,7 @@ async fn the_dry_run_of_a_mixed_group_plans_both_templates_and_the_whole_policy_
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: Some("c1".into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami, commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() };
     deploy(&ctx, &w.env(), &req).await.1.expect("planned");
     let writes: Vec<_> = plan.steps().into_iter().filter(|s| s.kind == StepKind::Write).collect();
     let versions: Vec<String> = writes
@@ -204,7 +204,7 @@ async fn a_stop_while_the_override_templates_version_is_created_deletes_both_new
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     w.fake.set_latency("ec2:CreateLaunchTemplateVersion", Duration::from_secs(10));
     let (ctx, env) = (w.ctx.clone(), w.env());
-    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some("c1".into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() };
     let deploying = tokio::spawn(async move { deploy(&ctx, &env, &req).await });
     // The policy's template got its version (10 s); the override's is being created.
     tokio::time::sleep(Duration::from_secs(15)).await;

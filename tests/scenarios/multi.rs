@@ -15,7 +15,7 @@ fn two_groups() -> crate::World {
 }
 
 fn request(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: None, force: false, targets: Default::default() }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: None, force: false, targets: Default::default(), images: Default::default() }
 }
 
 #[tokio::test(start_paused = true)]

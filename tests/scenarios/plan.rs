@@ -17,7 +17,7 @@ fn req(commit: &str) -> BakeRequest {
 }
 
 fn deploy_req(ami: &str) -> DeployRequest {
-    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default() }
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() }
 }
 
 /// What a dry run must leave exactly as it was.

@@ -53,7 +53,7 @@ fn env(w: &World, name: &str) -> EnvSettings {
 }
 
 async fn deploy_to(w: &World, name: &str, ami: &str, commit: &str, force: bool) -> (DeployReport, Result<(), Error>) {
-    let req = DeployRequest { env: name.into(), image_id: ami.into(), commit: Some(commit.into()), force, targets: Default::default() };
+    let req = DeployRequest { env: name.into(), image_id: ami.into(), commit: Some(commit.into()), force, targets: Default::default(), images: Default::default() };
     deploy(&w.ctx, &env(w, name), &req).await
 }
 
@@ -255,7 +255,7 @@ async fn a_dry_run_reports_the_guard_and_plans_the_mark_and_the_protection() {
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let req = DeployRequest { env: "production".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "production".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default(), images: Default::default() };
     let err = deploy(&ctx, &env(&w, "production"), &req).await.1.unwrap_err();
     assert_eq!(err.exit_code(), exit::USAGE, "a dry run refuses as the real run would: {err}");
 
@@ -273,7 +273,7 @@ async fn a_stopped_release_marks_nothing() {
     let w = two_envs();
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let (ctx, staging) = (w.ctx.clone(), env(&w, "staging"));
-    let req = DeployRequest { env: "staging".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "staging".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default(), images: Default::default() };
     let deploying = tokio::spawn(async move { deploy(&ctx, &staging, &req).await });
     w.until_refresh("shop-web", "InProgress").await;
     w.ctx.stop.request("SIGTERM");

@@ -30,7 +30,7 @@ pub async fn baked(w: &World, commit: &str, health: Health) -> String {
 /// Bakes (registers) and deploys a release; returns its AMI and the deploy's result.
 pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<(), Error>) {
     let ami = baked(w, commit, health).await;
-    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some(commit.into()), force: false, targets: Default::default() };
+    let req = DeployRequest { env: "prod".into(), image_id: ami.clone(), commit: Some(commit.into()), force: false, targets: Default::default(), images: Default::default() };
     let (_, result) = deploy(&w.ctx, &w.env(), &req).await;
     (ami, result)
 }
@@ -128,7 +128,7 @@ async fn rollback_during_bake_time_rolls_the_refresh_back() {
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
+        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default(), images: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     w.until_refresh("shop-web", "Baking").await;
@@ -202,7 +202,7 @@ async fn rollback_after_a_deploy_that_stopped_half_way_finishes_going_back_first
     let b = baked(&w, "bbbbbbb", Health::Healthy).await;
     let deploying = {
         let (ctx, env) = (w.ctx.clone(), w.env());
-        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default() };
+        let req = DeployRequest { env: "prod".into(), image_id: b.clone(), commit: Some("bbbbbbb".into()), force: false, targets: Default::default(), images: Default::default() };
         tokio::spawn(async move { deploy(&ctx, &env, &req).await })
     };
     // At the 50 % checkpoint someone cancels the refresh, and bakeroll cannot start its way back.

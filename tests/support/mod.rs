@@ -1,13 +1,17 @@
 //! Harness for end-to-end tests: a local AWS per test (scripts/local-aws with its own state dir and
-//! port, time scale 0.01), the real bakeroll binary run against it over HTTP, and an independent
-//! boto3 reader of the resulting state. The server is stopped when the harness is dropped.
+//! port, time scale 0.01), the real bakeroll binary run against it over HTTP with a scrubbed
+//! environment, and an independent boto3 reader of the resulting state (scripts/harness/read_state.py,
+//! kept running for the test's life). The server and the reader are stopped when the harness is dropped.
 
 #![allow(dead_code)]
 
 pub mod faultproxy;
+mod reader;
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -15,15 +19,39 @@ pub struct LocalAws {
     pub dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub repo: PathBuf,
+    reader: Mutex<Option<reader::Reader>>,
 }
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether a variable of the test process's environment is kept from what a test runs (bakeroll, the
+/// local AWS, the boto3 helpers): every `AWS_*` (credentials, profile, config files, retry settings: the
+/// local AWS's `export` lines set what a run needs), `CI` and `CI_*` / `GITLAB_*` (bakeroll reads the
+/// job's commit, id and URLs from them), `BAKEROLL_*` (settings of the binary: a test sets the ones it
+/// means), `LOCAL_AWS_*` but the shared virtualenv (server settings such as LOCAL_AWS_DENY), `RUST_LOG`.
+/// scripts/harness/local_aws.py `scrubbed` applies the same rule to the Python tools.
+pub fn scrubbed(name: &str) -> bool {
+    name != "LOCAL_AWS_VENV"
+        && (name == "CI"
+            || name == "RUST_LOG"
+            || ["AWS_", "CI_", "GITLAB_", "BAKEROLL_", "LOCAL_AWS_"].iter().any(|p| name.starts_with(p)))
+}
+
+/// Removes from `c`'s environment every variable `scrubbed` names (set them again afterwards as needed).
+pub fn scrub(c: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(scrubbed) {
+            c.env_remove(&name);
+        }
+    }
+    c
+}
+
 fn local_aws(dir: &Path) -> Command {
     let mut c = Command::new(repo().join("scripts/local-aws"));
-    c.env("LOCAL_AWS_DIR", dir).env("LOCAL_AWS_TIME_SCALE", "0.01");
+    scrub(&mut c).env("LOCAL_AWS_DIR", dir).env("LOCAL_AWS_TIME_SCALE", "0.01");
     c
 }
 
@@ -48,13 +76,15 @@ impl LocalAws {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<Vec<_>>();
         assert!(env.iter().any(|(k, _)| k == "AWS_ENDPOINT_URL"), "no endpoint in {env:?}");
-        Self { dir, env, repo: repo() }
+        Self { dir, env, repo: repo(), reader: Mutex::new(None) }
+    }
+
+    fn endpoint(&self) -> &str {
+        self.env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").map(|(_, v)| v.as_str()).expect("endpoint")
     }
 
     pub fn seed(&self) -> Value {
-        let out = local_aws(&self.dir).arg("seed").output().unwrap();
-        assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).unwrap()).unwrap()
+        self.seed_shapes(&[])
     }
 
     /// `seed` with `--shape` for each of `shapes` (launch-configuration, mixed-instances, warm-pool):
@@ -67,7 +97,15 @@ impl LocalAws {
         }
         let out = c.output().unwrap();
         assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).unwrap()).unwrap()
+        self.seed_json()
+    }
+
+    /// `seed` with other arguments (`--account 222222222222 --region ap-southeast-1`: the storefront stack
+    /// once more, in another account or region; seed.json's `stacks`).
+    pub fn seed_with(&self, args: &[&str]) -> Value {
+        let out = local_aws(&self.dir).arg("seed").args(args).output().unwrap();
+        assert!(out.status.success(), "seed {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.seed_json()
     }
 
     /// What `seed` wrote (seed.json), without seeding again.
@@ -75,17 +113,26 @@ impl LocalAws {
         serde_json::from_str(&std::fs::read_to_string(self.dir.join("seed.json")).expect("seeded")).unwrap()
     }
 
+    /// The real binary from the repo root against this local AWS, not yet run, in a scrubbed environment:
+    /// for tests that need another environment (CI set, no static keys, a terminal), which they set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
+        scrub(&mut c).current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     /// Runs the real binary from the repo root against this local AWS.
     pub fn bakeroll(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
-        c.current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
-        for var in ["CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"] {
-            c.env_remove(var);
-        }
-        let out = c.output().expect("run bakeroll");
+        let out = self.command(args).output().expect("run bakeroll");
         eprintln!("--- bakeroll {args:?} exit {:?}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
         self.assert_calls_in_policy(args, &out.stdout);
         out
+    }
+
+    /// Starts the real binary in the background (to kill it mid-way); stdout and stderr are discarded.
+    pub fn bakeroll_spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut c = self.command(args);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn bakeroll")
     }
 
     /// Every AWS action a run reports in its JSON summary's `api_calls` must be granted by what
@@ -94,12 +141,8 @@ impl LocalAws {
         let Ok(summary) = serde_json::from_slice::<Value>(stdout) else { return };
         let Some(calls) = summary["api_calls"].as_object() else { return };
         let pipeline = args.windows(2).find(|w| w[0] == "--pipeline").map_or("pipeline/bakeroll.toml", |w| w[1]);
-        let out = Command::new(env!("CARGO_BIN_EXE_bakeroll"))
-            .current_dir(&self.repo)
-            .args(["--pipeline", pipeline, "iam-policy"])
-            .env_remove("BAKEROLL_ENV")
-            .output()
-            .expect("run bakeroll iam-policy");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
+        let out = scrub(&mut c).current_dir(&self.repo).args(["--pipeline", pipeline, "iam-policy"]).output().expect("run bakeroll iam-policy");
         let policy: Value = serde_json::from_slice(&out.stdout).expect("iam-policy prints a JSON document");
         let allowed: Vec<&str> = policy["Statement"]
             .as_array()
@@ -113,9 +156,6 @@ impl LocalAws {
         }
     }
 
-    /// moto's whole state (`scripts/local-aws dump`), normalised for before/after comparisons: only
-    /// `elbv2.FakeHealthStatus` is dropped, because moto's dump lists every model object ever built and
-    /// each DescribeTargetHealth answer builds new ones — a read, not state.
     /// The state once the world has settled by itself (a build instance just terminated by a real bake
     /// is still `shutting-down` for a moment): two dumps in a row that agree. Any later difference is then
     /// the command's doing, not the clock's.
@@ -132,65 +172,42 @@ impl LocalAws {
         panic!("the local AWS never settled");
     }
 
+    /// moto's whole state (what `scripts/local-aws dump` prints: `GET /moto-api/data.json`, read here
+    /// straight from the server), normalised for before/after comparisons: only `elbv2.FakeHealthStatus`
+    /// is dropped, because moto's dump lists every model object ever built and each DescribeTargetHealth
+    /// answer builds new ones — a read, not state.
     pub fn dump(&self) -> Value {
-        let out = local_aws(&self.dir).arg("dump").output().expect("run scripts/local-aws dump");
-        assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut state: Value = serde_json::from_slice(&out.stdout).expect("dump is JSON");
+        let body = http_get(self.endpoint(), "/moto-api/data.json");
+        let mut state: Value = serde_json::from_slice(&body).expect("the dump is JSON");
         if let Some(elbv2) = state.get_mut("elbv2").and_then(Value::as_object_mut) {
             elbv2.remove("FakeHealthStatus");
         }
         state
     }
 
-    /// Starts the real binary in the background (to kill it mid-way); stdout and stderr are discarded.
-    pub fn bakeroll_spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
-        c.current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
-        for var in ["CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV"] {
-            c.env_remove(var);
-        }
-        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn bakeroll")
-    }
-
     pub fn python(&self) -> PathBuf {
         std::env::var_os("LOCAL_AWS_VENV").map(PathBuf::from).unwrap_or_else(|| self.repo.join(".local-aws/venv")).join("bin/python")
     }
 
-    /// The group's state, read with boto3 (an independent client).
+    /// A boto3 helper (`tests/support/<script>` with `args`) against this local AWS, in the virtualenv.
+    pub fn helper(&self, script: &str, args: &[&str]) -> Output {
+        let mut c = Command::new(self.python());
+        scrub(&mut c).arg(self.repo.join("tests/support").join(script)).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        c.output().expect("run a tests/support helper")
+    }
+
+    /// The group's state, read with boto3 (an independent client): scripts/harness/read_state.py, one
+    /// process kept for the test's life.
     pub fn inspect(&self, group: &str) -> Value {
-        let out = Command::new(self.python())
-            .arg(self.repo.join("tests/support/read_state.py"))
-            .arg(group)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "inspect failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for LocalAws {
-    fn drop(&mut self) {
-        let _ = local_aws(&self.dir).arg("down").output();
-        // Nothing left in TMPDIR — unless the test failed: then the server log is worth reading.
-        if std::thread::panicking() {
-            eprintln!("local AWS state kept for inspection: {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if reader.is_none() {
+            let mut c = Command::new(self.python());
+            scrub(&mut c).arg(self.repo.join("scripts/harness/read_state.py")).arg("--serve").envs(self.env.iter().map(|(k, v)| (k, v)));
+            *reader = Some(reader::Reader::start(c));
         }
-    }
-}
-
-impl LocalAws {
-    /// The real binary from the repo root against this local AWS, not yet run: for tests that need
-    /// another environment (CI set or not, no static keys, a terminal).
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
-        c.current_dir(&self.repo).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
-        for var in ["CI_COMMIT_SHA", "CI_JOB_ID", "BAKEROLL_ENV", "CI"] {
-            c.env_remove(var);
-        }
-        c
+        let answer = reader.as_mut().unwrap().read(group);
+        assert!(answer.get("error").is_none(), "inspect {group} failed: {}", answer["error"]);
+        answer
     }
 
     /// Validates JSON summaries against docs/summary.schema.json (python jsonschema, local AWS venv).
@@ -208,6 +225,35 @@ impl LocalAws {
     }
 }
 
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        if let Some(r) = self.reader.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            r.stop();
+        }
+        let _ = local_aws(&self.dir).arg("down").output();
+        // Nothing left in TMPDIR — unless the test failed: then the server log is worth reading
+        // (scripts/test moves what failed tests kept out of TMPDIR and says where).
+        if std::thread::panicking() {
+            eprintln!("local AWS state kept for inspection: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `GET path` of a local server (`endpoint` = http://127.0.0.1:PORT): the body of a 200 answer.
+fn http_get(endpoint: &str, path: &str) -> Vec<u8> {
+    let addr = endpoint.strip_prefix("http://").expect("an http:// endpoint");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the local AWS");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]);
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    answer.split_off(split + 4)
+}
+
 /// A test that cannot run here says so where the user sees it: in CI (`CI` set, where `.ci/run` installed
 /// every tool) it fails; elsewhere it is written to `$BAKEROLL_SKIPPED` (scripts/test lists that file in
 /// its final summary) and to stderr.
@@ -216,7 +262,6 @@ pub fn skip(test: &str, why: &str) {
     assert!(!ci, "{test} cannot run in CI: {why}");
     eprintln!("SKIPPED {test}: {why}");
     if let Some(path) = std::env::var_os("BAKEROLL_SKIPPED") {
-        use std::io::Write as _;
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
             let _ = writeln!(f, "{test}: {why}");
         }
@@ -235,6 +280,23 @@ pub fn assert_fleet_on(state: &Value, image: &str) {
             assert_eq!(targets[i["id"].as_str().unwrap()], "healthy", "{} in {tg}: {state}", i["id"]);
         }
     }
+}
+
+/// The leak judge of the Rust tests (scripts/reliability/verdict.py `leaks` is the Python tools'): nothing
+/// bakeroll made is left unaccounted for in `state` (`inspect`'s answer): every build instance is going,
+/// every launch-template version it marked was rolled out by some refresh, and the deploy lock is released.
+pub fn assert_nothing_left(state: &Value) {
+    for b in state["build_instances"].as_array().unwrap() {
+        assert!(matches!(b["state"].as_str(), Some("shutting-down" | "terminated")), "build instance left: {state}");
+    }
+    let rolled: Vec<String> =
+        state["refreshes"].as_array().unwrap().iter().filter_map(|r| r["desired_version"].as_str().map(str::to_string)).collect();
+    for v in state["lt_versions"].as_array().unwrap() {
+        if v["description"].as_str().is_some_and(|d| d.starts_with("bakeroll:release")) {
+            assert!(rolled.contains(&v["number"].to_string()), "version {} never rolled out: {state}", v["number"]);
+        }
+    }
+    assert!(state["group_tags"].get("bakeroll:lock").is_none(), "deploy lock left behind: {state}");
 }
 
 /// Names of the top-level sections that differ, to make a failed comparison readable.

@@ -1,8 +1,10 @@
 """Fixtures: a real local-aws server per test module, started and stopped through
-`scripts/local-aws` with a temporary LOCAL_AWS_DIR, and boto3 clients pointed at it.
+`scripts/local-aws` (scripts/harness/local_aws.py) with a temporary LOCAL_AWS_DIR, and boto3 clients
+pointed at it.
 
 Tests reset the server's state (POST /moto-api/reset) instead of restarting it, except where they
-need different server settings (their own `Server`).
+need different server settings (their own `Server`). Modules run in parallel (pytest-xdist, one
+module per worker at a time: `--dist loadfile`), each on its own server.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -25,42 +26,32 @@ LOCAL_AWS = SCRIPTS / "local-aws"
 sys.path.insert(0, str(SCRIPTS))
 
 from emulator import seed as seed_module  # noqa: E402
+from harness.local_aws import LocalAws  # noqa: E402
 
 
-class Server:
-    """One local-aws server in its own state dir."""
+class Server(LocalAws):
+    """One local-aws server in its own temporary state dir (removed by `down`), at time scale `scale`
+    (default 0.005: one AWS second lasts 5 ms), with server settings as keyword arguments."""
 
     def __init__(self, scale: float = 0.005, **env: str):
-        self.dir = Path(tempfile.mkdtemp(prefix="local-aws-test-"))
-        self.scale = scale
-        self.env = dict(os.environ, LOCAL_AWS_DIR=str(self.dir), LOCAL_AWS_TIME_SCALE=str(scale), **env)
-        self.env.pop("AWS_PROFILE", None)
-        self.endpoint = ""
+        super().__init__(Path(tempfile.mkdtemp(prefix="local-aws-test-")), scale, settings=env)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([str(LOCAL_AWS), *args], env=self.env, capture_output=True, text=True, check=check)
-
-    def up(self) -> "Server":
-        out = self.run("up").stdout
-        for line in out.splitlines():
-            if line.startswith("export AWS_ENDPOINT_URL="):
-                self.endpoint = line.split("=", 1)[1]
-        assert self.endpoint, out
-        return self
+        out = self.cli(*args, check=False)
+        if check:
+            out.check_returncode()
+        return out
 
     def down(self) -> None:
-        self.run("down", check=False)
+        super().down()
         shutil.rmtree(self.dir, ignore_errors=True)  # tests leave nothing behind in TMPDIR
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    def reset(self) -> None:
-        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=30).read()
-
     def seed(self, *args: str) -> dict:
+        """In this process (boto3 is loaded already), not through `scripts/local-aws seed`."""
         assert seed_module.main(list(args), self.endpoint, self.dir) == 0
         return json.loads((self.dir / "seed.json").read_text())
 
@@ -73,10 +64,27 @@ class Server:
 def server(request):
     # A module may set TIME_SCALE (default 0.005: one AWS second lasts 5 ms).
     srv = Server(scale=getattr(request.module, "TIME_SCALE", 0.005)).up()
+    failed_before = request.session.testsfailed
     try:
         yield srv
     finally:
+        if request.session.testsfailed > failed_before:
+            keep_log(srv, request.module.__name__.rsplit(".", 1)[-1])
         srv.down()
+
+
+def keep_log(srv: Server, name: str) -> None:
+    """A test of the module failed: its server's log goes to $BAKEROLL_TEST_LOGS (scripts/test keeps that
+    directory under target/test-logs/), or stays where it is, said on stderr, when that is not set."""
+    log = srv.dir / "server.log"
+    dest = os.environ.get("BAKEROLL_TEST_LOGS")
+    if dest and log.exists():
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, Path(dest) / f"{name}-server.log")
+    elif log.exists():
+        kept = Path(tempfile.gettempdir()) / f"{name}-server.log"
+        shutil.copy(log, kept)
+        print(f"server log of {name} kept in {kept}", file=sys.stderr)
 
 
 @pytest.fixture

@@ -94,9 +94,15 @@ def test_network_load_balancers_and_target_groups_in_no_load_balancer_publish_no
     ec2, elbv2, cw = fresh.client("ec2"), fresh.client("elbv2"), fresh.client("cloudwatch")
     vpc, subnets = h.network(ec2)
     nlb, nlb_tg = h.balanced_group(elbv2, vpc, subnets, "tcp", kind="network")
+    # AWS writes the type into the ARN (moto named every load balancer app/): clients tell an NLB by it.
+    assert ":loadbalancer/net/tcp-lb/" in nlb, nlb
+    assert elbv2.describe_load_balancers(LoadBalancerArns=[nlb])["LoadBalancers"][0]["Type"] == "network"
+    assert elbv2.describe_target_groups(TargetGroupArns=[nlb_tg])["TargetGroups"][0]["LoadBalancerArns"] == [nlb]
+    assert ":listener/net/tcp-lb/" in elbv2.describe_listeners(LoadBalancerArn=nlb)["Listeners"][0]["ListenerArn"]
     alone = elbv2.create_target_group(Name="alone", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0][
         "TargetGroupArn"]
     alb, alb_tg = h.balanced_group(elbv2, vpc, subnets, "web")
+    assert ":loadbalancer/app/web-lb/" in alb, alb
     ami = h.base_ami(ec2)
     for tg in (nlb_tg, alone, alb_tg):
         h.launch(ec2, elbv2, ami, subnets[0], tg)

@@ -51,6 +51,8 @@ pub(super) fn image(action: &str, i: &sdk::Image) -> CloudResult<Image> {
         // The message is what an operator can act on ("Client.InternalError: ..."); the code is the fallback.
         state_reason: i.state_reason().and_then(|r| r.message().or(r.code())).map(str::to_string),
         architecture: i.architecture().map(|a| a.as_str().to_string()),
+        owner: i.owner_id().map(str::to_string),
+        encrypted: i.block_device_mappings().iter().any(|m| m.ebs().and_then(|e| e.encrypted()).unwrap_or(false)),
         protection: Protection::parse(i.deregistration_protection()),
     })
 }

@@ -205,6 +205,8 @@ impl Ec2Api for DryRunApi {
             snapshot_ids: vec![snap.clone()],
             state_reason: None,
             architecture: None,
+            owner: None,
+            encrypted: false,
             protection: Protection::Disabled,
         };
         self.dry.with_world(|w| w.images.push(image));

@@ -1,5 +1,5 @@
-//! `DryRunApi` for Auto Scaling, ELBv2 and CloudWatch: group, refresh, target-health and alarm reads pass
-//! through; the writes (pin, start, cancel, roll back a refresh) are only recorded, unverified because
+//! `DryRunApi` for Auto Scaling, ELBv2 and CloudWatch: group, refresh, target-health, target-group, alarm
+//! and metric reads pass through; the writes (pin, start, cancel, roll back a refresh) are only recorded, unverified because
 //! Auto Scaling has no DryRun.
 
 use async_trait::async_trait;
@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 use super::ec2::{args, effect, split_planned, DryRunApi};
 use super::{planned_id, Change};
 use crate::cloud::actions;
+use std::collections::BTreeMap;
+
 use crate::cloud::{AutoScalingApi, CloudResult, CloudWatchApi, Elbv2Api};
+use crate::core::health::tg_name;
+use crate::core::metrics::{MetricRequest, Series};
 use crate::core::model::*;
 
 #[async_trait]
@@ -145,6 +149,11 @@ impl Elbv2Api for DryRunApi {
         let a = args(&[("target_group_arn", json!(target_group_arn))]);
         self.read(&actions::DESCRIBE_TARGET_HEALTH, a, self.real.elbv2.target_health(target_group_arn)).await
     }
+
+    async fn target_group_balancers(&self, target_group_arns: &[String]) -> CloudResult<BTreeMap<String, Vec<String>>> {
+        let a = args(&[("target_group_arns", json!(target_group_arns))]);
+        self.read(&actions::DESCRIBE_TARGET_GROUPS, a, self.real.elbv2.target_group_balancers(target_group_arns)).await
+    }
 }
 
 #[async_trait]
@@ -152,5 +161,11 @@ impl CloudWatchApi for DryRunApi {
     async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<Alarm>> {
         let a = args(&[("alarm_names", json!(names))]);
         self.read(&actions::DESCRIBE_ALARMS, a, self.real.cloudwatch.describe_alarms(names)).await
+    }
+
+    async fn metric_data(&self, req: &MetricRequest) -> CloudResult<Vec<Series>> {
+        let tgs: std::collections::BTreeSet<&str> = req.series.iter().map(|s| tg_name(&s.target_group)).collect();
+        let a = args(&[("target_groups", json!(tgs)), ("series", json!(req.series.len())), ("start_ms", json!(req.start_ms)), ("end_ms", json!(req.end_ms))]);
+        self.read(&actions::GET_METRIC_DATA, a, self.real.cloudwatch.metric_data(req)).await
     }
 }

@@ -9,6 +9,7 @@
 //! the next launch-template version number), and what it deleted or terminated reads as gone. The
 //! word "plan" in the JSON summary (`plan` key) and `bakeroll plan` is this recording.
 
+mod copies;
 mod ec2;
 mod groups;
 
@@ -156,6 +157,8 @@ struct Inner {
     waves: std::collections::BTreeMap<String, usize>,
     denials: Vec<Denial>,
     world: Planned,
+    /// The wrapped cloud's clock: a dry run does not wait, but still tells the time as it does.
+    real_clock: Option<Arc<dyn Clock>>,
 }
 
 /// A cheaply clonable handle on one dry run's recording.
@@ -172,11 +175,13 @@ impl DryRun {
     /// DryRun requests actually sent.
     pub fn wrap(&self, real: Cloud) -> Cloud {
         let api = Arc::new(ec2::DryRunApi { real: real.clone(), dry: self.clone() });
+        self.lock().real_clock = Some(real.clock.clone());
         Cloud {
             ec2: api.clone(),
             autoscaling: api.clone(),
             elbv2: api.clone(),
-            cloudwatch: api,
+            cloudwatch: api.clone(),
+            copies: api,
             calls: real.calls,
             clock: Arc::new(self.clone()),
         }
@@ -321,6 +326,11 @@ impl Clock for DryRun {
 
     async fn sleep(&self, _d: Duration) -> bool {
         false
+    }
+
+    fn wall_ms(&self) -> i64 {
+        let real = self.lock().real_clock.clone();
+        real.map_or_else(|| crate::cloud::TokioClock.wall_ms(), |c| c.wall_ms())
     }
 }
 

@@ -97,6 +97,7 @@ fn names_the_evidence_that_convicted_the_release_and_instances_waiting_on_a_hook
         target_group: tg.into(),
         reason: Some("Target.ResponseCodeMismatch".into()),
         at_secs,
+        metric: None,
     };
     let failure = HealthFailure::Unhealthy {
         instance: "i-new1".into(),

@@ -72,9 +72,13 @@ pub struct RollbackDecision {
 pub async fn decide(ctx: &Ctx, env: &EnvSettings, spec: &TargetSpec, target: &str, force: bool) -> Result<RollbackDecision> {
     let images = promote::pipeline_images(ctx).await?;
     let mut groups = Vec::new();
-    for name in env.group_names() {
-        let state = require_group(ctx, &env.name, &name).await?;
-        groups.push(decide_group(ctx, &state, spec, target, &images, force).await?);
+    for scope in env.group_names() {
+        let settings = env.group(&scope);
+        let ctx = &ctx.place(settings.region.as_deref());
+        let state = require_group(ctx, &env.name, &settings.name).await?;
+        let mut decision = decide_group(ctx, &state, spec, target, &images, force).await?;
+        decision.group = scope;
+        groups.push(decision);
     }
     Ok(RollbackDecision { env: env.name.clone(), target: target.to_string(), groups })
 }

@@ -127,7 +127,7 @@ async fn move_to_target(ctx: &Ctx, env: &EnvSettings, decision: &RollbackDecisio
         })
         .collect();
     let first = targets.values().next().cloned().expect("a group to move");
-    let req = DeployRequest { env: env.name.clone(), image_id: first.image_id, commit: first.commit, force: true, targets };
+    let req = DeployRequest { env: env.name.clone(), image_id: first.image_id, commit: first.commit, force: true, targets, images: BTreeMap::new() };
     let (report, result) = deploy::release(ctx, &reversed, &req, prepared, None).await;
     (report.groups, result)
 }
@@ -163,7 +163,7 @@ impl Job for RestoreJob<'_> {
             let status = RefreshStatus::parse(&inflight.status);
             let rollout = Rollout::undo(settings.rollout, old, new, inflight.refresh_id.clone(), &status);
             ctx.ledger.refresh_started(group, &inflight.refresh_id, RefreshKind::Back);
-            let lane = Lane::new(group, &g.template_id, &settings, vec![], g.warm_pool, rollout, RefreshKind::Back);
+            let lane = Lane::new(group, &settings, &g.template_id, vec![], g.warm_pool, rollout, RefreshKind::Back);
             out.push((group.clone(), Started::Lane(Box::new(lane))));
         }
         out
@@ -174,18 +174,18 @@ impl Job for RestoreJob<'_> {
     }
 
     async fn ended(&mut self, ctx: &Ctx, lane: Lane, outcome: Option<Outcome>) -> GroupEnd {
-        let g = &self.decisions[&lane.group];
+        let g = &self.decisions[&lane.scope];
         let inflight = g.undo.as_ref().expect("a group with a refresh in flight");
         let mut ids = vec![inflight.refresh_id.clone()];
         ids.extend(lane.rollout.refresh_ids.iter().filter(|id| **id != inflight.refresh_id).cloned());
         let end = match &outcome {
             Some(Outcome::Failed { .. }) => GroupEnd::Unverified,
             _ => {
-                ctx.events.info(&lane.group, format!("back on {}, verified healthy", g.from.describe()));
+                ctx.events.info(&lane.scope, format!("back on {}, verified healthy", g.from.describe()));
                 GroupEnd::Restored
             }
         };
-        self.undone.insert(lane.group.clone(), Undone { outcome, refresh_ids: ids });
+        self.undone.insert(lane.scope.clone(), Undone { outcome, refresh_ids: ids });
         end
     }
 }

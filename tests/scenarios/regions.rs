@@ -1,0 +1,175 @@
+//! One release in three regions of the fake cloud (sibling worlds on one virtual clock), deployed through
+//! another account's role: the image copied to the other regions at once before any group changes, a copy
+//! an earlier attempt made reused, every copy and its snapshots tagged with provenance and shared with the
+//! deploy account, the regions rolled out one after another, and a release rejected in the last region
+//! rolled back in every region, latest first.
+
+use std::collections::BTreeMap;
+
+use bakeroll::core::model::ImageFilter;
+use bakeroll::core::release::{GroupState, Verdict};
+use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
+use bakeroll::engine::places;
+use bakeroll::error::{exit, Error};
+use bakeroll::fake::{FakeCloud, FakeConnector, ImageSpec, StackSpec};
+
+use crate::{world_of, World};
+
+const PIPELINE: &str = r#"
+region = "us-east-1"
+[bake]
+base_ami_filter = { owners = ["amazon"], name = "al2023-ami-*-x86_64" }
+ami_name = "shop-{commit}"
+[environments.prod]
+auto_scaling_groups = ["shop-web"]
+regions = ["us-east-1", "ap-south-1", "eu-west-1"]
+role_arn = "arn:aws:iam::222222222222:role/bakeroll-deploy"
+instance_warmup = "60s"
+poll_interval = "5s"
+health_grace = "5m"
+timeout = "60m"
+"#;
+
+const OTHERS: [&str; 2] = ["ap-south-1", "eu-west-1"];
+
+/// shop-web in every region (3 instances, on the same base image name), the places connected.
+async fn world() -> World {
+    let w = world_of(PIPELINE, StackSpec::new("shop-web"));
+    for r in OTHERS {
+        let there = w.fake.region(r);
+        there.add_image(ImageSpec::amazon_linux());
+        there.add_stack(StackSpec::new("shop-web"));
+    }
+    let env = w.env();
+    let places = places::connect(&FakeConnector(w.fake.clone()), &env.placement, &w.ctx.cloud).await.expect("connected");
+    w.ctx.places.set(places);
+    w
+}
+
+fn request(ami: &str) -> DeployRequest {
+    DeployRequest { env: "prod".into(), image_id: ami.into(), commit: Some("c1".into()), force: false, targets: Default::default(), images: Default::default() }
+}
+
+/// The release's images in `region` (its copy there), by name.
+async fn copies_in(fake: &FakeCloud, region: &str) -> Vec<bakeroll::core::model::Image> {
+    let filter = ImageFilter { owners: vec!["self".into()], name: Some("shop-c1".into()), ..Default::default() };
+    fake.region(region).cloud().ec2.find_images(&filter).await.expect("described")
+}
+
+fn groups(report: &DeployReport) -> BTreeMap<String, Option<GroupState>> {
+    report.groups.iter().map(|g| (g.group.clone(), g.state)).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_release_is_copied_to_every_region_at_once_and_deployed_region_by_region() {
+    let w = world().await;
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1").tag("app", "shop"));
+    let (report, result) = deploy(&w.ctx, &w.env(), &request(&ami)).await;
+    result.expect("deployed in every region");
+    assert_eq!(report.verdict, Some(Verdict::Done));
+    assert_eq!(w.calls("ec2:CopyImage"), 2, "one copy per other region");
+    let mut created = Vec::new();
+    for r in OTHERS {
+        let copies = copies_in(&w.fake, r).await;
+        assert_eq!(copies.len(), 1, "{r}: {copies:?}");
+        let copy = &copies[0];
+        assert_eq!(copy.tags.get("bakeroll:source-ami"), Some(&ami), "{r}");
+        assert_eq!(copy.tags.get("bakeroll:source-region").map(String::as_str), Some("us-east-1"));
+        assert_eq!(copy.tags.get("app").map(String::as_str), Some("shop"), "the source's own tags follow the copy");
+        assert!(w.fake.region(r).is_shared(&copy.id, "222222222222"), "{r}: shared with the deploy account");
+        assert!(copy.snapshot_ids.iter().all(|s| w.fake.region(r).is_shared(s, "222222222222")), "{r}: snapshots shared");
+        assert_eq!(w.fake.region(r).in_service_images("shop-web"), vec![copy.id.clone(); 3], "{r}: the group runs its region's copy");
+        assert_eq!(report.images.get(r), Some(&copy.id));
+        created.push(copy.creation_date.clone());
+    }
+    assert_eq!(created[0], created[1], "both copies started together");
+    assert!(w.fake.is_shared(&ami, "222222222222"), "the bake region's image is shared too");
+    // Region by region: each region's refresh starts after the previous region's ended.
+    let span = |r: &str| {
+        let f = if r == "us-east-1" { w.fake.clone() } else { w.fake.region(r) };
+        let refresh = f.refreshes("shop-web").into_iter().next().expect("a refresh");
+        (refresh.start_time.unwrap(), refresh.end_time.unwrap())
+    };
+    let (home, south, west) = (span("us-east-1"), span("ap-south-1"), span("eu-west-1"));
+    assert!(south.0 >= home.1 && west.0 >= south.1, "{home:?} {south:?} {west:?}");
+    let names: Vec<&str> = report.groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, ["shop-web@us-east-1", "shop-web@ap-south-1", "shop-web@eu-west-1"]);
+    assert!(report.groups.iter().all(|g| g.account.as_deref() == Some("222222222222")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_an_earlier_attempt_made_is_reused_not_made_again() {
+    let w = world().await;
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1"));
+    // The first attempt's CopyImage to one region is carried out but its answer is lost: that run fails.
+    w.fake.region("ap-south-1").lose_next_answer("ec2:CopyImage");
+    let (_, first) = deploy(&w.ctx, &w.env(), &request(&ami)).await;
+    let err = first.unwrap_err();
+    assert_eq!(err.exit_code(), exit::AWS_ERROR, "{err}");
+    assert!(w.fake.refreshes("shop-web").is_empty(), "no group changed before every copy was there");
+    // The re-run finds that copy by its name and provenance and makes no second one.
+    let copy_calls = w.calls("ec2:CopyImage");
+    let (_, again) = deploy(&w.ctx, &w.env(), &request(&ami)).await;
+    again.expect("deployed");
+    assert_eq!(w.calls("ec2:CopyImage"), copy_calls, "both copies reused");
+    for r in OTHERS {
+        assert_eq!(copies_in(&w.fake, r).await.len(), 1, "{r}: one copy");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_copy_is_cleaned_up_and_nothing_is_deployed() {
+    let w = world().await;
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1").tag("local-aws:copy", "fail"));
+    let (report, result) = deploy(&w.ctx, &w.env(), &request(&ami)).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::BAKE_FAILED, "the image could not be made available where it is needed: {err}");
+    assert!(err.to_string().contains("failed"), "{err}");
+    assert!(err.state().unwrap().contains("deregistered"), "{:?}", err.state());
+    for r in OTHERS {
+        assert!(copies_in(&w.fake, r).await.is_empty(), "{r}: the failed copy is gone");
+    }
+    assert!(report.verdict.is_none() && w.fake.refreshes("shop-web").is_empty(), "nothing deployed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_release_the_last_region_rejects_goes_back_everywhere_latest_first() {
+    let w = world().await;
+    let old = w.stack.image_id.clone();
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1"));
+    let west_tg = w.fake.region("eu-west-1").group("shop-web").unwrap().target_group_arns[0].clone();
+    let (report, result) = {
+        // Only the last region rejects the release: its target group fails the copy there, marked as soon
+        // as the copy appears (its id is not known before).
+        let watcher = tokio::spawn({
+            let fake = w.fake.region("eu-west-1");
+            async move {
+                for _ in 0..3600 {
+                    if let Some(copy) = fake.cloud().ec2.find_images(&ImageFilter { owners: vec!["self".into()], name: Some("shop-c1".into()), ..Default::default() }).await.ok().and_then(|v| v.into_iter().next()) {
+                        fake.set_image_health_in(&copy.id, &west_tg, bakeroll::fake::Health::Unhealthy);
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                panic!("no copy of the release ever appeared in eu-west-1");
+            }
+        });
+        let out = deploy(&w.ctx, &w.env(), &request(&ami)).await;
+        watcher.await.unwrap();
+        out
+    };
+    let err: Error = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::ROLLED_BACK, "{err}");
+    assert!(groups(&report).values().all(|s| *s == Some(GroupState::Restored)), "{:?}", groups(&report));
+    assert_eq!(w.fake.in_service_images("shop-web"), vec![old; 3], "us-east-1 back");
+    for r in OTHERS {
+        let there = w.fake.region(r);
+        let copies = copies_in(&w.fake, r).await;
+        let running = there.in_service_images("shop-web");
+        assert!(running.len() == 3 && running.iter().all(|i| !copies.iter().any(|c| &c.id == i)), "{r} back: {running:?}");
+    }
+    // Latest first: ap-south-1's refresh back starts after eu-west-1's rollback ended; us-east-1's after that.
+    let back = |f: &FakeCloud| f.refreshes("shop-web").into_iter().next().map(|r| (r.start_time.unwrap(), r.end_time.unwrap())).unwrap();
+    let (home, south, west) = (back(&w.fake), back(&w.fake.region("ap-south-1")), back(&w.fake.region("eu-west-1")));
+    assert!(south.0 >= west.1 && home.0 >= south.1, "home {home:?} south {south:?} west {west:?}");
+}
