@@ -133,7 +133,7 @@ async fn ship(n: u32, min: u32, max: u32, offset: u64) -> serde_json::Value {
     let baked = bake(&ctx, &req).await.expect("bake succeeds");
     let deploy_start = Instant::now();
     let req = DeployRequest { env: env.name.clone(), image_id: baked.ami_id.clone(), commit: Some(commit), force: false, targets: Default::default(), images: Default::default() };
-    let (_, result) = release(&ctx, &env, &req, prepared).await;
+    let (_, result) = release(&ctx, &env, &req, prepared, None).await;
     result.expect("a healthy release deploys");
     let end = Instant::now();
     held.release(&ctx).await;

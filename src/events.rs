@@ -38,6 +38,13 @@ pub enum Stage {
     Deregister,
     Snapshot,
     Terminate,
+    // promotion and revocation
+    /// The promotion guard: may this image go to this environment?
+    Promote,
+    /// The release's mark on its image, and deregistration protection of what a rollback would need.
+    Mark,
+    /// `bakeroll revoke`: the revocation written or removed.
+    Revoke,
 }
 
 impl Stage {
@@ -63,6 +70,9 @@ impl Stage {
             Self::Deregister => "deregister",
             Self::Snapshot => "snapshot",
             Self::Terminate => "terminate",
+            Self::Promote => "promote",
+            Self::Mark => "mark",
+            Self::Revoke => "revoke",
         }
     }
 }

@@ -46,5 +46,6 @@ async fn run(cli: Cli) -> Finished {
         Command::Gc(args) => cli::gc::run(&cli.global, args).await,
         Command::Init(args) => cli::init::run(&cli.global, args).await,
         Command::Adopt(args) => cli::adopt::run(&cli.global, args).await,
+        Command::Revoke(args) => cli::revoke::run(&cli.global, args).await,
     }
 }

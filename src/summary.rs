@@ -13,6 +13,7 @@ use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
 use crate::engine::releases::{GroupHistory, GroupStatus};
 use crate::engine::retention::{Executed, Unreferenced};
+use crate::engine::revoke::Revoked;
 use crate::engine::rollback::{GroupResult, RollbackDecision};
 
 pub const SCHEMA: &str = "bakeroll.summary/v1";
@@ -142,6 +143,14 @@ pub enum Details {
     },
     Adopt {
         groups: Vec<AdoptReport>,
+    },
+    Revoke {
+        /// RELEASE as given.
+        target: String,
+        /// `--restore` was asked.
+        restored: bool,
+        /// `{ ami, commit, revoked, was, marks }`.
+        revoke: Revoked,
     },
 }
 

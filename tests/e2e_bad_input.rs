@@ -112,7 +112,17 @@ const LOAD_TIME: &[Case] = &[
     case("unwritable --events", Cli, Local(&[]), &["--pipeline", "{pipeline}", "--events", "/nonexistent/dir/e.ndjson", "ship", "--commit", "badin01"], 2, "--events /nonexistent/dir/e.ndjson", "cannot write"),
     case("gc --older-than not a duration", Cli, Local(&[]), &["--pipeline", "{pipeline}", "gc", "--older-than", "soon"], 2, "--older-than", "2h"),
     case("unknown command", Cli, Local(&[]), &["--pipeline", "{pipeline}", "shipit"], 2, "shipit", "ship"),
+    case("requires_verified_in an unknown environment", Pipeline, Local(&[("local", "requires_verified_in", Some("[\"staging\"]"))]), SHIP, 2, "environments.local.requires_verified_in", "not an environment of this file (defined: local)"),
+    case("requires_verified_in itself", Pipeline, Local(&[("local", "requires_verified_in", Some("[\"local\"]"))]), SHIP, 2, "environments.local.requires_verified_in", "cannot require its own verification"),
+    case("requires_verified_in in a cycle", Pipeline, Text(PROMOTION_CYCLE), SHIP, 2, "environments.production.requires_verified_in", "makes a cycle (production requires staging requires production)"),
+    case("revoke without --reason", Cli, Local(&[]), &["--pipeline", "{pipeline}", "revoke", "badin01"], 2, "required arguments were not provided", "--reason <TEXT>"),
+    case("revoke with an empty --reason", Cli, Local(&[]), &["--pipeline", "{pipeline}", "revoke", "badin01", "--reason", " "], 2, "--reason is empty", "say why"),
+    case("revoke a launch-template version", Cli, Local(&[]), &["--pipeline", "{pipeline}", "revoke", "3", "--reason", "bad"], 2, "`3`", "by its commit (7 or more characters) or its AMI id"),
 ];
+
+const PROMOTION_CYCLE: &str = "[bake]\nbase_ami = \"ami-0123456789abcdef0\"\nami_name = \"shop-{commit}\"\n\
+    [environments.staging]\nauto_scaling_groups = [\"a\"]\nrequires_verified_in = [\"production\"]\n\
+    [environments.production]\nauto_scaling_groups = [\"b\"]\nrequires_verified_in = [\"staging\"]\n";
 
 const TWO_ENVS: &str = "[bake]\nbase_ami = \"ami-0123456789abcdef0\"\nami_name = \"shop-{commit}\"\n\
     [environments.staging]\nauto_scaling_groups = [\"a\"]\n[environments.production]\nauto_scaling_groups = [\"b\"]\n";

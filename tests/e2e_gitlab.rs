@@ -1,8 +1,11 @@
 //! End-to-end: the repository's real `.gitlab-ci.yml`, run by gitlab-ci-local in shell mode against
 //! the local AWS, with OIDC (a token exchanged for a role by STS, no static keys). Pipeline 1 (the
-//! default branch) builds, bakes and deploys staging; pipeline 2 triggers the manual production job
-//! with the same AMI; then the manual rollback job for production. AMI_ID and RELEASE reach the deploy
-//! jobs only through the bake job's dotenv report; the asserts read the world with boto3.
+//! default branch) builds, bakes and deploys staging; a deploy during a deploy freeze fails at once;
+//! pipeline 2 triggers the manual production job with the same AMI (production requires_verified_in
+//! staging); then the manual rollback job for production, during a freeze; then GitLab's "Rollback
+//! environment": the old deploy-production job again, with the bake job's artifacts gone. AMI_ID and
+//! RELEASE reach the deploy jobs only through the bake job's dotenv report; the asserts read the world
+//! with boto3.
 
 mod support;
 
@@ -154,6 +157,13 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     assert!(log.contains(&format!("deploying {ami} (release {sha}) to staging")), "dotenv variables did not reach the job");
     assert!(artifact(app.path(), "deploy-staging", "report.html").contains("id=\"timeline\""));
 
+    // A deploy freeze: the deploy job stops before anything, saying why; nothing moves.
+    let (out, log) = run(&tool, &aws, app.path(), &["deploy-staging", "--variable", "CI_DEPLOY_FREEZE=true"]);
+    assert!(!out.status.success() && !passed(&log, "deploy-staging"), "deployed during a freeze");
+    assert!(log.contains("a deploy freeze is active (CI_DEPLOY_FREEZE is set): not deploying to staging"), "{log}");
+    assert!(!log.contains("deploying ami-") && !log.contains("AMI_ID is empty"), "stopped before bakeroll ran");
+    assert!(on_image(&aws.inspect("shop-web"), &ami), "staging moved during a freeze");
+
     // Pipeline 2: a person promotes to production. The bake is reused, staging is left alone.
     let (out, log) = run(&tool, &aws, app.path(), &["--manual", "deploy-production"]);
     assert!(out.status.success(), "pipeline 2 failed");
@@ -165,6 +175,8 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     assert_eq!(ours, 1, "the second pipeline baked again: {production}");
     let summary: Value = serde_json::from_str(&artifact(app.path(), "deploy-production", "summary.json")).unwrap();
     assert_eq!((summary["outcome"].as_str(), summary["env"].as_str(), summary["release"]["ami"].as_str()), (Some("deployed"), Some("production"), Some(ami.as_str())));
+    // Promoted because staging verified it (pipeline/gitlab-local.toml: requires_verified_in = ["staging"]).
+    assert_eq!(summary["deploy"]["promotion"]["verdict"], "allowed", "{summary}");
     let bake: Value = serde_json::from_str(&artifact(app.path(), "bake", "bake.json")).unwrap();
     assert_eq!(bake["bake"]["reused"], true, "pipeline 2 reused the bake");
     aws.assert_schema_valid(&[&summary, &bake]);
@@ -172,7 +184,8 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     // Rollback of production, by hand. `bakeroll rollback` comes from another branch: until it is
     // merged this stage is reported as skipped (and the job's failure is checked to be exactly that).
     let has_rollback = Command::new(env!("CARGO_BIN_EXE_bakeroll")).args(["rollback", "--help"]).output().is_ok_and(|o| o.status.success());
-    let (_, log) = run(&tool, &aws, app.path(), &["rollback-production"]);
+    // A freeze holds deploys only: the rollback runs through it.
+    let (_, log) = run(&tool, &aws, app.path(), &["rollback-production", "--variable", "CI_DEPLOY_FREEZE=true"]);
     if !has_rollback {
         assert!(log.contains("unrecognized subcommand 'rollback'"), "rollback job failed for another reason");
         eprintln!("SKIPPED rollback stage: this bakeroll has no `rollback` subcommand yet");
@@ -181,4 +194,14 @@ fn gitlab_pipeline_bakes_once_promotes_the_same_ami_and_rolls_back_production() 
     assert!(passed(&log, "rollback-production"), "rollback-production did not pass");
     assert!(on_image(&aws.inspect("shop-web-production"), &base), "production not back on {base}");
     assert!(on_image(&aws.inspect("shop-web"), &ami), "rolling back production touched staging");
+
+    // GitLab's "Rollback environment" re-runs the old deployment job; by then the bake job's artifacts
+    // (its AMI_ID dotenv) have expired. The job deploys its own commit's image all the same.
+    std::fs::remove_dir_all(app.path().join(".gitlab-ci-local/artifacts/bake")).expect("the bake job's artifacts");
+    let (out, log) = run(&tool, &aws, app.path(), &["deploy-production"]);
+    assert!(out.status.success() && passed(&log, "deploy-production"), "the re-run deployment job failed");
+    assert!(log.contains(&format!("AMI_ID is empty (the bake job's artifacts are gone): deploying the image baked for commit {sha} to production")), "{log}");
+    assert!(on_image(&aws.inspect("shop-web-production"), &ami), "production not on {ami} again");
+    let summary: Value = serde_json::from_str(&artifact(app.path(), "deploy-production", "summary.json")).unwrap();
+    assert_eq!((summary["release"]["ami"].as_str(), summary["release"]["commit"].as_str()), (Some(ami.as_str()), Some(sha.as_str())), "{summary}");
 }

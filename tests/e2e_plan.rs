@@ -52,7 +52,13 @@ fn dry_runs_change_nothing_and_give_the_plan() {
     let deploy = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "deploy", "--commit", "c0ffee1", "--dry-run"]);
     assert_eq!(deploy.status.code(), Some(0));
     let s = json(&deploy);
-    assert_eq!(writes(&s), ["ec2:CreateLaunchTemplateVersion", "autoscaling:StartInstanceRefresh", "ec2:ModifyLaunchTemplate"]);
+    // The release, then its mark on the image and the image's deregistration protection (the rollback
+    // target, the base image, is amazon's: left to its owner).
+    assert_eq!(
+        writes(&s),
+        ["ec2:CreateLaunchTemplateVersion", "autoscaling:StartInstanceRefresh", "ec2:ModifyLaunchTemplate", "ec2:CreateTags", "ec2:EnableImageDeregistrationProtection"]
+    );
+    assert_eq!(permission_of(&s, "ec2:EnableImageDeregistrationProtection"), "allowed", "proved by EC2 DryRun");
     assert_eq!(permission_of(&s, "autoscaling:StartInstanceRefresh"), "unverified", "Auto Scaling has no DryRun");
     let resources = s["plan"]["resources"].as_array().unwrap();
     assert!(resources.iter().any(|r| r["resource"] == "launch-template-version" && r["id"].as_str().unwrap().ends_with("version 2")), "{resources:?}");
@@ -61,7 +67,7 @@ fn dry_runs_change_nothing_and_give_the_plan() {
     let ship = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "ship", "--commit", "beef001", "--dry-run"]);
     assert_eq!(ship.status.code(), Some(0));
     let s = json(&ship);
-    assert_eq!(writes(&s).len(), 7, "bake's four, then version, refresh, default: {:?}", writes(&s));
+    assert_eq!(writes(&s).len(), 9, "bake's four, then version, refresh, default, mark, protection: {:?}", writes(&s));
     assert_eq!(s["plan"]["permissions"]["denied"], serde_json::json!([]));
 
     let plan = aws.bakeroll(&["--pipeline", PIPELINE, "plan", "--commit", "beef001"]);

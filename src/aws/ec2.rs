@@ -7,6 +7,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::operation::create_image::builders::CreateImageFluentBuilder;
 use aws_sdk_ec2::operation::create_tags::builders::CreateTagsFluentBuilder;
+use aws_sdk_ec2::operation::delete_tags::builders::DeleteTagsFluentBuilder;
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::Client;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
@@ -90,6 +91,12 @@ impl Ec2 {
 
     fn create_tags_request(&self, resource_ids: &[String], tags: &Tags) -> CreateTagsFluentBuilder {
         self.client.create_tags().set_resources(Some(resource_ids.to_vec())).set_tags(Some(tags_to_sdk(tags)))
+    }
+
+    /// DeleteTags by key alone: "If you omit Value, we delete the tag regardless of its value."
+    fn delete_tags_request(&self, resource_ids: &[String], keys: &[String]) -> DeleteTagsFluentBuilder {
+        let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build()).collect();
+        self.client.delete_tags().set_resources(Some(resource_ids.to_vec())).set_tags(Some(tags))
     }
 
     /// DescribeInstances over every page for the given filters.
@@ -209,6 +216,31 @@ impl Ec2Api for Ec2 {
         Ok(())
     }
 
+    async fn delete_tags(&self, resource_ids: &[String], keys: &[String]) -> CloudResult<()> {
+        const A: &str = actions::DELETE_TAGS.name;
+        if resource_ids.is_empty() || keys.is_empty() {
+            return Ok(()); // nothing to do (an empty Tag list would delete every tag)
+        }
+        self.calls.record(A);
+        self.delete_tags_request(resource_ids, keys).send().await.cloud(A)?;
+        Ok(())
+    }
+
+    async fn enable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        const A: &str = actions::ENABLE_IMAGE_PROTECTION.name;
+        self.calls.record(A);
+        // Without cooldown: prune, the only one to turn it off again, does so right before deregistering.
+        self.client.enable_image_deregistration_protection().image_id(image_id).with_cooldown(false).send().await.cloud(A)?;
+        Ok(())
+    }
+
+    async fn disable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        const A: &str = actions::DISABLE_IMAGE_PROTECTION.name;
+        self.calls.record(A);
+        self.client.disable_image_deregistration_protection().image_id(image_id).send().await.cloud(A)?;
+        Ok(())
+    }
+
     async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()> {
         const A: &str = actions::TERMINATE_INSTANCES.name;
         if ids.is_empty() {
@@ -325,6 +357,14 @@ impl Ec2Api for Ec2 {
             }
             DryRunOp::DeleteLaunchTemplateVersion { template_id, version } => {
                 dry_run(a, templates::delete_version_request(c, template_id, *version).dry_run(true).send().await)
+            }
+            DryRunOp::DeleteTags { resource_ids, keys } => dry_run(a, self.delete_tags_request(resource_ids, keys).dry_run(true).send().await),
+            DryRunOp::EnableImageDeregistrationProtection { image_id } => {
+                let req = c.enable_image_deregistration_protection().image_id(image_id).with_cooldown(false);
+                dry_run(a, req.dry_run(true).send().await)
+            }
+            DryRunOp::DisableImageDeregistrationProtection { image_id } => {
+                dry_run(a, c.disable_image_deregistration_protection().image_id(image_id).dry_run(true).send().await)
             }
         }
     }

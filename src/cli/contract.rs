@@ -7,7 +7,7 @@ use crate::error::exit;
 pub const EXIT_CODES: &[(i32, &str)] = &[
     (exit::OK, "done; for deploys: every group deployed and verified healthy on the new release"),
     (exit::BUG, "a bug in bakeroll (never used for expected failures)"),
-    (exit::USAGE, "bad config, bad arguments, a failed precondition, or AWS not usable as configured (no region, no credentials, an endpoint that never answered): nothing was changed"),
+    (exit::USAGE, "bad config, bad arguments, a failed precondition (a release the promotion guard refuses, or a revoked one, among them), or AWS not usable as configured (no region, no credentials, an endpoint that never answered): nothing was changed"),
     (exit::ROLLED_BACK, "the deploy failed and was rolled back; the fleet is verified healthy on the previous release"),
     (exit::NEEDS_HUMAN, "the deploy failed and the rollback failed, or the fleet could not be verified: a human must look (the message says where things stand)"),
     (exit::DENIED, "permission denied (the message names the IAM action)"),

@@ -19,11 +19,16 @@ pub struct Args {
 
 async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec<GroupHistory>> {
     let mut out = Vec::new();
-    for env in session.environments(global)? {
+    let environments = session.environments(global)?;
+    // One DescribeImages for the marks of every release (verified, failed, revoked): the pipeline's images
+    // live in the bake region and account, where the marks are written.
+    let images = crate::engine::promote::pipeline_images(&session.ctx).await?;
+    for env in environments {
         let ctx = session.context_for(&env).await?;
         for name in &env.group_names() {
             let state = session.group_state(&ctx, &env, name).await?;
             let mut releases = state.history();
+            crate::engine::promote::annotate_history(&mut releases, &images);
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);
             out.push(GroupHistory {
@@ -49,13 +54,14 @@ pub fn text(groups: &[GroupHistory]) -> String {
             let commit: String = r.commit.as_deref().unwrap_or(if r.bakeroll { "-" } else { "(not bakeroll)" }).chars().take(14).collect();
             let when: String = r.at.as_deref().unwrap_or("-").chars().take(20).collect();
             lines.push(format!(
-                "  {:<7}  {:<20}  {:<14}  {:<21}  {:<11}  {}",
+                "  {:<7}  {:<20}  {:<14}  {:<21}  {:<11}  {}{}",
                 r.version,
                 when,
                 commit,
                 r.ami.as_deref().unwrap_or("-"),
                 r.outcome.as_str(),
-                r.detail
+                r.detail,
+                annotations(r)
             ));
         }
         if g.more > 0 {
@@ -63,6 +69,25 @@ pub fn text(groups: &[GroupHistory]) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// `; forced (revoked); REVOKED at …: reason; verified in staging at …`: what `--force` overrode to deploy
+/// it, and its image's marks.
+fn annotations(r: &crate::core::releases::ReleaseRecord) -> String {
+    let mut out = String::new();
+    if let Some(f) = &r.forced {
+        out.push_str(&format!("; deployed with --force over: {f}"));
+    }
+    if let Some(m) = r.marks.as_ref() {
+        if let Some(rev) = &m.revoked {
+            out.push_str(&format!("; REVOKED at {}: {}", rev.at, rev.reason));
+        }
+        let standing = crate::core::promotion::ImageMarks { revoked: None, ..m.clone() };
+        if !standing.is_empty() {
+            out.push_str(&format!("; {}", standing.describe()));
+        }
+    }
+    out
 }
 
 pub async fn run(global: &Global, args: Args) -> Finished {

@@ -14,6 +14,7 @@ pub mod contract;
 pub mod status;
 pub mod history;
 pub mod rollback;
+pub mod revoke;
 pub mod prune;
 pub mod gc;
 pub mod init;
@@ -130,6 +131,8 @@ pub enum Command {
     Init(init::Args),
     /// Move the environment's launch-configuration groups to launch templates (no instance is replaced).
     Adopt(adopt::Args),
+    /// Declare a release bad (deploy and ship refuse it, rollback steps over it), or good again with --restore.
+    Revoke(revoke::Args),
 }
 
 impl Command {
@@ -150,6 +153,7 @@ impl Command {
             Self::Gc(_) => "gc",
             Self::Init(_) => "init",
             Self::Adopt(_) => "adopt",
+            Self::Revoke(_) => "revoke",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! a human must act, the rollback it names goes to an explicit release (`--to`), so that following it
 //! twice, or on a group already back, changes nothing.
 
+use crate::core::promotion::{GuardVerdict, Standing};
 use crate::core::release::{Cause, GroupState, Verdict};
 use crate::core::rollout::Outcome as GroupOutcome;
 use crate::engine::bake::Baked;
@@ -100,6 +101,9 @@ fn previous_words(report: &DeployReport) -> String {
 /// The `Next:` line after a deploy (or ship) that did not end verified on the release. `ledger`: what the
 /// run had in flight, for a run that exited at once on a second signal (no report then).
 pub fn after_deploy(env: &str, report: Option<&DeployReport>, err: &Error, ledger: &Ledger) -> Option<String> {
+    if let Some(next) = report.and_then(refused) {
+        return Some(next);
+    }
     let report = report.filter(|r| r.verdict.is_some());
     let Some(report) = report else {
         return match err {
@@ -136,6 +140,27 @@ pub fn after_deploy(env: &str, report: Option<&DeployReport>, err: &Error, ledge
         }
         Some(Verdict::Stuck) => Some(stuck(env, report)),
     }
+}
+
+/// The promotion guard refused the image: what gets it in the right way — never `--force`, which is the
+/// operator's own decision to skip the proof.
+fn refused(report: &DeployReport) -> Option<String> {
+    let p = report.promotion.as_ref().filter(|p| p.verdict == GuardVerdict::Refused)?;
+    let ami = &report.ami;
+    if p.overridden.iter().any(|o| o == "revoked") {
+        return Some(format!(
+            "deploy another release (`bakeroll history` lists them); if revoking {ami} was a mistake, `bakeroll revoke --restore {ami}` lifts it"
+        ));
+    }
+    let first = p.overridden.iter().find_map(|o| o.strip_prefix("unverified:"))?;
+    let commit = report.commit.as_deref().unwrap_or("COMMIT");
+    Some(match p.marks.as_ref().map(|m| m.standing(first)) {
+        None => format!("ship commit {commit} to {first} first (`bakeroll --env {first} ship --commit {commit}`); once {first} verifies it, ship it here"),
+        Some(Some(Standing::Failed(_))) => {
+            format!("its deploy to {first} failed: fix the release and ship a new commit (`bakeroll --env {first} history` shows what happened)")
+        }
+        Some(_) => format!("deploy {ami} to {first} first (`bakeroll --env {first} deploy --ami {ami}`); once {first} verifies it, deploy it here"),
+    })
 }
 
 /// The AWS CLI command that shows a group's refreshes, in its region (a group named `group@region`).

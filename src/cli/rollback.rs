@@ -16,6 +16,9 @@ pub struct Args {
     /// number (fewer than 7 digits; `commit:SHA` forces a commit).
     #[arg(long, value_name = "RELEASE", default_value = "previous")]
     pub to: String,
+    /// Roll back onto a revoked release named with --to (refused otherwise; `previous` steps over them).
+    #[arg(long)]
+    pub force: bool,
     /// Print the plan (every AWS call, with EC2's DryRun verdict on each write) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -147,7 +150,7 @@ async fn run_session(global: &Global, args: &Args, spec: &TargetSpec, session: &
         Err(e) => return fail(summary, e),
     };
     let ctx = &session.ctx;
-    let decided = session.interruptible(rollback::decide(ctx, &env, spec, &args.to)).await;
+    let decided = session.interruptible(rollback::decide(ctx, &env, spec, &args.to, args.force)).await;
     let (decision, report, result) = match decided {
         Ok(d) => {
             session.display.say(&env.name, headline(&d));

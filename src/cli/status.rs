@@ -12,13 +12,17 @@ pub struct Args {}
 
 async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>> {
     let mut out = Vec::new();
-    for env in session.environments(global)? {
+    let environments = session.environments(global)?;
+    // One DescribeImages for the marks and protection of every release image (the bake region's).
+    let images = crate::engine::promote::pipeline_images(&session.ctx).await?;
+    for env in environments {
         let ctx = session.context_for(&env).await?;
         for scope in env.group_names() {
             let state = session.group_state(&ctx, &env, &scope).await?;
             let settings = env.group(&scope);
             let mut group = status(&ctx.place(settings.region.as_deref()), &state, settings.prefs.left_alone()).await?;
             group.group = scope;
+            crate::engine::promote::annotate_status(&mut group, &state, &images);
             out.push(group);
         }
     }
@@ -29,6 +33,24 @@ pub fn text(groups: &[GroupStatus]) -> String {
     let mut lines = Vec::new();
     for g in groups {
         lines.push(format!("{} (environment {}): {}", g.group, g.env, g.release.describe()));
+        if let Some(m) = g.marks.as_ref().filter(|m| !m.is_empty()) {
+            lines.push(format!("  marks: {}", m.describe()));
+        }
+        if g.protected == Some(true) {
+            lines.push("  its image is protected from deregistration".into());
+        }
+        if let Some(t) = &g.rollback_target {
+            let skipped = if t.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipping {})", t.skipped.iter().map(|s| s.describe()).collect::<Vec<_>>().join("; "))
+            };
+            let protected = if t.protected == Some(true) { ", protected from deregistration" } else { "" };
+            match &t.release {
+                Some(r) => lines.push(format!("  rollback target: {}{protected}{skipped}", r.describe())),
+                None => lines.push(format!("  rollback target: none fit{skipped}")),
+            }
+        }
         if g.version_ref.starts_with('$') {
             lines.push(format!("  launch template {} on {} (version {})", g.template_id, g.version_ref, g.release.version.unwrap_or(0)));
         }

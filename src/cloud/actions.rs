@@ -19,7 +19,8 @@ pub enum Scope {
     /// CreateImage: any instance (a `--build-instance` carries none of our tags), the image tagged
     /// with the pipeline at creation.
     CreateImage,
-    /// CreateTags: while creating (RunInstances, CreateImage), or on snapshots with the pipeline tag.
+    /// CreateTags: while creating (RunInstances, CreateImage), on snapshots with the pipeline tag, and on
+    /// the pipeline's images (the release marks, a revocation).
     Tagging,
     /// Instances tagged `bakeroll:role=build-instance` and `bakeroll:pipeline=<name>`.
     BuildInstances,
@@ -81,6 +82,12 @@ pub const DESCRIBE_LTS: Action = read("ec2:DescribeLaunchTemplates");
 pub const CREATE_LT: Action = ec2_write("ec2:CreateLaunchTemplate", Scope::LaunchTemplates);
 /// Only for a version this run created and never rolled out (an interrupted deploy).
 pub const DELETE_LT_VERSIONS: Action = ec2_write("ec2:DeleteLaunchTemplateVersions", Scope::LaunchTemplates);
+/// The release marks on the pipeline's images: `revoke --restore`, and a mark replacing the other kind.
+pub const DELETE_TAGS: Action = ec2_write("ec2:DeleteTags", Scope::PipelineImages);
+/// After a verified deploy: the images the groups run and their rollback targets cannot be deregistered.
+pub const ENABLE_IMAGE_PROTECTION: Action = ec2_write("ec2:EnableImageDeregistrationProtection", Scope::PipelineImages);
+/// prune: only on an image it is about to deregister.
+pub const DISABLE_IMAGE_PROTECTION: Action = ec2_write("ec2:DisableImageDeregistrationProtection", Scope::PipelineImages);
 
 /// Copies of the release to the environment's other regions (tagged with the pipeline as they are made),
 /// and sharing each copy and its snapshots with the deploy account.
@@ -137,6 +144,9 @@ pub const ALL: &[Action] = &[
     COPY_IMAGE,
     SHARE_IMAGE,
     SHARE_SNAPSHOT,
+    DELETE_TAGS,
+    ENABLE_IMAGE_PROTECTION,
+    DISABLE_IMAGE_PROTECTION,
     DESCRIBE_GROUPS,
     DESCRIBE_REFRESHES,
     DESCRIBE_WARM_POOL,

@@ -31,6 +31,9 @@ pub enum DryRunOp {
     ModifyLaunchTemplate { template_id: String, default_version: i64 },
     CreateLaunchTemplate { name: String, data: TemplateData, description: String },
     DeleteLaunchTemplateVersion { template_id: String, version: i64 },
+    DeleteTags { resource_ids: Vec<String>, keys: Vec<String> },
+    EnableImageDeregistrationProtection { image_id: String },
+    DisableImageDeregistrationProtection { image_id: String },
 }
 
 impl DryRunOp {
@@ -47,6 +50,9 @@ impl DryRunOp {
             Self::ModifyLaunchTemplate { .. } => &actions::MODIFY_LT,
             Self::CreateLaunchTemplate { .. } => &actions::CREATE_LT,
             Self::DeleteLaunchTemplateVersion { .. } => &actions::DELETE_LT_VERSIONS,
+            Self::DeleteTags { .. } => &actions::DELETE_TAGS,
+            Self::EnableImageDeregistrationProtection { .. } => &actions::ENABLE_IMAGE_PROTECTION,
+            Self::DisableImageDeregistrationProtection { .. } => &actions::DISABLE_IMAGE_PROTECTION,
         }
     }
 }
@@ -73,6 +79,12 @@ pub trait Ec2Api: Send + Sync {
         tags: &Tags,
     ) -> CloudResult<String>;
     async fn create_tags(&self, resource_ids: &[String], tags: &Tags) -> CloudResult<()>;
+    /// Removes the tags with these keys (whatever their values) from the resources.
+    async fn delete_tags(&self, resource_ids: &[String], keys: &[String]) -> CloudResult<()>;
+    /// EnableImageDeregistrationProtection without cooldown: DeregisterImage is refused until it is off.
+    async fn enable_deregistration_protection(&self, image_id: &str) -> CloudResult<()>;
+    /// DisableImageDeregistrationProtection (at once for protection enabled without cooldown).
+    async fn disable_deregistration_protection(&self, image_id: &str) -> CloudResult<()>;
     async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()>;
     async fn deregister_image(&self, image_id: &str) -> CloudResult<()>;
     async fn delete_snapshot(&self, snapshot_id: &str) -> CloudResult<()>;

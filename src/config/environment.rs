@@ -40,6 +40,10 @@ pub struct Environment {
     /// How long a copy of the image to another region may stay pending.
     #[serde(default = "default_copy_timeout")]
     pub copy_timeout: Dur,
+    /// Environments whose latest deploy of an image must have ended verified before it may come here
+    /// (the promotion guard, `core::promotion`): production takes only what staging proved.
+    #[serde(default)]
+    pub requires_verified_in: Vec<String>,
     #[serde(default = "default_min_healthy")]
     pub min_healthy_percentage: i32,
     #[serde(default = "default_max_healthy")]
@@ -290,6 +294,7 @@ impl Environment {
             alarms: self.alarms.clone(),
             poll: self.poll_interval.0,
             lock_lease: self.lock_lease.0,
+            requires_verified_in: self.requires_verified_in.clone(),
         }
     }
 }

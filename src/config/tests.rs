@@ -270,6 +270,35 @@ fn unknown_keys_of_a_group_are_refused_with_their_line() {
     }
 }
 
+/// EXAMPLE plus `production` (and `qa`), each with `requires_verified_in` as given (TOML arrays).
+fn with_promotion(production: &str, staging: &str, qa: &str) -> String {
+    let staging = if staging.is_empty() { String::new() } else { format!("requires_verified_in = {staging}\n") };
+    let example = EXAMPLE.replace("auto_scaling_groups = [\"shop-staging\"]", &format!("auto_scaling_groups = [\"shop-staging\"]\n{staging}"));
+    format!(
+        "{example}[environments.production]\nauto_scaling_groups = [\"shop-prod\"]\nrequires_verified_in = {production}\n[environments.qa]\nauto_scaling_groups = [\"shop-qa\"]\nrequires_verified_in = {qa}\n"
+    )
+}
+
+#[test]
+fn requires_verified_in_reaches_the_settings_and_bad_ones_are_refused_naming_the_field() {
+    let l = parse(&with_promotion(r#"["staging", "qa"]"#, "", "[]")).expect("a promotion chain loads");
+    assert_eq!(l.settings(Some("production")).unwrap().requires_verified_in, ["staging", "qa"]);
+    assert!(l.settings(Some("staging")).unwrap().requires_verified_in.is_empty());
+    let field = "environments.production.requires_verified_in";
+    let cases = [
+        (with_promotion(r#"["stagin"]"#, "", "[]"), field, "`stagin`, which is not an environment of this file (defined: production, qa, staging)"),
+        (with_promotion(r#"["production"]"#, "", "[]"), field, "names `production` itself"),
+        (with_promotion(r#"["staging", "staging"]"#, "", "[]"), field, "more than once"),
+        // production → staging → qa → production: whichever it starts from, the field of the first one named.
+        (with_promotion(r#"["staging"]"#, r#"["qa"]"#, r#"["production"]"#), field, "a cycle (production requires staging requires qa requires production)"),
+        (with_promotion("[]", r#"["qa"]"#, r#"["staging"]"#), "environments.qa.requires_verified_in", "a cycle (qa requires staging requires qa)"),
+    ];
+    for (text, field, says) in cases {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains(says), "{err}");
+    }
+}
+
 const REGIONS: &str = "regions = [\"ap-south-1\", \"ap-southeast-1\"]\nrole_arn = \"arn:aws:iam::222222222222:role/bakeroll-deploy\"\nkms_key_ids = { \"ap-southeast-1\" = \"alias/ami\" }\n";
 
 #[test]

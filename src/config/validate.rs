@@ -49,7 +49,57 @@ impl Loaded {
         for (name, env) in &self.pipeline.environments {
             self.validate_env(name, env)?;
         }
+        self.validate_promotion()
+    }
+
+    /// `requires_verified_in`: other environments of this file, each once, and no cycle (an image could
+    /// then never enter any environment of the cycle without --force).
+    fn validate_promotion(&self) -> Result<(), ConfigError> {
+        let envs = &self.pipeline.environments;
+        let defined = || envs.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        for (name, env) in envs {
+            let field = format!("environments.{name}.requires_verified_in");
+            let mut seen = BTreeSet::new();
+            for required in &env.requires_verified_in {
+                if required == name {
+                    return Err(self.invalid(&field, format!("names `{name}` itself; an environment cannot require its own verification")));
+                }
+                if !envs.contains_key(required) {
+                    return Err(self.invalid(&field, format!("names `{required}`, which is not an environment of this file (defined: {})", defined())));
+                }
+                if !seen.insert(required.as_str()) {
+                    return Err(self.invalid(&field, format!("names `{required}` more than once")));
+                }
+            }
+        }
+        for name in envs.keys() {
+            if let Some(cycle) = self.requirement_cycle(name, &mut vec![name.as_str()]) {
+                let field = format!("environments.{name}.requires_verified_in");
+                return Err(self.invalid(field, format!("makes a cycle ({}): no image could enter any of them without --force", cycle.join(" requires ")))); 
+            }
+        }
         Ok(())
+    }
+
+    /// A path of requirements from `path`'s last environment back to its first, if there is one.
+    fn requirement_cycle<'a>(&'a self, start: &str, path: &mut Vec<&'a str>) -> Option<Vec<String>> {
+        let last = *path.last()?;
+        for next in &self.pipeline.environments.get(last)?.requires_verified_in {
+            if next == start {
+                let mut cycle: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                cycle.push(start.to_string());
+                return Some(cycle);
+            }
+            if path.contains(&next.as_str()) {
+                continue; // a cycle that does not pass through `start`: found from its own start
+            }
+            path.push(next);
+            if let Some(c) = self.requirement_cycle(start, path) {
+                return Some(c);
+            }
+            path.pop();
+        }
+        None
     }
 
     /// The environment's groups and waves, then its settings, then each group's settings with its overrides.

@@ -12,6 +12,7 @@ pub mod metric_verdict;
 pub mod metrics;
 pub mod model;
 pub mod outcome;
+pub mod promotion;
 pub mod rollout;
 pub mod tags;
 pub mod release;

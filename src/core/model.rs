@@ -54,6 +54,43 @@ pub struct Image {
     pub owner: Option<String>,
     /// Some EBS snapshot of it is encrypted (then only a customer key lets it be shared).
     pub encrypted: bool,
+    /// Whether EC2 refuses to deregister it (DescribeImages' `DeregistrationProtection`).
+    pub protection: Protection,
+}
+
+/// EC2 AMI deregistration protection, as DescribeImages reports it (`DeregistrationProtection`: "disabled",
+/// "enabled-without-cooldown", "enabled-with-cooldown", and during a cooldown "disabled after <time>").
+/// While it is anything but `Disabled`, DeregisterImage is refused ("Protect an Amazon EC2 AMI from
+/// deregistration", EC2 user guide).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    #[default]
+    Disabled,
+    /// On, and turning it off takes effect at once (what bakeroll sets).
+    Enabled,
+    /// On, and turning it off leaves it on for 24 more hours (someone chose a slow removal).
+    EnabledWithCooldown,
+    /// Turned off, but in effect until the time EC2 names (`disabled after …`).
+    CoolingDown(String),
+}
+
+impl Protection {
+    /// DescribeImages' value; absent (an older endpoint) is `Disabled`, AWS's default for every image.
+    pub fn parse(s: Option<&str>) -> Self {
+        match s.map(str::trim) {
+            Some("enabled-without-cooldown") => Self::Enabled,
+            Some("enabled-with-cooldown") => Self::EnabledWithCooldown,
+            Some(s) if s.starts_with("disabled after") => Self::CoolingDown(s.trim_start_matches("disabled after").trim().to_string()),
+            Some(s) if s.starts_with("enabled") => Self::Enabled,
+            _ => Self::Disabled,
+        }
+    }
+
+    /// EC2 refuses DeregisterImage now.
+    pub fn is_on(&self) -> bool {
+        *self != Self::Disabled
+    }
 }
 
 /// Which images to look for. Empty fields do not filter.

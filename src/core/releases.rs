@@ -11,6 +11,7 @@
 use serde::Serialize;
 
 use super::model::{LtVersion, Refresh, RefreshStatus};
+use super::promotion::ImageMarks;
 
 /// Marks launch-template versions bakeroll created; `format_mark` writes the line, `parse_mark` reads it.
 pub const RELEASE_MARK: &str = "bakeroll:release";
@@ -25,6 +26,8 @@ pub struct Mark {
     /// The version the group ran when this one was created (absent in versions written before `from=`).
     pub from: Option<i64>,
     pub job: Option<String>,
+    /// What `--force` overrode to deploy it (`revoked`, `unverified:staging`, comma-separated).
+    pub forced: Option<String>,
 }
 
 /// The release line deploy writes into a new launch-template version's description (at most 255
@@ -35,7 +38,8 @@ pub fn format_mark(m: &Mark) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let job = m.job.as_ref().map(|j| format!(" job={j}")).unwrap_or_default();
     let from = m.from.map(|f| format!(" from={f}")).unwrap_or_default();
-    let line = format!("{RELEASE_MARK} commit={} ami={} env={} at={}{job}{from}", dash(&m.commit), dash(&m.ami), dash(&m.env), dash(&m.at));
+    let forced = m.forced.as_ref().map(|f| format!(" forced={f}")).unwrap_or_default();
+    let line = format!("{RELEASE_MARK} commit={} ami={} env={} at={}{job}{from}{forced}", dash(&m.commit), dash(&m.ami), dash(&m.env), dash(&m.at));
     if line.len() <= 255 || job.is_empty() {
         line
     } else {
@@ -43,7 +47,7 @@ pub fn format_mark(m: &Mark) -> String {
     }
 }
 
-/// Parses `bakeroll:release commit=… ami=… env=… at=… [job=…] [from=…]`; None if it is not one.
+/// Parses `bakeroll:release commit=… ami=… env=… at=… [job=…] [from=…] [forced=…]`; None if it is not one.
 /// Unknown keys are ignored (later bakerolls may add some); a word without `=` continues the previous
 /// value, so an environment name with a space survives.
 pub fn parse_mark(description: &str) -> Option<Mark> {
@@ -72,6 +76,7 @@ pub fn parse_mark(description: &str) -> Option<Mark> {
             "at" => m.at = v,
             "job" => m.job = v,
             "from" => m.from = v.and_then(|v| v.parse().ok()),
+            "forced" => m.forced = v,
             _ => {}
         }
     }
@@ -120,6 +125,12 @@ pub struct ReleaseRecord {
     pub outcome: ReleaseOutcome,
     /// The evidence for the outcome, in words.
     pub detail: String,
+    /// Deployed with `--force` over the promotion guard: what it overrode (the mark's `forced=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
+    /// The image's marks (verified, failed, revoked), when the engine read the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marks: Option<ImageMarks>,
 }
 
 /// What the engine gathered about one group.
@@ -166,8 +177,10 @@ pub fn history(f: &GroupFacts) -> Vec<ReleaseRecord> {
                 at: m.as_ref().and_then(|m| m.at.clone()).or_else(|| v.created.clone()),
                 from: m.as_ref().and_then(|m| m.from),
                 bakeroll: m.is_some(),
+                forced: m.as_ref().and_then(|m| m.forced.clone()),
                 outcome,
                 detail,
+                marks: None,
             }
         })
         .collect();
@@ -291,18 +304,67 @@ pub fn previous(history: &[ReleaseRecord], current: i64) -> Option<&ReleaseRecor
     history.iter().filter(|r| r.version < current && r.outcome == ReleaseOutcome::Superseded).max_by_key(|r| r.version)
 }
 
+/// A release `rollback` stepped over on its way back, and why (revoked, or failed in the environment).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub version: i64,
+    pub ami: Option<String>,
+    pub commit: Option<String>,
+    pub why: String,
+}
+
+impl Skipped {
+    /// `version 3 (c0ffee1): revoked at …: reason`.
+    pub fn describe(&self) -> String {
+        let what = self.commit.as_deref().or(self.ami.as_deref()).map(|c| format!(" ({c})")).unwrap_or_default();
+        format!("version {}{what}: {}", self.version, self.why)
+    }
+}
+
+/// The release deployed before `current` that `skip` does not rule out: back along `from=` (else the
+/// newest superseded release below), stepping over every release `skip` gives a reason against. Returns
+/// it (None: nothing fit is recorded) and what was stepped over, newest first.
+pub fn previous_fit<'a>(history: &'a [ReleaseRecord], current: i64, skip: &dyn Fn(&ReleaseRecord) -> Option<String>) -> (Option<&'a ReleaseRecord>, Vec<Skipped>) {
+    let mut skipped = Vec::new();
+    let mut at = current;
+    // Each step goes to a lower version (a version is always created from an older one): it ends.
+    while let Some(r) = previous(history, at).filter(|r| r.version < at) {
+        match skip(r) {
+            None => return (Some(r), skipped),
+            Some(why) => {
+                skipped.push(Skipped { version: r.version, ami: r.ami.clone(), commit: r.commit.clone(), why });
+                at = r.version;
+            }
+        }
+    }
+    (None, skipped)
+}
+
 /// What `rollback` (to `previous`) returns a group to. While the last change is unfinished — a refresh in
 /// flight, or instances running another image than the group's version (a deploy that failed half-way
 /// and could not be verified) — undoing it means the group's own version; otherwise the release
-/// deployed before the current one. Returns the release and why it was chosen.
-pub fn previous_target(history: &[ReleaseRecord], current: i64, unfinished: Option<&str>) -> Result<(ReleaseRecord, String), String> {
+/// deployed before the current one, stepping over releases `skip` rules out (revoked, or failed in the
+/// environment). Returns the release, why it was chosen, and what was stepped over.
+pub fn previous_target(
+    history: &[ReleaseRecord],
+    current: i64,
+    unfinished: Option<&str>,
+    skip: &dyn Fn(&ReleaseRecord) -> Option<String>,
+) -> Result<(ReleaseRecord, String, Vec<Skipped>), String> {
     if let Some(what) = unfinished {
         let own = history.iter().find(|r| r.version == current).ok_or_else(|| format!("version {current} is not in the group's history"))?;
-        return Ok((own.clone(), format!("the group's own version {current}: {what}")));
+        return Ok((own.clone(), format!("the group's own version {current}: {what}"), vec![]));
     }
-    match previous(history, current) {
-        Some(r) => Ok((r.clone(), format!("the release deployed before version {current}"))),
-        None => Err(format!("no release before version {current} is recorded (nothing to roll back to)")),
+    let (found, skipped) = previous_fit(history, current, skip);
+    let over = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(", skipping {}", skipped.iter().map(Skipped::describe).collect::<Vec<_>>().join("; "))
+    };
+    match found {
+        Some(r) => Ok((r.clone(), format!("the release deployed before version {current}{over}"), skipped)),
+        None if skipped.is_empty() => Err(format!("no release before version {current} is recorded (nothing to roll back to)")),
+        None => Err(format!("no release before version {current} is fit to roll back to{over}; name one with --to (and --force for a revoked one)")),
     }
 }
 
@@ -312,7 +374,7 @@ pub fn resolve(spec: &TargetSpec, history: &[ReleaseRecord], current: Option<i64
     match spec {
         TargetSpec::Previous => {
             let current = current.ok_or("the group's current launch-template version is unknown")?;
-            previous_target(history, current, None).map(|(r, _)| Resolved::Release(r))
+            previous_target(history, current, None, &|_| None).map(|(r, ..)| Resolved::Release(r))
         }
         TargetSpec::Version(n) => history
             .iter()

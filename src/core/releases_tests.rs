@@ -90,11 +90,13 @@ fn the_mark_deploy_writes_parses_back() {
         at: Some("2026-12-01T08:00:00Z".into()),
         from: Some(4),
         job: Some("77".into()),
+        forced: Some("revoked,unverified:staging".into()),
     };
     let line = format_mark(&m);
+    assert!(line.ends_with(" forced=revoked,unverified:staging"), "{line}");
     assert!(line.starts_with(RELEASE_MARK), "{line}");
     assert_eq!(parse_mark(&line), Some(m.clone()));
-    let none = Mark { commit: None, job: None, from: None, ..m };
+    let none = Mark { commit: None, job: None, from: None, forced: None, ..m };
     assert_eq!(parse_mark(&format_mark(&none)), Some(none), "`-` reads back as none");
 }
 
@@ -242,9 +244,10 @@ fn target_specs_parse() {
 fn previous_target_undoes_an_unfinished_change_first() {
     let (versions, refreshes) = story();
     let h = history(&facts(&versions, Some(4), &refreshes));
-    let (r, why) = previous_target(&h, 4, None).unwrap();
-    assert_eq!((r.version, why.as_str()), (2, "the release deployed before version 4"));
-    let (r, why) = previous_target(&h, 4, Some("2 instances run ami-ddddddd4")).unwrap();
+    let (r, why, skipped) = previous_target(&h, 4, None, &|_| None).unwrap();
+    assert_eq!((r.version, why.as_str(), skipped.len()), (2, "the release deployed before version 4", 0));
+    // Nothing is skipped on the way back from an unfinished change: the group's own version is where it was.
+    let (r, why, _) = previous_target(&h, 4, Some("2 instances run ami-ddddddd4"), &|_| Some("revoked".into())).unwrap();
     assert_eq!(r.version, 4, "finish going back to the group's own version first");
     assert!(why.contains("2 instances run ami-ddddddd4"), "{why}");
 }

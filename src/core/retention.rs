@@ -2,8 +2,9 @@
 //! a dry run can print it and `--yes` can execute it). Pure; the engine gathers the facts.
 //!
 //! prune: keep the newest N available images of the pipeline, every image still being created, and every
-//! image the engine marked protected (in use, `$Default`/`$Latest`, rollback targets, running instances);
-//! delete the rest with their snapshots.
+//! image the engine marked protected (in use, `$Default`/`$Latest`, rollback targets, running instances),
+//! and images someone protected from deregistration with a cooldown; delete the rest with their snapshots
+//! (turning off the deregistration protection bakeroll put on an image it now deletes).
 //! gc: terminate build instances of the pipeline launched longer ago than a threshold; report launch-
 //! template versions bakeroll created that nothing refers to any more (never deleted automatically).
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Snapshot, Tags};
+use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Protection, Snapshot, Tags};
 use super::releases::parse_mark;
 
 /// `prune --keep` default: a week of daily releases to step back through, beyond the images kept
@@ -40,6 +41,9 @@ pub struct DoomedImage {
     pub commit: Option<String>,
     pub created: String,
     pub snapshots: Vec<String>,
+    /// Its deregistration protection is on (bakeroll's, without cooldown): prune turns it off first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +100,15 @@ pub fn decide_prune(f: &PruneFacts) -> PruneDecision {
             _ => {}
         }
         reasons.extend(why.get(img.id.as_str()).cloned().unwrap_or_default());
+        // A cooldown is someone's choice of a slow removal (bakeroll never sets one): turning it off would
+        // still leave the image undeletable for 24 hours, so prune leaves it to them.
+        match &img.protection {
+            Protection::EnabledWithCooldown => {
+                reasons.push("deregistration protection with a 24-hour cooldown (not bakeroll's): turn it off yourself, prune deletes it a day later".into())
+            }
+            Protection::CoolingDown(until) => reasons.push(format!("deregistration protection in effect until {until} (its cooldown)")),
+            Protection::Enabled | Protection::Disabled => {}
+        }
         let commit = img.tags.get(commit_tag).cloned();
         if reasons.is_empty() {
             plan.delete.push(DoomedImage {
@@ -104,6 +117,7 @@ pub fn decide_prune(f: &PruneFacts) -> PruneDecision {
                 commit,
                 created: img.creation_date.clone(),
                 snapshots: img.snapshot_ids.clone(),
+                protected: img.protection.is_on(),
             });
         } else {
             plan.keep.push(KeptImage { ami: img.id.clone(), name: img.name.clone(), commit, created: img.creation_date.clone(), reasons });

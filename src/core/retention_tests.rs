@@ -16,6 +16,7 @@ fn image(id: &str, day: u32, state: ImageState) -> Image {
         architecture: None,
         owner: None,
         encrypted: false,
+        protection: Protection::Disabled,
     }
 }
 
@@ -53,6 +54,20 @@ fn prune_never_deletes_a_protected_image_whatever_its_age() {
     assert_eq!(ids(&plan.keep, |k| &k.ami), ["ami-3", "ami-1"]);
     assert_eq!(plan.keep[1].reasons, ["in use by group shop-web (version 2)"], "reasons are not repeated");
     assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-6", "ami-5", "ami-4", "ami-2"]);
+}
+
+#[test]
+fn prune_deletes_bakerolls_protected_images_and_leaves_a_cooldown_to_whoever_set_it() {
+    let mut all = images(4);
+    all[0].protection = Protection::Enabled;
+    all[1].protection = Protection::EnabledWithCooldown;
+    all[2].protection = Protection::CoolingDown("2026-12-04T20:36:55.482Z".into());
+    let plan = prune(&all, 1, &[]);
+    assert_eq!(ids(&plan.delete, |d| &d.ami), ["ami-1"]);
+    assert!(plan.delete[0].protected, "prune turns the protection off before deregistering");
+    assert!(plan.keep.iter().find(|k| k.ami == "ami-2").unwrap().reasons[0].contains("24-hour cooldown"));
+    assert!(plan.keep.iter().find(|k| k.ami == "ami-3").unwrap().reasons[0].contains("until 2026-12-04T20:36:55.482Z"));
+    assert!(!prune(&images(2), 0, &[]).delete.iter().any(|d| d.protected));
 }
 
 #[test]

@@ -163,6 +163,8 @@ pub struct EnvSettings {
     pub poll: Duration,
     /// How long the deploy lock outlives a run that died holding it.
     pub lock_lease: Duration,
+    /// Environments an image must be verified in before it may be deployed here (the promotion guard).
+    pub requires_verified_in: Vec<String>,
 }
 
 impl EnvSettings {
@@ -204,6 +206,7 @@ impl EnvSettings {
             alarms: vec![],
             poll: Duration::from_secs(5),
             lock_lease: Duration::from_secs(600),
+            requires_verified_in: vec![],
         }
     }
 }

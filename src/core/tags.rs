@@ -19,6 +19,23 @@ pub const SOURCE_REGION: &str = "bakeroll:source-region";
 pub const READY: &str = "bakeroll:ready";
 /// The deploy lock on each group of an environment (see `core::lock`).
 pub const LOCK: &str = "bakeroll:lock";
+/// `bakeroll:verified:<env>` = when a deploy ended with every group of `<env>` verified on the image
+/// (`core::promotion`): what `requires_verified_in` looks for.
+pub const VERIFIED_PREFIX: &str = "bakeroll:verified:";
+/// `bakeroll:failed:<env>` = when a deploy of the image to `<env>` was convicted and rolled back.
+pub const FAILED_PREFIX: &str = "bakeroll:failed:";
+/// `bakeroll revoke`: when and why; deploys refuse the image and rollbacks skip it.
+pub const REVOKED: &str = "bakeroll:revoked";
+
+/// The key of the verified mark of `env`.
+pub fn verified(env: &str) -> String {
+    format!("{VERIFIED_PREFIX}{env}")
+}
+
+/// The key of the failed mark of `env`.
+pub fn failed(env: &str) -> String {
+    format!("{FAILED_PREFIX}{env}")
+}
 
 /// GitLab CI provenance on images and snapshots: the predefined variable and the key it is written to.
 pub const CI_PROVENANCE: &[(&str, &str)] = &[
@@ -35,8 +52,11 @@ pub const CI_PROVENANCE: &[(&str, &str)] = &[
 /// `prune`, `history` and the IAM policy's conditions rely on, or (on the build instance) fake the
 /// provisioning script's signal.
 pub fn written() -> impl Iterator<Item = &'static str> {
-    [COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, SOURCE_REGION, READY, LOCK].into_iter().chain(CI_PROVENANCE.iter().map(|(_, key)| *key))
+    [COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, SOURCE_REGION, READY, LOCK, REVOKED].into_iter().chain(CI_PROVENANCE.iter().map(|(_, key)| *key))
 }
+
+/// Prefixes of keys bakeroll writes with an environment's name after them (the release marks).
+pub const WRITTEN_PREFIXES: &[&str] = &[VERIFIED_PREFIX, FAILED_PREFIX];
 
 /// Why `key` cannot be a user's tag, if it cannot: AWS reserves the `aws:` prefix (in any case) and
 /// refuses it — after a whole bake, for an image tag — and bakeroll's own keys are bakeroll's.
@@ -47,6 +67,9 @@ pub fn refused(key: &str) -> Option<&'static str> {
     if key == READY {
         return Some("it is the provisioning script's signal that bakeroll reads (ready = \"tag\"), never set from outside");
     }
+    if WRITTEN_PREFIXES.iter().any(|p| key.starts_with(p)) || key == REVOKED {
+        return Some("bakeroll writes it itself (the release marks that promotion, revocation and rollback rely on)");
+    }
     written().any(|k| k == key).then_some("bakeroll writes it itself (provenance that gc, prune, history and the IAM policy rely on)")
 }
 
@@ -56,10 +79,14 @@ mod tests {
 
     #[test]
     fn aws_and_bakeroll_keys_are_refused_and_others_pass() {
+        let marks = [verified("staging"), failed("production"), REVOKED.to_string()];
+        for key in marks.iter().map(String::as_str) {
+            assert!(refused(key).unwrap().contains("release marks"), "{key} must be refused");
+        }
         for key in ["aws:foo", "AWS:cloudformation:stack-name", "Aws:x", COMMIT, PIPELINE, ROLE, CREATED_BY, SOURCE_AMI, READY, LOCK, "bakeroll:ci-job-id"] {
             assert!(refused(key).is_some(), "{key} must be refused");
         }
-        for key in ["app", "local-aws:health", "awsome", "bakeroll:something-else", "Bakeroll:Commit", "Name"] {
+        for key in ["app", "local-aws:health", "awsome", "bakeroll:something-else", "Bakeroll:Commit", "Name", "bakeroll:verifiedstaging"] {
             assert_eq!(refused(key), None, "{key} is the user's");
         }
         assert!(refused("aws:foo").unwrap().contains("reserved for AWS"));

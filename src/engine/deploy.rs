@@ -15,10 +15,12 @@ use tokio::time::Instant;
 use super::driver::{self, Job, Started};
 use super::images;
 use super::preflight::{self, Prepared, ReleaseKey};
+use super::promote::{self, Marked, OnRelease, Protected};
 use super::start::{self, Target};
 use super::watch::Lane;
 use super::{Ctx, RefreshKind};
-use crate::core::model::{LeftBehind, PoolInstance, RefreshStatus};
+use crate::core::model::{Image, LeftBehind, PoolInstance, RefreshStatus};
+use crate::core::promotion::{mark_for, Promotion};
 use crate::core::release::{Cause, GroupEnd, GroupState, ReleasePlan, Verdict};
 use crate::core::rollout::{Outcome, PhaseName, Release, RollbackReason, Rollout};
 use crate::core::settings::EnvSettings;
@@ -47,6 +49,7 @@ impl DeployRequest {
             image_id: self.image_id.clone(),
             commit: self.commit.clone(),
             existing_version: None,
+            forced: None,
         })
     }
 }
@@ -122,9 +125,19 @@ pub struct DeployReport {
     pub images: BTreeMap<String, String>,
     /// Every group of the environment, in wave order.
     pub groups: Vec<GroupReport>,
+    /// The promotion guard's verdict on the image (deploy and ship; None for a rollback, or when the
+    /// release never got that far).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+    /// The mark the release left on its image when it ended (`bakeroll:verified:<env>` or `…:failed:…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Marked>,
+    /// After a verified release: deregistration protection of each image a group runs or would roll back to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<Protected>,
 }
 
-/// Preflight, the image, then the release: `deploy --ami`.
+/// Preflight, the image, the promotion guard, then the release: `deploy --ami`.
 pub async fn deploy(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest) -> (DeployReport, Result<()>) {
     let empty = || DeployReport { env: req.env.clone(), ami: req.image_id.clone(), commit: req.commit.clone(), waves: env.waves.clone(), ..Default::default() };
     let key = ReleaseKey { ami: Some(&req.image_id), commit: req.commit.as_deref() };
@@ -137,13 +150,23 @@ pub async fn deploy(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest) -> (Deplo
         Ok(i) => i,
         Err(e) => return (empty(), Err(e)),
     };
+    // The guard before the copies: copying the image to other regions is already a change.
+    let promotion = match promote_image(ctx, env, &source, req.commit.as_deref(), req.force) {
+        (p, Ok(())) => p,
+        (p, Err(e)) => return (DeployReport { promotion: Some(p), ..empty() }, Err(e)),
+    };
     let req = match in_every_region(ctx, env, req, &source).await {
         Ok(r) => r,
         Err(e) => return (empty(), Err(e)),
     };
-    release(ctx, env, &req, prepared).await
+    release(ctx, env, &req, prepared, Some(promotion)).await
 }
 
+/// The promotion guard on an existing image (its commit from the request, else from its own tag).
+fn promote_image(ctx: &Ctx, env: &EnvSettings, image: &Image, commit: Option<&str>, force: bool) -> (Promotion, Result<()>) {
+    let commit = commit.or(image.tags.get(crate::core::tags::COMMIT).map(String::as_str));
+    promote::guard(ctx, env, Some(image), &promote::describe(&image.id, commit), force)
+}
 
 /// The request with each group's target in its own region (the release copied there, and shared with
 /// the deploy account, before any group changes: `copies.rs`). One region: the request as it is.
@@ -177,22 +200,50 @@ pub async fn deploy_commit(ctx: &Ctx, env: &EnvSettings, commit: &str, force: bo
         Ok(i) => i,
         Err(e) => return (empty(&ami), Err(e)),
     };
+    let promotion = match promote_image(ctx, env, &source, Some(commit), force) {
+        (p, Ok(())) => p,
+        (p, Err(e)) => return (DeployReport { promotion: Some(p), ..empty(&ami) }, Err(e)),
+    };
     let req = DeployRequest { env: env.name.clone(), image_id: ami.clone(), commit: Some(commit.to_string()), force, targets: BTreeMap::new(), images: BTreeMap::new() };
     let req = match in_every_region(ctx, env, &req, &source).await {
         Ok(r) => r,
         Err(e) => return (empty(&ami), Err(e)),
     };
-    release(ctx, env, &req, prepared).await
+    release(ctx, env, &req, prepared, Some(promotion)).await
 }
 
-/// The release itself, on groups preflight has checked (`ship` checks them before its bake).
-pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>) -> (DeployReport, Result<()>) {
+/// The release itself, on groups preflight has checked (`ship` checks them before its bake), with the
+/// promotion guard's verdict when there was one (deploy and ship; a rollback's moves have none). A
+/// deploy or ship then marks its image from the verdict and, verified, protects what rollbacks need.
+pub async fn release(ctx: &Ctx, env: &EnvSettings, req: &DeployRequest, prepared: Vec<Prepared>, promotion: Option<Promotion>) -> (DeployReport, Result<()>) {
     let metrics = super::metrics::plan(ctx, env, &prepared).await;
-    let mut job = DeployJob::new(env, req, prepared);
+    let forced = promotion.as_ref().and_then(Promotion::forced);
+    let mut job = DeployJob::new(env, req, prepared, forced);
     job.metrics = metrics;
     let mut plan = ReleasePlan::new(env.waves.clone());
     let verdict = driver::run(ctx, &mut plan, &mut job, &env.alarms, env.poll).await;
-    job.finish(&plan, verdict)
+    let (mut report, result) = job.finish(&plan, verdict);
+    // A deploy or ship (it went through the guard) marks its image; a rollback's moves do not.
+    let promoted = promotion.is_some();
+    report.promotion = promotion;
+    if promoted {
+        // Whether the first failure was a rollout that began (a conviction) or a group that never could.
+        let cause_started = match plan.cause() {
+            Some(Cause::Group { group }) => plan.state(group) != Some(GroupState::Unchanged),
+            _ => false,
+        };
+        let kind = mark_for(report.verdict, plan.cause(), cause_started);
+        let verified: Vec<OnRelease> = report
+            .groups
+            .iter()
+            .filter(|g| g.state == Some(GroupState::Verified))
+            .filter_map(|g| Some(OnRelease { group: g.group.clone(), version: g.new_version?, image: g.new_image.clone() }))
+            .collect();
+        let after = promote::after_release(ctx, env, &req.image_id, kind, &verified).await;
+        report.mark = after.mark;
+        report.protected = after.protected;
+    }
+    (report, result)
 }
 
 /// The releases a group moves between, kept for its undo.
@@ -215,6 +266,8 @@ struct DeployJob<'a> {
     errors: Vec<(String, Error)>,
     /// Each group's metric gate plan (`engine::metrics`).
     metrics: super::metrics::Plans,
+    /// What `--force` overrode to deploy this release (recorded in each new version's release mark).
+    forced: Option<String>,
 }
 
 /// How one group began.
@@ -225,10 +278,10 @@ enum Begun {
 }
 
 impl<'a> DeployJob<'a> {
-    fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>) -> Self {
+    fn new(env: &'a EnvSettings, req: &'a DeployRequest, prepared: Vec<Prepared>, forced: Option<String>) -> Self {
         let prepared: BTreeMap<String, Prepared> = prepared.into_iter().map(|p| (p.scope.clone(), p)).collect();
         let reports = prepared.iter().map(|(g, p)| (g.clone(), Self::report_of(env, req, p))).collect();
-        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default() }
+        Self { env, req, prepared, reports, tracks: BTreeMap::new(), errors: Vec::new(), metrics: Default::default(), forced }
     }
 
     fn report_of(env: &EnvSettings, req: &DeployRequest, p: &Prepared) -> GroupReport {
@@ -256,7 +309,10 @@ impl<'a> DeployJob<'a> {
         let settings = self.env.group(scope);
         let ctx = &ctx.place(settings.region.as_deref());
         let group = p.group.name.as_str();
-        let target = self.req.target(scope);
+        let mut target = self.req.target(scope);
+        if target.forced.is_none() {
+            target.forced = self.forced.clone();
+        }
         let mut report = self.reports[scope].clone();
         let started = Instant::now();
         ctx.ledger.ran_before(group, &p.current_image);
@@ -355,6 +411,7 @@ impl<'a> DeployJob<'a> {
             cause: plan.cause().cloned(),
             images: if self.req.images.len() > 1 { self.req.images.clone() } else { BTreeMap::new() },
             groups: vec![],
+            ..Default::default()
         };
         report.groups = self.env.group_names().iter().filter_map(|g| self.reports.remove(g)).collect();
         let result = outcome_error(self.req, &report, verdict, plan.cause(), std::mem::take(&mut self.errors));

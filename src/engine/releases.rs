@@ -12,7 +12,8 @@ use super::Ctx;
 use crate::cloud::CloudError;
 use crate::core::health::{counts, verify, TgCount};
 use crate::core::model::{Group, LeftBehind, LtVersion, PoolInstance, Refresh, TemplateRef};
-use crate::core::releases::{history, parse_mark, GroupFacts, ReleaseRecord};
+use crate::core::promotion::ImageMarks;
+use crate::core::releases::{history, parse_mark, GroupFacts, ReleaseRecord, Skipped};
 use crate::error::{Error, Result};
 
 /// One group as the release commands see it.
@@ -220,6 +221,27 @@ pub struct GroupStatus {
     /// Instances on another image that the environment's preferences leave alone (Standby, protected).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_behind: Vec<LeftBehind>,
+    /// The current release's image marks (verified, failed, revoked); None when it is not this pipeline's image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marks: Option<ImageMarks>,
+    /// The current release's image is protected from deregistration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protected: Option<bool>,
+    /// Where `rollback` would take the group now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_target: Option<RollbackTargetView>,
+}
+
+/// Where `rollback` (to the previous release) would take a group, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackTargetView {
+    /// None: no release before the current one is fit (every one was skipped).
+    pub release: Option<ReleaseRef>,
+    /// Its image is protected from deregistration (None: not this pipeline's image).
+    pub protected: Option<bool>,
+    /// Releases stepped over: revoked, or failed in the environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 /// A mixed instances policy as `status` shows it.
@@ -258,6 +280,9 @@ pub async fn status(ctx: &Ctx, state: &GroupState, left_alone: crate::core::mode
         instances.iter().map(|i| PoolInstance { id: i.id.clone(), image: images.get(&i.id).cloned(), lifecycle: i.lifecycle_state.clone() }).collect()
     });
     Ok(GroupStatus {
+        marks: None,
+        protected: None,
+        rollback_target: None,
         mixed_instances,
         warm_pool,
         suspended_processes: g.suspended_processes.clone(),

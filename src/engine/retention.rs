@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use crate::events::Stage;
 use crate::core::tags;
+use super::promote::{rollback_target, Images};
 use super::releases::{read_group, GroupState};
 use super::wait::{self, Check, WaitError};
 use super::Ctx;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
 use crate::core::model::{ImageFilter, RefreshStatus, Tags};
-use crate::core::releases::previous;
 use crate::core::retention::{find_leaks, decide_prune, unreferenced_versions, Leaks, PruneFacts, PruneDecision};
 use crate::error::{Error, Result};
 
@@ -38,8 +38,10 @@ pub async fn pipeline_groups(ctx: &Ctx) -> Result<Vec<GroupState>> {
     Ok(out)
 }
 
-/// (AMI, why it must stay) for everything the pipeline's groups use or may need to roll back to.
-async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, String)>> {
+/// (AMI, why it must stay) for everything the pipeline's groups use or may need to roll back to — the
+/// rollback target as `rollback` would choose it, past revoked releases and releases failed in the
+/// environment (`images`: the pipeline's, with their marks), so a revoked release is no reason to keep one.
+async fn protections(ctx: &Ctx, groups: &[GroupState], images: &Images) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for g in groups {
         let mut add = |ami: Option<String>, why: String| {
@@ -50,7 +52,7 @@ async fn protections(ctx: &Ctx, groups: &[GroupState]) -> Result<Vec<(String, St
         let (name, lt) = (&g.group.name, &g.template.name);
         if let Some(n) = g.current {
             add(g.image_of(n), format!("in use by group {name} (launch-template version {n})"));
-            if let Some(prev) = previous(&g.history(), n) {
+            if let (Some(prev), _) = rollback_target(g, images) {
                 add(prev.ami.clone(), format!("rollback target of group {name} (version {})", prev.version));
             }
         }
@@ -101,7 +103,8 @@ pub async fn prune_decision(ctx: &Ctx, keep: usize) -> Result<PruneDecision> {
     let used = ctx.cloud.ec2.find_images(&every).await.map_err(unchanged)?.into_iter().flat_map(|i| i.snapshot_ids).collect();
     let snapshots = ctx.cloud.ec2.find_snapshots(&ours).await.map_err(unchanged)?;
     let groups = pipeline_groups(ctx).await?;
-    let protected = protections(ctx, &groups).await?;
+    let by_id: Images = images.iter().map(|i| (i.id.clone(), i.clone())).collect();
+    let protected = protections(ctx, &groups, &by_id).await?;
     Ok(decide_prune(&PruneFacts {
         images: &images,
         keep_newest: keep,
@@ -166,9 +169,20 @@ pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Re
         first.get_or_insert(p);
     };
     for img in &decision.delete {
+        // Protection is turned off only here, on an image about to go: never on one something still needs.
+        if img.protected {
+            ctx.events.phase("prune", Stage::Deregister, format!("turning off deregistration protection of {} ({})", img.ami, img.name));
+            if let Err(e) = ec2.disable_deregistration_protection(&img.ami).await {
+                fail(&mut out, Problem::Call(e), format!("{} not deregistered: its protection could not be turned off; its snapshots are kept", img.ami));
+                continue;
+            }
+        }
         ctx.events.phase("prune", Stage::Deregister, format!("deregistering {} ({})", img.ami, img.name));
         if let Err(e) = ec2.deregister_image(&img.ami).await {
-            fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept", img.ami));
+            // It stays: so does its protection.
+            let back_on = img.protected && ec2.enable_deregistration_protection(&img.ami).await.is_ok();
+            let protection = if back_on { "; its deregistration protection is back on" } else { "" };
+            fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept{protection}", img.ami));
             continue;
         }
         let filter = ImageFilter { ids: vec![img.ami.clone()], ..Default::default() };

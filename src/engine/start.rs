@@ -27,6 +27,8 @@ pub struct Target {
     /// Use this existing launch-template version instead of creating one (a rollback to an earlier
     /// release). Its image must be `image_id`.
     pub existing_version: Option<i64>,
+    /// What `--force` overrode to deploy it (`revoked`, `unverified:staging`): recorded in the release mark.
+    pub forced: Option<String>,
 }
 
 /// A refresh of the release started (or an earlier run's adopted).
@@ -59,7 +61,7 @@ pub async fn refresh(ctx: &Ctx, settings: &GroupSettings, target: &Target, p: &P
         Some(from) => format!("group {name} pinned from {from} to version {}; {what}", p.current),
         None => format!("group {name} unchanged; {what}"),
     };
-    let want = Wanted { env: &target.env, image: &target.image_id, commit: target.commit.as_deref(), existing: target.existing_version };
+    let want = Wanted { env: &target.env, image: &target.image_id, commit: target.commit.as_deref(), existing: target.existing_version, forced: target.forced.as_deref() };
     let failed = |e: VersionError| match e {
         VersionError::Cloud(e) => Error::cloud(e, changed("no launch-template version created")),
         VersionError::Mismatch(m) => Error::precondition(m),

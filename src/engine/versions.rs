@@ -35,6 +35,8 @@ pub struct Wanted<'a> {
     pub commit: Option<&'a str>,
     /// Use this existing version (a rollback to an earlier release); it must launch `image`.
     pub existing: Option<i64>,
+    /// What `--force` overrode (the mark's `forced=`).
+    pub forced: Option<&'a str>,
 }
 
 /// The version for this release: `existing` (checked), else one a previous attempt created (same
@@ -82,6 +84,7 @@ async fn ensure(ctx: &Ctx, want: &Wanted<'_>, name: &str, template_id: &str, cur
         at: Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
         job: std::env::var("CI_JOB_ID").ok().filter(|j| !j.is_empty()),
         from: Some(current),
+        forced: want.forced.map(str::to_string),
     });
     ctx.events.phase(name, Stage::Template, format!("creating a version of {template_id} from {current} with image {}", want.image));
     let creating = ctx.ledger.creating();

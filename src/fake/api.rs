@@ -80,6 +80,21 @@ impl Ec2Api for FakeApi {
         self.0.with(|s| s.create_tags(resource_ids, tags))
     }
 
+    async fn delete_tags(&self, resource_ids: &[String], keys: &[String]) -> CloudResult<()> {
+        self.enter(actions::DELETE_TAGS.name).await?;
+        self.0.with(|s| s.delete_tags(resource_ids, keys))
+    }
+
+    async fn enable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        self.enter(actions::ENABLE_IMAGE_PROTECTION.name).await?;
+        self.0.with(|s| s.set_protection(actions::ENABLE_IMAGE_PROTECTION.name, image_id, true))
+    }
+
+    async fn disable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        self.enter(actions::DISABLE_IMAGE_PROTECTION.name).await?;
+        self.0.with(|s| s.set_protection(actions::DISABLE_IMAGE_PROTECTION.name, image_id, false))
+    }
+
     async fn terminate_instances(&self, ids: &[String]) -> CloudResult<()> {
         self.enter(actions::TERMINATE_INSTANCES.name).await?;
         self.0.with(|s| s.terminate_instances(ids, s.now))

@@ -1,5 +1,5 @@
 //! EC2 images and snapshots: DescribeImages filters, CreateImage (pending → available, one snapshot per image),
-//! CreateTags, DeregisterImage and DeleteSnapshot, with EC2's error codes.
+//! CreateTags and DeleteTags, deregistration protection, DeregisterImage and DeleteSnapshot, with EC2's error codes.
 
 use crate::cloud::actions;
 use std::collections::BTreeSet;
@@ -38,6 +38,7 @@ impl State {
             inherited: None,
             architecture: "x86_64".to_string(),
             kms_key: None,
+            protected: false,
         };
         self.images.insert(id.clone(), rec);
         id
@@ -69,6 +70,7 @@ impl State {
             architecture: Some(img.architecture.clone()),
             owner: Some(img.owner.clone()),
             encrypted: img.kms_key.is_some(),
+            protection: if img.protected { Protection::Enabled } else { Protection::Disabled },
         }
     }
 
@@ -180,6 +182,41 @@ impl State {
         Ok(())
     }
 
+    /// DeleteTags by key, all or nothing like CreateTags; a key the resource does not have is no error.
+    pub fn delete_tags(&mut self, ids: &[String], keys: &[String]) -> CloudResult<()> {
+        const A: &str = actions::DELETE_TAGS.name;
+        for id in ids {
+            self.taggable(A, id)?;
+        }
+        for id in ids {
+            let target = match id.split('-').next() {
+                Some("ami") => self.images.get_mut(id).map(|i| &mut i.tags),
+                Some("snap") => self.snapshots.get_mut(id).map(|s| &mut s.tags),
+                _ => self.instances.get_mut(id).map(|i| &mut i.tags),
+            };
+            let tags = target.expect("checked above");
+            for k in keys {
+                tags.remove(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Enable/DisableImageDeregistrationProtection (without cooldown): only the owner may, as EC2 says.
+    pub fn set_protection(&mut self, action: &str, id: &str, on: bool) -> CloudResult<()> {
+        match self.images.get_mut(id) {
+            Some(img) if img.state == ImageState::Deregistered => {
+                Err(err(action, "InvalidAMIID.Unavailable", format!("The image id '[{id}]' is no longer available")))
+            }
+            Some(img) if img.owner != ACCOUNT => Err(err(action, "AuthFailure", format!("Not authorized for image:{id}"))),
+            Some(img) => {
+                img.protected = on;
+                Ok(())
+            }
+            None => Err(image_not_found(action, id)),
+        }
+    }
+
     fn taggable(&self, action: &str, id: &str) -> CloudResult<&Tags> {
         match id.split('-').next() {
             Some("ami") => self
@@ -202,8 +239,15 @@ impl State {
         }
     }
 
+    /// Refused while deregistration protection is on (the local AWS's `OperationNotPermitted`, see
+    /// scripts/emulator/README.md: AWS documents no code for it).
     pub fn deregister_image(&mut self, id: &str) -> CloudResult<()> {
         match self.images.get_mut(id) {
+            Some(img) if img.state != ImageState::Deregistered && img.protected => Err(err(
+                actions::DEREGISTER_IMAGE.name,
+                "OperationNotPermitted",
+                format!("The image {id} cannot be deregistered because deregistration protection is enabled"),
+            )),
             Some(img) if img.state != ImageState::Deregistered => {
                 img.state = ImageState::Deregistered;
                 Ok(())

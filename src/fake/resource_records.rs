@@ -33,6 +33,8 @@ pub(crate) struct ImageRec {
     pub architecture: String,
     /// The KMS key its snapshot is encrypted with (a copy made with one), if any.
     pub kms_key: Option<String>,
+    /// Deregistration protection (without cooldown, the only kind the fake models): DeregisterImage is refused.
+    pub protected: bool,
 }
 
 pub(crate) struct SnapshotRec {

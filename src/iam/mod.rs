@@ -101,6 +101,9 @@ pub fn generate(input: &PolicyInput) -> Generated {
                 statements.push(statement("TagOnCreate", actions, res, Some(on_create)));
                 let ours = json!({ "StringEquals": { request_tag(tags::PIPELINE): pipeline } });
                 statements.push(statement("TagSnapshots", actions, vec![arns.ec2("snapshot")], Some(ours)));
+                // The release marks and revocations: on the pipeline's own images, after they exist.
+                let images = json!({ "StringEquals": { tag(tags::PIPELINE): pipeline } });
+                statements.push(statement("MarkImages", actions, vec![arns.ec2("image")], Some(images)));
             }
             Scope::BuildInstances => {
                 let ours = json!({ "StringEquals": { tag(tags::ROLE): tags::ROLE_BUILD, tag(tags::PIPELINE): pipeline } });

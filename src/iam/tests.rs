@@ -188,7 +188,10 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
     assert_eq!(build["Resource"], json!(["arn:aws:ec2:eu-west-1:*:instance/*"]));
 
     let images = statement(&doc, "PipelineImages");
-    assert_eq!(images["Action"], json!(["ec2:DeregisterImage", "ec2:ModifyImageAttribute"]));
+    assert_eq!(
+        images["Action"],
+        json!(["ec2:DeregisterImage", "ec2:ModifyImageAttribute", "ec2:DeleteTags", "ec2:EnableImageDeregistrationProtection", "ec2:DisableImageDeregistrationProtection"])
+    );
     assert_eq!(images["Resource"], json!(["arn:aws:ec2:eu-west-1::image/*"]));
     assert_eq!(images["Condition"]["StringEquals"]["aws:ResourceTag/bakeroll:pipeline"], "shop");
 
@@ -216,13 +219,17 @@ fn destructive_actions_are_scoped_to_the_pipelines_own_resources() {
 }
 
 #[test]
-fn tags_are_created_only_while_creating_or_on_our_snapshots() {
+fn tags_are_created_only_while_creating_or_on_our_snapshots_and_images() {
     let doc = generate(&input()).document;
     let on_create = statement(&doc, "TagOnCreate");
     assert_eq!(on_create["Condition"]["StringEquals"]["ec2:CreateAction"], json!(["RunInstances", "CreateImage", "CopyImage"]));
     let snaps = statement(&doc, "TagSnapshots");
     assert_eq!(snaps["Resource"], json!(["arn:aws:ec2:eu-west-1::snapshot/*"]));
     assert_eq!(snaps["Condition"]["StringEquals"]["aws:RequestTag/bakeroll:pipeline"], "shop");
+    // The release marks and revocations: only on images that already carry the pipeline's tag.
+    let marks = statement(&doc, "MarkImages");
+    assert_eq!((marks["Action"].clone(), marks["Resource"].clone()), (json!(["ec2:CreateTags"]), json!(["arn:aws:ec2:eu-west-1::image/*"])));
+    assert_eq!(marks["Condition"]["StringEquals"]["aws:ResourceTag/bakeroll:pipeline"], "shop");
     let launch = statement(&doc, "LaunchBuildInstance");
     assert_eq!(launch["Condition"]["StringEquals"]["aws:RequestTag/bakeroll:role"], "build-instance");
 }

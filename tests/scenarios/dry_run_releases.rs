@@ -26,7 +26,7 @@ fn waits(plan: &DryRun) -> usize {
 async fn planned_rollback(w: &World, plan: &DryRun, to: &str) {
     let ctx = context(plan, &w.ctx);
     let env = w.env();
-    let p = rollback::decide(&ctx, &env, &TargetSpec::parse(to).unwrap(), to).await.expect("planned");
+    let p = rollback::decide(&ctx, &env, &TargetSpec::parse(to).unwrap(), to, false).await.expect("planned");
     let (_, result) = rollback::execute(&ctx, &env, &p).await;
     result.expect("a dry run succeeds");
 }

@@ -12,6 +12,7 @@ mod gate;
 mod multi;
 mod waves;
 mod plan;
+mod promote;
 mod dry_run_releases;
 mod regions;
 mod releases;

@@ -71,6 +71,9 @@ async fn dry_run_ship_plans_every_write_in_order_and_changes_nothing() {
             "ec2:CreateLaunchTemplateVersion",
             "autoscaling:StartInstanceRefresh",
             "ec2:ModifyLaunchTemplate",
+            // The verified release's mark on its (planned) image, and that image's protection.
+            "ec2:CreateTags",
+            "ec2:EnableImageDeregistrationProtection",
         ]
     );
     let waits: Vec<String> = plan.steps().into_iter().filter(|s| s.kind == StepKind::Wait).filter_map(|s| s.what).collect();

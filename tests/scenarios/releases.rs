@@ -38,7 +38,7 @@ pub async fn ship(w: &World, commit: &str, health: Health) -> (String, Result<()
 pub async fn roll_back(w: &World, to: &str) -> (Option<RollbackReport>, Result<(), Error>) {
     let spec = TargetSpec::parse(to).expect("target parses");
     let env = w.env();
-    match rollback::decide(&w.ctx, &env, &spec, to).await {
+    match rollback::decide(&w.ctx, &env, &spec, to, false).await {
         Ok(plan) => {
             let (report, result) = rollback::execute(&w.ctx, &env, &plan).await;
             (Some(report), result)
@@ -157,11 +157,16 @@ async fn unknown_and_deregistered_targets_are_refused_by_name_without_changes() 
         assert_eq!(err.exit_code(), exit::USAGE, "{to}: {err}");
         assert!(err.to_string().contains(named), "{to}: {err}");
     }
+    // A's image is B's rollback target: protected from deregistration until someone turns that off.
+    let refused = w.ctx.cloud.ec2.deregister_image(&a).await.unwrap_err();
+    assert!(refused.is("OperationNotPermitted"), "{refused}");
+    w.ctx.cloud.ec2.disable_deregistration_protection(&a).await.unwrap();
     w.ctx.cloud.ec2.deregister_image(&a).await.unwrap();
     let err = roll_back(&w, "previous").await.1.unwrap_err();
     assert_eq!(err.exit_code(), exit::USAGE, "{err}");
     assert!(err.to_string().contains(&a) && err.to_string().contains("deregistered"), "{err}");
-    let changed: Vec<_> = w.mutations().into_iter().filter(|m| !before.contains(m) && m != "ec2:DeregisterImage").collect();
+    let by_hand = ["ec2:DeregisterImage", "ec2:DisableImageDeregistrationProtection"];
+    let changed: Vec<_> = w.mutations().into_iter().filter(|m| !before.contains(m) && !by_hand.contains(&m.as_str())).collect();
     assert!(changed.is_empty(), "{changed:?}");
     assert_eq!(w.fake.group("shop-web").unwrap().launch_template.unwrap().version, "3");
 }

@@ -223,14 +223,14 @@ async fn the_next_step_of_a_stuck_release_moves_no_group_past_where_it_was() {
     // What following it decides, once AWS has ended what was in flight.
     tokio::time::sleep(Duration::from_secs(3600)).await;
     let spec = TargetSpec::parse("aaaaaaa").unwrap();
-    let decision = rollback::decide(&w.ctx, &w.env(), &spec, "aaaaaaa").await.expect("decided");
+    let decision = rollback::decide(&w.ctx, &w.env(), &spec, "aaaaaaa", false).await.expect("decided");
     let canary = decision.groups.iter().find(|g| g.group == "shop-canary").unwrap();
     assert_eq!(canary.to, canary.from, "the canary stays on A: {canary:?}");
     for g in &decision.groups {
         assert_eq!(g.to.ami.as_deref(), Some(a.as_str()), "{} goes to A, never further back", g.group);
     }
     // `--to previous` would have moved the canary off A, to the release before it.
-    let previous = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous").await.expect("decided");
+    let previous = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous", false).await.expect("decided");
     let canary = previous.groups.iter().find(|g| g.group == "shop-canary").unwrap();
     assert_ne!(canary.to.ami.as_deref(), Some(a.as_str()), "the harmful advice this test guards against: {canary:?}");
 }
@@ -245,7 +245,7 @@ async fn rollback_walks_the_waves_in_reverse() {
     let old = w.stack.image_id.clone();
     let ami = w.fake.add_image(ImageSpec::named("shop-c1"));
     deploy(&w.ctx, &w.env(), &request(&ami)).await.1.expect("deployed");
-    let decision = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous").await.expect("decided");
+    let decision = rollback::decide(&w.ctx, &w.env(), &TargetSpec::Previous, "previous", false).await.expect("decided");
     let (report, result) = rollback::execute(&w.ctx, &w.env(), &decision).await;
     result.expect("rolled back");
     for g in GROUPS {

@@ -53,6 +53,7 @@ pub(super) fn image(action: &str, i: &sdk::Image) -> CloudResult<Image> {
         architecture: i.architecture().map(|a| a.as_str().to_string()),
         owner: i.owner_id().map(str::to_string),
         encrypted: i.block_device_mappings().iter().any(|m| m.ebs().and_then(|e| e.encrypted()).unwrap_or(false)),
+        protection: Protection::parse(i.deregistration_protection()),
     })
 }
 
@@ -134,6 +135,19 @@ mod tests {
         assert_eq!(img.tags.get("app").map(String::as_str), Some("web"));
         assert_eq!(img.state_reason.as_deref(), Some("boom"));
         assert_eq!(img.creation_date, "2026-11-26T08:00:00.000Z");
+    }
+
+    /// DescribeImages' `DeregistrationProtection`, as AWS spells it (absent on an older endpoint: off).
+    #[test]
+    fn image_deregistration_protection_is_read_into_the_domain() {
+        let with = |p: Option<&str>| image("ec2:DescribeImages", &sdk::Image::builder().image_id("ami-1").set_deregistration_protection(p.map(str::to_string)).build()).unwrap().protection;
+        assert_eq!(with(Some("enabled-without-cooldown")), Protection::Enabled);
+        assert_eq!(with(Some("enabled-with-cooldown")), Protection::EnabledWithCooldown);
+        assert_eq!(with(Some("disabled after 2026-12-04T20:36:55.482Z")), Protection::CoolingDown("2026-12-04T20:36:55.482Z".into()));
+        assert_eq!(with(Some("disabled")), Protection::Disabled);
+        assert_eq!(with(None), Protection::Disabled);
+        assert!(with(Some("disabled after 2026-12-04T20:36:55.482Z")).is_on(), "a cooldown still refuses DeregisterImage");
+        assert!(!with(Some("disabled")).is_on());
     }
 
     #[test]

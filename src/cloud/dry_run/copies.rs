@@ -26,6 +26,7 @@ impl ImageCopyApi for DryRunApi {
             architecture: None,
             owner: None,
             encrypted: false,
+            protection: crate::core::model::Protection::Disabled,
         };
         self.dry.with_world(|w| w.images.push(image));
         let a = args(&[

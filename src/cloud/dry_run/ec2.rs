@@ -103,8 +103,16 @@ impl DryRunApi {
 impl Ec2Api for DryRunApi {
     async fn find_images(&self, f: &ImageFilter) -> CloudResult<Vec<Image>> {
         let (planned, real_ids) = split_planned(&f.ids);
+        // Planned images are this account's; a query by owner, name and tags finds them as it would find
+        // the real ones (matched exactly: wildcards are for base images, which are never planned).
+        let by_filter = |i: &Image| {
+            f.ids.is_empty()
+                && (f.owners.is_empty() || f.owners.iter().any(|o| o == "self"))
+                && f.name.as_ref().is_none_or(|n| *n == i.name)
+                && f.tags.iter().all(|(k, v)| i.tags.get(k) == Some(v))
+        };
         let mut out: Vec<Image> =
-            self.dry.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id)).cloned().collect());
+            self.dry.with_world(|w| w.images.iter().filter(|i| planned.contains(&i.id) || by_filter(i)).cloned().collect());
         if planned.is_empty() || !real_ids.is_empty() {
             let f = ImageFilter { ids: real_ids, ..f.clone() };
             let a = args(&[("ids", json!(f.ids)), ("owners", json!(f.owners)), ("name", json!(f.name)), ("tags", json!(f.tags))]);
@@ -199,6 +207,7 @@ impl Ec2Api for DryRunApi {
             architecture: None,
             owner: None,
             encrypted: false,
+            protection: Protection::Disabled,
         };
         self.dry.with_world(|w| w.images.push(image));
         let a = args(&[
@@ -232,6 +241,31 @@ impl Ec2Api for DryRunApi {
             resource_ids.iter().map(|id| effect(Change::Change, kind_of(id), id, format!("tagged {} tags", tags.len()))).collect();
         let op = DryRunOp::CreateTags { resource_ids: resource_ids.to_vec(), tags: tags.clone() };
         self.ec2_write(op, a, effects, resource_ids).await;
+        Ok(())
+    }
+
+    async fn delete_tags(&self, resource_ids: &[String], keys: &[String]) -> CloudResult<()> {
+        if resource_ids.is_empty() || keys.is_empty() {
+            return Ok(()); // the real adapter makes no call either
+        }
+        let a = args(&[("resource_ids", json!(resource_ids)), ("keys", json!(keys))]);
+        let effects = resource_ids.iter().map(|id| effect(Change::Change, kind_of(id), id, format!("untagged {}", keys.join(", ")))).collect();
+        let op = DryRunOp::DeleteTags { resource_ids: resource_ids.to_vec(), keys: keys.to_vec() };
+        self.ec2_write(op, a, effects, resource_ids).await;
+        Ok(())
+    }
+
+    async fn enable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        let effects = vec![effect(Change::Change, "image", image_id, "deregistration protection on (without cooldown)")];
+        let op = DryRunOp::EnableImageDeregistrationProtection { image_id: image_id.into() };
+        self.ec2_write(op, args(&[("image_id", json!(image_id)), ("with_cooldown", json!(false))]), effects, &[image_id.to_string()]).await;
+        Ok(())
+    }
+
+    async fn disable_deregistration_protection(&self, image_id: &str) -> CloudResult<()> {
+        let effects = vec![effect(Change::Change, "image", image_id, "deregistration protection off")];
+        let op = DryRunOp::DisableImageDeregistrationProtection { image_id: image_id.into() };
+        self.ec2_write(op, args(&[("image_id", json!(image_id))]), effects, &[image_id.to_string()]).await;
         Ok(())
     }
 

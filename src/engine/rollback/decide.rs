@@ -1,13 +1,16 @@
 //! The rollback decision: every group of the environment read, the target resolved per group (`--to`,
-//! or the release before the current one), and a target that is unknown or whose image is gone refused
-//! before anything changes (exit 2). `super::execute` carries the decision out.
+//! or the release before the current one, stepping over revoked releases and releases that failed in the
+//! environment), and a target that is unknown, whose image is gone, or that is revoked (unless `--force`)
+//! refused before anything changes (exit 2). `super::execute` carries the decision out.
 
 use serde::Serialize;
 
 use crate::core::model::MixedPolicy;
-use crate::core::releases::{previous_target, resolve, Resolved, TargetSpec};
+use crate::core::promotion::ImageMarks;
+use crate::core::releases::{previous_target, resolve, Resolved, Skipped, TargetSpec};
 use crate::core::settings::EnvSettings;
 use crate::engine::images::{self, CommitImage};
+use crate::engine::promote::{self, Images};
 use crate::engine::releases::{require_group, GroupState, ReleaseRef};
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
@@ -39,6 +42,12 @@ pub struct GroupDecision {
     pub refresh: bool,
     /// Why `to` was chosen (for `previous`).
     pub why: String,
+    /// Releases `previous` stepped over: revoked, or failed in this environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// `revoked` when `--force` took the group to a revoked release (recorded in a new version's mark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
     /// The group's own mixed instances policy (what undoing a refresh in flight returns to).
     #[serde(skip)]
     pub policy: Option<MixedPolicy>,
@@ -58,21 +67,23 @@ pub struct RollbackDecision {
     pub groups: Vec<GroupDecision>,
 }
 
-/// Reads every group and decides; an error here means nothing was changed.
-pub async fn decide(ctx: &Ctx, env: &EnvSettings, spec: &TargetSpec, target: &str) -> Result<RollbackDecision> {
+/// Reads every group (and the pipeline's images, for their marks) and decides; an error here means
+/// nothing was changed. `force`: a revoked target named with `--to` is taken all the same.
+pub async fn decide(ctx: &Ctx, env: &EnvSettings, spec: &TargetSpec, target: &str, force: bool) -> Result<RollbackDecision> {
+    let images = promote::pipeline_images(ctx).await?;
     let mut groups = Vec::new();
     for scope in env.group_names() {
         let settings = env.group(&scope);
         let ctx = &ctx.place(settings.region.as_deref());
         let state = require_group(ctx, &env.name, &settings.name).await?;
-        let mut decision = decide_group(ctx, &state, spec, target).await?;
+        let mut decision = decide_group(ctx, &state, spec, target, &images, force).await?;
         decision.group = scope;
         groups.push(decision);
     }
     Ok(RollbackDecision { env: env.name.clone(), target: target.to_string(), groups })
 }
 
-async fn decide_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &str) -> Result<GroupDecision> {
+async fn decide_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: &str, images: &Images, force: bool) -> Result<GroupDecision> {
     let name = &state.group.name;
     let current = state.current.ok_or_else(|| {
         Error::precondition(format!("group {name} uses launch-template version {} which does not exist", state.template.version))
@@ -85,16 +96,17 @@ async fn decide_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: 
         policy: r.desired.as_ref().and_then(|d| d.policy().cloned()),
     });
     let refused = |e: String| Error::precondition(format!("cannot roll {name} back to {target}: {e}"));
-    let (resolved, why) = match spec {
+    let (resolved, why, skipped) = match spec {
         TargetSpec::Previous => {
             let unfinished = match &undo {
                 Some(r) => Some(format!("instance refresh {} is {}", r.refresh_id, r.status)),
                 None => off_version(ctx, state, from.ami.as_deref()).await?,
             };
-            let (r, why) = previous_target(&state.history(), current, unfinished.as_deref()).map_err(refused)?;
-            (Resolved::Release(r), why)
+            let skip = promote::skipper(&state.env, images);
+            let (r, why, skipped) = previous_target(&state.history(), current, unfinished.as_deref(), &skip).map_err(refused)?;
+            (Resolved::Release(r), why, skipped)
         }
-        _ => (resolve(spec, &state.history(), Some(current)).map_err(refused)?, format!("--to {target}")),
+        _ => (resolve(spec, &state.history(), Some(current)).map_err(refused)?, format!("--to {target}"), vec![]),
     };
     let (to, new_version) = match resolved {
         Resolved::Release(r) => {
@@ -116,9 +128,38 @@ async fn decide_group(ctx: &Ctx, state: &GroupState, spec: &TargetSpec, target: 
     // Undoing the refresh in flight already lands on the group's own version. Otherwise deploy decides:
     // a fleet already verified on the target is left alone ("already on it"), a mixed one converges.
     let refresh = !(undo.is_some() && to.version == Some(current) && !new_version);
+    // A revoked release is never gone back to unless asked with --force (`previous` already stepped over
+    // them; this is `--to`). The group's own version (undoing a refresh in flight) is where it was anyway.
+    let revoked = to.ami.as_ref().and_then(|a| images.get(a)).and_then(|i| ImageMarks::of(&i.tags).revoked);
+    let forced = match revoked {
+        Some(_) if to == from => None,
+        Some(r) if !force => {
+            let why = if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) };
+            return Err(refused(format!("{} was revoked at {}{why}; choose another release, or pass --force to roll back onto it anyway", to.describe(), r.at)));
+        }
+        Some(_) => {
+            ctx.events.warn(name, format!("rolling back onto {}, which is revoked (--force)", to.describe()));
+            Some("revoked".to_string())
+        }
+        None => None,
+    };
     let (policy, warm_pool) = (state.group.mixed_instances.clone(), state.group.warm_pool.is_some());
     let override_images = state.override_images();
-    Ok(GroupDecision { group: name.clone(), template_id: state.template.id.clone(), from, undo, to, new_version, refresh, why, policy, warm_pool, override_images })
+    Ok(GroupDecision {
+        group: name.clone(),
+        template_id: state.template.id.clone(),
+        from,
+        undo,
+        to,
+        new_version,
+        refresh,
+        why,
+        skipped,
+        forced,
+        policy,
+        warm_pool,
+        override_images,
+    })
 }
 
 /// "N instances run ami-…" when members of the group run another image than its version launches.

@@ -115,14 +115,20 @@ async fn move_to_target(ctx: &Ctx, env: &EnvSettings, decision: &RollbackDecisio
         .filter(|g| moving.contains(&g.group))
         .map(|g| {
             let existing_version = if g.new_version { None } else { g.to.version };
-            let target = Target { env: env.name.clone(), image_id: g.to.ami.clone().unwrap_or_default(), commit: g.to.commit.clone(), existing_version };
+            let target = Target {
+                env: env.name.clone(),
+                image_id: g.to.ami.clone().unwrap_or_default(),
+                commit: g.to.commit.clone(),
+                existing_version,
+                forced: g.forced.clone(),
+            };
             ctx.events.phase(&g.group, Stage::Rollback, format!("rolling {} back to {}", g.group, g.to.describe()));
             (g.group.clone(), target)
         })
         .collect();
     let first = targets.values().next().cloned().expect("a group to move");
     let req = DeployRequest { env: env.name.clone(), image_id: first.image_id, commit: first.commit, force: true, targets, images: BTreeMap::new() };
-    let (report, result) = deploy::release(ctx, &reversed, &req, prepared).await;
+    let (report, result) = deploy::release(ctx, &reversed, &req, prepared, None).await;
     (report.groups, result)
 }
 
