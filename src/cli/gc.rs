@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::human;
 use crate::engine::retention::{gc_execute, gc_decision, Executed, GcDecision};
+use crate::engine::sites::read_sites;
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -46,10 +47,11 @@ pub fn text(decision: &GcDecision, executed: Option<&Executed>) -> String {
     for u in &decision.unreferenced_versions {
         let versions: Vec<String> = u.versions.iter().map(i64::to_string).collect();
         lines.push(format!(
-            "unreferenced launch-template versions of {} ({}): {} (report only; `aws ec2 delete-launch-template-versions --launch-template-id {} --versions {}`)",
+            "unreferenced launch-template versions of {} ({}): {} (report only; `aws ec2 delete-launch-template-versions{} --launch-template-id {} --versions {}`)",
             u.template_name,
             u.groups.join(", "),
             versions.join(", "),
+            u.region.as_ref().map(|r| format!(" --region {r}")).unwrap_or_default(),
             u.template_id,
             versions.join(" ")
         ));
@@ -68,7 +70,8 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let ctx = &session.ctx;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     let work = async {
-        let decision = gc_decision(ctx, args.older_than, now).await?;
+        let sites = read_sites(&session.ctx, &session.every_environment().await?).await?;
+        let decision = gc_decision(ctx, &sites, args.older_than, now).await?;
         let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &decision).await) } else { None };
         Result::Ok((decision, executed))
     };

@@ -255,6 +255,20 @@ impl Session {
         }
     }
 
+    /// Every environment of the pipeline, whatever `--env` says (retention is pipeline-wide: an image one
+    /// environment is done with may be another's rollback target), each with the context of its places.
+    pub async fn every_environment(&self) -> Result<Vec<crate::engine::sites::EnvContext>> {
+        let p = &self.ctx.pipeline;
+        let region = p.pipeline.region.as_deref();
+        let mut out = Vec::new();
+        for (name, e) in &p.pipeline.environments {
+            let env = e.settings(name, region);
+            let ctx = self.context_for(&env).await?;
+            out.push(crate::engine::sites::EnvContext { env, ctx });
+        }
+        Ok(out)
+    }
+
     /// The context of `env`'s regions and account (its own places: `status` and `history` read every
     /// environment, each with its own regions and role).
     pub async fn context_for(&self, env: &EnvSettings) -> Result<Ctx> {

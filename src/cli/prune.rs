@@ -3,7 +3,8 @@
 
 use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::{PruneDecision, DEFAULT_KEEP};
-use crate::engine::retention::{prune_execute, prune_decision, Executed};
+use crate::engine::retention::{prune_execute, prune_decision, Executed, RegionPrune};
+use crate::engine::sites::read_sites;
 use crate::error::Result;
 use crate::summary::Details;
 
@@ -21,14 +22,27 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+/// Every region's decision as one: images and orphaned snapshots of all regions (each image names its
+/// region), the bake region's last as decided.
+fn merged(regions: &[RegionPrune], keep: usize) -> PruneDecision {
+    let mut all = PruneDecision { region: None, keep_newest: keep, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
+    for r in regions {
+        all.keep.extend(r.decision.keep.iter().cloned());
+        all.delete.extend(r.decision.delete.iter().cloned());
+        all.orphan_snapshots.extend(r.decision.orphan_snapshots.iter().cloned());
+    }
+    all
+}
+
 pub fn text(decision: &PruneDecision, executed: Option<&Executed>) -> String {
     let mut lines = Vec::new();
+    let at = |r: &Option<String>| r.as_ref().map(|r| format!(" in {r}")).unwrap_or_default();
     for k in &decision.keep {
-        lines.push(format!("keep   {} {} ({})", k.ami, k.name, k.reasons.join("; ")));
+        lines.push(format!("keep   {} {}{} ({})", k.ami, k.name, at(&k.region), k.reasons.join("; ")));
     }
     for d in &decision.delete {
         let snaps = if d.snapshots.is_empty() { "no snapshots".into() } else { d.snapshots.join(", ") };
-        lines.push(format!("delete {} {} created {} with {snaps}", d.ami, d.name, d.created));
+        lines.push(format!("delete {} {}{} created {} with {snaps}", d.ami, d.name, at(&d.region), d.created));
     }
     if !decision.orphan_snapshots.is_empty() {
         lines.push(format!("delete snapshots whose image is gone: {}", decision.orphan_snapshots.join(", ")));
@@ -50,11 +64,11 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     if args.dry_run {
         super::dry_run::start(&mut session);
     }
-    let ctx = &session.ctx;
     let work = async {
-        let decision = prune_decision(ctx, args.keep).await?;
-        let executed = if args.yes || args.dry_run { Some(prune_execute(ctx, &decision).await) } else { None };
-        Result::Ok((decision, executed))
+        let sites = read_sites(&session.ctx, &session.every_environment().await?).await?;
+        let regions = prune_decision(&sites, args.keep).await?;
+        let executed = if args.yes || args.dry_run { Some(prune_execute(&regions).await) } else { None };
+        Result::Ok((merged(&regions, args.keep), executed))
     };
     let result = session.interruptible(work).await;
     session.display.finish();

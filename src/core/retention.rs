@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::model::{Image, ImageState, Instance, InstanceState, LtVersion, Protection, Snapshot, Tags};
 use super::releases::parse_mark;
+use super::tags;
 
 /// `prune --keep` default: a week of daily releases to step back through, beyond the images kept
 /// because something uses them or a rollback would need them.
@@ -32,6 +33,12 @@ pub struct KeptImage {
     pub commit: Option<String>,
     pub created: String,
     pub reasons: Vec<String>,
+    /// The region it is in; absent: the bake region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// On a copy: the image in the bake region it was copied from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,10 +51,16 @@ pub struct DoomedImage {
     /// Its deregistration protection is on (bakeroll's, without cooldown): prune turns it off first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub protected: bool,
+    /// The region it is in; absent: the bake region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneDecision {
+    /// The region decided on (None: the bake region); each image carries it too.
+    #[serde(skip)]
+    pub region: Option<String>,
     pub keep_newest: usize,
     /// Newest first.
     pub keep: Vec<KeptImage>,
@@ -56,6 +69,20 @@ pub struct PruneDecision {
     /// Snapshots of the pipeline no image uses any more (an earlier prune deregistered the image but
     /// could not delete them, or someone deregistered it by hand): billable junk, deleted too.
     pub orphan_snapshots: Vec<String>,
+}
+
+impl PruneDecision {
+    /// This decision as `region`'s (None: the bake region), each image saying so.
+    pub fn in_region(mut self, region: Option<String>) -> Self {
+        for k in &mut self.keep {
+            k.region = region.clone();
+        }
+        for d in &mut self.delete {
+            d.region = region.clone();
+        }
+        self.region = region;
+        self
+    }
 }
 
 /// What prune decides from.
@@ -86,7 +113,7 @@ pub fn decide_prune(f: &PruneFacts) -> PruneDecision {
     }
     let mut sorted: Vec<&Image> = images.iter().filter(|i| i.state != ImageState::Deregistered).collect();
     sorted.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then_with(|| b.id.cmp(&a.id)));
-    let mut plan = PruneDecision { keep_newest, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
+    let mut plan = PruneDecision { region: None, keep_newest, keep: vec![], delete: vec![], orphan_snapshots: vec![] };
     let mut newest = 0;
     for img in sorted {
         let mut reasons = Vec::new();
@@ -118,9 +145,13 @@ pub fn decide_prune(f: &PruneFacts) -> PruneDecision {
                 created: img.creation_date.clone(),
                 snapshots: img.snapshot_ids.clone(),
                 protected: img.protection.is_on(),
+                region: None,
             });
         } else {
-            plan.keep.push(KeptImage { ami: img.id.clone(), name: img.name.clone(), commit, created: img.creation_date.clone(), reasons });
+            // A copy's provenance names its source (`engine::copies`): the bake region keeps that while the copy stays.
+            let source = img.tags.get(tags::SOURCE_REGION).and(img.tags.get(tags::SOURCE_AMI)).cloned();
+            let created = img.creation_date.clone();
+            plan.keep.push(KeptImage { ami: img.id.clone(), name: img.name.clone(), commit, created, reasons, region: None, source });
         }
     }
     let with_images: BTreeSet<&str> = plan.delete.iter().flat_map(|d| d.snapshots.iter().map(String::as_str)).collect();

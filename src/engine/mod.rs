@@ -23,6 +23,7 @@ pub mod preflight;
 pub mod promote;
 pub mod rollback;
 pub mod ship;
+pub mod sites;
 pub mod start;
 pub mod stop;
 pub mod survey;

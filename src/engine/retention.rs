@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::events::Stage;
 use crate::core::tags;
 use super::promote::{rollback_target, Images};
-use super::releases::{read_group, GroupState};
+use super::sites::{Site, SiteGroup};
 use super::wait::{self, Check, WaitError};
 use super::Ctx;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
@@ -23,33 +23,18 @@ use crate::error::{Error, Result};
 const SETTLE: Duration = Duration::from_secs(60);
 const SETTLE_POLL: Duration = Duration::from_secs(2);
 
-/// Every group of every environment of the pipeline, read once. Missing groups are skipped with a
-/// warning: nothing can be in use through a group that does not exist.
-pub async fn pipeline_groups(ctx: &Ctx) -> Result<Vec<GroupState>> {
-    let mut out = Vec::new();
-    for (env, cfg) in &ctx.pipeline.pipeline.environments {
-        for name in &cfg.group_names() {
-            match read_group(ctx, env, name).await? {
-                Some(state) => out.push(state),
-                None => ctx.events.warn(name, format!("Auto Scaling group {name} (environment {env}) not found; skipped")),
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// (AMI, why it must stay) for everything the pipeline's groups use or may need to roll back to — the
+/// (AMI, why it must stay) for everything a region's groups use or may need to roll back to — the
 /// rollback target as `rollback` would choose it, past revoked releases and releases failed in the
-/// environment (`images`: the pipeline's, with their marks), so a revoked release is no reason to keep one.
-async fn protections(ctx: &Ctx, groups: &[GroupState], images: &Images) -> Result<Vec<(String, String)>> {
+/// environment (`images`: the region's, with their marks), so a revoked release is no reason to keep one.
+async fn protections(groups: &[SiteGroup], images: &Images) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for g in groups {
+    for SiteGroup { scope: name, ctx, state: g } in groups {
         let mut add = |ami: Option<String>, why: String| {
             if let Some(ami) = ami {
                 out.push((ami, why));
             }
         };
-        let (name, lt) = (&g.group.name, &g.template.name);
+        let lt = &g.template.name;
         if let Some(n) = g.current {
             add(g.image_of(n), format!("in use by group {name} (launch-template version {n})"));
             if let (Some(prev), _) = rollback_target(g, images) {
@@ -77,7 +62,8 @@ async fn protections(ctx: &Ctx, groups: &[GroupState], images: &Images) -> Resul
                 add(v.image_id.clone(), format!("$Default/$Latest of override template {id} (version {})", v.number));
             }
         }
-        // Warm-pool instances are instances of the group too (stopped ones included).
+        // Warm-pool instances are instances of the group too (stopped ones included); read in the group's
+        // own account and region.
         let ids: Vec<String> = g.group.all_instances().map(|i| i.id.clone()).collect();
         let instances = ctx.cloud.ec2.describe_instances(&ids).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
         let mut running: std::collections::BTreeMap<String, usize> = Default::default();
@@ -91,9 +77,37 @@ async fn protections(ctx: &Ctx, groups: &[GroupState], images: &Images) -> Resul
     Ok(out)
 }
 
-/// Decides what `prune` would delete.
-pub async fn prune_decision(ctx: &Ctx, keep: usize) -> Result<PruneDecision> {
-    ctx.events.phase("prune", Stage::Read, format!("reading the images of pipeline {}", ctx.pipeline.name()));
+/// What `prune` would delete in one region, and the bake account's context there that deletes it.
+pub struct RegionPrune {
+    /// None: the bake region.
+    pub region: Option<String>,
+    pub bake: Ctx,
+    pub decision: PruneDecision,
+}
+
+/// Decides what `prune` would delete in every region: the copy regions first, each on its own groups'
+/// needs and its own newest `keep`, then the bake region, where an image stays while a copy of it is
+/// kept (the release's marks — verified, failed, revoked — live on it).
+pub async fn prune_decision(sites: &[Site], keep: usize) -> Result<Vec<RegionPrune>> {
+    let mut out = Vec::new();
+    let mut sources: Vec<(String, String)> = Vec::new();
+    let (home, copies): (Vec<&Site>, Vec<&Site>) = sites.iter().partition(|s| s.region.is_none());
+    for site in copies.into_iter().chain(home) {
+        let extra = if site.region.is_none() { std::mem::take(&mut sources) } else { Vec::new() };
+        let region = prune_region(site, keep, &extra).await?;
+        for kept in &region.decision.keep {
+            if let Some(source) = &kept.source {
+                sources.push((source.clone(), format!("its copy {}{} is kept", kept.ami, site.label())));
+            }
+        }
+        out.push(region);
+    }
+    Ok(out)
+}
+
+async fn prune_region(site: &Site, keep: usize, extra: &[(String, String)]) -> Result<RegionPrune> {
+    let ctx = &site.bake;
+    ctx.events.phase("prune", Stage::Read, format!("reading the images of pipeline {}{}", ctx.pipeline.name(), site.label()));
     let unchanged = |e| Error::cloud(e, "nothing was changed");
     let ours = pipeline_tag(ctx);
     let filter = ImageFilter { owners: vec!["self".into()], tags: ours.clone(), ..Default::default() };
@@ -102,17 +116,19 @@ pub async fn prune_decision(ctx: &Ctx, keep: usize) -> Result<PruneDecision> {
     let every = ImageFilter { owners: vec!["self".into()], ..Default::default() };
     let used = ctx.cloud.ec2.find_images(&every).await.map_err(unchanged)?.into_iter().flat_map(|i| i.snapshot_ids).collect();
     let snapshots = ctx.cloud.ec2.find_snapshots(&ours).await.map_err(unchanged)?;
-    let groups = pipeline_groups(ctx).await?;
     let by_id: Images = images.iter().map(|i| (i.id.clone(), i.clone())).collect();
-    let protected = protections(ctx, &groups, &by_id).await?;
-    Ok(decide_prune(&PruneFacts {
+    let mut protected = protections(&site.groups, &by_id).await?;
+    protected.extend(extra.iter().cloned());
+    let decision = decide_prune(&PruneFacts {
         images: &images,
         keep_newest: keep,
         protected: &protected,
         commit_tag: tags::COMMIT,
         snapshots: &snapshots,
         used_snapshots: &used,
-    }))
+    })
+    .in_region(site.region.clone());
+    Ok(RegionPrune { region: site.region.clone(), bake: site.bake.clone(), decision })
 }
 
 fn pipeline_tag(ctx: &Ctx) -> Tags {
@@ -154,12 +170,28 @@ async fn settle(ctx: &Ctx, what: String, check: impl AsyncFnMut() -> CloudResult
     }
 }
 
+/// Executes every region's decision (`execute_region`), carrying on past a failure in one; the first
+/// problem is returned with what was done everywhere.
+pub async fn prune_execute(regions: &[RegionPrune]) -> (Executed, Result<()>) {
+    let mut out = Executed::default();
+    let mut first: Option<Problem> = None;
+    for r in regions {
+        if let Some(p) = execute_region(&r.bake, &r.decision, &mut out).await {
+            first.get_or_insert(p);
+        }
+    }
+    let state = describe(&out, "image", "deregistered");
+    (out, first.map_or(Ok(()), |p| Err(p.into_error(state))))
+}
+
 /// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots;
 /// deletes the orphaned snapshots; finally checks EC2 no longer lists any deleted snapshot. Carries on
-/// past a failure; the first problem is returned with what was done.
-pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Result<()>) {
+/// past a failure; returns the first problem.
+async fn execute_region(ctx: &Ctx, decision: &PruneDecision, out: &mut Executed) -> Option<Problem> {
     let ec2 = &ctx.cloud.ec2;
-    let mut out = Executed::default();
+    // Only this region's deletions are verified here (`out` carries the regions before it).
+    let before = out.snapshots_deleted.len();
+    let label = decision.region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default();
     let mut first: Option<Problem> = None;
     let mut fail = |out: &mut Executed, p: Problem, what: String| {
         match &p {
@@ -171,18 +203,18 @@ pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Re
     for img in &decision.delete {
         // Protection is turned off only here, on an image about to go: never on one something still needs.
         if img.protected {
-            ctx.events.phase("prune", Stage::Deregister, format!("turning off deregistration protection of {} ({})", img.ami, img.name));
+            ctx.events.phase("prune", Stage::Deregister, format!("turning off deregistration protection of {} ({}){label}", img.ami, img.name));
             if let Err(e) = ec2.disable_deregistration_protection(&img.ami).await {
-                fail(&mut out, Problem::Call(e), format!("{} not deregistered: its protection could not be turned off; its snapshots are kept", img.ami));
+                fail(out, Problem::Call(e), format!("{} not deregistered: its protection could not be turned off; its snapshots are kept", img.ami));
                 continue;
             }
         }
-        ctx.events.phase("prune", Stage::Deregister, format!("deregistering {} ({})", img.ami, img.name));
+        ctx.events.phase("prune", Stage::Deregister, format!("deregistering {} ({}){label}", img.ami, img.name));
         if let Err(e) = ec2.deregister_image(&img.ami).await {
             // It stays: so does its protection.
             let back_on = img.protected && ec2.enable_deregistration_protection(&img.ami).await.is_ok();
             let protection = if back_on { "; its deregistration protection is back on" } else { "" };
-            fail(&mut out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept{protection}", img.ami));
+            fail(out, Problem::Call(e), format!("{} not deregistered; its snapshots are kept{protection}", img.ami));
             continue;
         }
         let filter = ImageFilter { ids: vec![img.ami.clone()], ..Default::default() };
@@ -198,7 +230,7 @@ pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Re
         match gone {
             Ok(()) => out.done.push(img.ami.clone()),
             Err(p) => {
-                fail(&mut out, p, format!("{} still listed after deregistering; its snapshots are kept", img.ami));
+                fail(out, p, format!("{} still listed after deregistering; its snapshots are kept", img.ami));
                 continue;
             }
         }
@@ -215,34 +247,34 @@ pub async fn prune_execute(ctx: &Ctx, decision: &PruneDecision) -> (Executed, Re
             .await;
             match deleted {
                 Ok(()) => out.snapshots_deleted.push(snap.clone()),
-                Err(p) => fail(&mut out, p, format!("snapshot {snap} of {} not deleted", img.ami)),
+                Err(p) => fail(out, p, format!("snapshot {snap} of {} not deleted", img.ami)),
             }
         }
     }
     for snap in &decision.orphan_snapshots {
-        ctx.events.phase("prune", Stage::Snapshot, format!("deleting snapshot {snap}, whose image is gone"));
+        ctx.events.phase("prune", Stage::Snapshot, format!("deleting snapshot {snap}{label}, whose image is gone"));
         match ec2.delete_snapshot(snap).await {
             Ok(()) => out.snapshots_deleted.push(snap.clone()),
             Err(e) if e.kind == ErrorKind::NotFound => {}
             // An image registered from it since the plan was made: it is not junk any more.
             Err(e) if e.is("InvalidSnapshot.InUse") => ctx.events.info("prune", format!("snapshot {snap} is in use again; kept")),
-            Err(e) => fail(&mut out, Problem::Call(e), format!("orphaned snapshot {snap} not deleted")),
+            Err(e) => fail(out, Problem::Call(e), format!("orphaned snapshot {snap} not deleted")),
         }
     }
-    if !out.snapshots_deleted.is_empty() {
+    let deleted_here: Vec<String> = out.snapshots_deleted[before..].to_vec();
+    if !deleted_here.is_empty() {
         match ec2.find_snapshots(&pipeline_tag(ctx)).await {
             Ok(left) => {
-                let still: Vec<String> = left.into_iter().map(|s| s.id).filter(|id| out.snapshots_deleted.contains(id)).collect();
+                let still: Vec<String> = left.into_iter().map(|s| s.id).filter(|id| deleted_here.contains(id)).collect();
                 for id in still {
                     let p = Problem::Unsettled(format!("snapshot {id} is still listed after DeleteSnapshot"));
-                    fail(&mut out, p, format!("snapshot {id} not verified deleted"));
+                    fail(out, p, format!("snapshot {id} not verified deleted"));
                 }
             }
-            Err(e) => fail(&mut out, Problem::Call(e), "deleted snapshots not verified".into()),
+            Err(e) => fail(out, Problem::Call(e), "deleted snapshots not verified".into()),
         }
     }
-    let state = describe(&out, "image", "deregistered");
-    (out, first.map_or(Ok(()), |p| Err(p.into_error(state))))
+    first
 }
 
 fn describe(out: &Executed, what: &str, verb: &str) -> String {
@@ -257,6 +289,9 @@ pub struct Unreferenced {
     pub template_id: String,
     pub template_name: String,
     pub groups: Vec<String>,
+    /// The template's region; absent: the bake region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub versions: Vec<i64>,
 }
 
@@ -267,8 +302,9 @@ pub struct GcDecision {
     pub unreferenced_versions: Vec<Unreferenced>,
 }
 
-/// Decides what `gc` would terminate; `now` is Unix seconds.
-pub async fn gc_decision(ctx: &Ctx, older_than: Duration, now: i64) -> Result<GcDecision> {
+/// Decides what `gc` would terminate (build instances live in the bake region: `ctx`'s), and which
+/// launch-template versions of the groups of every region (`sites`) nothing refers to; `now` is Unix seconds.
+pub async fn gc_decision(ctx: &Ctx, sites: &[Site], older_than: Duration, now: i64) -> Result<GcDecision> {
     let required = Tags::from([
         (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
         (tags::PIPELINE.to_string(), ctx.pipeline.name()),
@@ -276,15 +312,25 @@ pub async fn gc_decision(ctx: &Ctx, older_than: Duration, now: i64) -> Result<Gc
     ctx.events.phase("gc", Stage::Read, format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
     let found = ctx.cloud.ec2.find_instances(&required).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     let build_instances = find_leaks(&found, &required, now, older_than, tags::COMMIT);
-    let groups = pipeline_groups(ctx).await?;
     let mut unreferenced: Vec<Unreferenced> = Vec::new();
-    for g in &groups {
+    for site in sites {
+        let groups: Vec<&SiteGroup> = site.groups.iter().collect();
+        unreferenced.extend(unreferenced_in(&site.region, &groups));
+    }
+    Ok(GcDecision { build_instances, unreferenced_versions: unreferenced })
+}
+
+/// The unreferenced versions of one region's templates (a template serves the groups of its region only).
+fn unreferenced_in(region: &Option<String>, site_groups: &[&SiteGroup]) -> Vec<Unreferenced> {
+    let mut unreferenced: Vec<Unreferenced> = Vec::new();
+    for sg in site_groups {
+        let g = &sg.state;
         if unreferenced.iter().any(|u| u.template_id == g.template.id) {
             continue;
         }
-        let sharing: Vec<&GroupState> = groups.iter().filter(|o| o.template.id == g.template.id).collect();
-        let mut in_use: Vec<i64> = sharing.iter().filter_map(|o| o.current).collect();
-        for o in &sharing {
+        let sharing: Vec<&SiteGroup> = site_groups.iter().copied().filter(|o| o.state.template.id == g.template.id).collect();
+        let mut in_use: Vec<i64> = sharing.iter().filter_map(|o| o.state.current).collect();
+        for o in sharing.iter().map(|o| &o.state) {
             let kept = o.refreshes.iter().filter(|r| r.status.is_active() || r.status == RefreshStatus::Successful);
             in_use.extend(kept.filter_map(|r| r.desired_version.as_deref()?.parse::<i64>().ok()));
         }
@@ -293,12 +339,13 @@ pub async fn gc_decision(ctx: &Ctx, older_than: Duration, now: i64) -> Result<Gc
             unreferenced.push(Unreferenced {
                 template_id: g.template.id.clone(),
                 template_name: g.template.name.clone(),
-                groups: sharing.iter().map(|o| o.group.name.clone()).collect(),
+                groups: sharing.iter().map(|o| o.scope.clone()).collect(),
+                region: region.clone(),
                 versions,
             });
         }
     }
-    Ok(GcDecision { build_instances, unreferenced_versions: unreferenced })
+    unreferenced
 }
 
 /// Terminates the plan's build instances and checks EC2 reports them going.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bakeroll::core::releases::TargetSpec;
 use bakeroll::engine::deploy::{deploy, DeployRequest};
-use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute, prune_decision};
+use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute};
 use bakeroll::engine::rollback;
 use bakeroll::fake::Health;
 use bakeroll::cli::dry_run::context;
@@ -79,10 +79,10 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     w.fake.deny("ec2:DeleteSnapshot");
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let decided = prune_decision(&ctx, 0).await.unwrap();
-    assert_eq!(decided.delete.len(), 2, "{decided:?}");
+    let decided = crate::prune_plan(&ctx, 0).await;
+    assert_eq!(decided.decision.delete.len(), 2, "{:?}", decided.decision);
     let started = Instant::now();
-    let (_, result) = prune_execute(&ctx, &decided).await;
+    let (_, result) = prune_execute(std::slice::from_ref(&decided)).await;
     result.expect("planned");
     assert!(started.elapsed() < Duration::from_secs(1), "nothing waited for");
     let planned = writes(&plan);
@@ -97,7 +97,7 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     let leaked = w.fake.live_instances_with_tag("bakeroll:role", "build-instance");
     let plan = DryRun::default();
     let ctx = context(&plan, &w.ctx);
-    let decided = gc_decision(&ctx, Duration::ZERO, i64::MAX / 2).await.unwrap();
+    let decided = gc_decision(&ctx, &bakeroll::engine::sites::read_all(&ctx).await.unwrap(), Duration::ZERO, i64::MAX / 2).await.unwrap();
     assert_eq!(decided.build_instances.terminate.len(), 1);
     gc_execute(&ctx, &decided).await.1.expect("planned");
     assert_eq!(writes(&plan), [("ec2:TerminateInstances".to_string(), Some(Permission::Allowed))]);

@@ -139,6 +139,9 @@ impl Drop for World {
             groups: p.pipeline.environments.values().flat_map(|e| e.group_names()).collect(),
             instance_profile: p.pipeline.bake.iam_instance_profile.clone(),
             roles: p.pipeline.environments.values().filter_map(|e| e.role_arn.clone()).collect(),
+            // Every call, whichever account made it (the caller's policy when it also deploys covers the
+            // deploy roles' actions too; src/iam/tests.rs checks which account gets which).
+            identity: bakeroll::iam::Identity::Caller { deploys: true },
         };
         let allowed = bakeroll::iam::allowed_actions(&bakeroll::iam::generate(&input).document);
         for action in self.fake.calls().keys() {
@@ -161,4 +164,12 @@ pub async fn run(w: &World, ami: &str) -> (DeployReport, Result<(), bakeroll::er
 pub fn spawn(w: &World, ami: &str) -> tokio::task::JoinHandle<(DeployReport, Result<(), bakeroll::error::Error>)> {
     let (ctx, env, req) = (w.ctx.clone(), w.env(), request(ami));
     tokio::spawn(async move { deploy(&ctx, &env, &req).await })
+}
+
+/// `prune`'s decision over every environment of the world's pipeline, which lives in one region.
+pub async fn prune_plan(ctx: &bakeroll::engine::Ctx, keep: usize) -> bakeroll::engine::retention::RegionPrune {
+    let sites = bakeroll::engine::sites::read_all(ctx).await.expect("groups read");
+    let mut regions = bakeroll::engine::retention::prune_decision(&sites, keep).await.expect("decided");
+    assert_eq!(regions.len(), 1, "one region");
+    regions.remove(0)
 }

@@ -10,7 +10,6 @@ use bakeroll::core::model::{Configuration, Distribution, Override, TemplateRef};
 use bakeroll::core::rollout::{Outcome, RollbackReason};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
 use bakeroll::engine::releases::{require_group, status};
-use bakeroll::engine::retention::prune_decision;
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{Health, ImageSpec};
 
@@ -88,8 +87,8 @@ async fn a_deploy_passes_the_whole_policy_with_new_versions_and_the_override_tem
     assert_eq!(m.instance_types, ["t3.micro", "t3a.micro", "c6i.large"]);
     assert_eq!(m.override_templates, [format!("{own} version 2")]);
     assert_eq!(state.history()[0].version, 2);
-    let plan = prune_decision(&w.ctx, 0).await.unwrap();
-    assert!(plan.delete.iter().all(|d| d.ami != ami), "the running release stays");
+    let plan = crate::prune_plan(&w.ctx, 0).await;
+    assert!(plan.decision.delete.iter().all(|d| d.ami != ami), "the running release stays");
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use bakeroll::core::releases::{parse_mark, TargetSpec};
 use bakeroll::core::settings::EnvSettings;
 use bakeroll::engine::bake::BakeRequest;
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
-use bakeroll::engine::retention::{prune_decision, prune_execute};
+use bakeroll::engine::retention::prune_execute;
 use bakeroll::engine::{revoke, rollback, ship};
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{Health, StackSpec};
@@ -222,13 +222,13 @@ async fn protection_covers_what_runs_and_the_rollback_target_and_prune_lifts_it_
     // The rollback target (3) is revoked: the target becomes 2, and 3 is no reason to keep anything.
     let image = w.fake.image(three).unwrap();
     revoke::revoke(&w.ctx, &image, "bad").await.unwrap();
-    let decision = prune_decision(&w.ctx, 0).await.unwrap();
-    let kept: Vec<&str> = decision.keep.iter().map(|k| k.ami.as_str()).collect();
-    let deleted: Vec<&str> = decision.delete.iter().map(|d| d.ami.as_str()).collect();
-    assert_eq!(kept, [four.as_str(), two.as_str()], "in use, and the rollback target past the revoked one: {:?}", decision.keep);
+    let decision = crate::prune_plan(&w.ctx, 0).await;
+    let kept: Vec<&str> = decision.decision.keep.iter().map(|k| k.ami.as_str()).collect();
+    let deleted: Vec<&str> = decision.decision.delete.iter().map(|d| d.ami.as_str()).collect();
+    assert_eq!(kept, [four.as_str(), two.as_str()], "in use, and the rollback target past the revoked one: {:?}", decision.decision.keep);
     assert_eq!(deleted, [three.as_str(), one.as_str()]);
-    assert!(decision.delete.iter().all(|d| d.protected));
-    let (done, result) = prune_execute(&w.ctx, &decision).await;
+    assert!(decision.decision.delete.iter().all(|d| d.protected));
+    let (done, result) = prune_execute(std::slice::from_ref(&decision)).await;
     result.expect("pruned");
     assert_eq!(done.done.len(), 2);
     assert!(protected(&w, four) && protected(&w, two), "what stays keeps its protection");

@@ -10,6 +10,8 @@ use bakeroll::core::model::ImageFilter;
 use bakeroll::core::release::{GroupState, Verdict};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
 use bakeroll::engine::places;
+use bakeroll::engine::retention::{prune_decision, prune_execute};
+use bakeroll::engine::sites::read_all;
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{FakeCloud, FakeConnector, ImageSpec, StackSpec};
 
@@ -34,7 +36,11 @@ const OTHERS: [&str; 2] = ["ap-south-1", "eu-west-1"];
 
 /// shop-web in every region (3 instances, on the same base image name), the places connected.
 async fn world() -> World {
-    let w = world_of(PIPELINE, StackSpec::new("shop-web"));
+    world_in(PIPELINE).await
+}
+
+async fn world_in(pipeline: &str) -> World {
+    let w = world_of(pipeline, StackSpec::new("shop-web"));
     for r in OTHERS {
         let there = w.fake.region(r);
         there.add_image(ImageSpec::amazon_linux());
@@ -172,4 +178,66 @@ async fn a_release_the_last_region_rejects_goes_back_everywhere_latest_first() {
     let back = |f: &FakeCloud| f.refreshes("shop-web").into_iter().next().map(|r| (r.start_time.unwrap(), r.end_time.unwrap())).unwrap();
     let (home, south, west) = (back(&w.fake), back(&w.fake.region("ap-south-1")), back(&w.fake.region("eu-west-1")));
     assert!(south.0 >= west.1 && home.0 >= south.1, "home {home:?} south {south:?} west {west:?}");
+}
+
+/// Releases c1, c2, c3 deployed in turn to every region of `w`'s pipeline; their images in the bake region.
+async fn three_releases(w: &World) -> Vec<String> {
+    let mut sources = Vec::new();
+    for c in ["c1", "c2", "c3"] {
+        let spec = ImageSpec::named(&format!("shop-{c}")).tag("bakeroll:commit", c).tag("bakeroll:pipeline", &w.ctx.pipeline.name());
+        let ami = w.fake.add_image(spec);
+        let req = DeployRequest { commit: Some(c.into()), ..request(&ami) };
+        deploy(&w.ctx, &w.env(), &req).await.1.expect("deployed");
+        sources.push(ami);
+    }
+    sources
+}
+
+async fn names_in(fake: &FakeCloud, region: &str) -> Vec<String> {
+    let filter = ImageFilter { owners: vec!["self".into()], ..Default::default() };
+    let mut names: Vec<String> = fake.region(region).cloud().ec2.find_images(&filter).await.unwrap().into_iter().map(|i| i.name).filter(|n| n.starts_with("shop-c")).collect();
+    names.sort();
+    names
+}
+
+/// prune in three regions: in each, what its groups (read through the deploy account's role) run and
+/// would roll back to stays, the rest goes with its snapshots; every region is decided on its own.
+#[tokio::test(start_paused = true)]
+async fn prune_keeps_what_each_regions_groups_run_and_roll_back_to() {
+    let w = world().await;
+    let sources = three_releases(&w).await;
+    let regions = prune_decision(&read_all(&w.ctx).await.unwrap(), 0).await.unwrap();
+    let order: Vec<Option<&str>> = regions.iter().map(|r| r.region.as_deref()).collect();
+    assert_eq!(order, [Some("ap-south-1"), Some("eu-west-1"), None], "copy regions first, the bake region last");
+    for r in &regions {
+        let kept: Vec<&str> = r.decision.keep.iter().map(|k| k.name.as_str()).collect();
+        let deleted: Vec<&str> = r.decision.delete.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!((kept, deleted), (vec!["shop-c3", "shop-c2"], vec!["shop-c1"]), "{:?}: {:?}", r.region, r.decision);
+        assert!(r.decision.keep.iter().chain(r.decision.keep.iter()).all(|k| k.region == r.region));
+        let why = r.decision.keep[1].reasons.join("; ");
+        assert!(why.contains("rollback target of group shop-web@"), "{why}");
+    }
+    let snapshots: Vec<String> = regions[0].decision.delete[0].snapshots.clone();
+    prune_execute(&regions).await.1.expect("pruned");
+    for r in OTHERS {
+        assert_eq!(names_in(&w.fake, r).await, ["shop-c2", "shop-c3"], "{r}");
+    }
+    assert!(w.fake.image(&sources[0]).is_none_or(|i| i.state == bakeroll::core::model::ImageState::Deregistered), "c1 gone at home");
+    assert!(snapshots.iter().all(|s| !w.fake.region("ap-south-1").snapshot_ids().contains(s)), "the copy's snapshots went with it");
+    assert_eq!(w.fake.region("eu-west-1").in_service_images("shop-web").len(), 3, "the fleet never noticed");
+}
+
+/// An environment that does not deploy in the bake region: no group there needs the release's own
+/// image, but it stays while a copy of it is kept (its marks — verified, failed, revoked — live on it).
+#[tokio::test(start_paused = true)]
+async fn prune_keeps_the_source_of_every_copy_it_keeps() {
+    let w = world_in(&PIPELINE.replace(r#"regions = ["us-east-1", "ap-south-1", "eu-west-1"]"#, r#"regions = ["ap-south-1", "eu-west-1"]"#)).await;
+    let sources = three_releases(&w).await;
+    let regions = prune_decision(&read_all(&w.ctx).await.unwrap(), 0).await.unwrap();
+    let home = regions.iter().find(|r| r.region.is_none()).expect("the bake region is decided too");
+    let kept: Vec<&str> = home.decision.keep.iter().map(|k| k.ami.as_str()).collect();
+    assert_eq!(kept, [sources[2].as_str(), sources[1].as_str()], "{:?}", home.decision);
+    assert!(home.decision.keep[0].reasons.iter().any(|r| r.starts_with("its copy ami-") && r.ends_with("in ap-south-1 is kept")), "{:?}", home.decision.keep[0]);
+    let deleted: Vec<&str> = home.decision.delete.iter().map(|d| d.ami.as_str()).collect();
+    assert_eq!(deleted, [sources[0].as_str()]);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bakeroll::core::model::{ImageState, LaunchSpec, Tags};
 use bakeroll::core::tags;
 use bakeroll::engine::bake::{bake, BakeRequest};
-use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute, prune_decision};
+use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute};
 use bakeroll::error::exit;
 use bakeroll::fake::Health;
 
@@ -32,12 +32,12 @@ async fn prune_keeps_what_is_in_use_or_needed_for_rollback_and_deletes_the_rest_
     let snapshots = |ami: &str| w.fake.image(ami).unwrap().snapshot_ids;
 
     // Without --yes: the plan, and nothing touched.
-    let plan = prune_decision(&w.ctx, 0).await.unwrap();
-    let kept: Vec<&str> = plan.keep.iter().map(|k| k.ami.as_str()).collect();
-    let deleted: Vec<&str> = plan.delete.iter().map(|d| d.ami.as_str()).collect();
-    assert_eq!(kept, [bad.as_str(), &amis[5], &amis[4]], "{:#?}", plan.keep);
+    let plan = crate::prune_plan(&w.ctx, 0).await;
+    let kept: Vec<&str> = plan.decision.keep.iter().map(|k| k.ami.as_str()).collect();
+    let deleted: Vec<&str> = plan.decision.delete.iter().map(|d| d.ami.as_str()).collect();
+    assert_eq!(kept, [bad.as_str(), &amis[5], &amis[4]], "{:#?}", plan.decision.keep);
     assert_eq!(deleted, [&amis[3], &amis[2], &amis[1], &amis[0]]);
-    let why = |ami: &str| plan.keep.iter().find(|k| k.ami == ami).unwrap().reasons.join("; ");
+    let why = |ami: &str| plan.decision.keep.iter().find(|k| k.ami == ami).unwrap().reasons.join("; ");
     assert!(why(&bad).contains("$Latest"), "{}", why(&bad));
     assert!(why(&amis[5]).contains("in use by group shop-web") && why(&amis[5]).contains("$Default"), "{}", why(&amis[5]));
     assert!(why(&amis[4]).contains("rollback target"), "{}", why(&amis[4]));
@@ -45,7 +45,7 @@ async fn prune_keeps_what_is_in_use_or_needed_for_rollback_and_deletes_the_rest_
 
     // With --yes: exactly the plan, snapshots included.
     let doomed_snaps: Vec<String> = amis[..4].iter().flat_map(|a| snapshots(a)).collect();
-    let (done, result) = prune_execute(&w.ctx, &plan).await;
+    let (done, result) = prune_execute(std::slice::from_ref(&plan)).await;
     result.expect("pruned");
     assert_eq!(done.done.len(), 4);
     for ami in &amis[..4] {
@@ -60,8 +60,8 @@ async fn prune_keeps_what_is_in_use_or_needed_for_rollback_and_deletes_the_rest_
     assert_eq!(w.fake.in_service_images("shop-web"), vec![amis[5].clone(); 3], "the fleet never noticed");
 
     // --keep counts the newest available images; in-use ones are kept on top.
-    let plan = prune_decision(&w.ctx, 1).await.unwrap();
-    assert!(plan.delete.is_empty(), "{:?}", plan.delete);
+    let plan = crate::prune_plan(&w.ctx, 1).await;
+    assert!(plan.decision.delete.is_empty(), "{:?}", plan.decision.delete);
 }
 
 #[tokio::test(start_paused = true)]
@@ -70,8 +70,8 @@ async fn prune_protects_what_a_group_runs_even_mid_rollout_and_only_this_pipelin
     let (a, _) = ship(&w, "aaaaaaa", Health::Healthy).await;
     // An image of another pipeline and the stack's own first image are not ours to prune.
     let other = w.fake.add_image(bakeroll::fake::ImageSpec::named("billing-1").tag(tags::PIPELINE, "billing"));
-    let plan = prune_decision(&w.ctx, 0).await.unwrap();
-    assert!(plan.delete.is_empty() && plan.keep.len() == 1 && plan.keep[0].ami == a, "{plan:?}");
+    let plan = crate::prune_plan(&w.ctx, 0).await;
+    assert!(plan.decision.delete.is_empty() && plan.decision.keep.len() == 1 && plan.decision.keep[0].ami == a, "{:?}", plan.decision);
     assert!(available(&w, &other));
 }
 
@@ -104,7 +104,7 @@ async fn gc_terminates_the_build_instance_a_killed_bake_left_and_nothing_else() 
     let other = w.ctx.cloud.ec2.launch_instance(&spec).await.unwrap().id;
     let now = launched + (w.fake.now_offset() - t0).as_secs() as i64;
 
-    let plan = gc_decision(&w.ctx, Duration::from_secs(2 * 3600), now).await.unwrap();
+    let plan = gc_decision(&w.ctx, &bakeroll::engine::sites::read_all(&w.ctx).await.unwrap(), Duration::from_secs(2 * 3600), now).await.unwrap();
     let doomed: Vec<&str> = plan.build_instances.terminate.iter().map(|b| b.id.as_str()).collect();
     assert_eq!(doomed, [old[0].as_str()]);
     assert_eq!(plan.build_instances.terminate[0].commit.as_deref(), Some("dead0001"));
@@ -125,7 +125,7 @@ async fn gc_reports_versions_no_group_uses_and_deletes_none() {
     ship(&w, "bbbbbbb", Health::Unhealthy).await.1.unwrap_err();
     ship(&w, "ccccccc", Health::Healthy).await.1.unwrap();
     // v2 = A (ran; C was deployed from it), v3 = B (rolled back; nothing refers to it), v4 = C (current).
-    let plan = gc_decision(&w.ctx, Duration::from_secs(7200), 0).await.unwrap();
+    let plan = gc_decision(&w.ctx, &bakeroll::engine::sites::read_all(&w.ctx).await.unwrap(), Duration::from_secs(7200), 0).await.unwrap();
     assert_eq!(plan.unreferenced_versions.len(), 1);
     assert_eq!(plan.unreferenced_versions[0].versions, [3]);
     let (_, result) = gc_execute(&w.ctx, &plan).await;
@@ -143,19 +143,19 @@ async fn prune_finishes_an_earlier_prune_that_left_snapshots_behind() {
     let (a_snaps, b_snaps) = (snaps(&a), snaps(&b));
     // A prune deregistered A and then lost its connection before deleting the snapshot.
     w.fake.fail_next("ec2:DeleteSnapshot", bakeroll::cloud::ErrorKind::Other, "InternalError");
-    let plan = prune_decision(&w.ctx, 0).await.unwrap();
-    assert_eq!(plan.delete.iter().map(|d| d.ami.as_str()).collect::<Vec<_>>(), [a.as_str()], "B is C's rollback target");
-    let (_, result) = prune_execute(&w.ctx, &plan).await;
+    let plan = crate::prune_plan(&w.ctx, 0).await;
+    assert_eq!(plan.decision.delete.iter().map(|d| d.ami.as_str()).collect::<Vec<_>>(), [a.as_str()], "B is C's rollback target");
+    let (_, result) = prune_execute(std::slice::from_ref(&plan)).await;
     let err = result.unwrap_err();
     assert_eq!(err.exit_code(), exit::AWS_ERROR, "{err}");
     assert!(err.state().unwrap().contains(&a_snaps[0]), "{:?}", err.state());
     assert!(w.fake.snapshot_ids().contains(&a_snaps[0]), "the snapshot was left behind");
 
     // The next prune finds it although its image is gone, and deletes only it.
-    let plan = prune_decision(&w.ctx, 0).await.unwrap();
-    assert!(plan.delete.is_empty(), "{:?}", plan.delete);
-    assert_eq!(plan.orphan_snapshots, a_snaps);
-    let (done, result) = prune_execute(&w.ctx, &plan).await;
+    let plan = crate::prune_plan(&w.ctx, 0).await;
+    assert!(plan.decision.delete.is_empty(), "{:?}", plan.decision.delete);
+    assert_eq!(plan.decision.orphan_snapshots, a_snaps);
+    let (done, result) = prune_execute(std::slice::from_ref(&plan)).await;
     result.expect("finished");
     assert_eq!(done.snapshots_deleted, a_snaps);
     let left = w.fake.snapshot_ids();
