@@ -188,7 +188,8 @@ async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images, verified: &[OnRe
         if settings.region.is_some() {
             continue; // another region's copy: not an image of this region's pipeline listing
         }
-        let mut state = match read_group(ctx, &env.name, &settings.name).await {
+        // Read where the group lives: through the deploy account's role when the environment has one.
+        let mut state = match read_group(&ctx.place(None), &env.name, &settings.name).await {
             Ok(Some(s)) => s,
             Ok(None) => continue,
             Err(e) => {
