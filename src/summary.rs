@@ -140,6 +140,9 @@ pub enum Details {
     IamPolicy {
         policy: serde_json::Value,
         notes: Vec<String>,
+        /// Each deploy role's permissions and trust policies, when environments deploy through roles.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deploy_roles: Option<Vec<crate::iam::RolePolicies>>,
     },
     Adopt {
         groups: Vec<AdoptReport>,

@@ -123,3 +123,42 @@ fn iam_policy_is_valid_json_scoped_to_the_pipeline() {
     let text = groups["Resource"].to_string();
     assert!(text.contains("autoScalingGroupName/") && !text.contains("staging"), "only the chosen environment's groups: {text}");
 }
+
+fn iam_policy(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bakeroll")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap()
+}
+
+/// An environment deploying through another account's role: the caller's policy (bake, copy, share,
+/// assume), the role's own policy (its groups) and its trust policy, each printable alone with --role.
+#[test]
+fn iam_policy_per_account_with_a_deploy_role() {
+    const ROLE: &str = "arn:aws:iam::222222222222:role/bakeroll-deploy";
+    let out = iam_policy(&["--pipeline", "pipeline/local-regions.toml", "--output", "json", "iam-policy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = json(&out);
+    let actions = |doc: &Value| -> Vec<String> {
+        let mut v: Vec<String> = doc["Statement"].as_array().unwrap().iter().flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default()).filter_map(|a| a.as_str().map(String::from)).collect();
+        v.sort();
+        v
+    };
+    let caller = actions(&s["policy"]);
+    assert!(caller.contains(&"ec2:CopyImage".into()) && caller.contains(&"sts:AssumeRole".into()), "{caller:?}");
+    assert!(!caller.contains(&"autoscaling:StartInstanceRefresh".into()), "production's groups are the role's: {caller:?}");
+    let role = &s["deploy_roles"][0];
+    assert_eq!((role["role_arn"].as_str(), role["account"].as_str()), (Some(ROLE), Some("222222222222")));
+    let deploys = actions(&role["policy"]);
+    assert!(deploys.contains(&"autoscaling:StartInstanceRefresh".into()) && !deploys.contains(&"ec2:CopyImage".into()), "{deploys:?}");
+    assert_eq!(role["trust_policy"]["Statement"][0]["Action"], "sts:AssumeRole");
+
+    // --role: that role's policy alone, as one document; --trust: its trust policy, trusting --principal.
+    let out = iam_policy(&["--pipeline", "pipeline/local-regions.toml", "iam-policy", "--role", ROLE]);
+    let alone: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(actions(&alone), deploys);
+    let out = iam_policy(&["--pipeline", "pipeline/local-regions.toml", "iam-policy", "--role", ROLE, "--trust", "--principal", "arn:aws:iam::111111111111:role/ci"]);
+    let trust: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111111111111:role/ci");
+    // A role no environment names: usage error, exit 2, naming what the file has.
+    let out = iam_policy(&["--pipeline", "pipeline/local-regions.toml", "iam-policy", "--role", "arn:aws:iam::333333333333:role/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(ROLE), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -36,6 +36,16 @@ pub enum Scope {
     DeployRoles,
 }
 
+/// Whose credentials make the call when an environment deploys through another account's role: the
+/// bake account (the caller: images, snapshots, build instances, copies, sharing, the release records on
+/// images), the deploy account (groups, launch templates, target health, alarms, metrics), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Account {
+    Bake,
+    Deploy,
+    Both,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Action {
     /// The IAM action, e.g. `ec2:CreateImage` (ELBv2's IAM prefix is `elasticloadbalancing`).
@@ -47,28 +57,41 @@ pub struct Action {
     /// Points a group at a launch-template version: AWS then also checks that the caller may
     /// `ec2:RunInstances` with that template (Auto Scaling user guide, "Launch template support").
     pub uses_launch_template: bool,
+    pub account: Account,
 }
 
+/// A read made in both accounts (EC2's: images and instances are looked at on both sides).
 const fn read(name: &'static str) -> Action {
-    Action { name, access: Access::Read, dry_run: false, scope: Scope::Any, uses_launch_template: false }
+    Action { name, access: Access::Read, dry_run: false, scope: Scope::Any, uses_launch_template: false, account: Account::Both }
+}
+
+/// A read of the deploy account's resources only.
+const fn deploy_read(name: &'static str) -> Action {
+    Action { account: Account::Deploy, ..read(name) }
 }
 
 const fn ec2_write(name: &'static str, scope: Scope) -> Action {
-    Action { name, access: Access::Write, dry_run: true, scope, uses_launch_template: false }
+    // Launch templates belong to the groups' account; every other EC2 write is on the bake account's images,
+    // snapshots and build instances.
+    let account = match scope {
+        Scope::LaunchTemplates => Account::Deploy,
+        _ => Account::Bake,
+    };
+    Action { name, access: Access::Write, dry_run: true, scope, uses_launch_template: false, account }
 }
 
 const fn group_write(name: &'static str, uses_launch_template: bool) -> Action {
-    Action { name, access: Access::Write, dry_run: false, scope: Scope::Groups, uses_launch_template }
+    Action { name, access: Access::Write, dry_run: false, scope: Scope::Groups, uses_launch_template, account: Account::Deploy }
 }
 
 pub const DESCRIBE_IMAGES: Action = read("ec2:DescribeImages");
 pub const DESCRIBE_INSTANCES: Action = read("ec2:DescribeInstances");
 pub const DESCRIBE_INSTANCE_STATUS: Action = read("ec2:DescribeInstanceStatus");
 /// A read, but of build instances only (it supports resource-level permissions).
-pub const GET_CONSOLE_OUTPUT: Action = Action { scope: Scope::BuildInstances, ..read("ec2:GetConsoleOutput") };
-pub const DESCRIBE_LT_VERSIONS: Action = read("ec2:DescribeLaunchTemplateVersions");
+pub const GET_CONSOLE_OUTPUT: Action = Action { scope: Scope::BuildInstances, account: Account::Bake, ..read("ec2:GetConsoleOutput") };
+pub const DESCRIBE_LT_VERSIONS: Action = deploy_read("ec2:DescribeLaunchTemplateVersions");
 /// prune: finds the pipeline's snapshots and checks the ones it deleted are gone.
-pub const DESCRIBE_SNAPSHOTS: Action = read("ec2:DescribeSnapshots");
+pub const DESCRIBE_SNAPSHOTS: Action = Action { account: Account::Bake, ..read("ec2:DescribeSnapshots") };
 pub const RUN_INSTANCES: Action = ec2_write("ec2:RunInstances", Scope::LaunchBuildInstance);
 pub const CREATE_IMAGE: Action = ec2_write("ec2:CreateImage", Scope::CreateImage);
 pub const CREATE_TAGS: Action = ec2_write("ec2:CreateTags", Scope::Tagging);
@@ -78,7 +101,7 @@ pub const DELETE_SNAPSHOT: Action = ec2_write("ec2:DeleteSnapshot", Scope::Pipel
 pub const CREATE_LT_VERSION: Action = ec2_write("ec2:CreateLaunchTemplateVersion", Scope::LaunchTemplates);
 pub const MODIFY_LT: Action = ec2_write("ec2:ModifyLaunchTemplate", Scope::LaunchTemplates);
 /// adopt: finds the template named after a group, and creates it from the group's launch configuration.
-pub const DESCRIBE_LTS: Action = read("ec2:DescribeLaunchTemplates");
+pub const DESCRIBE_LTS: Action = deploy_read("ec2:DescribeLaunchTemplates");
 pub const CREATE_LT: Action = ec2_write("ec2:CreateLaunchTemplate", Scope::LaunchTemplates);
 /// Only for a version this run created and never rolled out (an interrupted deploy).
 pub const DELETE_LT_VERSIONS: Action = ec2_write("ec2:DeleteLaunchTemplateVersions", Scope::LaunchTemplates);
@@ -95,12 +118,12 @@ pub const COPY_IMAGE: Action = ec2_write("ec2:CopyImage", Scope::CreateImage);
 pub const SHARE_IMAGE: Action = ec2_write("ec2:ModifyImageAttribute", Scope::PipelineImages);
 pub const SHARE_SNAPSHOT: Action = ec2_write("ec2:ModifySnapshotAttribute", Scope::PipelineSnapshots);
 
-pub const DESCRIBE_GROUPS: Action = read("autoscaling:DescribeAutoScalingGroups");
-pub const DESCRIBE_REFRESHES: Action = read("autoscaling:DescribeInstanceRefreshes");
+pub const DESCRIBE_GROUPS: Action = deploy_read("autoscaling:DescribeAutoScalingGroups");
+pub const DESCRIBE_REFRESHES: Action = deploy_read("autoscaling:DescribeInstanceRefreshes");
 /// The warm pool's instances (a pool left on the old image brings the old release back).
-pub const DESCRIBE_WARM_POOL: Action = read("autoscaling:DescribeWarmPool");
+pub const DESCRIBE_WARM_POOL: Action = deploy_read("autoscaling:DescribeWarmPool");
 /// adopt: the launch configuration a group runs.
-pub const DESCRIBE_LCS: Action = read("autoscaling:DescribeLaunchConfigurations");
+pub const DESCRIBE_LCS: Action = deploy_read("autoscaling:DescribeLaunchConfigurations");
 pub const UPDATE_GROUP: Action = group_write("autoscaling:UpdateAutoScalingGroup", true);
 pub const START_REFRESH: Action = group_write("autoscaling:StartInstanceRefresh", true);
 /// The deploy lock: a tag on the group (engine/lock.rs).
@@ -109,18 +132,18 @@ pub const UNTAG_GROUP: Action = group_write("autoscaling:DeleteTags", false);
 pub const CANCEL_REFRESH: Action = group_write("autoscaling:CancelInstanceRefresh", false);
 pub const ROLLBACK_REFRESH: Action = group_write("autoscaling:RollbackInstanceRefresh", false);
 
-pub const DESCRIBE_TARGET_HEALTH: Action = read("elasticloadbalancing:DescribeTargetHealth");
+pub const DESCRIBE_TARGET_HEALTH: Action = deploy_read("elasticloadbalancing:DescribeTargetHealth");
 /// deploy: which load balancer each target group is behind (the metric gate reads ALBs' metrics).
-pub const DESCRIBE_TARGET_GROUPS: Action = read("elasticloadbalancing:DescribeTargetGroups");
+pub const DESCRIBE_TARGET_GROUPS: Action = deploy_read("elasticloadbalancing:DescribeTargetGroups");
 
 /// deploy: checks that the environment's alarms exist, and names the one that stopped a refresh.
-pub const DESCRIBE_ALARMS: Action = read("cloudwatch:DescribeAlarms");
+pub const DESCRIBE_ALARMS: Action = deploy_read("cloudwatch:DescribeAlarms");
 /// deploy: the load balancer's per-minute metrics of the target groups in flight (the metric gate).
-pub const GET_METRIC_DATA: Action = read("cloudwatch:GetMetricData");
+pub const GET_METRIC_DATA: Action = deploy_read("cloudwatch:GetMetricData");
 
 /// The deploy role of an environment in another account (`role_arn`), assumed from the caller's
 /// credentials when a run connects. A read: it changes nothing, and a dry run needs it to read that account.
-pub const ASSUME_ROLE: Action = Action { scope: Scope::DeployRoles, ..read("sts:AssumeRole") };
+pub const ASSUME_ROLE: Action = Action { scope: Scope::DeployRoles, account: Account::Bake, ..read("sts:AssumeRole") };
 
 /// Every action above. A new constant must be added here too (a test checks the adapters use only these).
 pub const ALL: &[Action] = &[

@@ -12,7 +12,7 @@ use crate::core::settings::EnvSettings;
 mod environment;
 mod validate;
 
-pub use environment::{Environment, GroupOverride, HealthSource};
+pub use environment::{role_account, Environment, GroupOverride, HealthSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::cloud::actions::{Action, Scope, ALL};
+use crate::cloud::actions::{Account, Action, Scope, ALL};
 use crate::core::tags;
 
 /// What the policy depends on, from the pipeline file.
@@ -28,6 +28,30 @@ pub struct PolicyInput {
     pub instance_profile: Option<String>,
     /// The environments' deploy roles (`role_arn`): the caller assumes them.
     pub roles: Vec<String>,
+    /// Whose policy this is.
+    pub identity: Identity,
+}
+
+/// The identity a policy is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// The identity that runs bakeroll, in the bake account: bakes, copies, shares, marks, prunes, and
+    /// assumes the deploy roles; `deploys`: it also deploys the groups of environments without a role.
+    Caller { deploys: bool },
+    /// An environment's deploy role, in the deploy account: its groups and launch templates only.
+    DeployRole,
+}
+
+impl Identity {
+    fn makes(self, action: &Action) -> bool {
+        match (self, action.account) {
+            (_, Account::Both) => true,
+            (Identity::Caller { deploys }, Account::Deploy) => deploys,
+            (Identity::Caller { .. }, Account::Bake) => true,
+            (Identity::DeployRole, Account::Deploy) => true,
+            (Identity::DeployRole, Account::Bake) => false,
+        }
+    }
 }
 
 /// The policy document and the assumptions a human should check.
@@ -71,7 +95,8 @@ fn request_tag(key: &str) -> String {
 pub fn generate(input: &PolicyInput) -> Generated {
     let arns = Arns { region: input.region.as_deref().unwrap_or("*") };
     let mut by_scope: BTreeMap<Scope, Vec<&str>> = BTreeMap::new();
-    for a in ALL {
+    let actions: Vec<&Action> = ALL.iter().filter(|a| input.identity.makes(a)).collect();
+    for a in &actions {
         by_scope.entry(a.scope).or_default().push(a.name);
     }
     let pipeline = input.pipeline.as_str();
@@ -136,13 +161,13 @@ pub fn generate(input: &PolicyInput) -> Generated {
             }
         }
     }
-    if ALL.iter().any(|a: &Action| a.uses_launch_template) {
+    if actions.iter().any(|a| a.uses_launch_template) {
         // Auto Scaling checks that whoever points a group at a launch-template version could launch it.
         let cond = json!({ "ArnLike": { "ec2:LaunchTemplate": arns.ec2("launch-template") } });
         statements.push(statement("UseLaunchTemplates", &["ec2:RunInstances"], vec!["*".into()], Some(cond)));
         notes.push("if your launch templates set an instance profile, also allow iam:PassRole for its role".into());
     }
-    if let Some(profile) = &input.instance_profile {
+    if let (Some(profile), Identity::Caller { .. }) = (&input.instance_profile, input.identity) {
         // A profile given by ARN (`arn:aws:iam::1:instance-profile/path/name`) or by name.
         let name = profile.rsplit('/').next().unwrap_or(profile);
         let cond = json!({ "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } });
@@ -152,6 +177,33 @@ pub fn generate(input: &PolicyInput) -> Generated {
         ));
     }
     Generated { document: json!({ "Version": "2012-10-17", "Statement": statements }), notes }
+}
+
+/// A deploy role's two documents, as `iam-policy` reports them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RolePolicies {
+    pub role_arn: String,
+    pub account: Option<String>,
+    pub policy: Value,
+    pub trust_policy: Value,
+}
+
+/// The trust policy of a deploy role: `principal` (the identity that runs bakeroll in the bake account;
+/// None: a placeholder to replace) may assume it, with the environment's `external_id` when it has one.
+pub fn trust_policy(principal: Option<&str>, external_id: Option<&str>) -> Generated {
+    let mut notes = Vec::new();
+    let who = match principal {
+        Some(p) => p.to_string(),
+        None => {
+            notes.push("replace BAKE_ACCOUNT_ID in the trust policy with the account that runs bakeroll, or pass --principal with the ARN of its role".into());
+            "arn:aws:iam::BAKE_ACCOUNT_ID:root".to_string()
+        }
+    };
+    let mut s = json!({ "Sid": "BakerollAssumes", "Effect": "Allow", "Principal": { "AWS": who }, "Action": "sts:AssumeRole" });
+    if let Some(id) = external_id {
+        s["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
+    }
+    Generated { document: json!({ "Version": "2012-10-17", "Statement": [s] }), notes }
 }
 
 /// Every action the document allows (for checks: `Action` entries are exact names, never wildcards).

@@ -10,6 +10,7 @@ fn input() -> PolicyInput {
         groups: vec!["shop-staging".into(), "shop-prod".into()],
         instance_profile: None,
         roles: vec![],
+        identity: Identity::Caller { deploys: true },
     }
 }
 
@@ -101,7 +102,9 @@ fn calls_of(action: &'static str, pipeline: &str) -> Vec<Request> {
             req(action, ec2("image/ami-0copy"), &[("ec2:CreateAction", "CopyImage")]),
             req(action, ec2("snapshot/snap-0new"), &baking),
         ],
-        "ec2:DeregisterImage" | "ec2:ModifyImageAttribute" => vec![req(action, ec2("image/ami-0old"), &ours)],
+        "ec2:DeregisterImage" | "ec2:ModifyImageAttribute" | "ec2:DeleteTags" | "ec2:EnableImageDeregistrationProtection" | "ec2:DisableImageDeregistrationProtection" => {
+            vec![req(action, ec2("image/ami-0old"), &ours)]
+        }
         "ec2:ModifySnapshotAttribute" => vec![req(action, ec2("snapshot/snap-0old"), &ours)],
         // A copy: the source image (any), the new image and snapshot tagged with the pipeline as they are made.
         "ec2:CopyImage" => vec![req(action, ec2("image/ami-0new"), &baking), req(action, ec2("snapshot/snap-0new"), &baking)],
@@ -254,4 +257,43 @@ fn groups_that_change_launch_templates_bring_run_instances_on_templates() {
     let s = statement(&doc, "UseLaunchTemplates");
     assert_eq!(s["Action"], json!(["ec2:RunInstances"]));
     assert_eq!(s["Condition"]["ArnLike"]["ec2:LaunchTemplate"], "arn:aws:ec2:eu-west-1:*:launch-template/*");
+}
+
+/// With a deploy role, each identity gets what it calls and nothing more: the caller bakes, copies,
+/// shares, marks and assumes the role; the role deploys its groups; neither gets the other's writes.
+#[test]
+fn a_deploy_role_gets_the_deploy_calls_and_the_caller_the_rest() {
+    let caller = allowed_actions(&generate(&PolicyInput { roles: vec![ROLE.into()], identity: Identity::Caller { deploys: false }, ..input() }).document);
+    let role = allowed_actions(&generate(&PolicyInput { identity: Identity::DeployRole, ..input() }).document);
+    for a in ALL {
+        let name = a.name.to_string();
+        let (in_caller, in_role) = (caller.contains(&name), role.contains(&name));
+        match a.account {
+            // The role's RunInstances is only UseLaunchTemplates' (Auto Scaling checks it may launch the template).
+            actions::Account::Bake => assert!(in_caller && (!in_role || name == "ec2:RunInstances"), "{name}: the bake account's"),
+            actions::Account::Deploy => assert!(!in_caller && in_role, "{name}: the deploy account's"),
+            actions::Account::Both => assert!(in_caller && in_role, "{name}: both"),
+        }
+    }
+    for (name, account) in [("ec2:CopyImage", "bake"), ("ec2:ModifyImageAttribute", "bake"), ("sts:AssumeRole", "bake"), ("autoscaling:StartInstanceRefresh", "deploy"), ("ec2:CreateLaunchTemplateVersion", "deploy")] {
+        let list = if account == "bake" { &caller } else { &role };
+        assert!(list.contains(&name.to_string()), "{name} belongs to the {account} account");
+    }
+    // Launching from a template is the deploy side's; passing the build instance's role is the caller's.
+    let doc = generate(&PolicyInput { identity: Identity::DeployRole, instance_profile: Some("shop-build".into()), ..input() }).document;
+    let sids: Vec<&str> = doc["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    assert!(sids.contains(&"UseLaunchTemplates") && !sids.contains(&"PassBuildInstanceRole") && !sids.contains(&"AssumeDeployRoles"), "{sids:?}");
+}
+
+#[test]
+fn the_trust_policy_names_the_caller_and_the_external_id() {
+    let t = trust_policy(Some("arn:aws:iam::111111111111:role/ci"), Some("shop-ext"));
+    let s = &t.document["Statement"][0];
+    assert_eq!((s["Principal"]["AWS"].as_str(), s["Action"].as_str()), (Some("arn:aws:iam::111111111111:role/ci"), Some("sts:AssumeRole")));
+    assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], "shop-ext");
+    assert!(t.notes.is_empty());
+    let t = trust_policy(None, None);
+    assert!(t.document["Statement"][0].get("Condition").is_none());
+    assert!(t.document["Statement"][0]["Principal"]["AWS"].as_str().unwrap().contains("BAKE_ACCOUNT_ID"));
+    assert!(t.notes.iter().any(|n| n.contains("--principal")), "{:?}", t.notes);
 }
