@@ -12,7 +12,8 @@ use crate::engine::adopt::AdoptReport;
 use crate::engine::bake::Baked;
 use crate::engine::deploy::DeployReport;
 use crate::engine::releases::{GroupHistory, GroupStatus};
-use crate::engine::retention::{Executed, Unreferenced};
+use crate::engine::gc::Unreferenced;
+use crate::engine::retention::Executed;
 use crate::engine::revoke::Revoked;
 use crate::engine::rollback::{GroupResult, RollbackDecision};
 
@@ -132,6 +133,9 @@ pub enum Details {
         executed: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         build_instances: Option<Leaks>,
+        /// Copies still pending past `--older-than` in the other regions: deregistered with `--yes`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stuck_copies: Option<Vec<DoomedImage>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         unreferenced_versions: Option<Vec<Unreferenced>>,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -96,4 +96,18 @@ fn production_in_two_regions_of_another_account() {
     assert_on(&fleet(&aws, &seed_path, NORTH), &source);
     assert_on(&fleet(&aws, &seed_path, SOUTH), &copy);
     aws.assert_schema_valid(&[&bad]);
+
+    // prune (without --yes: the decision) in both regions, each region's groups read through the role:
+    // the copy ap-southeast-1's group runs is kept there, and its source at home, which its group runs too.
+    let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "prune", "--keep", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let prune: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = |ami: &str| prune["keep"].as_array().unwrap().iter().find(|k| k["ami"] == ami).cloned();
+    let south = kept(&copy).unwrap_or_else(|| panic!("the copy in use is kept: {prune}"));
+    assert_eq!(south["region"], "ap-southeast-1");
+    assert!(south["reasons"].to_string().contains("in use by group shop-web@ap-southeast-1"), "{south}");
+    assert_eq!(south["source"], source.as_str());
+    let home = kept(&source).unwrap_or_else(|| panic!("the source is kept: {prune}"));
+    assert!(home.get("region").is_none() && home["reasons"].to_string().contains("in use by group shop-web@us-east-1"), "{home}");
+    aws.assert_schema_valid(&[&prune]);
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{summary_base, Finished, Global, Session};
 use crate::core::retention::human;
-use crate::engine::retention::{gc_execute, gc_decision, Executed, GcDecision};
+use crate::engine::gc::{gc_decision, gc_execute, GcDecision};
+use crate::engine::retention::Executed;
 use crate::engine::sites::read_sites;
 use crate::error::Result;
 use crate::summary::Details;
@@ -39,10 +40,15 @@ pub fn text(decision: &GcDecision, executed: Option<&Executed>) -> String {
     for s in &b.spared {
         lines.push(format!("spare     {} ({}): {}", s.instance.id, s.instance.state, s.reason));
     }
+    for c in &decision.stuck_copies {
+        let region = c.region.as_deref().unwrap_or("the bake region");
+        lines.push(format!("deregister {} {} in {region}: a copy still pending since {} (commit {})", c.ami, c.name, c.created, c.commit.as_deref().unwrap_or("-")));
+    }
+    let copies = decision.stuck_copies.len();
     lines.push(match executed {
-        None if b.terminate.is_empty() => format!("no build instance older than {} to terminate", human(b.older_than_secs)),
-        None => format!("nothing terminated: pass --yes to terminate {} build instance(s)", b.terminate.len()),
-        Some(e) => format!("terminated {}", if e.done.is_empty() { "nothing".into() } else { e.done.join(", ") }),
+        None if b.terminate.is_empty() && copies == 0 => format!("no build instance or copy older than {} to clean up", human(b.older_than_secs)),
+        None => format!("nothing done: pass --yes to terminate {} build instance(s) and deregister {copies} stuck cop{}", b.terminate.len(), if copies == 1 { "y" } else { "ies" }),
+        Some(e) => format!("cleaned up {}", if e.done.is_empty() { "nothing".into() } else { e.done.join(", ") }),
     });
     for u in &decision.unreferenced_versions {
         let versions: Vec<String> = u.versions.iter().map(i64::to_string).collect();
@@ -72,7 +78,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     let work = async {
         let sites = read_sites(&session.ctx, &session.every_environment().await?).await?;
         let decision = gc_decision(ctx, &sites, args.older_than, now).await?;
-        let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &decision).await) } else { None };
+        let executed = if args.yes || args.dry_run { Some(gc_execute(ctx, &sites, &decision).await) } else { None };
         Result::Ok((decision, executed))
     };
     let result = session.interruptible(work).await;
@@ -82,7 +88,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
         Ok(r) => r,
         Err(e) => {
             summary.details =
-                Some(Details::Gc { executed: args.yes, build_instances: None, unreferenced_versions: None, terminated: None });
+                Some(Details::Gc { executed: args.yes, build_instances: None, stuck_copies: None, unreferenced_versions: None, terminated: None });
             return super::dry_run::finished(&session, "gc --dry-run", Finished { summary, text: None, result: Err(e), next: None });
         }
     };
@@ -93,6 +99,7 @@ pub async fn run(global: &Global, args: Args) -> Finished {
     summary.details = Some(Details::Gc {
         executed: args.yes,
         build_instances: Some(decision.build_instances.clone()),
+        stuck_copies: Some(decision.stuck_copies.clone()),
         unreferenced_versions: Some(decision.unreferenced_versions.clone()),
         // A dry run terminated nothing: its decision (added by dry_run::finished) lists the calls instead.
         terminated: done.as_ref().filter(|_| !args.dry_run).map(|d| d.done.clone()),

@@ -56,7 +56,7 @@ pub struct DoomedImage {
     pub region: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PruneDecision {
     /// The region decided on (None: the bake region); each image carries it too.
     #[serde(skip)]
@@ -218,6 +218,28 @@ pub fn find_leaks(instances: &[Instance], required: &Tags, now: i64, older_than:
         }
     }
     plan
+}
+
+/// Copies (images with `bakeroll:source-region`) still `pending` more than `older_than` after they were
+/// started: `deploy` gives up on a copy after `copy_timeout` and deregisters it, so one this old outlived the
+/// run that made it (killed) and no re-run came back for it. `gc` deregisters them (which stops the copy)
+/// with their snapshots. A copy whose start time cannot be read is left alone. `now` is Unix seconds.
+pub fn stuck_copies(images: &[Image], now: i64, older_than: Duration) -> Vec<DoomedImage> {
+    let started = |i: &Image| humantime::parse_rfc3339_weak(&i.creation_date).ok()?.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64);
+    images
+        .iter()
+        .filter(|i| i.state == ImageState::Pending && i.tags.contains_key(tags::SOURCE_REGION))
+        .filter(|i| started(i).is_some_and(|t| now.saturating_sub(t) >= older_than.as_secs() as i64))
+        .map(|i| DoomedImage {
+            ami: i.id.clone(),
+            name: i.name.clone(),
+            commit: i.tags.get(tags::COMMIT).cloned(),
+            created: i.creation_date.clone(),
+            snapshots: i.snapshot_ids.clone(),
+            protected: i.protection.is_on(),
+            region: None,
+        })
+        .collect()
 }
 
 /// EC2's name for an instance state.

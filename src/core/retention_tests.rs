@@ -157,3 +157,28 @@ fn unreferenced_versions_are_marked_unused_and_not_a_source() {
     ];
     assert_eq!(unreferenced_versions(&versions, &[5]), [3, 6]);
 }
+
+#[test]
+fn only_copies_pending_past_the_threshold_are_stuck() {
+    let copy = |id: &str, day: u32, state: ImageState| {
+        let mut i = image(id, day, state);
+        i.tags.insert(tags::SOURCE_REGION.into(), "us-east-1".into());
+        i
+    };
+    let mut unknown = copy("ami-unknown", 1, ImageState::Pending);
+    unknown.creation_date = "not a time".into();
+    let all = vec![
+        copy("ami-old", 1, ImageState::Pending),      // pending since Jan 1: stuck
+        copy("ami-young", 3, ImageState::Pending),    // pending for an hour
+        copy("ami-done", 1, ImageState::Available),   // a copy that finished: prune's business
+        image("ami-bake", 1, ImageState::Pending),    // a bake in progress, not a copy
+        unknown,
+    ];
+    // 2026-01-03T01:00:00Z
+    let now = 1_767_402_000;
+    let stuck = stuck_copies(&all, now, Duration::from_secs(2 * 3600));
+    let ids: Vec<&str> = stuck.iter().map(|d| d.ami.as_str()).collect();
+    assert_eq!(ids, ["ami-old"]);
+    assert_eq!(stuck[0].snapshots, ["snap-ami-old"]);
+    assert!(stuck_copies(&all, now, Duration::from_secs(3 * 86400)).is_empty(), "nothing that old");
+}

@@ -10,6 +10,7 @@ pub mod copies;
 pub mod deploy;
 pub mod driver;
 pub mod fleet;
+pub mod gc;
 pub mod images;
 pub mod lock;
 pub mod metrics;

@@ -1,7 +1,6 @@
-//! prune and gc against the cloud: gather the facts (the pipeline's images and everything that protects
-//! one, its build instances, its groups' launch-template versions), let `core::retention` decide, and —
-//! only when asked — execute and verify: deregister, check the image is gone, delete its snapshots;
-//! terminate, check the instances are going.
+//! prune against the cloud, region by region: gather the facts (the pipeline's images and everything that
+//! protects one), let `core::retention` decide, and — only when asked — execute and verify: deregister,
+//! check the image is gone, delete its snapshots. `gc` (`engine::gc`) shares the execution.
 
 use std::time::Duration;
 
@@ -14,8 +13,8 @@ use super::sites::{Site, SiteGroup};
 use super::wait::{self, Check, WaitError};
 use super::Ctx;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, Wait};
-use crate::core::model::{ImageFilter, RefreshStatus, Tags};
-use crate::core::retention::{find_leaks, decide_prune, unreferenced_versions, Leaks, PruneFacts, PruneDecision};
+use crate::core::model::{ImageFilter, Tags};
+use crate::core::retention::{decide_prune, PruneFacts, PruneDecision};
 use crate::error::{Error, Result};
 
 /// How long to wait for EC2 to stop listing a deregistered image, or to let go of its snapshot
@@ -131,7 +130,7 @@ async fn prune_region(site: &Site, keep: usize, extra: &[(String, String)]) -> R
     Ok(RegionPrune { region: site.region.clone(), bake: site.bake.clone(), decision })
 }
 
-fn pipeline_tag(ctx: &Ctx) -> Tags {
+pub(super) fn pipeline_tag(ctx: &Ctx) -> Tags {
     Tags::from([(tags::PIPELINE.to_string(), ctx.pipeline.name())])
 }
 
@@ -145,13 +144,13 @@ pub struct Executed {
 }
 
 /// Why an execution is not complete: a call that failed, or a change EC2 accepted and did not show.
-enum Problem {
+pub(super) enum Problem {
     Call(CloudError),
     Unsettled(String),
 }
 
 impl Problem {
-    fn into_error(self, state: String) -> Error {
+    pub(super) fn into_error(self, state: String) -> Error {
         match self {
             Self::Call(e) => Error::cloud(e, state),
             Self::Unsettled(message) => Error::Unsettled { message, state },
@@ -160,7 +159,7 @@ impl Problem {
 }
 
 /// Waits (every `SETTLE_POLL`, at most `SETTLE`) for a change to show.
-async fn settle(ctx: &Ctx, what: String, check: impl AsyncFnMut() -> CloudResult<Check<()>>) -> Result<(), Problem> {
+pub(super) async fn settle(ctx: &Ctx, what: String, check: impl AsyncFnMut() -> CloudResult<Check<()>>) -> Result<(), Problem> {
     let wait = Wait { what: what.clone(), every: SETTLE_POLL, timeout: SETTLE };
     match wait::until(&*ctx.cloud.clock, &wait, check).await {
         Ok(_) => Ok(()),
@@ -187,7 +186,7 @@ pub async fn prune_execute(regions: &[RegionPrune]) -> (Executed, Result<()>) {
 /// Deregisters each image the plan deletes, checks EC2 no longer lists it, then deletes its snapshots;
 /// deletes the orphaned snapshots; finally checks EC2 no longer lists any deleted snapshot. Carries on
 /// past a failure; returns the first problem.
-async fn execute_region(ctx: &Ctx, decision: &PruneDecision, out: &mut Executed) -> Option<Problem> {
+pub(super) async fn execute_region(ctx: &Ctx, decision: &PruneDecision, out: &mut Executed) -> Option<Problem> {
     let ec2 = &ctx.cloud.ec2;
     // Only this region's deletions are verified here (`out` carries the regions before it).
     let before = out.snapshots_deleted.len();
@@ -277,104 +276,8 @@ async fn execute_region(ctx: &Ctx, decision: &PruneDecision, out: &mut Executed)
     first
 }
 
-fn describe(out: &Executed, what: &str, verb: &str) -> String {
+pub(super) fn describe(out: &Executed, what: &str, verb: &str) -> String {
     let done = if out.done.is_empty() { format!("no {what} {verb}") } else { format!("{verb}: {}", out.done.join(", ")) };
     let snaps = if out.snapshots_deleted.is_empty() { String::new() } else { format!("; snapshots deleted: {}", out.snapshots_deleted.join(", ")) };
     format!("{done}{snaps}; not done: {}", out.errors.join("; "))
-}
-
-/// Launch-template versions bakeroll created that nothing refers to, per template.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Unreferenced {
-    pub template_id: String,
-    pub template_name: String,
-    pub groups: Vec<String>,
-    /// The template's region; absent: the bake region.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    pub versions: Vec<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GcDecision {
-    pub build_instances: Leaks,
-    /// Reported only: deleting versions is left to a human.
-    pub unreferenced_versions: Vec<Unreferenced>,
-}
-
-/// Decides what `gc` would terminate (build instances live in the bake region: `ctx`'s), and which
-/// launch-template versions of the groups of every region (`sites`) nothing refers to; `now` is Unix seconds.
-pub async fn gc_decision(ctx: &Ctx, sites: &[Site], older_than: Duration, now: i64) -> Result<GcDecision> {
-    let required = Tags::from([
-        (tags::ROLE.to_string(), tags::ROLE_BUILD.to_string()),
-        (tags::PIPELINE.to_string(), ctx.pipeline.name()),
-    ]);
-    ctx.events.phase("gc", Stage::Read, format!("looking for build instances of pipeline {}", ctx.pipeline.name()));
-    let found = ctx.cloud.ec2.find_instances(&required).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
-    let build_instances = find_leaks(&found, &required, now, older_than, tags::COMMIT);
-    let mut unreferenced: Vec<Unreferenced> = Vec::new();
-    for site in sites {
-        let groups: Vec<&SiteGroup> = site.groups.iter().collect();
-        unreferenced.extend(unreferenced_in(&site.region, &groups));
-    }
-    Ok(GcDecision { build_instances, unreferenced_versions: unreferenced })
-}
-
-/// The unreferenced versions of one region's templates (a template serves the groups of its region only).
-fn unreferenced_in(region: &Option<String>, site_groups: &[&SiteGroup]) -> Vec<Unreferenced> {
-    let mut unreferenced: Vec<Unreferenced> = Vec::new();
-    for sg in site_groups {
-        let g = &sg.state;
-        if unreferenced.iter().any(|u| u.template_id == g.template.id) {
-            continue;
-        }
-        let sharing: Vec<&SiteGroup> = site_groups.iter().copied().filter(|o| o.state.template.id == g.template.id).collect();
-        let mut in_use: Vec<i64> = sharing.iter().filter_map(|o| o.state.current).collect();
-        for o in sharing.iter().map(|o| &o.state) {
-            let kept = o.refreshes.iter().filter(|r| r.status.is_active() || r.status == RefreshStatus::Successful);
-            in_use.extend(kept.filter_map(|r| r.desired_version.as_deref()?.parse::<i64>().ok()));
-        }
-        let versions = unreferenced_versions(&g.versions, &in_use);
-        if !versions.is_empty() {
-            unreferenced.push(Unreferenced {
-                template_id: g.template.id.clone(),
-                template_name: g.template.name.clone(),
-                groups: sharing.iter().map(|o| o.scope.clone()).collect(),
-                region: region.clone(),
-                versions,
-            });
-        }
-    }
-    unreferenced
-}
-
-/// Terminates the plan's build instances and checks EC2 reports them going.
-pub async fn gc_execute(ctx: &Ctx, decision: &GcDecision) -> (Executed, Result<()>) {
-    let ids: Vec<String> = decision.build_instances.terminate.iter().map(|b| b.id.clone()).collect();
-    let mut out = Executed::default();
-    if ids.is_empty() {
-        return (out, Ok(()));
-    }
-    ctx.events.phase("gc", Stage::Terminate, format!("terminating {}", ids.join(", ")));
-    if let Err(e) = ctx.cloud.ec2.terminate_instances(&ids).await {
-        out.errors.push(format!("{} not terminated: {e}", ids.join(", ")));
-        return (out, Err(Error::cloud(e, "nothing was terminated")));
-    }
-    let going = settle(ctx, format!("EC2 to show {} shutting down", ids.join(", ")), async || {
-        let seen = ctx.cloud.ec2.describe_instances(&ids).await?;
-        let live: Vec<&str> = seen.iter().filter(|i| !i.state.is_gone()).map(|i| i.id.as_str()).collect();
-        Ok(if live.is_empty() { Check::Ready(()) } else { Check::NotYet(format!("still live: {}", live.join(", "))) })
-    })
-    .await;
-    match going {
-        Ok(()) => {
-            out.done = ids;
-            (out, Ok(()))
-        }
-        Err(p) => {
-            out.errors.push(format!("termination of {} not confirmed", ids.join(", ")));
-            let state = format!("TerminateInstances accepted for {}, but EC2 does not show them going", ids.join(", "));
-            (out, Err(p.into_error(state)))
-        }
-    }
 }

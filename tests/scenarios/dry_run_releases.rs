@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bakeroll::core::releases::TargetSpec;
 use bakeroll::engine::deploy::{deploy, DeployRequest};
-use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute};
+use bakeroll::engine::gc::{gc_decision, gc_execute};
+use bakeroll::engine::retention::prune_execute;
 use bakeroll::engine::rollback;
 use bakeroll::fake::Health;
 use bakeroll::cli::dry_run::context;
@@ -99,7 +100,7 @@ async fn dry_run_prune_and_gc_check_permissions_and_delete_nothing() {
     let ctx = context(&plan, &w.ctx);
     let decided = gc_decision(&ctx, &bakeroll::engine::sites::read_all(&ctx).await.unwrap(), Duration::ZERO, i64::MAX / 2).await.unwrap();
     assert_eq!(decided.build_instances.terminate.len(), 1);
-    gc_execute(&ctx, &decided).await.1.expect("planned");
+    gc_execute(&ctx, &[], &decided).await.1.expect("planned");
     assert_eq!(writes(&plan), [("ec2:TerminateInstances".to_string(), Some(Permission::Allowed))]);
     assert_eq!(w.fake.live_instances_with_tag("bakeroll:role", "build-instance"), leaked, "still running");
 }

@@ -10,6 +10,7 @@ use bakeroll::core::model::ImageFilter;
 use bakeroll::core::release::{GroupState, Verdict};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
 use bakeroll::engine::places;
+use bakeroll::engine::gc::{gc_decision, gc_execute};
 use bakeroll::engine::retention::{prune_decision, prune_execute};
 use bakeroll::engine::sites::read_all;
 use bakeroll::error::{exit, Error};
@@ -240,4 +241,40 @@ async fn prune_keeps_the_source_of_every_copy_it_keeps() {
     assert!(home.decision.keep[0].reasons.iter().any(|r| r.starts_with("its copy ami-") && r.ends_with("in ap-south-1 is kept")), "{:?}", home.decision.keep[0]);
     let deleted: Vec<&str> = home.decision.delete.iter().map(|d| d.ami.as_str()).collect();
     assert_eq!(deleted, [sources[0].as_str()]);
+}
+
+/// A run killed while its copies were pending (the task dropped: no cleanup, as with SIGKILL) leaves them
+/// pending; `gc` finds them in their regions once older than its threshold and deregisters them (which
+/// stops a copy) with their snapshots; a younger one is left for a re-run to reuse.
+#[tokio::test(start_paused = true)]
+async fn gc_deregisters_copies_a_killed_run_left_pending() {
+    let w = world().await;
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1").tag("bakeroll:pipeline", &w.ctx.pipeline.name()));
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(10), deploy(&w.ctx, &w.env(), &request(&ami))).await;
+    assert!(cut.is_err(), "killed while copying");
+    let pending: Vec<_> = futures_util::future::join_all(OTHERS.map(|r| copies_in(&w.fake, r))).await.into_iter().flatten().collect();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|c| c.state == bakeroll::core::model::ImageState::Pending), "{pending:?}");
+    let started = humantime::parse_rfc3339_weak(&pending[0].creation_date).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let sites = read_all(&w.ctx).await.unwrap();
+    let two_hours = std::time::Duration::from_secs(2 * 3600);
+
+    let young = gc_decision(&w.ctx, &sites, two_hours, started + 60).await.unwrap();
+    assert!(young.stuck_copies.is_empty(), "a minute old: a re-run would reuse it: {:?}", young.stuck_copies);
+
+    let old = gc_decision(&w.ctx, &sites, two_hours, started + 3 * 3600).await.unwrap();
+    let mut found: Vec<(Option<&str>, &str)> = old.stuck_copies.iter().map(|c| (c.region.as_deref(), c.ami.as_str())).collect();
+    found.sort();
+    let mut expected: Vec<(Option<&str>, &str)> = OTHERS.iter().zip(&pending).map(|(r, c)| (Some(*r), c.id.as_str())).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    let (done, result) = gc_execute(&w.ctx, &sites, &old).await;
+    result.expect("cleaned up");
+    assert_eq!(done.done.len(), 2, "{done:?}");
+    for r in OTHERS {
+        assert!(copies_in(&w.fake, r).await.iter().all(|c| c.state == bakeroll::core::model::ImageState::Deregistered), "{r}: the copy is gone");
+    }
+    let snaps: Vec<String> = pending.iter().flat_map(|c| c.snapshot_ids.clone()).collect();
+    assert_eq!(done.snapshots_deleted.len(), snaps.len(), "{done:?}");
+    assert!(w.fake.image(&ami).is_some_and(|i| i.state == bakeroll::core::model::ImageState::Available), "the release itself is untouched");
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use bakeroll::core::model::{ImageState, LaunchSpec, Tags};
 use bakeroll::core::tags;
 use bakeroll::engine::bake::{bake, BakeRequest};
-use bakeroll::engine::retention::{gc_execute, gc_decision, prune_execute};
+use bakeroll::engine::gc::{gc_decision, gc_execute};
+use bakeroll::engine::retention::prune_execute;
 use bakeroll::error::exit;
 use bakeroll::fake::Health;
 
@@ -109,7 +110,7 @@ async fn gc_terminates_the_build_instance_a_killed_bake_left_and_nothing_else() 
     assert_eq!(doomed, [old[0].as_str()]);
     assert_eq!(plan.build_instances.terminate[0].commit.as_deref(), Some("dead0001"));
     assert_eq!(plan.build_instances.spared.len(), 1, "the young one: {:?}", plan.build_instances.spared);
-    let (done, result) = gc_execute(&w.ctx, &plan).await;
+    let (done, result) = gc_execute(&w.ctx, &[], &plan).await;
     result.expect("terminated");
     assert_eq!(done.done, [old[0].clone()]);
     let live = w.fake.live_instances_with_tag(tags::ROLE, tags::ROLE_BUILD);
@@ -128,7 +129,7 @@ async fn gc_reports_versions_no_group_uses_and_deletes_none() {
     let plan = gc_decision(&w.ctx, &bakeroll::engine::sites::read_all(&w.ctx).await.unwrap(), Duration::from_secs(7200), 0).await.unwrap();
     assert_eq!(plan.unreferenced_versions.len(), 1);
     assert_eq!(plan.unreferenced_versions[0].versions, [3]);
-    let (_, result) = gc_execute(&w.ctx, &plan).await;
+    let (_, result) = gc_execute(&w.ctx, &[], &plan).await;
     result.unwrap();
     assert!(w.fake.template_version(&w.stack.template_id, 3).is_some(), "reported, never deleted");
 }

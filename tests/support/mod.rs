@@ -142,12 +142,14 @@ impl LocalAws {
         let Some(calls) = summary["api_calls"].as_object() else { return };
         let pipeline = args.windows(2).find(|w| w[0] == "--pipeline").map_or("pipeline/bakeroll.toml", |w| w[1]);
         let mut c = Command::new(env!("CARGO_BIN_EXE_bakeroll"));
-        let out = scrub(&mut c).current_dir(&self.repo).args(["--pipeline", pipeline, "iam-policy"]).output().expect("run bakeroll iam-policy");
-        let policy: Value = serde_json::from_slice(&out.stdout).expect("iam-policy prints a JSON document");
-        let allowed: Vec<&str> = policy["Statement"]
-            .as_array()
-            .expect("Statement")
+        let out = scrub(&mut c).current_dir(&self.repo).args(["--pipeline", pipeline, "--output", "json", "iam-policy"]).output().expect("run bakeroll iam-policy");
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("iam-policy prints a JSON summary");
+        // The caller's policy, and each deploy role's (api_calls counts the calls of every account).
+        let roles = summary["deploy_roles"].as_array().cloned().unwrap_or_default();
+        let policies: Vec<&Value> = std::iter::once(&summary["policy"]).chain(roles.iter().map(|r| &r["policy"])).collect();
+        let allowed: Vec<&str> = policies
             .iter()
+            .flat_map(|p| p["Statement"].as_array().expect("Statement"))
             .flat_map(|s| s["Action"].as_array().into_iter().flatten())
             .filter_map(Value::as_str)
             .collect();
