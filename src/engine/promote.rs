@@ -88,6 +88,9 @@ pub struct Protected {
     pub already: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The region of the copy protected; absent: the bake region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// What a release leaves on images when it ends (the JSON summary's `deploy.mark` and `deploy.protected`).
@@ -182,14 +185,41 @@ pub fn skipper<'a>(env: &'a str, images: &'a Images) -> impl Fn(&ReleaseRecord) 
 /// `rollback` would choose it from the release's version (groups in the bake region; the images are
 /// this pipeline's). Already on: left as it is.
 async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images, verified: &[OnRelease]) -> Vec<Protected> {
+    // Region by region: each region's groups run its own copy, owned by the bake account there.
+    let mut by_region: BTreeMap<Option<String>, Vec<&OnRelease>> = BTreeMap::new();
+    for g in verified {
+        by_region.entry(env.group(&g.group).region).or_default().push(g);
+    }
+    let mut out = Vec::new();
+    for (region, groups) in by_region {
+        let bake = Ctx { cloud: ctx.bake_cloud(region.as_deref()), ..ctx.clone() };
+        let copies;
+        let images = match &region {
+            None => images,
+            Some(r) => match pipeline_images(&bake).await {
+                Ok(i) => {
+                    copies = i;
+                    &copies
+                }
+                Err(e) => {
+                    ctx.events.warn(SCOPE, format!("could not read the pipeline's images in {r} to protect them: {e}"));
+                    continue;
+                }
+            },
+        };
+        out.extend(protect_region(ctx, &bake, env, region.as_deref(), images, &groups).await);
+    }
+    out
+}
+
+/// Protection in one region: what its groups (read where they live, through the deploy account's role
+/// when the environment has one) run and would roll back to, set with the bake account's credentials.
+async fn protect_region(ctx: &Ctx, bake: &Ctx, env: &EnvSettings, region: Option<&str>, images: &Images, verified: &[&OnRelease]) -> Vec<Protected> {
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let place = ctx.place(region);
     for g in verified {
         let (name, settings) = (&g.group, env.group(&g.group));
-        if settings.region.is_some() {
-            continue; // another region's copy: not an image of this region's pipeline listing
-        }
-        // Read where the group lives: through the deploy account's role when the environment has one.
-        let mut state = match read_group(&ctx.place(None), &env.name, &settings.name).await {
+        let mut state = match read_group(&place, &env.name, &settings.name).await {
             Ok(Some(s)) => s,
             Ok(None) => continue,
             Err(e) => {
@@ -207,16 +237,17 @@ async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images, verified: &[OnRe
         }
     }
     let mut out = Vec::new();
+    let within = region.map(|r| format!(" in {r}")).unwrap_or_default();
     for (ami, reasons) in wanted {
         let Some(image) = images.get(&ami) else {
-            ctx.events.info(SCOPE, format!("{ami} ({}) is not this pipeline's image: its protection is left to its owner", reasons.join(", ")));
+            ctx.events.info(SCOPE, format!("{ami}{within} ({}) is not this pipeline's image: its protection is left to its owner", reasons.join(", ")));
             continue;
         };
-        let mut p = Protected { ami: ami.clone(), reasons, already: image.protection.is_on(), error: None };
+        let mut p = Protected { ami: ami.clone(), reasons, already: image.protection.is_on(), error: None, region: region.map(str::to_string) };
         if !p.already {
-            ctx.events.phase(SCOPE, Stage::Mark, format!("protecting {ami} from deregistration ({})", p.reasons.join(", ")));
-            if let Err(e) = ctx.cloud.ec2.enable_deregistration_protection(&ami).await {
-                ctx.events.warn(SCOPE, format!("deregistration protection could not be turned on for {ami}: {e}"));
+            ctx.events.phase(SCOPE, Stage::Mark, format!("protecting {ami}{within} from deregistration ({})", p.reasons.join(", ")));
+            if let Err(e) = bake.cloud.ec2.enable_deregistration_protection(&ami).await {
+                ctx.events.warn(SCOPE, format!("deregistration protection could not be turned on for {ami}{within}: {e}"));
                 p.error = Some(e.to_string());
             }
         }

@@ -217,11 +217,18 @@ async fn prune_keeps_what_each_regions_groups_run_and_roll_back_to() {
         assert!(r.decision.keep.iter().chain(r.decision.keep.iter()).all(|k| k.region == r.region));
         let why = r.decision.keep[1].reasons.join("; ");
         assert!(why.contains("rollback target of group shop-web@"), "{why}");
+        // Protected after each verified release, and turned off only on what prune deletes.
+        assert!(r.decision.delete.iter().all(|d| d.protected), "{:?}", r.decision.delete);
     }
     let snapshots: Vec<String> = regions[0].decision.delete[0].snapshots.clone();
     prune_execute(&regions).await.1.expect("pruned");
+    let filter = ImageFilter { owners: vec!["self".into()], ..Default::default() };
     for r in OTHERS {
         assert_eq!(names_in(&w.fake, r).await, ["shop-c2", "shop-c3"], "{r}");
+        // What stays keeps the protection each verified release put on the copy it ran and its rollback target.
+        let left = w.fake.region(r).cloud().ec2.find_images(&filter).await.unwrap();
+        let copies: Vec<_> = left.iter().filter(|i| i.name.starts_with("shop-c")).collect();
+        assert!(copies.iter().all(|i| i.protection == bakeroll::core::model::Protection::Enabled), "{r}: {copies:?}");
     }
     assert!(w.fake.image(&sources[0]).is_none_or(|i| i.state == bakeroll::core::model::ImageState::Deregistered), "c1 gone at home");
     assert!(snapshots.iter().all(|s| !w.fake.region("ap-south-1").snapshot_ids().contains(s)), "the copy's snapshots went with it");
