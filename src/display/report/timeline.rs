@@ -163,9 +163,9 @@ pub fn render(input: &ReportInput) -> String {
             Block::Lane { name, lane, wave } => lane_rows(&mut out, input, &scale, name, lane, *wave, y),
             Block::Idle { name, wave } => {
                 let state = waves::state_text(input, name).unwrap_or_else(|| "never watched".into());
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<g class=\"idle\" data-group=\"{n}\" data-wave=\"{wave}\"><text x=\"10\" y=\"{:.1}\" fill=\"#57606a\" font-style=\"italic\">group {n} (wave {wave}) — {}</text></g>\n",
+                    "<g class=\"idle\" data-group=\"{n}\" data-wave=\"{wave}\"><text x=\"10\" y=\"{:.1}\" fill=\"#57606a\" font-style=\"italic\">group {n} (wave {wave}) — {}</text></g>",
                     y + 14.0,
                     esc(&state),
                     n = esc(name),
