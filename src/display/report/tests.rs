@@ -266,7 +266,7 @@ fn a_failure_in_wave_2_shows_where_the_release_stopped_and_what_never_began() {
     assert!(at(&html, "data-group=\"shop-batch\"") > at(&html, "id=\"wave-3\""));
     // Both the conviction in wave 2 and the canary's move back are marked where they happened.
     assert!(html.contains("id=\"rollback-marker-shop-api\"") && html.contains("id=\"rollback-marker-shop-canary\""));
-    assert!(at(&html, "id=\"rollback-reason-shop-canary\"") < at(&html, "id=\"rollback-reason-shop-api\""), "reasons follow the waves");
+    assert!(at(&html, "id=\"rollback-reason-shop-api\"") < at(&html, "id=\"rollback-reason-shop-canary\""), "the conviction's reason comes first");
     assert!(html.contains("<dt>group shop-batch</dt><dd>wave 3: waiting (its wave never came); ami-old → ami-new, launch-template version 1</dd>"), "{html}");
 }
 

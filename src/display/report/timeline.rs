@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::lanes::{lanes, Lane};
+use super::lanes::{self, lanes, Lane};
 use super::waves::{self, Wave};
 use super::{esc, on_clock, ReportInput};
 use crate::summary::Summary;
@@ -175,18 +175,24 @@ pub fn render(input: &ReportInput) -> String {
         y += height_of(block);
     }
     out.push_str("</svg>\n");
-    for block in &blocks {
-        let Block::Lane { name, lane, .. } = block else { continue };
-        if let Some(m) = lane.marks.iter().find(|m| m.kind == "rollback") {
-            let _ = writeln!(
-                out,
-                "<p class=\"rollback-reason\" id=\"rollback-reason-{}\"><b style=\"color:#cf222e\">Rollback of {} at +{:.1}s:</b> {}</p>",
-                esc(name),
-                esc(name),
-                on_clock(input, m.t),
-                esc(&m.detail)
-            );
-        }
+    // The rollbacks in the order they happened: a release's conviction first, then the groups it moved back.
+    let mut rollbacks: Vec<(&str, &lanes::Mark)> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Lane { name, lane, .. } => Some((*name, lane.marks.iter().find(|m| m.kind == "rollback")?)),
+            _ => None,
+        })
+        .collect();
+    rollbacks.sort_by_key(|(_, m)| m.t);
+    for (name, m) in rollbacks {
+        let _ = writeln!(
+            out,
+            "<p class=\"rollback-reason\" id=\"rollback-reason-{}\"><b style=\"color:#cf222e\">Rollback of {} at +{:.1}s:</b> {}</p>",
+            esc(name),
+            esc(name),
+            on_clock(input, m.t),
+            esc(&m.detail)
+        );
     }
     out
 }
