@@ -290,3 +290,26 @@ fn a_release_of_one_wave_looks_as_it_always_did() {
     assert!(!html.contains("data-wave") && !html.contains("wave 1"), "{html}");
     assert!(at(&html, "data-group=\"shop-api\"") < at(&html, "data-group=\"shop-web\""), "lanes keep their order");
 }
+
+#[test]
+fn a_rollback_reads_in_its_own_waves_with_each_groups_end_from_its_moves() {
+    use crate::engine::rollback::GroupResult;
+    use crate::summary::Details;
+    // A rollback runs the waves in reverse: the tiers first, then the canary. Its summary has no `deploy`;
+    // where each group ended is in its moves.
+    let mut events = Vec::new();
+    rollout(&mut events, "shop-web", 1_000, 2_000, "healthy");
+    let mut input = release(&[&["shop-web"], &["shop-canary"]], events, vec![], None);
+    input.summary.deploy = None;
+    let moved = |g: &str, wave, state| GroupResult {
+        group: g.into(),
+        undo: None,
+        deploy: Some(GroupReport { group: g.into(), wave, state: Some(state), ..Default::default() }),
+    };
+    let groups = vec![moved("shop-web", 1, GroupState::Verified), moved("shop-canary", 2, GroupState::Unchanged)];
+    input.summary.details = Some(Details::Rollback { target: "previous".into(), headline: None, rollback: None, groups: Some(groups) });
+    let html = render(&input);
+    assert!(at(&html, "id=\"wave-1\"") < at(&html, "data-group=\"shop-web\" data-wave=\"1\""));
+    assert!(html.contains("wave 1 of 2 · verified · rolled out"), "{html}");
+    assert!(html.contains("group shop-canary (wave 2) — unchanged (it could not start)</text>"), "{html}");
+}

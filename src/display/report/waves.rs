@@ -6,6 +6,7 @@ use super::ReportInput;
 use crate::core::release::{Cause, GroupState, Verdict};
 use crate::engine::deploy::GroupReport;
 use crate::events::Event;
+use crate::summary::Details;
 
 /// One wave of a release of several.
 pub(super) struct Wave {
@@ -37,9 +38,15 @@ pub(super) fn of(input: &ReportInput) -> Option<Vec<Wave>> {
     )
 }
 
-/// The summary's report of `group`.
+/// The summary's report of `group`: deploy's and ship's, or the move of a rollback (whose release runs the
+/// waves in reverse, and says so in its release event).
 fn report<'a>(input: &'a ReportInput, group: &str) -> Option<&'a GroupReport> {
-    input.summary.deploy.iter().flat_map(|d| &d.groups).find(|g| g.group == group)
+    let deployed = input.summary.deploy.iter().flat_map(|d| &d.groups);
+    let moved = match &input.summary.details {
+        Some(Details::Rollback { groups: Some(groups), .. }) => groups.iter().filter_map(|g| g.deploy.as_ref()).collect(),
+        _ => Vec::new(),
+    };
+    deployed.chain(moved).find(|g| g.group == group)
 }
 
 /// The wave (0-based) a release that ended early stopped in, and why: the convicted group's wave, else
