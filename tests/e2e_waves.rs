@@ -65,8 +65,9 @@ fn a_release_goes_out_in_waves_and_comes_back_from_all_of_them() {
     // A release only the worker tier's target group rejects: everything comes back to the good release.
     let bad_events = dir.path().join("bad.ndjson");
     let bad_events_arg = bad_events.to_str().unwrap();
+    let report = dir.path().join("bad.html");
     let out = aws.bakeroll(&[
-        "--pipeline", PIPELINE, "--output", "json", "--events", bad_events_arg,
+        "--pipeline", PIPELINE, "--output", "json", "--events", bad_events_arg, "--report", report.to_str().unwrap(),
         "ship", "--commit", "ba0ba01", "--tag", "local-aws:health:shop-worker=unhealthy",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -89,6 +90,15 @@ fn a_release_goes_out_in_waves_and_comes_back_from_all_of_them() {
         assert!(canary_back > rolled, "the canary went back before {g} was verified back");
     }
     assert_eq!(aws.inspect("shop-canary")["refreshes"].as_array().unwrap().len(), 3, "release, release, refresh back");
+    // The report reads the same story wave by wave: the canary's wave, then the tiers', where it stopped.
+    let html = std::fs::read_to_string(&report).unwrap();
+    let order = ["id=\"wave-1\"", "data-group=\"shop-canary\" data-wave=\"1\"", "id=\"wave-2\" data-wave=\"2\" data-stopped=\"true\"", "data-group=\"shop-web\" data-wave=\"2\"", "data-group=\"shop-worker\" data-wave=\"2\""];
+    let at: Vec<usize> = order.iter().map(|n| html.find(n).unwrap_or_else(|| panic!("{n} is not in the report"))).collect();
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "{order:?} out of order in the report: {at:?}");
+    assert!(html.contains("wave 1 of 2 · restored · rolled out +") && html.contains("the release stopped here: shop-worker was rolled back"), "{html}");
+    for g in GROUPS {
+        assert!(html.contains(&format!("id=\"rollback-marker-{g}\"")), "{g} has no rollback marker in the report");
+    }
     let error = &summary["error"];
     assert!(error["state"].as_str().unwrap().contains("shop-canary back on"), "{error}");
     assert!(error["next"].as_str().unwrap().starts_with("nothing to undo"), "{error}");

@@ -3,7 +3,9 @@
 //! events as they happen; `write` renders it with the JSON summary when the command finishes. Every
 //! time in the page is on one clock, said in its header: seconds since bakeroll started.
 
+mod lanes;
 mod timeline;
+mod waves;
 #[cfg(test)]
 mod tests;
 
@@ -142,13 +144,20 @@ pub fn render(input: &ReportInput) -> String {
     row("exit code", s.exit_code.to_string());
     row("took", s.seconds.map(|x| format!("{x:.1}s")).unwrap_or_default());
     row("pipeline", s.pipeline.clone().unwrap_or_default());
+    let several = s.deploy.as_ref().is_some_and(|d| d.waves.len() > 1);
     for g in s.deploy.iter().flat_map(|d| &d.groups) {
         let versions = match g.new_version {
             Some(n) => format!("launch-template version {} → {n}", g.old_version),
             None => format!("launch-template version {}", g.old_version),
         };
         let outcome = g.outcome.as_ref().map_or("", |o| o.name());
-        row(&format!("group {}", esc(&g.group)), format!("{} → {}, {versions}, {outcome}", g.old_image, g.new_image));
+        let mut text = format!("{} → {}, {versions}, {outcome}", g.old_image, g.new_image);
+        if several {
+            // In a release of several waves, where the group stood: a group whose wave never came has no outcome.
+            let state = waves::state_text(input, &g.group).unwrap_or_default();
+            text = format!("wave {}: {state}; {}", g.wave, text.trim_end_matches([',', ' ']));
+        }
+        row(&format!("group {}", esc(&g.group)), text);
     }
     html.push_str("</dl>\n");
     if let Some(e) = &s.error {

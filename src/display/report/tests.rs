@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::core::release::GroupState;
 use crate::core::rollout::{Outcome as GroupOutcome, RollbackReason};
 use crate::engine::deploy::{DeployReport, GroupReport};
 use crate::summary::{ErrorSummary, Outcome, Release, Summary};
@@ -149,4 +150,166 @@ fn every_time_in_the_page_is_on_one_clock_and_the_header_says_which() {
     assert!(log.contains("<td>+1.5s</td><td>shop-web</td><td class=\"phase\">refresh: "), "{log}");
     assert!(html.contains("Rollback of shop-web at +4.5s:"), "{html}");
     assert!(html.contains("<title>+2.5s i-old1"), "a sample's time is on the same clock: {html}");
+}
+
+/// A group's watched refresh from `from` to `to` (Unix ms): the refresh phase, then a poll every 500 ms
+/// (`t` counting from the refresh) of its old instance and its new one, `health` in the target group.
+fn rollout(events: &mut Vec<(u64, Event)>, group: &str, from: u64, to: u64, health: &str) {
+    events.push((from, Event::Phase { scope: group.into(), phase: Stage::Refresh, detail: format!("starting instance refresh of {group}") }));
+    for ms in (from + 100..=to).step_by(500) {
+        let instances = vec![inst(&format!("i-{group}-old"), "ami-old", "InService", Some("healthy")), inst(&format!("i-{group}-new"), "ami-new", "InService", Some(health))];
+        events.push((ms, Event::Fleet { scope: group.into(), t: (ms - from) as f64 / 1000.0, instances }));
+    }
+}
+
+/// A verified group moved back from `from`: the undo phase, then a watch of its own (`t` from zero again).
+fn undo(events: &mut Vec<(u64, Event)>, group: &str, from: u64, to: u64) {
+    events.push((from, Event::Phase { scope: group.into(), phase: Stage::Undo, detail: format!("moving {group} back to version 1") }));
+    for ms in (from + 100..=to).step_by(500) {
+        let instances = vec![inst(&format!("i-{group}-back"), "ami-old", "InService", Some("healthy"))];
+        events.push((ms, Event::Fleet { scope: group.into(), t: (ms - from) as f64 / 1000.0, instances }));
+    }
+}
+
+/// A release of `waves` that began at 500 ms, its events sorted by time; `groups`: each group's state and
+/// outcome at the end.
+fn release(waves: &[&[&str]], mut events: Vec<(u64, Event)>, groups: Vec<(&str, GroupState, Option<GroupOutcome>)>, cause: Option<&str>) -> ReportInput {
+    use crate::core::release::{Cause, GroupState as S, Verdict};
+    let waves: Vec<Vec<String>> = waves.iter().map(|w| w.iter().map(|g| g.to_string()).collect()).collect();
+    events.push((600, Event::Release { scope: "prod".into(), waves: waves.clone() }));
+    events.sort_by_key(|(t, _)| *t);
+    let wave_of = |g: &str| waves.iter().position(|w| w.iter().any(|x| x == g)).unwrap() + 1;
+    let groups: Vec<GroupReport> = groups
+        .into_iter()
+        .map(|(g, state, outcome)| GroupReport {
+            group: g.into(),
+            wave: wave_of(g),
+            state: Some(state),
+            old_image: "ami-old".into(),
+            new_image: "ami-new".into(),
+            old_version: 1,
+            new_version: (state != S::Waiting).then_some(2),
+            outcome,
+            ..Default::default()
+        })
+        .collect();
+    let verdict = if cause.is_some() { Verdict::Undone } else { Verdict::Done };
+    let deploy = DeployReport {
+        env: "prod".into(),
+        waves,
+        verdict: Some(verdict),
+        cause: cause.map(|g| Cause::Group { group: g.into() }),
+        groups,
+        ..Default::default()
+    };
+    let outcome = if cause.is_some() { Outcome::RolledBack } else { Outcome::Deployed };
+    let summary = Summary { outcome: Some(outcome), env: Some("prod".into()), deploy: Some(deploy), ..Summary::new("deploy") };
+    ReportInput { events, checkpoints: BTreeMap::new(), summary, started_ms: Some(500) }
+}
+
+/// Where `needle` first is in `html`.
+fn at(html: &str, needle: &str) -> usize {
+    html.find(needle).unwrap_or_else(|| panic!("{needle} is not in the page"))
+}
+
+#[test]
+fn a_release_of_two_waves_reads_wave_by_wave_in_the_waves_order() {
+    // Wave 2 lists shop-web before shop-api: the picture follows the release, not the alphabet.
+    let mut events = Vec::new();
+    rollout(&mut events, "shop-canary", 1_000, 3_000, "healthy");
+    rollout(&mut events, "shop-web", 4_000, 6_000, "healthy");
+    rollout(&mut events, "shop-api", 4_000, 5_500, "healthy");
+    let verified = || Some(GroupOutcome::Deployed);
+    let groups = vec![("shop-canary", GroupState::Verified, verified()), ("shop-web", GroupState::Verified, verified()), ("shop-api", GroupState::Verified, verified())];
+    let html = render(&release(&[&["shop-canary"], &["shop-web", "shop-api"]], events, groups, None));
+    let order = ["id=\"wave-1\"", "data-group=\"shop-canary\" data-wave=\"1\"", "id=\"wave-2\"", "data-group=\"shop-web\" data-wave=\"2\"", "data-group=\"shop-api\" data-wave=\"2\""];
+    let positions: Vec<usize> = order.iter().map(|n| at(&html, n)).collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]), "{order:?} out of order at {positions:?}");
+    assert!(html.contains(">group shop-api (wave 2)</text>"), "each group is labelled with its wave");
+    // Wave 1 is seen to finish before wave 2 starts: the canary's watch began at its refresh (+0.5 s) and
+    // ended at its last poll (+2.1 s); wave 2's began at +3.5 s.
+    assert!(html.contains("wave 1 of 2 · verified · rolled out +0.5s → +2.1s</text>"), "{html}");
+    assert!(html.contains("wave 2 of 2 · verified · rolled out +3.5s → +5.1s</text>"), "{html}");
+    assert!(!html.contains("data-stopped"), "a release that finished stopped nowhere");
+    assert!(html.contains("<dt>group shop-web</dt><dd>wave 2: verified; ami-old → ami-new, launch-template version 1 → 2, deployed</dd>"), "{html}");
+}
+
+#[test]
+fn a_failure_in_wave_2_shows_where_the_release_stopped_and_what_never_began() {
+    let mut events = Vec::new();
+    rollout(&mut events, "shop-canary", 1_000, 3_000, "healthy");
+    rollout(&mut events, "shop-web", 4_000, 7_000, "healthy");
+    rollout(&mut events, "shop-api", 4_000, 7_000, "unhealthy");
+    events.push((5_000, Event::Phase { scope: "shop-api".into(), phase: Stage::Rollback, detail: "rolling back: i-shop-api-new unhealthy".into() }));
+    // Then the canary, verified in wave 1, is moved back: a later watch, which is no part of its wave's span.
+    undo(&mut events, "shop-canary", 8_000, 9_000);
+    let back = |reason| Some(GroupOutcome::RolledBack { reason });
+    let sibling = || back(RollbackReason::Sibling { group: "shop-api".into() });
+    let groups = vec![
+        ("shop-canary", GroupState::Restored, sibling()),
+        ("shop-web", GroupState::Restored, sibling()),
+        ("shop-api", GroupState::Restored, back(RollbackReason::Requested)),
+        ("shop-batch", GroupState::Waiting, None),
+    ];
+    let input = release(&[&["shop-canary"], &["shop-web", "shop-api"], &["shop-batch"]], events, groups, Some("shop-api"));
+    let html = render(&input);
+    let wave = |n: usize| html.split(&format!("id=\"wave-{n}\"")).nth(1).unwrap().split("</g>").next().unwrap().to_string();
+    assert!(wave(1).contains("wave 1 of 3 · restored · rolled out +0.5s → +2.1s<"), "{}", wave(1));
+    assert!(!wave(1).contains("data-stopped") && !wave(1).contains("stopped here"));
+    assert!(wave(2).starts_with(" data-wave=\"2\" data-stopped=\"true\""), "{}", wave(2));
+    assert!(wave(2).contains("wave 2 of 3 · restored · rolled out +3.5s → +6.1s · the release stopped here: shop-api was rolled back<"), "{}", wave(2));
+    assert!(wave(3).contains("wave 3 of 3 · waiting (its wave never came)<"), "{}", wave(3));
+    // The group whose wave never came has a row of its own, under its wave, after the ones that ran.
+    assert!(html.contains("<g class=\"idle\" data-group=\"shop-batch\" data-wave=\"3\">"), "{html}");
+    assert!(html.contains("group shop-batch (wave 3) — waiting (its wave never came)</text>"));
+    assert!(at(&html, "id=\"wave-3\"") > at(&html, "data-group=\"shop-api\" data-wave=\"2\""));
+    assert!(at(&html, "data-group=\"shop-batch\"") > at(&html, "id=\"wave-3\""));
+    // Both the conviction in wave 2 and the canary's move back are marked where they happened.
+    assert!(html.contains("id=\"rollback-marker-shop-api\"") && html.contains("id=\"rollback-marker-shop-canary\""));
+    assert!(at(&html, "id=\"rollback-reason-shop-api\"") < at(&html, "id=\"rollback-reason-shop-canary\""), "the conviction's reason comes first");
+    assert!(html.contains("<dt>group shop-batch</dt><dd>wave 3: waiting (its wave never came); ami-old → ami-new, launch-template version 1</dd>"), "{html}");
+}
+
+#[test]
+fn a_release_of_one_wave_looks_as_it_always_did() {
+    let before = failing_run();
+    let mut announced = failing_run();
+    announced.events.insert(0, (600, Event::Release { scope: "prod".into(), waves: vec![vec!["shop-web".into()]] }));
+    announced.summary.deploy.as_mut().unwrap().waves = vec![vec!["shop-web".into()]];
+    let picture = timeline::render(&announced);
+    assert_eq!(picture, timeline::render(&before), "one wave adds nothing to the picture");
+    assert!(picture.contains(">group shop-web</text>"));
+    let html = render(&announced);
+    assert!(!html.contains("data-wave") && !html.contains("wave 1") && !html.contains("class=\"wave\""), "{html}");
+    // Two groups in one wave: still no headings.
+    let mut events = Vec::new();
+    rollout(&mut events, "shop-web", 1_000, 2_000, "healthy");
+    rollout(&mut events, "shop-api", 1_000, 2_000, "healthy");
+    let groups = vec![("shop-web", GroupState::Verified, Some(GroupOutcome::Deployed)), ("shop-api", GroupState::Verified, Some(GroupOutcome::Deployed))];
+    let html = render(&release(&[&["shop-web", "shop-api"]], events, groups, None));
+    assert!(!html.contains("data-wave") && !html.contains("wave 1"), "{html}");
+    assert!(at(&html, "data-group=\"shop-api\"") < at(&html, "data-group=\"shop-web\""), "lanes keep their order");
+}
+
+#[test]
+fn a_rollback_reads_in_its_own_waves_with_each_groups_end_from_its_moves() {
+    use crate::engine::rollback::GroupResult;
+    use crate::summary::Details;
+    // A rollback runs the waves in reverse: the tiers first, then the canary. Its summary has no `deploy`;
+    // where each group ended is in its moves.
+    let mut events = Vec::new();
+    rollout(&mut events, "shop-web", 1_000, 2_000, "healthy");
+    let mut input = release(&[&["shop-web"], &["shop-canary"]], events, vec![], None);
+    input.summary.deploy = None;
+    let moved = |g: &str, wave, state| GroupResult {
+        group: g.into(),
+        undo: None,
+        deploy: Some(GroupReport { group: g.into(), wave, state: Some(state), ..Default::default() }),
+    };
+    let groups = vec![moved("shop-web", 1, GroupState::Verified), moved("shop-canary", 2, GroupState::Unchanged)];
+    input.summary.details = Some(Details::Rollback { target: "previous".into(), headline: None, rollback: None, groups: Some(groups) });
+    let html = render(&input);
+    assert!(at(&html, "id=\"wave-1\"") < at(&html, "data-group=\"shop-web\" data-wave=\"1\""));
+    assert!(html.contains("wave 1 of 2 · verified · rolled out"), "{html}");
+    assert!(html.contains("group shop-canary (wave 2) — unchanged (it could not start)</text>"), "{html}");
 }

@@ -1,15 +1,16 @@
 //! The report's picture: per Auto Scaling group, one bar per instance from the first to the last poll
 //! that saw it, coloured by its target health at each poll, with vertical markers for the refresh
-//! start, each checkpoint reached, and the rollback (with its reason). Inline SVG, no scripts.
+//! start, each checkpoint reached, and the rollback (with its reason). In a release of several waves the
+//! groups go wave by wave under a heading per wave (its span, where its groups ended, whether the release
+//! stopped in it), groups never watched included. Inline SVG, no scripts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-
+use super::lanes::{self, lanes, Lane};
+use super::waves::{self, Wave};
 use super::{esc, on_clock, ReportInput};
-use crate::core::rollout::PhaseName;
 use crate::summary::Summary;
-use crate::events::{Event, FleetInstance, Stage};
 
 const WIDTH: f64 = 1100.0;
 const LABEL: f64 = 350.0;
@@ -27,122 +28,6 @@ const CLASSES: &[(&str, &str, &str)] = &[
     ("hook", "#8250df", "waiting on a launch lifecycle hook (Pending:Wait)"),
     ("pending", "#d0d7de", "launching, not registered"),
 ];
-
-struct Sample {
-    t: u64,
-    class: &'static str,
-    text: String,
-}
-
-struct Row {
-    id: String,
-    image: Option<String>,
-    samples: Vec<Sample>,
-    gone_at: Option<u64>,
-}
-
-struct Mark {
-    t: u64,
-    kind: &'static str,
-    label: String,
-    detail: String,
-}
-
-#[derive(Default)]
-struct Lane {
-    rows: Vec<Row>,
-    polls: Vec<u64>,
-    marks: Vec<Mark>,
-    first: Option<u64>,
-}
-
-fn class_of(i: &FleetInstance) -> &'static str {
-    let any = |s: &str| i.health.values().any(|v| v == s);
-    if any("unhealthy") {
-        "unhealthy"
-    } else if i.lifecycle.starts_with("Terminat") {
-        "terminating"
-    } else if any("draining") {
-        "draining"
-    } else if i.lifecycle.ends_with("Pending:Wait") {
-        "hook"
-    } else if i.health.is_empty() {
-        "pending"
-    } else if i.health.values().all(|v| v == "healthy") {
-        "healthy"
-    } else {
-        "initial"
-    }
-}
-
-fn lanes(input: &ReportInput) -> BTreeMap<String, Lane> {
-    let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
-    // Only groups whose refresh was watched get a lane; other scopes (the bake) are in the log.
-    for (_, e) in &input.events {
-        if let Event::Fleet { scope, .. } = e {
-            lanes.entry(scope.clone()).or_default();
-        }
-    }
-    let mut reached: BTreeMap<(String, i32), ()> = BTreeMap::new();
-    for (t, e) in &input.events {
-        let t = *t;
-        match e {
-            Event::Fleet { scope, instances, .. } => {
-                let lane = lanes.get_mut(scope).expect("lane exists");
-                lane.polls.push(t);
-                for i in instances {
-                    let pos = lane.rows.iter().position(|r| r.id == i.id).unwrap_or_else(|| {
-                        lane.rows.push(Row { id: i.id.clone(), image: None, samples: vec![], gone_at: None });
-                        lane.rows.len() - 1
-                    });
-                    let row = &mut lane.rows[pos];
-                    if i.image.is_some() {
-                        row.image = i.image.clone();
-                    }
-                    let health: Vec<String> = i.health.iter().map(|(tg, s)| format!("{s} in {tg}")).collect();
-                    let text = format!("{} ({}): {}", i.id, i.lifecycle, if health.is_empty() { "not registered".into() } else { health.join(", ") });
-                    row.samples.push(Sample { t, class: class_of(i), text });
-                }
-            }
-            Event::Phase { scope, phase, detail } if lanes.contains_key(scope) => {
-                let lane = lanes.get_mut(scope).expect("lane exists");
-                lane.first.get_or_insert(t);
-                let kind = match phase {
-                    Stage::Refresh => "refresh",
-                    Stage::Rollback | Stage::Undo => "rollback",
-                    _ => continue,
-                };
-                // The first rollback decision is the moment that matters; later ones are follow-up actions.
-                if kind == "rollback" && lane.marks.iter().any(|m| m.kind == "rollback") {
-                    continue;
-                }
-                let label = if kind == "rollback" { "rollback".to_string() } else { "refresh started".to_string() };
-                lane.marks.push(Mark { t, kind, label, detail: detail.clone() });
-            }
-            // Only the forward refresh pauses at checkpoints; a rollback's percentage is its own progress.
-            Event::Progress { scope, phase: PhaseName::Refreshing, percent: Some(p), .. } if lanes.contains_key(scope) => {
-                for cp in input.checkpoints.get(scope).into_iter().flatten().filter(|cp| **cp < 100) {
-                    if *p >= *cp && reached.insert((scope.clone(), *cp), ()).is_none() {
-                        let lane = lanes.get_mut(scope).expect("lane exists");
-                        lane.marks.push(Mark { t, kind: "checkpoint", label: format!("checkpoint {cp}%"), detail: format!("refresh reached {p}%") });
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for lane in lanes.values_mut() {
-        for row in &mut lane.rows {
-            let last = row.samples.last().map(|s| s.t).unwrap_or(0);
-            // Missing from a later poll: the group no longer lists it (terminated).
-            row.gone_at = lane.polls.iter().copied().find(|p| *p > last);
-        }
-        if lane.first.is_none() {
-            lane.first = lane.polls.first().copied();
-        }
-    }
-    lanes
-}
 
 fn nice_step(span_s: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]
@@ -169,6 +54,58 @@ fn release_of(summary: &Summary, group: &str, image: Option<&str>) -> &'static s
     }
 }
 
+/// What the picture shows, top to bottom: each watched group, or, in a release of several waves, each
+/// wave's heading followed by its groups.
+enum Block<'a> {
+    Wave(&'a Wave),
+    /// A watched group's instances (`wave`: its wave, in a release of several).
+    Lane { name: &'a str, lane: &'a Lane, wave: Option<usize> },
+    /// A group of a wave whose refresh was never watched: its wave never came, it could not start, or it
+    /// already ran the release.
+    Idle { name: &'a str, wave: usize },
+}
+
+fn blocks<'a>(lanes: &'a BTreeMap<String, Lane>, waves: Option<&'a [Wave]>) -> Vec<Block<'a>> {
+    let Some(waves) = waves else {
+        return lanes.iter().map(|(name, lane)| Block::Lane { name, lane, wave: None }).collect();
+    };
+    let mut out = Vec::new();
+    for w in waves {
+        out.push(Block::Wave(w));
+        for name in &w.groups {
+            out.push(match lanes.get(name) {
+                Some(lane) => Block::Lane { name, lane, wave: Some(w.number) },
+                None => Block::Idle { name, wave: w.number },
+            });
+        }
+    }
+    // A watched group the release did not name (none is expected): after the waves, unlabelled.
+    let named = |n: &String| waves.iter().any(|w| w.groups.contains(n));
+    out.extend(lanes.iter().filter(|(n, _)| !named(n)).map(|(name, lane)| Block::Lane { name, lane, wave: None }));
+    out
+}
+
+fn height_of(block: &Block) -> f64 {
+    match block {
+        Block::Wave(_) => ROW * 1.5,
+        Block::Lane { lane, .. } => (lane.rows.len() + 2) as f64 * ROW,
+        Block::Idle { .. } => ROW,
+    }
+}
+
+/// Where the picture's times go: Unix ms → x.
+struct Scale {
+    t0: u64,
+    t1: u64,
+    span: f64,
+}
+
+impl Scale {
+    fn x(&self, t: u64) -> f64 {
+        LABEL + (t.saturating_sub(self.t0) as f64 / 1000.0) / self.span * (WIDTH - LABEL - RIGHT)
+    }
+}
+
 pub fn render(input: &ReportInput) -> String {
     let lanes = lanes(input);
     let mut out = String::from("<h2>Timeline</h2>\n");
@@ -176,13 +113,14 @@ pub fn render(input: &ReportInput) -> String {
         out.push_str("<p id=\"timeline-empty\">No instance refresh was watched in this run.</p>\n");
         return out;
     }
+    let waves = waves::of(input);
+    let blocks = blocks(&lanes, waves.as_deref());
     let t0 = lanes.values().filter_map(|l| l.first).min().unwrap_or(0);
     let t1 = input.events.last().map(|(t, _)| *t).unwrap_or(t0).max(t0 + 1000);
-    let span = (t1 - t0) as f64 / 1000.0;
+    let scale = Scale { t0, t1, span: (t1 - t0) as f64 / 1000.0 };
+    let span = scale.span;
     let plot = WIDTH - LABEL - RIGHT;
-    let x = |t: u64| LABEL + (t.saturating_sub(t0) as f64 / 1000.0) / span * plot;
-    let rows: usize = lanes.values().map(|l| l.rows.len() + 2).sum();
-    let height = TOP + rows as f64 * ROW + 30.0;
+    let height = TOP + blocks.iter().map(height_of).sum::<f64>() + 30.0;
     let _ = writeln!(
         out,
         "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-size=\"12\">"
@@ -218,77 +156,149 @@ pub fn render(input: &ReportInput) -> String {
         s += step;
     }
     let mut y = TOP;
-    for (name, lane) in &lanes {
-        let _ = write!(out, "<g class=\"lane\" data-group=\"{}\">", esc(name));
-        let _ = write!(out, "<text x=\"10\" y=\"{:.1}\" font-weight=\"bold\" font-size=\"13\">group {}</text>", y + 14.0, esc(name));
-        let lane_top = y;
-        y += ROW * 1.5;
-        for row in &lane.rows {
-            let release = release_of(&input.summary, name, row.image.as_deref());
-            let weight = if release == "new" { " font-weight=\"bold\"" } else { "" };
-            let _ = write!(
-                out,
-                "<g class=\"instance\" data-instance=\"{id}\" data-release=\"{release}\"><text x=\"10\" y=\"{:.1}\"{weight}>{id} {} {release}</text>",
-                y + 14.0,
-                esc(row.image.as_deref().unwrap_or("?")),
-                id = esc(&row.id),
-            );
-            for (i, smp) in row.samples.iter().enumerate() {
-                let end = row.samples.get(i + 1).map(|n| n.t).or(row.gone_at).unwrap_or(t1);
-                let colour = CLASSES.iter().find(|c| c.0 == smp.class).map(|c| c.1).unwrap_or("#000");
-                let _ = write!(
+    let count = waves.as_ref().map_or(0, Vec::len);
+    for block in &blocks {
+        match block {
+            Block::Wave(w) => wave_heading(&mut out, input, &scale, &lanes, w, count, y),
+            Block::Lane { name, lane, wave } => lane_rows(&mut out, input, &scale, name, lane, *wave, y),
+            Block::Idle { name, wave } => {
+                let state = waves::state_text(input, name).unwrap_or_else(|| "never watched".into());
+                let _ = writeln!(
                     out,
-                    "<rect class=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{colour}\"><title>+{:.1}s {}</title></rect>",
-                    smp.class,
-                    x(smp.t),
-                    y + 3.0,
-                    (x(end) - x(smp.t)).max(1.0),
-                    ROW - 6.0,
-                    on_clock(input, smp.t),
-                    esc(&smp.text)
+                    "<g class=\"idle\" data-group=\"{n}\" data-wave=\"{wave}\"><text x=\"10\" y=\"{:.1}\" fill=\"#57606a\" font-style=\"italic\">group {n} (wave {wave}) — {}</text></g>",
+                    y + 14.0,
+                    esc(&state),
+                    n = esc(name),
                 );
             }
-            if let Some(g) = row.gone_at {
-                let _ = write!(out, "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#57606a\">✕<title>gone from the group</title></text>", x(g) + 2.0, y + 14.0);
-            }
-            out.push_str("</g>");
-            y += ROW;
         }
-        for (n, m) in lane.marks.iter().enumerate() {
-            let mx = x(m.t);
-            let (colour, width, dash, id) = match m.kind {
-                "rollback" => ("#cf222e", 3.0, "", format!(" id=\"rollback-marker-{}\"", esc(name))),
-                "checkpoint" => ("#6e40c9", 1.5, " stroke-dasharray=\"4,3\"", String::new()),
-                _ => ("#0969da", 1.5, " stroke-dasharray=\"2,2\"", String::new()),
-            };
-            // Alternate two label heights so markers close in time do not print over each other.
-            let ly = lane_top + 11.0 + (n % 2) as f64 * 12.0;
-            let _ = write!(
-                out,
-                "<g class=\"marker {kind}-marker\"{id}><line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"{dash}/><text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{colour}\" font-weight=\"bold\">{}</text><title>{}</title></g>",
-                lane_top + 26.0,
-                y,
-                mx + 3.0,
-                esc(&m.label),
-                esc(&m.detail),
-                kind = m.kind,
-            );
-        }
-        out.push_str("</g>\n");
-        y += ROW * 0.5;
+        y += height_of(block);
     }
     out.push_str("</svg>\n");
-    for (name, lane) in &lanes {
-        if let Some(m) = lane.marks.iter().find(|m| m.kind == "rollback") {
-            let _ = writeln!(
-                out,
-                "<p class=\"rollback-reason\" id=\"rollback-reason-{}\"><b style=\"color:#cf222e\">Rollback of {} at +{:.1}s:</b> {}</p>",
-                esc(name),
-                esc(name),
-                on_clock(input, m.t),
-                esc(&m.detail)
-            );
-        }
+    // The rollbacks in the order they happened: a release's conviction first, then the groups it moved back.
+    let mut rollbacks: Vec<(&str, &lanes::Mark)> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Lane { name, lane, .. } => Some((*name, lane.marks.iter().find(|m| m.kind == "rollback")?)),
+            _ => None,
+        })
+        .collect();
+    rollbacks.sort_by_key(|(_, m)| m.t);
+    for (name, m) in rollbacks {
+        let _ = writeln!(
+            out,
+            "<p class=\"rollback-reason\" id=\"rollback-reason-{}\"><b style=\"color:#cf222e\">Rollback of {} at +{:.1}s:</b> {}</p>",
+            esc(name),
+            esc(name),
+            on_clock(input, m.t),
+            esc(&m.detail)
+        );
     }
     out
+}
+
+/// A wave's heading across the picture: its number, where its groups ended, whether the release stopped
+/// in it, and a bar from its groups' first refresh to the last verdict of that first rollout, so that one
+/// wave is seen to finish before the next begins.
+fn wave_heading(out: &mut String, input: &ReportInput, scale: &Scale, lanes: &BTreeMap<String, Lane>, w: &Wave, count: usize, y: f64) {
+    let watched: Vec<(u64, u64)> = w.groups.iter().filter_map(|g| lanes.get(g)?.watch).collect();
+    let span = watched.iter().map(|w| w.0).min().zip(watched.iter().map(|w| w.1).max());
+    let colour = if w.stopped.is_some() { "#cf222e" } else { "#0969da" };
+    let mut text = format!("wave {} of {count}", w.number);
+    let state = waves::wave_state(input, w);
+    if !state.is_empty() {
+        let _ = write!(text, " · {state}");
+    }
+    if let Some((a, b)) = span {
+        let _ = write!(text, " · rolled out +{:.1}s → +{:.1}s", on_clock(input, a), on_clock(input, b));
+    }
+    if let Some(why) = &w.stopped {
+        let _ = write!(text, " · {why}");
+    }
+    let stopped = if w.stopped.is_some() { " data-stopped=\"true\"" } else { "" };
+    let _ = write!(
+        out,
+        "<g class=\"wave\" id=\"wave-{n}\" data-wave=\"{n}\"{stopped}><rect x=\"0\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{:.1}\" fill=\"#f6f8fa\"/><line x1=\"0\" y1=\"{y:.1}\" x2=\"{WIDTH}\" y2=\"{y:.1}\" stroke=\"{colour}\"/><text x=\"10\" y=\"{:.1}\" font-weight=\"bold\" font-size=\"13\" fill=\"{colour}\">{}</text>",
+        ROW * 1.5 - 2.0,
+        y + 14.0,
+        esc(&text),
+        n = w.number,
+    );
+    if let Some((a, b)) = span {
+        let _ = write!(
+            out,
+            "<rect class=\"wave-span\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"5\" fill=\"{colour}\"><title>wave {}: from its first refresh at +{:.1}s to its groups' verdict at +{:.1}s</title></rect>",
+            scale.x(a),
+            y + 20.0,
+            (scale.x(b) - scale.x(a)).max(2.0),
+            w.number,
+            on_clock(input, a),
+            on_clock(input, b)
+        );
+    }
+    out.push_str("</g>\n");
+}
+
+/// One watched group: its heading, a bar per instance, and its markers.
+fn lane_rows(out: &mut String, input: &ReportInput, scale: &Scale, name: &str, lane: &Lane, wave: Option<usize>, top: f64) {
+    let x = |t: u64| scale.x(t);
+    let (label, data_wave) = match wave {
+        Some(n) => (format!("group {} (wave {n})", esc(name)), format!(" data-wave=\"{n}\"")),
+        None => (format!("group {}", esc(name)), String::new()),
+    };
+    let _ = write!(out, "<g class=\"lane\" data-group=\"{}\"{data_wave}>", esc(name));
+    let _ = write!(out, "<text x=\"10\" y=\"{:.1}\" font-weight=\"bold\" font-size=\"13\">{label}</text>", top + 14.0);
+    let mut y = top + ROW * 1.5;
+    for row in &lane.rows {
+        let release = release_of(&input.summary, name, row.image.as_deref());
+        let weight = if release == "new" { " font-weight=\"bold\"" } else { "" };
+        let _ = write!(
+            out,
+            "<g class=\"instance\" data-instance=\"{id}\" data-release=\"{release}\"><text x=\"10\" y=\"{:.1}\"{weight}>{id} {} {release}</text>",
+            y + 14.0,
+            esc(row.image.as_deref().unwrap_or("?")),
+            id = esc(&row.id),
+        );
+        for (i, smp) in row.samples.iter().enumerate() {
+            let end = row.samples.get(i + 1).map(|n| n.t).or(row.gone_at).unwrap_or(scale.t1);
+            let colour = CLASSES.iter().find(|c| c.0 == smp.class).map(|c| c.1).unwrap_or("#000");
+            let _ = write!(
+                out,
+                "<rect class=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{colour}\"><title>+{:.1}s {}</title></rect>",
+                smp.class,
+                x(smp.t),
+                y + 3.0,
+                (x(end) - x(smp.t)).max(1.0),
+                ROW - 6.0,
+                on_clock(input, smp.t),
+                esc(&smp.text)
+            );
+        }
+        if let Some(g) = row.gone_at {
+            let _ = write!(out, "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#57606a\">✕<title>gone from the group</title></text>", x(g) + 2.0, y + 14.0);
+        }
+        out.push_str("</g>");
+        y += ROW;
+    }
+    for (n, m) in lane.marks.iter().enumerate() {
+        let mx = x(m.t);
+        let (colour, width, dash, id) = match m.kind {
+            "rollback" => ("#cf222e", 3.0, "", format!(" id=\"rollback-marker-{}\"", esc(name))),
+            "checkpoint" => ("#6e40c9", 1.5, " stroke-dasharray=\"4,3\"", String::new()),
+            _ => ("#0969da", 1.5, " stroke-dasharray=\"2,2\"", String::new()),
+        };
+        // Alternate two label heights so markers close in time do not print over each other.
+        let ly = top + 11.0 + (n % 2) as f64 * 12.0;
+        let _ = write!(
+            out,
+            "<g class=\"marker {kind}-marker\"{id}><line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"{dash}/><text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{colour}\" font-weight=\"bold\">{}</text><title>{}</title></g>",
+            top + 26.0,
+            y,
+            mx + 3.0,
+            esc(&m.label),
+            esc(&m.detail),
+            kind = m.kind,
+        );
+    }
+    out.push_str("</g>\n");
 }
