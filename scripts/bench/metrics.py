@@ -87,7 +87,7 @@ def rollback_moment(asg, refresh_ids: list[str]) -> float | None:
 
 def release(bench, server: stack.LocalAws, pipe: str, d: dict, current: str, work: Path) -> tuple[dict, str]:
     ec2, elb, asg = (server.client(s) for s in ("ec2", "elbv2", "autoscaling"))
-    tgs = server.seed["target_group_arns"]
+    tgs = server.seeded["target_group_arns"]
     ec2.create_tags(Resources=[current], Tags=[{"Key": "local-aws:error-rate", "Value": f"{d['old_rate']:.5f}"}])
     elb.add_tags(ResourceArns=tgs, Tags=[{"Key": "local-aws:requests-per-minute", "Value": str(d["rpm"])}])
     time.sleep(12 * 60 * SCALE)  # the baseline's ten minutes at these rates, and their publication
@@ -135,7 +135,7 @@ def run(bench, releases: int) -> dict:
     try:
         server.reseed(fresh=False)
         pipe = pipeline(work)
-        current = server.seed["base_ami"]
+        current = server.seeded["base_ami"]
         results = []
         for d in draws(releases):
             r, current = release(bench, server, pipe, d, current, work)
