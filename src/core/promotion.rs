@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::Tags;
+use super::model::{Image, Tags};
 use super::release::{Cause, Verdict};
 use super::tags;
 
@@ -136,6 +136,18 @@ pub fn mark_for(verdict: Option<Verdict>, cause: Option<&Cause>, cause_started: 
         (Verdict::Undone | Verdict::Stuck, Some(Cause::Group { .. })) if cause_started => Some(MarkKind::Failed),
         _ => None,
     }
+}
+
+/// A copy in another region as its marks go: a copy carries no marks of its own (a release's marks are
+/// written on its image in the bake region, and tags do not cross accounts), so it is judged by its
+/// source's — a release revoked or failed there is revoked or failed in every region.
+pub fn with_source_marks(copy: &Image, source: Option<&Image>) -> Image {
+    let mut out = copy.clone();
+    if let Some(source) = source.filter(|_| copy.tags.contains_key(tags::SOURCE_REGION)) {
+        out.tags.retain(|k, _| !tags::is_mark(k));
+        out.tags.extend(source.tags.iter().filter(|(k, _)| tags::is_mark(k)).map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out
 }
 
 /// Why `rollback` (to the previous release) must step over a release whose image carries `marks`: it is

@@ -166,3 +166,33 @@ fn rollback_steps_over_revoked_releases_and_releases_failed_in_the_environment()
         }
     }
 }
+
+#[test]
+fn a_copy_is_judged_by_its_sources_marks() {
+    let image = |id: &str, tags: &[(&str, &str)]| crate::core::model::Image {
+        id: id.into(),
+        name: "shop-c1".into(),
+        state: crate::core::model::ImageState::Available,
+        creation_date: "2026-12-01T00:00:00.000Z".into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        snapshot_ids: vec![],
+        state_reason: None,
+        architecture: None,
+        owner: None,
+        encrypted: false,
+        protection: crate::core::model::Protection::Disabled,
+    };
+    let source = image("ami-src", &[(tags::REVOKED, "2026-12-02T00:00:00Z bad"), ("bakeroll:verified:staging", "t1"), ("app", "shop")]);
+    // A stale mark on the copy itself does not count: the source's say.
+    let copy = image("ami-copy", &[(tags::SOURCE_REGION, "us-east-1"), (tags::SOURCE_AMI, "ami-src"), ("bakeroll:failed:prod", "t0")]);
+    let judged = with_source_marks(&copy, Some(&source));
+    assert_eq!(judged.id, "ami-copy");
+    let marks = ImageMarks::of(&judged.tags);
+    assert!(marks.revoked.is_some(), "revoked at home, revoked here");
+    assert_eq!(skip_reason("prod", Some(&marks)).is_some(), true);
+    assert!(judged.tags.contains_key("bakeroll:verified:staging") && !judged.tags.contains_key("bakeroll:failed:prod"));
+    assert!(!judged.tags.contains_key("app"), "only marks come over");
+    // An image that is not a copy keeps its own tags; a copy whose source is gone keeps its own.
+    assert_eq!(with_source_marks(&source, Some(&copy)).tags, source.tags);
+    assert_eq!(with_source_marks(&copy, None).tags, copy.tags);
+}

@@ -95,3 +95,8 @@ mod tests {
         assert!(CI_PROVENANCE.iter().all(|(_, k)| written().any(|w| w == *k)));
     }
 }
+
+/// A release record that lives on the image: a verified or failed mark, or the revocation.
+pub fn is_mark(key: &str) -> bool {
+    key == REVOKED || WRITTEN_PREFIXES.iter().any(|p| key.starts_with(p))
+}

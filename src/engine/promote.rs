@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::releases::{read_group, GroupState, ReleaseRef, RollbackTargetView};
 use super::Ctx;
 use crate::core::model::{Image, ImageFilter, Tags};
-use crate::core::promotion::{check, skip_reason, GuardFacts, GuardVerdict, ImageMarks, MarkKind, Promotion};
+use crate::core::promotion::{check, skip_reason, with_source_marks, GuardFacts, GuardVerdict, ImageMarks, MarkKind, Promotion};
 use crate::core::releases::{previous_fit, ReleaseRecord, Skipped};
 use crate::core::settings::EnvSettings;
 use crate::core::tags;
@@ -30,6 +30,27 @@ pub async fn pipeline_images(ctx: &Ctx) -> Result<Images> {
     let filter = ImageFilter { owners: vec!["self".into()], tags: ours, ..Default::default() };
     let found = ctx.cloud.ec2.find_images(&filter).await.map_err(|e| Error::cloud(e, "nothing was changed"))?;
     Ok(found.into_iter().map(|i| (i.id.clone(), i)).collect())
+}
+
+/// The pipeline's images in `region` (None: the bake region's, `home`), each copy judged by its source's
+/// marks (`core::promotion::with_source_marks`): what a rollback, prune or protection in that region reads.
+pub async fn images_in(ctx: &Ctx, region: Option<&str>, home: &Images) -> Result<Images> {
+    if region.is_none() {
+        return Ok(home.clone());
+    }
+    let bake = Ctx { cloud: ctx.bake_cloud(region), ..ctx.clone() };
+    Ok(with_home_marks(pipeline_images(&bake).await?, home))
+}
+
+/// `copies` (a region's images) each with its source's marks from `home`.
+pub fn with_home_marks(copies: Images, home: &Images) -> Images {
+    copies
+        .into_iter()
+        .map(|(id, copy)| {
+            let source = copy.tags.get(tags::SOURCE_AMI).and_then(|s| home.get(s));
+            (id, with_source_marks(&copy, source))
+        })
+        .collect()
 }
 
 /// The image was baked by this pipeline (the only images bakeroll marks: the IAM policy lets it tag no other).
@@ -193,21 +214,15 @@ async fn protect(ctx: &Ctx, env: &EnvSettings, images: &Images, verified: &[OnRe
     let mut out = Vec::new();
     for (region, groups) in by_region {
         let bake = Ctx { cloud: ctx.bake_cloud(region.as_deref()), ..ctx.clone() };
-        let copies;
-        let images = match &region {
-            None => images,
-            Some(r) => match pipeline_images(&bake).await {
-                Ok(i) => {
-                    copies = i;
-                    &copies
-                }
-                Err(e) => {
-                    ctx.events.warn(SCOPE, format!("could not read the pipeline's images in {r} to protect them: {e}"));
-                    continue;
-                }
-            },
+        let here = match images_in(ctx, region.as_deref(), images).await {
+            Ok(i) => i,
+            Err(e) => {
+                let r = region.as_deref().unwrap_or("the bake region");
+                ctx.events.warn(SCOPE, format!("could not read the pipeline's images in {r} to protect them: {e}"));
+                continue;
+            }
         };
-        out.extend(protect_region(ctx, &bake, env, region.as_deref(), images, &groups).await);
+        out.extend(protect_region(ctx, &bake, env, region.as_deref(), &here, &groups).await);
     }
     out
 }

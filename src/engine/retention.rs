@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::events::Stage;
 use crate::core::tags;
-use super::promote::{rollback_target, Images};
+use super::promote::{pipeline_images, rollback_target, with_home_marks, Images};
 use super::sites::{Site, SiteGroup};
 use super::wait::{self, Check, WaitError};
 use super::Ctx;
@@ -91,9 +91,14 @@ pub async fn prune_decision(sites: &[Site], keep: usize) -> Result<Vec<RegionPru
     let mut out = Vec::new();
     let mut sources: Vec<(String, String)> = Vec::new();
     let (home, copies): (Vec<&Site>, Vec<&Site>) = sites.iter().partition(|s| s.region.is_none());
+    // The bake region's images hold every release's marks; a copy is judged by its source's.
+    let marks = match home.first() {
+        Some(h) => pipeline_images(&h.bake).await?,
+        None => Images::default(),
+    };
     for site in copies.into_iter().chain(home) {
         let extra = if site.region.is_none() { std::mem::take(&mut sources) } else { Vec::new() };
-        let region = prune_region(site, keep, &extra).await?;
+        let region = prune_region(site, keep, &extra, &marks).await?;
         for kept in &region.decision.keep {
             if let Some(source) = &kept.source {
                 sources.push((source.clone(), format!("its copy {}{} is kept", kept.ami, site.label())));
@@ -104,7 +109,7 @@ pub async fn prune_decision(sites: &[Site], keep: usize) -> Result<Vec<RegionPru
     Ok(out)
 }
 
-async fn prune_region(site: &Site, keep: usize, extra: &[(String, String)]) -> Result<RegionPrune> {
+async fn prune_region(site: &Site, keep: usize, extra: &[(String, String)], marks: &Images) -> Result<RegionPrune> {
     let ctx = &site.bake;
     ctx.events.phase("prune", Stage::Read, format!("reading the images of pipeline {}{}", ctx.pipeline.name(), site.label()));
     let unchanged = |e| Error::cloud(e, "nothing was changed");
@@ -115,7 +120,7 @@ async fn prune_region(site: &Site, keep: usize, extra: &[(String, String)]) -> R
     let every = ImageFilter { owners: vec!["self".into()], ..Default::default() };
     let used = ctx.cloud.ec2.find_images(&every).await.map_err(unchanged)?.into_iter().flat_map(|i| i.snapshot_ids).collect();
     let snapshots = ctx.cloud.ec2.find_snapshots(&ours).await.map_err(unchanged)?;
-    let by_id: Images = images.iter().map(|i| (i.id.clone(), i.clone())).collect();
+    let by_id: Images = with_home_marks(images.iter().map(|i| (i.id.clone(), i.clone())).collect(), marks);
     let mut protected = protections(&site.groups, &by_id).await?;
     protected.extend(extra.iter().cloned());
     let decision = decide_prune(&PruneFacts {

@@ -285,3 +285,27 @@ async fn gc_deregisters_copies_a_killed_run_left_pending() {
     assert_eq!(done.snapshots_deleted.len(), snaps.len(), "{done:?}");
     assert!(w.fake.image(&ami).is_some_and(|i| i.state == bakeroll::core::model::ImageState::Available), "the release itself is untouched");
 }
+
+/// A release revoked in the bake region is revoked everywhere: `rollback` skips it in every region (its
+/// copies carry no marks; they are judged by their source's), so all regions land on the same release.
+#[tokio::test(start_paused = true)]
+async fn rollback_skips_a_revoked_release_in_every_region() {
+    use bakeroll::core::releases::TargetSpec;
+    use bakeroll::engine::{revoke, rollback};
+    let w = world().await;
+    let sources = three_releases(&w).await;
+    let two = w.fake.image(&sources[1]).unwrap();
+    revoke::revoke(&w.ctx, &two, "corrupts orders").await.unwrap();
+    let env = w.env();
+    let decision = rollback::decide(&w.ctx, &env, &TargetSpec::Previous, "previous", false).await.expect("decided");
+    for g in &decision.groups {
+        assert_eq!(g.to.commit.as_deref(), Some("c1"), "{}: past the revoked c2 to c1", g.group);
+    }
+    rollback::execute(&w.ctx, &env, &decision).await.1.expect("rolled back");
+    assert_eq!(w.fake.in_service_images("shop-web"), vec![sources[0].clone(); 3], "us-east-1 on c1");
+    for r in OTHERS {
+        let there = w.fake.region(r);
+        let c1 = copies_in(&w.fake, r).await[0].id.clone(); // shop-c1's copy there
+        assert_eq!(there.in_service_images("shop-web"), vec![c1; 3], "{r} on c1's copy, not the revoked c2's");
+    }
+}

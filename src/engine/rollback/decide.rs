@@ -70,13 +70,19 @@ pub struct RollbackDecision {
 /// Reads every group (and the pipeline's images, for their marks) and decides; an error here means
 /// nothing was changed. `force`: a revoked target named with `--to` is taken all the same.
 pub async fn decide(ctx: &Ctx, env: &EnvSettings, spec: &TargetSpec, target: &str, force: bool) -> Result<RollbackDecision> {
-    let images = promote::pipeline_images(ctx).await?;
+    let home = promote::pipeline_images(ctx).await?;
+    // Each region's images with their marks (a copy judged by its source's): read once per region.
+    let mut by_region: std::collections::BTreeMap<Option<String>, Images> = Default::default();
     let mut groups = Vec::new();
     for scope in env.group_names() {
         let settings = env.group(&scope);
+        if !by_region.contains_key(&settings.region) {
+            by_region.insert(settings.region.clone(), promote::images_in(ctx, settings.region.as_deref(), &home).await?);
+        }
+        let images = &by_region[&settings.region];
         let ctx = &ctx.place(settings.region.as_deref());
         let state = require_group(ctx, &env.name, &settings.name).await?;
-        let mut decision = decide_group(ctx, &state, spec, target, &images, force).await?;
+        let mut decision = decide_group(ctx, &state, spec, target, images, force).await?;
         decision.group = scope;
         groups.push(decision);
     }
