@@ -78,6 +78,8 @@ fn production_in_two_regions_of_another_account() {
     let seen: Vec<(&str, bool)> = status["groups"].as_array().unwrap().iter().map(|g| (g["group"].as_str().unwrap(), g["healthy"] == true)).collect();
     assert_eq!(seen, [("shop-web@us-east-1", true), ("shop-web@ap-southeast-1", true)], "{status}");
     assert_eq!(status["groups"][1]["release"]["ami"], copy.as_str());
+    // The copy is judged by its source's marks (tags do not cross regions or accounts).
+    assert!(status["groups"][1]["marks"]["verified"]["production"].is_string(), "{status}");
     let out = aws.bakeroll(&["--pipeline", PIPELINE, "--output", "json", "history"]);
     let history: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(history["groups"][1]["releases"][0]["commit"], "c0ffee2", "{history}");

@@ -28,7 +28,9 @@ async fn collect(session: &Session, global: &Global, limit: usize) -> Result<Vec
         for name in &env.group_names() {
             let state = session.group_state(&ctx, &env, name).await?;
             let mut releases = state.history();
-            crate::engine::promote::annotate_history(&mut releases, &images);
+            // Another region's releases are its copies, judged by their sources' marks.
+            let here = crate::engine::promote::images_in(&ctx, env.group(name).region.as_deref(), &images).await?;
+            crate::engine::promote::annotate_history(&mut releases, &here);
             let more = releases.len().saturating_sub(limit);
             releases.truncate(limit);
             out.push(GroupHistory {

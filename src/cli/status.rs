@@ -22,7 +22,9 @@ async fn collect(session: &Session, global: &Global) -> Result<Vec<GroupStatus>>
             let settings = env.group(&scope);
             let mut group = status(&ctx.place(settings.region.as_deref()), &state, settings.prefs.left_alone()).await?;
             group.group = scope;
-            crate::engine::promote::annotate_status(&mut group, &state, &images);
+            // Another region's group runs a copy, judged by its source's marks.
+            let here = crate::engine::promote::images_in(&ctx, settings.region.as_deref(), &images).await?;
+            crate::engine::promote::annotate_status(&mut group, &state, &here);
             out.push(group);
         }
     }
