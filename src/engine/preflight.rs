@@ -138,9 +138,15 @@ pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, fo
 pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: ReleaseKey<'_>, force: bool) -> Result<Prepared> {
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
-    let group = fleet::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
-        Error::precondition(format!("Auto Scaling group {name} not found{}", ctx.pipeline.region_hint()))
-    })?;
+    // Where bakeroll looked: a group of another region of the environment is not in the file's `region`.
+    let hint = || match &settings.region {
+        Some(r) => format!(" in region {r} (listed in the environment's `regions`)"),
+        None => ctx.pipeline.region_hint(),
+    };
+    let group = fleet::describe_group(ctx, name)
+        .await
+        .map_err(|e| Error::cloud(e, UNCHANGED))?
+        .ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} not found{}", hint())))?;
     let template = deployable_template(name, &group)?;
     check_processes(ctx, name, &group, force)?;
     note_left_alone(ctx, settings, &group);
