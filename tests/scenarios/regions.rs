@@ -5,11 +5,12 @@
 //! rolled back in every region, latest first.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bakeroll::core::model::ImageFilter;
 use bakeroll::core::release::{GroupState, Verdict};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
-use bakeroll::engine::places;
+use bakeroll::engine::{lock, places};
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{FakeCloud, FakeConnector, ImageSpec, StackSpec};
 
@@ -137,6 +138,22 @@ async fn a_group_missing_in_another_region_is_refused_naming_that_region_before_
     assert!(!said.contains("us-east-1"), "not the bake region: {said}");
     assert_eq!(w.calls("ec2:CopyImage"), 0, "nothing copied");
     assert!(w.fake.refreshes("shop-web").is_empty() && south.refreshes("shop-web").is_empty(), "nothing deployed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lock_of_a_region_without_the_group_names_that_region() {
+    let w = world_of(PIPELINE, StackSpec::new("shop-web"));
+    let env = w.env();
+    for r in OTHERS {
+        w.fake.region(r).add_image(ImageSpec::amazon_linux());
+    }
+    let places = places::connect(&FakeConnector(w.fake.clone()), &env.placement, &w.ctx.cloud).await.expect("connected");
+    w.ctx.places.set(places);
+    let there = w.ctx.place(Some("ap-south-1"));
+    let err = lock::take_in(&there, Some("ap-south-1"), "prod", &["shop-web".to_string()], Some("c1"), Duration::from_secs(60)).await.err().expect("no group to lock");
+    assert_eq!(err.exit_code(), exit::USAGE, "{err}");
+    assert!(err.to_string().contains("shop-web not found in region ap-south-1"), "{err}");
+    assert!(!err.to_string().contains("us-east-1"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]
