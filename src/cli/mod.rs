@@ -320,7 +320,7 @@ impl Session {
                 Ok(lock) => held.push((region, lock)),
                 Err(e) => {
                     self.unlock(Some(held)).await;
-                    return Err(e);
+                    return Err(e.in_region(region.as_deref()));
                 }
             }
         }

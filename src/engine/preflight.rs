@@ -121,12 +121,13 @@ pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, fo
     ctx.events.release(&env.name, env.waves.clone());
     // Alarms are regional: each region's groups name the alarms of their own region.
     for region in env.placement.rollout_regions() {
-        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await?;
+        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await.map_err(|e| e.in_region(region.as_deref()))?;
     }
     let mut prepared = Vec::new();
     for scope in env.group_names() {
         let settings = env.group(&scope);
-        let mut p = check(&ctx.place(settings.region.as_deref()), &settings, &settings.name, release, force).await?;
+        let place = settings.region.as_deref();
+        let mut p = check(&ctx.place(place), &settings, &settings.name, release, force).await.map_err(|e| e.in_region(place))?;
         p.scope = scope;
         prepared.push(p);
     }
