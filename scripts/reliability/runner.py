@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import regions
 import verdict
 from cases import HOLD, Case, fault_rules, starts_for
 from world import PIPELINE_NAME, SIGNALS, World, wait_until
@@ -134,10 +135,12 @@ def _arrival(entry: dict) -> float:
 def run_case(case: Case, binary: Path, steps_n: dict) -> Result:
     res = Result(case)
     started = time.monotonic()
-    w = World(case.id, binary)
+    w = regions.RegionWorld(case.id, binary, case.region) if case.region else World(case.id, binary)
     try:
         w.up()
-        if case.concurrency:
+        if case.region:
+            regions.run(w, case, res)
+        elif case.concurrency:
             _concurrency(w, case, res)
         else:
             _fault_case(w, case, steps_n, res)
