@@ -174,6 +174,9 @@ def _fault_case(w: World, case: Case, steps_n: dict, res: Result) -> None:
         res.codes.append(last.wait())
     end = w.observe()
     if case.fault not in SIGNALS:
+        # A held answer is logged when the proxy lets it go, which may be after bakeroll gave up on it
+        # (a timeout), retried and exited: wait for it before asking whether the fault was delivered.
+        w.settle_proxy()
         _delivery_of_fault(w, case, run, res)
     _judge(w, case, res, end, last, sigterm=case.fault == "SIGTERM")
 
