@@ -10,7 +10,7 @@ use std::time::Duration;
 use bakeroll::core::model::ImageFilter;
 use bakeroll::core::release::{GroupState, Verdict};
 use bakeroll::engine::deploy::{deploy, DeployReport, DeployRequest};
-use bakeroll::engine::{lock, places};
+use bakeroll::engine::places;
 use bakeroll::error::{exit, Error};
 use bakeroll::fake::{FakeCloud, FakeConnector, ImageSpec, StackSpec};
 
@@ -150,7 +150,7 @@ async fn the_lock_of_a_region_without_the_group_names_that_region() {
     let places = places::connect(&FakeConnector(w.fake.clone()), &env.placement, &w.ctx.cloud).await.expect("connected");
     w.ctx.places.set(places);
     let there = w.ctx.place(Some("ap-south-1"));
-    let err = lock::take_in(&there, Some("ap-south-1"), "prod", &["shop-web".to_string()], Some("c1"), Duration::from_secs(60)).await.err().expect("no group to lock");
+    let err = bakeroll::engine::lock::take_in(&there, Some("ap-south-1"), "prod", &["shop-web".to_string()], Some("c1"), Duration::from_secs(60)).await.err().expect("no group to lock");
     assert_eq!(err.exit_code(), exit::USAGE, "{err}");
     assert!(err.to_string().contains("shop-web not found in region ap-south-1"), "{err}");
     assert!(!err.to_string().contains("us-east-1"), "{err}");
