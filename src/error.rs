@@ -36,11 +36,14 @@ pub enum Error {
         #[source]
         source: Option<CloudError>,
     },
-    #[error("permission denied for {}", source.action)]
+    #[error("permission denied for {}{}", source.action, region.as_deref().map(|r| format!(" in {r}")).unwrap_or_default())]
     Denied {
         state: String,
         #[source]
         source: CloudError,
+        /// The region of the environment the call was made in, when it is not simply the run's own
+        /// (`in_region`): a role may be allowed in one region and fenced out of another.
+        region: Option<String>,
     },
     #[error("bake of {ami_name} failed: {message}")]
     Bake {
@@ -90,9 +93,17 @@ impl Error {
             }
         }
         match source.kind {
-            ErrorKind::Denied => Self::Denied { state, source },
+            ErrorKind::Denied => Self::Denied { state, source, region: None },
             _ => Self::Cloud { state, source },
         }
+    }
+
+    /// A denial met in `region` of the environment (None: leaves the error as it is) says so.
+    pub fn in_region(mut self, region: Option<&str>) -> Self {
+        if let (Self::Denied { region: at, .. }, Some(r)) = (&mut self, region) {
+            at.get_or_insert_with(|| r.to_string());
+        }
+        self
     }
 
     pub fn precondition(message: impl Into<String>) -> Self {
@@ -259,17 +270,51 @@ pub fn default_next(err: &Error) -> Option<String> {
         );
     }
     match err {
-        Error::Denied { source, .. } => Some(format!(
-            "allow {} for the role bakeroll runs as (AWS_ROLE_ARN in CI), then run the same command again",
-            source.action
-        )),
+        Error::Denied { source, region, .. } => {
+            let place = region.as_deref().map(|r| format!(" in {r}")).unwrap_or_default();
+            let who = match assumed_role(&source.message) {
+                Some(role) => format!("role {role} (the role bakeroll assumed; check its policies, and any that fence regions)"),
+                None => "the role bakeroll runs as (AWS_ROLE_ARN in CI)".to_string(),
+            };
+            Some(format!("allow {}{place} for {who}, then run the same command again", source.action))
+        }
         _ => None,
     }
+}
+
+/// The role of an assumed-role session AWS names in a denial ("User: arn:aws:sts::<account>:assumed-role/
+/// <role>/<session> is not authorized to perform: …"), as the role's own ARN.
+fn assumed_role(message: &str) -> Option<String> {
+    let rest = &message[message.find("arn:aws:sts::")? + "arn:aws:sts::".len()..];
+    let (account, rest) = rest.split_once(":assumed-role/")?;
+    let role = rest.split('/').next().filter(|r| !r.is_empty() && !r.contains(char::is_whitespace))?;
+    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())).then(|| format!("arn:aws:iam::{account}:role/{role}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denial_in_another_region_names_the_region_and_the_assumed_role() {
+        let said = "User: arn:aws:sts::222222222222:assumed-role/bakeroll-deploy/bakeroll-1 is not authorized to perform: \
+                    autoscaling:DescribeAutoScalingGroups with an explicit deny in an identity-based policy";
+        let cause = CloudError::service("autoscaling:DescribeAutoScalingGroups", Some("AccessDenied"), said);
+        let err = Error::cloud(cause, "nothing was changed").in_region(Some("ap-southeast-1"));
+        assert_eq!(err.exit_code(), exit::DENIED);
+        assert_eq!(err.to_string(), "permission denied for autoscaling:DescribeAutoScalingGroups in ap-southeast-1");
+        assert_eq!(
+            default_next(&err).as_deref(),
+            Some(
+                "allow autoscaling:DescribeAutoScalingGroups in ap-southeast-1 for role arn:aws:iam::222222222222:role/bakeroll-deploy \
+                 (the role bakeroll assumed; check its policies, and any that fence regions), then run the same command again"
+            )
+        );
+        // The caller's own identity (a user, or no ARN at all): the role it runs as, as before.
+        let plain = Error::cloud(CloudError::service("ec2:CreateImage", Some("UnauthorizedOperation"), "not allowed"), "s").in_region(None);
+        assert_eq!(plain.to_string(), "permission denied for ec2:CreateImage");
+        assert!(default_next(&plain).unwrap().contains("for the role bakeroll runs as (AWS_ROLE_ARN in CI)"));
+    }
 
     #[test]
     fn render_shows_chain_state_and_next() {

@@ -2,8 +2,9 @@
 
 Modules: errors (the AwsError every module raises; imports nothing of the emulator), clock (time
 scale, lock, ticker), server (the process, the tick order, AWS-shaped errors, unknown regions,
-LOCAL_AWS_DENY), rpcv2_cbor (CloudWatch in Smithy RPC v2 CBOR), ec2_lifecycle (instance states,
-self-stopping build instances, console output, pending AMIs), ami_protection (AMI deregistration
+LOCAL_AWS_DENY), role_policies (a role session's explicit denies, aws:RequestedRegion), rpcv2_cbor
+(CloudWatch in Smithy RPC v2 CBOR), ec2_lifecycle (instance states, self-stopping build instances,
+console output, pending AMIs), ami_protection (AMI deregistration
 protection), idempotency (ClientToken), launch_templates (SourceVersion, paging), target_health,
 group_members (lifecycle states that count, target-group registration), asg_launch (what and where a
 group launches: templates, launch configurations), lifecycle_hooks (Pending:Wait), asg (group

@@ -22,6 +22,8 @@ failure with no error code. Here every request goes through `call_action`, wrapp
 * an action listed in LOCAL_AWS_DENY (read when the server starts, e.g.
   `ec2:CreateImage,autoscaling:StartInstanceRefresh`) answers HTTP 403 with `UnauthorizedOperation`
   for EC2 (also for DryRun requests, as AWS does) and `AccessDenied` for the other services;
+* a request of a role session that its role's inline policy explicitly denies answers HTTP 403 the
+  same way (role_policies.py);
 * with LOCAL_AWS_LOG_REQUESTS set, every AWS request is logged as `request <service>:<Action>
   <status> <ms> ms` (IAM's service prefixes, as LOCAL_AWS_DENY uses), to count calls per action.
 """
@@ -38,7 +40,7 @@ import traceback
 
 from moto.core.responses import ActionResult, BaseResponse
 
-from . import clock, rpcv2_cbor
+from . import clock, role_policies, rpcv2_cbor
 from .errors import AwsError
 
 log = logging.getLogger("local-aws")
@@ -98,6 +100,18 @@ def _denied(response: BaseResponse) -> AwsError | None:
     )
 
 
+def _denied_by_role(response: BaseResponse) -> AwsError | None:
+    """A role session's request its role's own policy explicitly denies (role_policies.py)."""
+    service = (response.service_name or "").lower()
+    try:
+        action, access_key = response._get_action(), response.get_access_key()
+    except Exception:
+        return None
+    if not action:
+        return None
+    return role_policies.refusal(access_key, IAM_PREFIX.get(service, service), action, response.region)
+
+
 def _unknown_region(response: BaseResponse) -> AwsError | None:
     """A request signed for a region moto does not serve: AWS fails the signature check ("Troubleshoot
     signed requests for AWS APIs", credential scope errors: HTTP 403 SignatureDoesNotMatch, "Credential
@@ -144,7 +158,7 @@ def call_action(self: BaseResponse):
 
 
 def _answer(self: BaseResponse):
-    refused = _unknown_region(self) or _denied(self)
+    refused = _unknown_region(self) or _denied(self) or _denied_by_role(self)
     if refused is not None:
         return _respond(self, refused)
     try:

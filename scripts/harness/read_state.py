@@ -33,9 +33,31 @@ def instances(ec2, **kw) -> list[dict]:
     return out
 
 
+def owned(ec2, pipeline: str | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """The account's own images (each with its snapshots' tags), the snapshots bakeroll tagged, and the
+    build instances (of `pipeline`, or all) that `ec2`'s account and region hold."""
+    images = []
+    for im in ec2.describe_images(Owners=["self"])["Images"]:
+        snaps = [b["Ebs"]["SnapshotId"] for b in im.get("BlockDeviceMappings", []) if b.get("Ebs", {}).get("SnapshotId")]
+        snap_tags = {s["SnapshotId"]: tags(s.get("Tags")) for s in ec2.describe_snapshots(SnapshotIds=snaps)["Snapshots"]} if snaps else {}
+        # snapshots: {id: tags} (iterating it gives the ids)
+        images.append({"id": im["ImageId"], "name": im.get("Name"), "state": im["State"], "tags": tags(im.get("Tags")),
+                       "snapshots": snap_tags})
+    # Snapshots bakeroll tagged (provenance), whether or not an image still lists them.
+    snapshots = [{"id": s["SnapshotId"], "tags": tags(s.get("Tags"))} for s in ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["bakeroll:commit", "bakeroll:pipeline"]}])["Snapshots"]]
+    filters = [{"Name": "tag:bakeroll:role", "Values": ["build-instance"]}]
+    if pipeline:
+        filters.append({"Name": "tag:bakeroll:pipeline", "Values": [pipeline]})
+    builds = [{"id": i["InstanceId"], "state": i["State"]["Name"], "tags": tags(i.get("Tags"))}
+              for i in instances(ec2, Filters=filters)]
+    return images, snapshots, builds
+
+
 class Reader:
-    def __init__(self):
-        self.ec2, self.asg, self.elb = boto3.client("ec2"), boto3.client("autoscaling"), boto3.client("elbv2")
+    def __init__(self, ec2=None, asg=None, elb=None):
+        """The clients of the account and region to read (default: the environment's)."""
+        self.ec2, self.asg, self.elb = ec2 or boto3.client("ec2"), asg or boto3.client("autoscaling"), elb or boto3.client("elbv2")
 
     def read(self, group: str, pipeline: str | None = None) -> dict:
         ec2, asg, elb = self.ec2, self.asg, self.elb
@@ -55,21 +77,7 @@ class Reader:
                     versions.append({"number": v["VersionNumber"], "image": v["LaunchTemplateData"].get("ImageId"),
                                      "instance_type": v["LaunchTemplateData"].get("InstanceType"),
                                      "description": v.get("VersionDescription") or "", "default": v.get("DefaultVersion", False)})
-        images = []
-        for im in ec2.describe_images(Owners=["self"])["Images"]:
-            snaps = [b["Ebs"]["SnapshotId"] for b in im.get("BlockDeviceMappings", []) if b.get("Ebs", {}).get("SnapshotId")]
-            snap_tags = {s["SnapshotId"]: tags(s.get("Tags")) for s in ec2.describe_snapshots(SnapshotIds=snaps)["Snapshots"]} if snaps else {}
-            # snapshots: {id: tags} (iterating it gives the ids)
-            images.append({"id": im["ImageId"], "name": im.get("Name"), "state": im["State"], "tags": tags(im.get("Tags")),
-                           "snapshots": snap_tags})
-        # Snapshots bakeroll tagged (provenance), whether or not an image still lists them.
-        snapshots = [{"id": s["SnapshotId"], "tags": tags(s.get("Tags"))} for s in ec2.describe_snapshots(
-            OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["bakeroll:commit", "bakeroll:pipeline"]}])["Snapshots"]]
-        filters = [{"Name": "tag:bakeroll:role", "Values": ["build-instance"]}]
-        if pipeline:
-            filters.append({"Name": "tag:bakeroll:pipeline", "Values": [pipeline]})
-        builds = [{"id": i["InstanceId"], "state": i["State"]["Name"], "tags": tags(i.get("Tags"))}
-                  for i in instances(ec2, Filters=filters)]
+        images, snapshots, builds = owned(ec2, pipeline)
         refreshes = []
         for r in asg.describe_instance_refreshes(AutoScalingGroupName=group).get("InstanceRefreshes", []):
             desired = (r.get("DesiredConfiguration") or {}).get("LaunchTemplate") or {}

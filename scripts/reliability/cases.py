@@ -1,4 +1,5 @@
-"""The matrix's cases: each step of `ship` x each fault, the quick subset, and the concurrency cases.
+"""The matrix's cases: each step of `ship` x each fault, the quick subset, the concurrency cases, and the
+region cases (a release to two regions of a second account: regions.py runs them).
 A step is hit through the call that carries it: a call number found in a reference run (the calls
 before a bake step are always the same), or rules armed at run time once the step's trigger call has
 gone through (the watch's polls, the verification after a rollback).
@@ -110,21 +111,71 @@ class Case:
     commit: str
     concurrency: str | None = None  # "same" | "different": two ships of one environment at once
     rules: list[str] = field(default_factory=list)
+    region: object | None = None  # a regions.Scenario: a release to two regions of a second account
 
     @property
     def id(self) -> str:
+        if self.region:
+            return self.region.key
         return f"concurrency-{self.concurrency}" if self.concurrency else f"{self.step.key}-{self.fault}"
 
     @property
     def expected(self) -> str:
+        if self.region:
+            return self.region.expected
         if self.concurrency:
             return "new"
         return "previous" if self.step.broken or self.fault == "SIGTERM" else "new"
 
 
+# The kill case's copy stays pending 1 500 AWS s (15 s real at 0.01; the default 300 is 3 s, less than
+# reading the state takes): long enough to see it pending after the kill and to re-run while it is.
+SLOW_COPY_SECONDS = "1500"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    fault: str  # the matrix's fault kind (reset, timeout, SIGKILL, SIGTERM) or what refuses
+    how: str  # for RELIABILITY.md: how the fault is made
+    expected: str  # "new" | "previous" | "unchanged"
+    code: int | None = None  # the exit code an "unchanged" case must end with
+    south: bool = True  # seed the second region's stack
+
+
+SCENARIOS = [
+    Scenario("copy-reset", "CopyImage's answer lost", "reset",
+             "`ec2:CopyImage` (to ap-southeast-1): the call is reset before it reaches AWS, its retry after AWS made "
+             "the copy (the answer is lost)", "new"),
+    Scenario("copy-timeout", "CopyImage's answer late", "timeout",
+             "`ec2:CopyImage`: the call reaches AWS (the copy is made) and its answer is held past the attempt "
+             "timeout", "new"),
+    Scenario("copy-SIGKILL", "SIGKILL while the copy is pending", "SIGKILL",
+             f"SIGKILL as soon as `ec2:CopyImage` has answered (the copy stays `pending` {SLOW_COPY_SECONDS} AWS s "
+             "here, `LOCAL_AWS_COPY_SECONDS`); then the same command runs again (no fault)", "new"),
+    Scenario("assume-denied", "AssumeRole refused", "denied",
+             "the role's trust policy allows the bake account only with an `sts:ExternalId` the pipeline file does "
+             "not give: `sts:AssumeRole` answers `AccessDenied`", "unchanged", code=5),
+    Scenario("south-missing", "second region's group missing", "missing",
+             "ap-southeast-1 of the deploy account has no `shop-web` (its stack is not seeded; us-east-1's is): "
+             "preflight finds no group there", "unchanged", code=2, south=False),
+    Scenario("south-denied", "second region's calls denied", "fenced",
+             "the role's inline policy denies its sessions every action outside us-east-1 (the IAM User Guide's "
+             "\"Denies access to AWS based on the requested Region\": `Deny`, `NotAction` `iam:*` `sts:*`, "
+             "`StringNotEquals` `aws:RequestedRegion`): every call of the role in ap-southeast-1 answers "
+             "`AccessDenied`", "unchanged", code=5),
+    Scenario("wave2-SIGTERM", "SIGTERM during wave 2's refresh", "SIGTERM",
+             "SIGTERM once the events show ap-southeast-1's refresh in progress (wave 2; us-east-1 is already on "
+             "the new release)", "previous"),
+]
+
+
 # One case per fault kind, as tests/e2e_reliability.rs runs them under `cargo test`.
 QUICK = [("refresh", "throttle"), ("image", "5xx"), ("launch", "reset"), ("version", "timeout"),
          ("launch", "SIGTERM"), ("rollback", "SIGKILL")]
+# The region case of the quick subset (tests/e2e_reliability.rs runs its like).
+QUICK_REGIONS = ["copy-reset"]
 
 
 def all_cases(quick: bool) -> list[Case]:
@@ -133,4 +184,6 @@ def all_cases(quick: bool) -> list[Case]:
     cases = [Case(by_key[k], f, commit=f"rel{n:03d}{k[:3]}") for n, (k, f) in enumerate(pairs)]
     cases += [Case(None, "two ships", commit="relsame", concurrency="same"),
               Case(None, "two ships", commit="reldiff", concurrency="different")]
+    cases += [Case(None, sc.fault, commit=f"relreg{n}", region=sc) for n, sc in enumerate(SCENARIOS)
+              if not quick or sc.key in QUICK_REGIONS]
     return cases

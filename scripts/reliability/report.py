@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cases import FAULT_HOW, FAULTS, QUICK, STEPS
+from cases import FAULT_HOW, FAULTS, QUICK, QUICK_REGIONS, SCENARIOS, STEPS
 
 
 def _cell(text: str, limit: int = 0) -> str:
@@ -12,7 +12,8 @@ def _cell(text: str, limit: int = 0) -> str:
 
 def render(meta: dict, results: list, steps_n: dict, corpus: list[dict], corpus_summary: str, definitions: str) -> str:
     ok = sum(r.ok for r in results)
-    matrix = [r for r in results if not r.case.concurrency]
+    matrix = [r for r in results if not r.case.concurrency and not r.case.region]
+    regional = [r for r in results if r.case.region]
     lines = [
         "# Reliability: the fault matrix and the bad-input corpus",
         "",
@@ -22,7 +23,8 @@ def render(meta: dict, results: list, steps_n: dict, corpus: list[dict], corpus_
         f"* command: `{meta['command']}` ({meta['jobs']} cases at once); took **{meta['minutes']:.1f} min**; "
         f"a clean `ship` through the proxy took {meta['ship_seconds']:.1f} s",
         f"* result: **{ok} of {len(results)} cases meet the goal** ({len(matrix)} matrix cases: {len(STEPS)} steps "
-        f"× {len(FAULTS)} faults, and {len(results) - len(matrix)} concurrency cases); bad-input corpus: "
+        f"× {len(FAULTS)} faults, {len(results) - len(matrix) - len(regional)} concurrency cases and {len(regional)} "
+        f"region cases); bad-input corpus: "
         f"{len(corpus)} cases, {_cell(corpus_summary.splitlines()[0] if corpus_summary else 'not run')}",
         "",
         "## How",
@@ -42,7 +44,8 @@ def render(meta: dict, results: list, steps_n: dict, corpus: list[dict], corpus_
         "",
         "Full run: `scripts/reliability/run` (writes this file; runs the corpus with `cargo test --test",
         "e2e_bad_input`). Quick subset: `scripts/reliability/run --quick` (" +
-        ", ".join(f"{s} × {f}" for s, f in QUICK) + ", and the two concurrency cases; prints, writes no file",
+        ", ".join(f"{s} × {f}" for s, f in QUICK) + ", the two concurrency cases and the region case " +
+        ", ".join(QUICK_REGIONS) + "; prints, writes no file",
         "unless `--out`). One case: `--only poll-SIGTERM`. The same quick subset runs under `cargo test` as",
         "`tests/e2e_reliability.rs`, and the corpus as `tests/e2e_bad_input.rs`.",
         "",
@@ -75,6 +78,30 @@ def render(meta: dict, results: list, steps_n: dict, corpus: list[dict], corpus_
               "| # | case | fault | exit codes | end state | leaks / problems | verdict |", "|---|---|---|---|---|---|---|"]
     for n, r in enumerate((r for r in results if r.case.concurrency), 1):
         lines.append(_row(n, f"{r.case.concurrency} commit{'s' if r.case.concurrency == 'different' else ''}", r))
+    lines += ["", "## Regions and accounts", "",
+              "`pipeline/local-regions.toml`: environment `production` in us-east-1 and ap-southeast-1 of account",
+              "222222222222 (`scripts/local-aws seed --account 222222222222 [--region ap-southeast-1]`: the storefront",
+              "stack in each, and the role `bakeroll-deploy` that trusts the bake account 123456789012). `ship` bakes in",
+              "us-east-1 with the caller's credentials, copies the image to ap-southeast-1 (CopyImage with a ClientToken",
+              "that is the same for every attempt), shares both with 222222222222, assumes the role once and deploys",
+              "us-east-1 (wave 1), then ap-southeast-1 (wave 2). Each case runs that ship through the fault proxy, as",
+              "above, and is judged in both regions (see **regions** and **unchanged** in the definitions): the group of",
+              "each region read through the role, the bake account's images, snapshots and build instances of each",
+              "region with its own credentials, the deploy account as its administrator, never through the role",
+              "(`scripts/reliability/regional_state.py`). Every case also checks the proxy's log: the CopyImage calls",
+              "the fault hit; for SIGKILL, that the re-run made no second CopyImage (it found the pending copy by name",
+              "and provenance); in every case, at most one `sts:AssumeRole` a run. A refused case's error must say",
+              "what to fix: the role it could not assume; the region it looked in for the missing group; the region",
+              "and the role a call was denied in. Anything of these that fails is listed with the leaks.", "",
+              "| case | what is done | expected |", "|---|---|---|"]
+    for sc in SCENARIOS:
+        want = {"new": "both regions healthy on the new release, exit 0, one copy",
+                "previous": "both regions back on the previous release, exit 130",
+                "unchanged": f"exit {sc.code}, nothing changed in either region, nothing baked"}[sc.expected]
+        lines.append(f"| {sc.key} | {_cell(sc.how)} | {want} |")
+    lines += ["", "| # | case | fault | exit code(s) | end state | leaks / problems | verdict |", "|---|---|---|---|---|---|---|"]
+    for n, r in enumerate(regional, 1):
+        lines.append(_row(n, r.case.region.title, r))
     lines += ["", "## What each case said", "",
               "The headline and `State:` line of the last command of each case that exited non-zero, and how the",
               "fault was delivered.", ""]

@@ -10,6 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import regions
 import verdict
 from cases import HOLD, Case, fault_rules, starts_for
 from world import PIPELINE_NAME, SIGNALS, World, wait_until
@@ -134,10 +135,12 @@ def _arrival(entry: dict) -> float:
 def run_case(case: Case, binary: Path, steps_n: dict) -> Result:
     res = Result(case)
     started = time.monotonic()
-    w = World(case.id, binary)
+    w = regions.RegionWorld(case.id, binary, case.region) if case.region else World(case.id, binary)
     try:
         w.up()
-        if case.concurrency:
+        if case.region:
+            regions.run(w, case, res)
+        elif case.concurrency:
             _concurrency(w, case, res)
         else:
             _fault_case(w, case, steps_n, res)
@@ -171,6 +174,9 @@ def _fault_case(w: World, case: Case, steps_n: dict, res: Result) -> None:
         res.codes.append(last.wait())
     end = w.observe()
     if case.fault not in SIGNALS:
+        # A held answer is logged when the proxy lets it go, which may be after bakeroll gave up on it
+        # (a timeout), retried and exited: wait for it before asking whether the fault was delivered.
+        w.settle_proxy()
         _delivery_of_fault(w, case, run, res)
     _judge(w, case, res, end, last, sigterm=case.fault == "SIGTERM")
 

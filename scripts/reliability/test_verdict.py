@@ -89,6 +89,45 @@ class Leaks(unittest.TestCase):
         self.assertEqual(self.leaks(rolled_back), [])
 
 
+class Regions(unittest.TestCase):
+    OLD = {"us-east-1": OLD, "ap-southeast-1": "ami-old2"}
+
+    def south(self, image: str = "ami-copy", version: str = "2") -> dict:
+        w = world(image, version)
+        w["lt_versions"] = [dict(w["lt_versions"][0], image="ami-old2"), dict(w["lt_versions"][1], image="ami-copy")]
+        w["images"] = [dict(w["images"][0], id="ami-copy")]
+        return w
+
+    def test_both_regions_new_or_both_previous(self):
+        self.assertEqual(verdict.regions_end_state({"us-east-1": world(), "ap-southeast-1": self.south()}, "shop-c1", self.OLD)[0], "new")
+        back = {"us-east-1": world(OLD, "1"), "ap-southeast-1": self.south("ami-old2", "1")}
+        self.assertEqual(verdict.regions_end_state(back, "shop-c1", self.OLD)[0], "previous")
+
+    def test_one_region_new_and_the_other_previous_needs_a_human(self):
+        split = {"us-east-1": world(), "ap-southeast-1": self.south("ami-old2", "1")}
+        state, detail = verdict.regions_end_state(split, "shop-c1", self.OLD)
+        self.assertEqual(state, "human")
+        self.assertIn("ap-southeast-1: previous", detail)
+
+    def test_a_second_copy_or_a_pending_one_in_a_region_is_a_leak(self):
+        two = self.south()
+        two["images"].append(dict(two["images"][0], id="ami-copy2"))
+        found = verdict.regions_leaks({"us-east-1": world(), "ap-southeast-1": two}, "local", "c1")
+        self.assertEqual(found, ["ap-southeast-1: 2 AMIs of commit c1: ami-copy, ami-copy2"])
+        pending = self.south()
+        pending["images"][0]["state"] = "pending"
+        found = verdict.regions_leaks({"us-east-1": world(), "ap-southeast-1": pending}, "local", "c1")
+        self.assertTrue(any("ap-southeast-1: AMI ami-copy pending" == f for f in found), found)
+
+    def test_changed_names_the_models_that_differ(self):
+        before = {"ec2": {"Ami": {"a": 1}, "Instance": {"i": 1}}, "autoscaling": {"Group": {}}}
+        self.assertEqual(verdict.changed(before, copy.deepcopy(before)), [])
+        after = copy.deepcopy(before)
+        after["ec2"]["Ami"]["b"] = 2
+        after["ec2"]["Snapshot"] = {"s": 1}
+        self.assertEqual(verdict.changed(before, after), ["ec2.Ami", "ec2.Snapshot"])
+
+
 class ExitCodes(unittest.TestCase):
     def test_codes_match_states(self):
         self.assertTrue(verdict.code_matches("new", 0, False))
@@ -100,6 +139,9 @@ class ExitCodes(unittest.TestCase):
         self.assertFalse(verdict.code_matches("previous", 0, False))
         self.assertTrue(verdict.code_matches("human", 4, False))
         self.assertFalse(verdict.code_matches("human", 3, False))
+        self.assertTrue(verdict.code_matches("unchanged", 5, False, refused=5))
+        self.assertFalse(verdict.code_matches("unchanged", 2, False, refused=5))
+        self.assertFalse(verdict.code_matches("unchanged", 0, False))
 
 
 if __name__ == "__main__":

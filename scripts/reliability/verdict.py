@@ -35,6 +35,22 @@ DEFINITIONS = """\
 * **exit code matches**: `0` ⇔ `new`; `3` ⇔ `previous`, after a rollback; `130` ⇔ `previous` after a
   SIGTERM (a deploy already verified when the signal came ends `0`, on `new`); `4` ⇔ `human`. Any other
   code (2, 5, 6, 7) in a case whose fault the tool is built to ride out does not match.
+* **regions** (the region cases: one environment in us-east-1 and ap-southeast-1 of the deploy account
+  222222222222, baked in us-east-1 by 123456789012 and copied to ap-southeast-1): `new` when the group of
+  *each* region is healthy on the new release (in us-east-1 the baked image, in ap-southeast-1 its copy,
+  both named for the case's commit), `previous` when each is healthy on its region's seeded image, else
+  `human`, naming the region. Leaks are judged in each region as above, with the bake account's images,
+  snapshots and build instances of that region and the deploy account's group: a second copy of the
+  commit in a region, a copy left `pending` or `failed`, a lock on either group.
+* **unchanged** (a region case refused before any work: the role cannot be assumed, a region's
+  preflight fails): the local AWS's whole state in every account and region — Auto Scaling, images,
+  instances, snapshots, volumes, launch templates and their versions, load balancers, target groups,
+  sharing — is what it was before the command (`GET /moto-api/data.json`, compared model by model;
+  AssumeRole sessions, health reads and the default VPC moto makes the first time an account reads a
+  region are not changes). Nothing is baked either: ship refuses before its bake, so an image of the
+  commit would be a change. (Had the refusal come after the bake, the baked image would be the release
+  and no leak, by the AMI rule above.) Its exit code matches when it is the case's own: `5` for a denied
+  AssumeRole or a region's calls denied, `2` for a missing group.
 * **meets the goal**: the end state is the one expected (`new` for a good release under a fault the tool
   must ride out, `previous` for a broken release or a SIGTERM), the exit code matches, nothing leaked, and
   the fault really hit the step (the proxy's log shows the faulted call; a signal was sent while the
@@ -136,7 +152,32 @@ def leaks(obs: dict, pipeline: str, commit: str) -> list[str]:
     return out
 
 
-def code_matches(state: str, code: int | None, sigterm: bool) -> bool:
+def regions_end_state(by_region: dict[str, dict], ami_name: str, old_amis: dict[str, str | None]) -> tuple[str, str]:
+    """Both (every) regions `new`, or all `previous`; otherwise `human`, naming each region's state."""
+    states = {r: end_state(obs, ami_name, old_amis.get(r) or "?") for r, obs in by_region.items()}
+    kinds = {k for k, _ in states.values()}
+    detail = "; ".join(f"{r}: {d}" for r, (_, d) in states.items())
+    if len(kinds) == 1 and kinds <= {"new", "previous"}:
+        return kinds.pop(), detail
+    return "human", "; ".join(f"{r}: {k} ({d})" for r, (k, d) in states.items())
+
+
+def regions_leaks(by_region: dict[str, dict], pipeline: str, commit: str) -> list[str]:
+    return [f"{r}: {leak}" for r, obs in by_region.items() for leak in leaks(obs, pipeline, commit)]
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    """The `service.Model`s of a state dump whose contents differ (or appeared, or went)."""
+    out = []
+    for service in sorted(set(before) | set(after)):
+        b, a = before.get(service, {}), after.get(service, {})
+        out += [f"{service}.{m}" for m in sorted(set(b) | set(a)) if b.get(m) != a.get(m)]
+    return out
+
+
+def code_matches(state: str, code: int | None, sigterm: bool, refused: int | None = None) -> bool:
+    if state == "unchanged":
+        return refused is not None and code == refused
     if state == "new":
         return code == 0
     if state == "previous":

@@ -24,7 +24,7 @@ REPO = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 
 from fault_proxy.rules import parse_shorthand  # noqa: E402
-from harness.local_aws import LocalAws, venv_python  # noqa: E402
+from harness.local_aws import LocalAws, venv_python  # noqa: E402,F401 (venv_python: regions.py)
 
 TIME_SCALE = 0.01
 GROUP = "shop-web"
@@ -81,10 +81,11 @@ class Run:
 
 
 class World:
-    def __init__(self, name: str, binary: Path):
+    def __init__(self, name: str, binary: Path, settings: dict[str, str] | None = None):
         self.name, self.binary = name, binary
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bakeroll-rel-{name}-"))
-        self.aws = LocalAws(self.tmp / "aws", TIME_SCALE)
+        self.aws = LocalAws(self.tmp / "aws", TIME_SCALE, settings)
+        self.pipeline = PIPELINE
         self.proxy_dir = self.tmp / "proxy"
         self.endpoint = ""
         self.proxy_port = 0
@@ -161,7 +162,7 @@ class World:
         out, err, events = (self.tmp / f"run{n}.{x}" for x in ("json", "err", "ndjson"))
         env = self._env()
         env["BAKEROLL_HTTP_ATTEMPT_TIMEOUT"] = str(ATTEMPT_TIMEOUT)
-        cmd = [str(self.binary), "--pipeline", PIPELINE, "--no-progress", "--events", str(events), "--output", "json", *args]
+        cmd = [str(self.binary), "--pipeline", self.pipeline, "--no-progress", "--events", str(events), "--output", "json", *args]
         with open(out, "wb") as o, open(err, "wb") as e:
             proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
         return Run(proc, out, err, events, time.monotonic())

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_ec2::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::future;
+use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 
 use crate::cloud::{actions, Cloud, CallLedger, CloudError, CloudResult, Connector, ErrorKind};
 use crate::core::settings::Role;
@@ -45,13 +46,13 @@ impl AwsConnector {
         }
         let provider = builder.build().await;
         self.calls.record(actions::ASSUME_ROLE.name);
-        provider.provide_credentials().await.map_err(|e| {
+        let first = provider.provide_credentials().await.map_err(|e| {
             let text = aws_sdk_ec2::error::DisplayErrorContext(&e).to_string();
             let kind = if text.contains("AccessDenied") || text.contains("not authorized") { ErrorKind::Denied } else { ErrorKind::Other };
             let code = (kind == ErrorKind::Denied).then(|| "AccessDenied".to_string());
             CloudError::with_kind(actions::ASSUME_ROLE.name, kind, code.as_deref(), format!("cannot assume role {}: {text}", role.arn))
         })?;
-        let provider = SharedCredentialsProvider::new(provider);
+        let provider = SharedCredentialsProvider::new(Probed { first: std::sync::Mutex::new(Some(first)), inner: provider });
         assumed.insert(key, provider.clone());
         Ok(provider)
     }
@@ -60,6 +61,27 @@ impl AwsConnector {
         match region {
             Some(r) => self.config.to_builder().region(Region::new(r.to_string())).build(),
             None => self.config.clone(),
+        }
+    }
+}
+
+/// The role's provider for the clients: the credentials the probe got first, then (when the clients'
+/// identity cache sees them expire) AssumeRole again. AssumeRoleProvider caches nothing, so handing the
+/// clients the bare provider made a second AssumeRole right after the probe.
+#[derive(Debug)]
+struct Probed {
+    first: std::sync::Mutex<Option<Credentials>>,
+    inner: AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Probed {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => self.inner.provide_credentials(),
         }
     }
 }

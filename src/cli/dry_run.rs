@@ -60,5 +60,5 @@ fn denied(plan: &DryRun) -> Result<()> {
     if !others.is_empty() {
         source.message = format!("{}; also denied: {}", source.message, others.join(", "));
     }
-    Err(Error::Denied { state: "nothing was changed (dry run)".into(), source })
+    Err(Error::Denied { state: "nothing was changed (dry run)".into(), source, region: None })
 }

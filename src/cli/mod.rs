@@ -329,12 +329,12 @@ impl Session {
         for region in env.placement.rollout_regions() {
             let groups: Vec<String> = env.groups.values().filter(|g| g.region == region).map(|g| g.name.clone()).collect();
             let ctx = self.ctx.place(region.as_deref());
-            let take = crate::engine::lock::take(&ctx, &env.name, &groups, commit, env.lock_lease);
+            let take = crate::engine::lock::take_in(&ctx, region.as_deref(), &env.name, &groups, commit, env.lock_lease);
             match self.interruptible(take).await {
                 Ok(lock) => held.push((region, lock)),
                 Err(e) => {
                     self.unlock(Some(held)).await;
-                    return Err(e);
+                    return Err(e.in_region(region.as_deref()));
                 }
             }
         }

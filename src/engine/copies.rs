@@ -59,7 +59,8 @@ pub async fn ensure(ctx: &Ctx, placement: &Placement, source: &Image) -> Result<
         None if regions.is_empty() => "the bake region".to_string(),
         None => return Err(Error::precondition("copies need the bake region: set `region` in the pipeline file")),
     };
-    let made = join_all(regions.iter().map(|r| copy_to(ctx, placement, source, &bake_region, r))).await;
+    let from = bake_region.as_str();
+    let made = join_all(regions.iter().map(|r| async move { copy_to(ctx, placement, source, from, r).await.map_err(|e| e.in_region(Some(r))) })).await;
     let mut errors = Vec::new();
     for (region, result) in regions.iter().zip(made) {
         match result {

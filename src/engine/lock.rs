@@ -60,6 +60,12 @@ fn run_id() -> String {
 
 /// Takes the lock on `groups` (sorted, so two runs never wait on each other in a circle) for `lease`.
 pub async fn take(ctx: &Ctx, env: &str, groups: &[String], commit: Option<&str>, lease: Duration) -> Result<Lock> {
+    take_in(ctx, None, env, groups, commit, lease).await
+}
+
+/// `take` on the groups of one region of the environment (`ctx` placed there; None: the bake region),
+/// which a missing group's error names: not the file's `region`, where bakeroll did not look.
+pub async fn take_in(ctx: &Ctx, region: Option<&str>, env: &str, groups: &[String], commit: Option<&str>, lease: Duration) -> Result<Lock> {
     let mut groups = groups.to_vec();
     groups.sort();
     let since = now();
@@ -79,10 +85,11 @@ pub async fn take(ctx: &Ctx, env: &str, groups: &[String], commit: Option<&str>,
     // written: there is nothing to lock, and preflight would say the same a moment later.
     let found = asg.describe_groups(&groups).await.map_err(|e| Error::cloud(e, unchanged))?;
     if let Some(missing) = groups.iter().find(|g| !found.iter().any(|f| &f.name == *g)) {
-        return Err(Error::precondition(format!(
-            "Auto Scaling group {missing} not found{}; environment {env} lists it",
-            ctx.pipeline.region_hint()
-        )));
+        let hint = match region {
+            Some(r) => format!(" in region {r} (listed in the environment's `regions`)"),
+            None => ctx.pipeline.region_hint(),
+        };
+        return Err(Error::precondition(format!("Auto Scaling group {missing} not found{hint}; environment {env} lists it")));
     }
     for g in &groups {
         let Some(group) = found.iter().find(|f| &f.name == g) else { continue };

@@ -121,12 +121,13 @@ pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, fo
     ctx.events.release(&env.name, env.waves.clone());
     // Alarms are regional: each region's groups name the alarms of their own region.
     for region in env.placement.rollout_regions() {
-        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await?;
+        check_alarms(&ctx.place(region.as_deref()), &env.alarms).await.map_err(|e| e.in_region(region.as_deref()))?;
     }
     let mut prepared = Vec::new();
     for scope in env.group_names() {
         let settings = env.group(&scope);
-        let mut p = check(&ctx.place(settings.region.as_deref()), &settings, &settings.name, release, force).await?;
+        let place = settings.region.as_deref();
+        let mut p = check(&ctx.place(place), &settings, &settings.name, release, force).await.map_err(|e| e.in_region(place))?;
         p.scope = scope;
         prepared.push(p);
     }
@@ -138,9 +139,15 @@ pub async fn check_all(ctx: &Ctx, env: &EnvSettings, release: ReleaseKey<'_>, fo
 pub async fn check(ctx: &Ctx, settings: &GroupSettings, name: &str, release: ReleaseKey<'_>, force: bool) -> Result<Prepared> {
     let asg = &ctx.cloud.autoscaling;
     ctx.events.phase(name, Stage::Preflight, format!("checking Auto Scaling group {name}"));
-    let group = fleet::describe_group(ctx, name).await.map_err(|e| Error::cloud(e, UNCHANGED))?.ok_or_else(|| {
-        Error::precondition(format!("Auto Scaling group {name} not found{}", ctx.pipeline.region_hint()))
-    })?;
+    // Where bakeroll looked: a group of another region of the environment is not in the file's `region`.
+    let hint = || match &settings.region {
+        Some(r) => format!(" in region {r} (listed in the environment's `regions`)"),
+        None => ctx.pipeline.region_hint(),
+    };
+    let group = fleet::describe_group(ctx, name)
+        .await
+        .map_err(|e| Error::cloud(e, UNCHANGED))?
+        .ok_or_else(|| Error::precondition(format!("Auto Scaling group {name} not found{}", hint())))?;
     let template = deployable_template(name, &group)?;
     check_processes(ctx, name, &group, force)?;
     note_left_alone(ctx, settings, &group);

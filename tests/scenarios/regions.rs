@@ -5,6 +5,7 @@
 //! rolled back in every region, latest first.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bakeroll::core::model::ImageFilter;
 use bakeroll::core::release::{GroupState, Verdict};
@@ -122,6 +123,44 @@ async fn a_copy_an_earlier_attempt_made_is_reused_not_made_again() {
     for r in OTHERS {
         assert_eq!(copies_in(&w.fake, r).await.len(), 1, "{r}: one copy");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_missing_in_another_region_is_refused_naming_that_region_before_any_copy() {
+    // shop-web in us-east-1 and ap-south-1 only: eu-west-1 is listed in `regions` but has no stack.
+    let w = world_of(PIPELINE, StackSpec::new("shop-web"));
+    let south = w.fake.region("ap-south-1");
+    south.add_image(ImageSpec::amazon_linux());
+    south.add_stack(StackSpec::new("shop-web"));
+    w.fake.region("eu-west-1").add_image(ImageSpec::amazon_linux());
+    let env = w.env();
+    let places = places::connect(&FakeConnector(w.fake.clone()), &env.placement, &w.ctx.cloud).await.expect("connected");
+    w.ctx.places.set(places);
+    let ami = w.fake.add_image(ImageSpec::named("shop-c1").tag("bakeroll:commit", "c1"));
+    let (_, result) = deploy(&w.ctx, &env, &request(&ami)).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), exit::USAGE, "{err}");
+    let said = err.to_string();
+    assert!(said.contains("shop-web not found in region eu-west-1"), "names the region it looked in: {said}");
+    assert!(!said.contains("us-east-1"), "not the bake region: {said}");
+    assert_eq!(w.calls("ec2:CopyImage"), 0, "nothing copied");
+    assert!(w.fake.refreshes("shop-web").is_empty() && south.refreshes("shop-web").is_empty(), "nothing deployed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lock_of_a_region_without_the_group_names_that_region() {
+    let w = world_of(PIPELINE, StackSpec::new("shop-web"));
+    let env = w.env();
+    for r in OTHERS {
+        w.fake.region(r).add_image(ImageSpec::amazon_linux());
+    }
+    let places = places::connect(&FakeConnector(w.fake.clone()), &env.placement, &w.ctx.cloud).await.expect("connected");
+    w.ctx.places.set(places);
+    let there = w.ctx.place(Some("ap-south-1"));
+    let err = bakeroll::engine::lock::take_in(&there, Some("ap-south-1"), "prod", &["shop-web".to_string()], Some("c1"), Duration::from_secs(60)).await.err().expect("no group to lock");
+    assert_eq!(err.exit_code(), exit::USAGE, "{err}");
+    assert!(err.to_string().contains("shop-web not found in region ap-south-1"), "{err}");
+    assert!(!err.to_string().contains("us-east-1"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -95,3 +95,55 @@ def test_groups_and_refreshes_of_the_same_name_stay_apart_per_account_and_region
         else:
             assert refreshes == [] and versions == {"1"}, where
         assert len(group["Instances"]) == 2, where
+
+
+def _code(call) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as e:
+        call()
+    r = e.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Message"]
+
+
+def test_an_explicit_deny_in_the_roles_policy_refuses_its_sessions_in_that_region_only(fresh):
+    role = trust_role(fresh)
+    # The IAM User Guide's "Denies access to AWS based on the requested Region", allowing us-east-1 only.
+    region_fence = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "NotAction": ["iam:*", "sts:*"], "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["us-east-1"]}}}]}
+    admin(fresh, "iam", OTHER_ACCOUNT).put_role_policy(RoleName="bakeroll-deploy", PolicyName="fence",
+                                                        PolicyDocument=json.dumps(region_fence))
+    other = Account(fresh, role)
+    assert other.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []  # us-east-1: allowed
+    code, status, message = _code(lambda: other.client("autoscaling", "ap-southeast-1").describe_auto_scaling_groups())
+    assert (code, status) == ("AccessDenied", 403)
+    assert message == (f"User: arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/bakeroll-deploy/emulator-test is not authorized "
+                       "to perform: autoscaling:DescribeAutoScalingGroups with an explicit deny in an identity-based policy")
+    code, status, message = _code(lambda: other.client("ec2", "ap-southeast-1").describe_images(Owners=["self"]))
+    assert (code, status) == ("UnauthorizedOperation", 403) and "ec2:DescribeImages with an explicit deny" in message
+    code, _, _ = _code(lambda: other.client("elbv2", "ap-southeast-1").describe_target_groups())
+    assert code == "AccessDenied"
+    assert other.client("iam", "ap-southeast-1").get_role(RoleName="bakeroll-deploy")["Role"]["Arn"] == role  # NotAction
+    # The caller's own credentials, and the role's sessions once the policy is gone, are not fenced.
+    mine = boto3.client("autoscaling", endpoint_url=fresh.endpoint, region_name="ap-southeast-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert mine.describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    admin(fresh, "iam", OTHER_ACCOUNT).delete_role_policy(RoleName="bakeroll-deploy", PolicyName="fence")
+    assert other.client("autoscaling", "ap-southeast-1").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+
+
+def test_which_deny_statements_apply():
+    from emulator.role_policies import denies
+
+    def doc(**statement):
+        return {"Statement": [dict({"Effect": "Deny", "Resource": "*"}, **statement)]}
+
+    tagging = doc(Action="autoscaling:CreateOrUpdate*")
+    assert denies(tagging, "autoscaling:CreateOrUpdateTags", "us-east-1")
+    assert not denies(tagging, "autoscaling:DeleteTags", "us-east-1")
+    assert denies(doc(Action=["ec2:*"]), "EC2:DescribeImages", "eu-west-1"), "actions match in any case"
+    assert not denies({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "ec2:RunInstances", "eu-west-1")
+    like = doc(Action="*", Condition={"StringLike": {"aws:RequestedRegion": "ap-*"}})
+    assert denies(like, "ec2:RunInstances", "ap-southeast-1") and not denies(like, "ec2:RunInstances", "us-east-1")
+    # Not evaluated here, so the statement does not apply: other condition keys, named resources.
+    assert not denies(doc(Action="*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), "ec2:RunInstances", "us-east-1")
+    assert not denies(doc(Action="*", Resource="arn:aws:ec2:*:*:instance/*"), "ec2:RunInstances", "us-east-1")
