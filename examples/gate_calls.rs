@@ -29,6 +29,7 @@ auto_scaling_groups = ["shop-web"]
 instance_warmup = "60s"
 bake_time = "2m"
 poll_interval = "5s"
+metrics = "off"
 "#;
 
 /// The most Describe calls made between two fleet samples, i.e. by one poll of the watch.
@@ -82,10 +83,11 @@ async fn measure(n: u32, tgs: u32) -> Measured {
     let deploy_calls = fake.calls();
     let mut calls = deploy_calls.clone();
     // Preflight's reads (one of each, DescribeTargetHealth per target group) are not the watch's, nor the
-    // metric gate's look at which load balancer each target group is behind, made once as the release starts.
+    // metric gate's look at which load balancer each target group is behind, made once as the release starts,
+    // nor the group read after the verdict that protects what the verified release runs.
     for (action, once) in [
         ("elasticloadbalancing:DescribeTargetGroups", 1),
-        ("autoscaling:DescribeAutoScalingGroups", 1),
+        ("autoscaling:DescribeAutoScalingGroups", 2),
         ("autoscaling:DescribeInstanceRefreshes", 1),
         ("ec2:DescribeInstances", 1),
         ("elasticloadbalancing:DescribeTargetHealth", tgs),

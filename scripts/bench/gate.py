@@ -96,6 +96,8 @@ def pipeline(work: Path, name: str, poll: str) -> str:
     text = text.replace('user_data = "scripts/provision-demo.sh"', f'user_data = "{REPO}/scripts/provision-demo.sh"')
     head, env = text.split("[environments.local]")
     env = env.replace('poll_interval = "200ms"', f'poll_interval = "{poll}"')
+    # The health gate alone (sections 2 and 3): the metric gate's one GetMetricData a poll is section 6's.
+    env = env.replace(f'poll_interval = "{poll}"', f'poll_interval = "{poll}"\nmetrics = "off"', 1)
     path = work / f"{name}.toml"
     # One pipeline name for both variants: the broken image is baked once and reused by each.
     path.write_text('name = "local"\n' + head + "[environments.local]" + env)
@@ -220,12 +222,14 @@ def broken_run(mode: str, exe: str, env: dict, pipes: dict, ami: str, tgs: list[
             "observations": failure.get("observations")}
 
 
-def watch_elsewhere(tgs: int, lock: bool = True) -> dict[str, int]:
+def watch_elsewhere(tgs: int, lock: bool = True, verified: bool = True) -> dict[str, int]:
     """Calls of the watch's four operations that one group's `bakeroll deploy` makes outside the watch:
     the deploy lock reads the group three times (take, read back, release), preflight reads the group,
-    its refreshes, its instances and each target group's health once. The engine alone
+    its refreshes, its instances and each target group's health once, and a release that ends verified
+    reads the group once more to protect what it runs and its rollback target. The engine alone
     (examples/gate_calls.rs) takes no lock."""
-    return {"autoscaling:DescribeAutoScalingGroups": 1 + (3 if lock else 0), "autoscaling:DescribeInstanceRefreshes": 1,
+    group_reads = 1 + (3 if lock else 0) + (1 if verified else 0)
+    return {"autoscaling:DescribeAutoScalingGroups": group_reads, "autoscaling:DescribeInstanceRefreshes": 1,
             "ec2:DescribeInstances": 1, "elasticloadbalancing:DescribeTargetHealth": tgs}
 
 

@@ -102,7 +102,7 @@ def release(bench, server: stack.LocalAws, pipe: str, d: dict, current: str, wor
     rolled_back = summary.get("exit_code") == 3
     polls = sum(1 for line in events.read_text().splitlines() if json.loads(line).get("event") == "fleet")
     calls = summary.get("api_calls", {})
-    outside = gate.watch_elsewhere(len(tgs))
+    outside = gate.watch_elsewhere(len(tgs), verified=summary.get("outcome") == "deployed")
     watch = {a: calls.get(a, 0) - outside[a] for a in WATCH_OPS}
     # Less the release's first look at the ten minutes before it (engine/metrics.rs), made before any refresh.
     watch["cloudwatch:GetMetricData"] = calls.get("cloudwatch:GetMetricData", 0) - 1

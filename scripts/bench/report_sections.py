@@ -139,7 +139,8 @@ def economy(r: dict) -> dict:
              "port 81 attached. **Fake cloud** (`examples/gate_calls.rs`, virtual time, poll 5 s, Min 100 / Max 200):",
              "the fake's call ledger. The watch's calls are the deploy's DescribeInstanceRefreshes (DIR),",
              "DescribeAutoScalingGroups (DASG), DescribeTargetHealth (DTH) and DescribeInstances (DI) less those made",
-             "outside it (the lock reads the group three times, preflight each once: `watch_elsewhere` in",
+             "outside it (the lock reads the group three times, preflight each once, a verified release the group once more",
+             "to protect what it runs: `watch_elsewhere` in",
              "scripts/bench/gate.py); every other call is the deploy's fixed part.", "",
              "| where | instances | target groups | polls | watch calls per poll (limit) | most in one poll | DIR / DASG / DTH / DI in the watch | fixed calls | calls per deploy | CPU per poll |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
