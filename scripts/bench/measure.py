@@ -175,11 +175,11 @@ class LocalAws:
 
     @staticmethod
     def _ours(pid: int) -> bool:
-        """The recorded pid is a local-aws server (as scripts/local-aws checks), not a reused pid."""
-        try:
-            return b"emulator.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
+        """The recorded pid is a local-aws server (scripts/local-aws's own check), not a reused pid."""
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from emulator.cli import is_server
+
+        return is_server(pid)
 
     def cpu(self) -> float | None:
         fields = proc_stat(self.pid) if self.pid else None

@@ -202,8 +202,9 @@ def install_protocol() -> None:
 def install_all() -> None:
     from . import (alb_metrics, alb_traffic, ami_protection, asg, asg_launch, ec2_lifecycle, elbv2_arns,
                    idempotency, image_copy, image_sharing, kms_access, launch_access, launch_templates, lifecycle_hooks,
-                   refresh, refresh_api, standby, sts_trust, target_health, warm_pool)
+                   refresh, refresh_api, speedups, standby, sts_trust, target_health, warm_pool)
 
+    speedups.install()
     install_protocol()
     ec2_lifecycle.install()
     ami_protection.install()

@@ -25,8 +25,9 @@ def scrubbed(name: str) -> bool:
     AWS_* (credentials, profile, config files, retry settings: the local AWS's export lines set what a run
     needs), CI and CI_* / GITLAB_* (bakeroll reads the job's commit, id and URLs from them), BAKEROLL_*
     (settings of the binary; a test sets the ones it means), LOCAL_AWS_* but the shared virtualenv (server
-    settings such as LOCAL_AWS_DENY), and RUST_LOG. tests/support/mod.rs `scrub` applies the same rule."""
-    if name == "LOCAL_AWS_VENV":
+    settings such as LOCAL_AWS_DENY) but the shared virtualenv and forkserver (both only make servers start
+    faster), and RUST_LOG. tests/support/mod.rs `scrub` applies the same rule."""
+    if name in ("LOCAL_AWS_VENV", "LOCAL_AWS_FORKSERVER"):
         return False
     return (name in ("CI", "RUST_LOG") or name.startswith(("AWS_", "CI_", "GITLAB_", "BAKEROLL_", "LOCAL_AWS_")))
 

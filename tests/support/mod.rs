@@ -30,10 +30,12 @@ fn repo() -> PathBuf {
 /// local AWS, the boto3 helpers): every `AWS_*` (credentials, profile, config files, retry settings: the
 /// local AWS's `export` lines set what a run needs), `CI` and `CI_*` / `GITLAB_*` (bakeroll reads the
 /// job's commit, id and URLs from them), `BAKEROLL_*` (settings of the binary: a test sets the ones it
-/// means), `LOCAL_AWS_*` but the shared virtualenv (server settings such as LOCAL_AWS_DENY), `RUST_LOG`.
+/// means), `LOCAL_AWS_*` (server settings such as LOCAL_AWS_DENY) but the shared virtualenv and
+/// forkserver (both only make servers start faster), `RUST_LOG`.
 /// scripts/harness/local_aws.py `scrubbed` applies the same rule to the Python tools.
 pub fn scrubbed(name: &str) -> bool {
     name != "LOCAL_AWS_VENV"
+        && name != "LOCAL_AWS_FORKSERVER"
         && (name == "CI"
             || name == "RUST_LOG"
             || ["AWS_", "CI_", "GITLAB_", "BAKEROLL_", "LOCAL_AWS_"].iter().any(|p| name.starts_with(p)))
