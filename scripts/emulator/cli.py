@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 SCRIPTS = Path(__file__).resolve().parent.parent
 REPO = Path(os.environ.get("LOCAL_AWS_REPO") or SCRIPTS.parent)
@@ -88,12 +89,13 @@ def cmd_up(args: list[str]) -> int:
         for name in ("server.port", "env"):
             (STATE / name).unlink(missing_ok=True)
         t0 = time.monotonic()
-        pid = _start_server()
+        pid, exited = _start_server()
         (STATE / "server.pid").write_text(f"{pid}\n")
         port = None
         while time.monotonic() - t0 < START_TIMEOUT:
-            if not is_server(pid):
-                say(f"server exited; see {STATE / 'server.log'}")
+            if exited():
+                tail = (STATE / "server.log").read_text(errors="replace").strip().splitlines()[-5:]
+                say(f"server exited; see {STATE / 'server.log'}, which ends:\n  " + "\n  ".join(tail))
                 return 1
             port = _read_int(STATE / "server.port")
             if port and _answers(port, 1.0):
@@ -110,9 +112,11 @@ def cmd_up(args: list[str]) -> int:
     return 0
 
 
-def _start_server() -> int:
+def _start_server() -> tuple[int, Callable[[], bool]]:
     """A server process, not waited for: forked from the warm forkserver LOCAL_AWS_FORKSERVER names
-    (scripts/test starts one: see emulator/forkserver.py), or started afresh when there is none."""
+    (scripts/test starts one: see emulator/forkserver.py), or started afresh when there is none; its
+    pid, and how to tell that it has exited (not from /proc/PID/cmdline for a process just started:
+    right after the exec that can still read empty)."""
     args = ["--port-file", str(STATE / "server.port")]
     log = STATE / "server.log"
     forkserver = os.environ.get("LOCAL_AWS_FORKSERVER")
@@ -122,7 +126,7 @@ def _start_server() -> int:
 
         pid = spawn(forkserver, args, str(log), str(SCRIPTS))
         if pid:
-            return pid
+            return pid, lambda: not is_server(pid)  # forked: the forkserver's command line from the start
         say(f"the forkserver {forkserver} did not answer; starting a server the usual way")
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -133,7 +137,7 @@ def _start_server() -> int:
             stderr=out,
             start_new_session=True,  # survives the shell that ran `up`
         )
-    return proc.pid
+    return proc.pid, lambda: proc.poll() is not None
 
 
 def _stop_recorded() -> bool:
