@@ -72,6 +72,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emulator.cli import is_server  # noqa: E402  (scripts/local-aws's own check of a recorded pid)
+
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -166,20 +169,13 @@ class LocalAws:
             self.pid: int | None = int((state_dir / "server.pid").read_text().strip())
         except (OSError, ValueError):
             self.pid = None
-        env = proc_env(self.pid) if self.pid and self._ours(self.pid) else {}
+        env = proc_env(self.pid) if self.pid and is_server(self.pid) else {}
         self.running = bool(env)
         self.scale = float(env.get("LOCAL_AWS_TIME_SCALE", "1")) if env else None
         self.logs_requests = bool(env.get("LOCAL_AWS_LOG_REQUESTS"))
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         self.cpu0 = self.cpu()
 
-    @staticmethod
-    def _ours(pid: int) -> bool:
-        """The recorded pid is a local-aws server (scripts/local-aws's own check), not a reused pid."""
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from emulator.cli import is_server
-
-        return is_server(pid)
 
     def cpu(self) -> float | None:
         fields = proc_stat(self.pid) if self.pid else None

@@ -1,19 +1,23 @@
 """The `scripts/local-aws` command and the protocol-level behaviour: idempotent `up`, several
 servers at once, `down` stopping only its own process, `dump`, AWS-shaped errors, LOCAL_AWS_DENY and
-the request log (LOCAL_AWS_LOG_REQUESTS)."""
+the request log (LOCAL_AWS_LOG_REQUESTS), and servers forked from the forkserver."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .conftest import Server, alive
+from .conftest import LOCAL_AWS, Server, alive, wait_for
 
 
 def test_up_is_idempotent_and_down_stops_only_its_own_server():
@@ -202,3 +206,58 @@ def test_cloudwatch_answers_the_query_protocol(fresh):
                                                        method="POST"), timeout=30) as resp:
         body = resp.read().decode()
     assert "<DescribeAlarmsResponse" in body and "<AlarmName>q-alarm</AlarmName>" in body
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_server_forked_from_the_forkserver_is_a_fresh_server_with_its_own_settings():
+    """`scripts/local-aws forkserver SOCKET`: every `up` with LOCAL_AWS_FORKSERVER=SOCKET is a fork of it,
+    with the settings of that `up`'s environment, its own state and its own random numbers; it exits
+    when its socket goes."""
+    home = Path(tempfile.mkdtemp(prefix="fs-"))  # short: a Unix socket path has at most 107 bytes
+    sock = home / "fs.sock"
+    with open(home / "forkserver.log", "wb") as log:
+        forkserver = subprocess.Popen([str(LOCAL_AWS), "forkserver", str(sock)], stdout=log, stderr=log)
+    a = Server(LOCAL_AWS_FORKSERVER=str(sock), LOCAL_AWS_DENY="ec2:CreateSecurityGroup")
+    b = Server(LOCAL_AWS_FORKSERVER=str(sock))
+    try:
+        wait_for(sock.exists, what="the forkserver's socket")
+        a.up()
+        b.up()
+        for srv in (a, b):
+            assert "did not answer" not in srv.up_output.stderr
+            assert _parent(int((srv.dir / "server.pid").read_text())) == forkserver.pid
+        ec2_a, ec2_b = a.client("ec2"), b.client("ec2")
+        with pytest.raises(ClientError) as denied:  # a's deny list is a's alone
+            ec2_a.create_security_group(GroupName="web", Description="web")
+        assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+        made = ec2_b.create_security_group(GroupName="web", Description="web")["GroupId"]
+        assert made not in {g["GroupId"] for g in ec2_a.describe_security_groups()["SecurityGroups"]}
+        # Random numbers seeded afresh in each fork: their default VPCs get different ids.
+        vpcs = [c.describe_vpcs()["Vpcs"][0]["VpcId"] for c in (ec2_a, ec2_b)]
+        assert vpcs[0] != vpcs[1]
+        pid = int((a.dir / "server.pid").read_text())
+        a.down()
+        assert not alive(pid)
+        sock.unlink()
+        wait_for(lambda: forkserver.poll() is not None, timeout=10, what="the forkserver to exit")
+    finally:
+        a.down()
+        b.down()
+        if forkserver.poll() is None:
+            forkserver.kill()
+        forkserver.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_starts_a_server_itself_when_the_forkserver_does_not_answer():
+    srv = Server(LOCAL_AWS_FORKSERVER="/nonexistent/fs.sock")
+    try:
+        srv.up()
+        assert "did not answer; starting a server the usual way" in srv.up_output.stderr
+        assert srv.client("ec2").describe_vpcs()["Vpcs"]
+    finally:
+        srv.down()
