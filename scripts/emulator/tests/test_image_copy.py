@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .accounts import OTHER_ACCOUNT, image, other_account
-from .conftest import wait_for
+from .conftest import Server, wait_for
 
 COPY_SECONDS = 300  # the emulator's default copy time (AWS seconds)
 KEY_SECONDS = 10  # how long a copy with an unusable key stays pending (AWS seconds)
@@ -159,18 +159,24 @@ def test_the_copy_tag_makes_copies_fail_and_a_failed_copy_can_be_cleaned_up(sour
     assert _code(dest.describe_snapshots, SnapshotIds=[late_snapshot]) == "InvalidSnapshot.NotFound"
 
 
-def test_a_source_that_does_not_exist_or_is_not_available_is_refused(fresh):
-    ec2, dest = fresh.client("ec2"), _client(fresh, "ec2", DEST)
-    pending = image(ec2, "pending")
-    kw = dict(SourceRegion="us-east-1", Name="copy-x")
-    assert _code(dest.copy_image, SourceImageId="ami-0123456789abcdef0", **kw) == "InvalidAMIID.NotFound"
-    assert _code(dest.copy_image, SourceImageId="nope", **kw) == "InvalidAMIID.Malformed"
-    assert _code(dest.copy_image, SourceImageId=pending, **kw) == "InvalidAMIID.Unavailable"
-    assert _code(dest.copy_image, SourceImageId=pending, SourceRegion=DEST, Name="copy-x") == "InvalidAMIID.NotFound"
-    wait_for(lambda: _state(ec2, pending)["State"] == "available", what="available")
-    ec2.deregister_image(ImageId=pending)
-    assert _code(dest.copy_image, SourceImageId=pending, **kw) == "InvalidAMIID.Unavailable"
-    assert dest.describe_images(Owners=["self"])["Images"] == []
+def test_a_source_that_does_not_exist_or_is_not_available_is_refused():
+    # Its own server, whose images stay pending 1 200 AWS s (6 s here): at the default 120 (0.6 s) a loaded
+    # machine answered the calls below after the source had become available.
+    srv = Server(LOCAL_AWS_IMAGE_SECONDS="1200").up()
+    try:
+        ec2, dest = srv.client("ec2"), _client(srv, "ec2", DEST)
+        pending = image(ec2, "pending")
+        kw = dict(SourceRegion="us-east-1", Name="copy-x")
+        assert _code(dest.copy_image, SourceImageId="ami-0123456789abcdef0", **kw) == "InvalidAMIID.NotFound"
+        assert _code(dest.copy_image, SourceImageId="nope", **kw) == "InvalidAMIID.Malformed"
+        assert _code(dest.copy_image, SourceImageId=pending, **kw) == "InvalidAMIID.Unavailable"
+        assert _code(dest.copy_image, SourceImageId=pending, SourceRegion=DEST, Name="copy-x") == "InvalidAMIID.NotFound"
+        wait_for(lambda: _state(ec2, pending)["State"] == "available", what="available")
+        ec2.deregister_image(ImageId=pending)
+        assert _code(dest.copy_image, SourceImageId=pending, **kw) == "InvalidAMIID.Unavailable"
+        assert dest.describe_images(Owners=["self"])["Images"] == []
+    finally:
+        srv.down()
 
 
 def test_a_time_based_copy_takes_its_completion_duration(source, fresh):
