@@ -75,10 +75,15 @@ def set_ticks(fns: list[Callable[[], None]]) -> None:
     _ticks[:] = fns
 
 
+_last_advance = 0.0
+
+
 def advance() -> None:
     """Run every tick function under the lock. Idempotent: calling it twice at the same instant
     changes nothing the second time, because every tick only acts on deadlines already passed."""
+    global _last_advance
     with LOCK:
+        _last_advance = time.monotonic()
         for fn in _ticks:
             try:
                 fn()
@@ -96,9 +101,14 @@ def start_ticker() -> threading.Thread:
     interval = tick_interval()
 
     def loop() -> None:
+        # The world is advanced at least every `interval`: by a request (each advances first) or, when
+        # none came for that long, by this thread (a tick right after a request's would change nothing).
         while True:
-            time.sleep(interval)
-            advance()
+            wait = _last_advance + interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            else:
+                advance()
 
     thread = threading.Thread(target=loop, name="local-aws-ticker", daemon=True)
     thread.start()

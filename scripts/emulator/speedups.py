@@ -1,5 +1,5 @@
-"""Two of moto's per-request costs removed without changing any answer (measured with py-spy over the
-end-to-end tests: together about a tenth of a server's CPU).
+"""moto's per-request costs that no answer depends on, removed (each found with py-spy over the end-to-end
+tests; tests/test_speedups.py compares moto's answers without and with them, byte for byte).
 
 - moto's dispatcher lists its own package directory on disk for every request
   (`backends.list_of_moto_modules`, a listdir and a hundred isdir calls); the list cannot change while
@@ -8,20 +8,58 @@ end-to-end tests: together about a tenth of a server's CPU).
   and scans every tag of the region for each resource serialized (quadratic in a fleet's size); the same
   list is read here straight from the backend's {resource id: {key: value}} map. The filter only ever
   matched the exact id (EC2 ids hold no wildcard), and the entries keep their order and fields.
+- Every `backends[account]` lookup (several per instance per tick) checked the backend dict against a
+  list of every service's backend dict with a Python `__eq__` each: once that check has passed, it is not
+  repeated until the next reset ends (a reset empties the list).
+- Each request listed every function of its response class with `inspect.getmembers` (hundreds for
+  EC2) to ask whether one name is among them; the same question is asked of that one name.
+- The response serializer asks, for every field of every object it writes, which attribute names may
+  hold the value (six alias providers built per field). The answer depends only on the picker's class,
+  the object's class, the field and its shape (name, type, wire name, the structure it is in), so it is
+  kept per those; objects carrying their own `Meta` are asked afresh each time.
+- Timestamps that moto keeps as strings are parsed back (dateutil) for every answer that shows them;
+  a string's rendering in a given format is kept (datetimes are rendered afresh: equal instants in other
+  time zones render differently).
+- xmltodict checks every element name of every answer character by character; a name found valid once
+  is valid again.
+- Every error answer built the service's table of error shapes afresh (moto makes a new, empty
+  `ErrorLookupFactory` per error); the table depends only on the service's model, so one is kept per service.
+- Flask, in moto's debug mode, wraps every request's (empty) `files` in a helper that only improves a
+  developer's error message for a form upload; no AWS call here uploads a file.
+- Every DescribeTargetHealth answer builds FakeHealthStatus objects, and moto keeps every model object
+  ever built for its state dump (`GET /moto-api/data.json`): a read is not state, so those are not kept
+  (the dump's `elbv2.FakeHealthStatus` is empty instead of growing with every read).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 
 def install() -> None:
+    _dispatcher_modules()
+    _ec2_tags()
+    _backend_lookup()
+    _method_lookup()
+    _attribute_picker()
+    _timestamps()
+    _xml_names()
+    _error_tables()
+    _no_upload_hints()
+    _health_reads_untracked()
+
+
+def _dispatcher_modules() -> None:
     from moto import backends
-    from moto.ec2.models.core import TaggedEC2Resource
-    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = functools.cache(lambda: modules)
+
+
+def _ec2_tags() -> None:
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
     def get_tags(self) -> list[dict[str, str]]:
         if not self.id:
@@ -33,3 +71,148 @@ def install() -> None:
         return [{"resource_id": self.id, "key": k, "value": v, "resource_type": kind} for k, v in list(tags.items())]
 
     TaggedEC2Resource.get_tags = get_tags
+
+
+def _backend_lookup() -> None:
+    from moto.core.base_backend import BackendDict
+
+    create, reset = BackendDict._create_account_specific_backend, BackendDict.reset.__func__
+    resets = [0]  # how many resets have ended
+
+    def create_once(self, account_id: str) -> None:
+        # Registered since the last reset ended: nothing to do. (A backend made *during* a reset, by
+        # another service's re-initialisation, is unregistered when the reset ends: checked again then.)
+        if dict.__contains__(self, account_id) and self.__dict__.get("_la_checked") == resets[0]:
+            return
+        create(self, account_id)
+        self._la_checked = resets[0]
+
+    def reset_all(cls) -> None:
+        try:
+            reset(cls)
+        finally:
+            resets[0] += 1
+
+    BackendDict._create_account_specific_backend = create_once
+    BackendDict.reset = classmethod(reset_all)
+
+
+class _Functions:
+    """`name in _Functions(cls)` is `name in method_names_from_class(cls)` (the names `getattr` finds
+    on the class as plain functions), asked of one name."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and inspect.isfunction(getattr(self.cls, name, None))
+
+
+def _method_lookup() -> None:
+    from moto.core import responses
+
+    responses.method_names_from_class = _Functions  # its only caller asks `action in` the result
+
+
+def _attribute_picker() -> None:
+    from moto.core.constants import MISSING
+    from moto.core.serialize import AttributePicker, AttributePickerContext, ResponseSerializer
+    from moto.core.utils import get_value as pick
+
+    original = ResponseSerializer.get_value
+    possible: dict[tuple, list[str]] = {}
+
+    def get_value(self, value, key, shape):
+        picker = self._value_picker
+        if not isinstance(picker, AttributePicker) or type(picker).__call__ is not AttributePicker.__call__:
+            return original(self, value, key, shape)
+        parent = getattr(shape, "parent", None)
+        cacheable = "Meta" not in getattr(value, "__dict__", ())
+        k = None
+        keys = None
+        if cacheable:
+            k = (type(picker), tuple(picker.alias_providers), type(value), key, self.service_model.service_name,
+                 None if shape is None else (shape.name, shape.type_name, shape.serialization.get("name")),
+                 None if parent is None else (parent.name, parent.type_name))
+            keys = possible.get(k)
+        if keys is None:
+            context = AttributePickerContext(obj=value, key=key, shape=shape, operation_model=self.operation_model,
+                                             service_model=self.service_model, key_path=".".join(self.path))
+            keys = list(picker.get_possible_keys(context))
+            if cacheable:
+                possible[k] = keys
+        for possible_key in keys:
+            found = pick(value, possible_key, MISSING)
+            if found is not MISSING:
+                break
+        else:
+            found = None
+        if picker.response_transformers:  # as AttributePicker.__call__ does
+            key_path = f"{'.'.join(self.path)}.{key}"
+            for transform_path, transform in picker.response_transformers.items():
+                if key_path.endswith(transform_path):
+                    return transform(found)
+        return found
+
+    ResponseSerializer.get_value = get_value
+
+
+def _timestamps() -> None:
+    from moto.core.serialize import TimestampSerializer
+
+    convert = TimestampSerializer._convert_timestamp_to_str
+    rendered: dict[tuple, object] = {}
+
+    def convert_once(self, value, timestamp_format: str):
+        if type(value) not in (str, int, float):
+            return convert(self, value, timestamp_format)
+        k = (type(self), type(value), value, timestamp_format)
+        out = rendered.get(k)
+        if out is None:
+            out = convert(self, value, timestamp_format)
+            if len(rendered) < 100_000:
+                rendered[k] = out
+        return out
+
+    TimestampSerializer._convert_timestamp_to_str = convert_once
+
+
+def _xml_names() -> None:
+    import xmltodict
+
+    validate = xmltodict._validate_name
+    valid: set[tuple[str, str]] = set()
+
+    def validate_once(value, kind):
+        if type(value) is str and (value, kind) in valid:
+            return
+        validate(value, kind)  # raises for an invalid name, as before
+        if type(value) is str and len(valid) < 100_000:
+            valid.add((value, kind))
+
+    xmltodict._validate_name = validate_once
+
+
+def _error_tables() -> None:
+    from moto.core.errors import ErrorLookupFactory
+
+    shared: dict = {}
+
+    def init(self) -> None:
+        self._error_lut_cache = shared
+
+    ErrorLookupFactory.__init__ = init
+
+
+def _no_upload_hints() -> None:
+    from flask import debughelpers
+
+    debughelpers.attach_enctype_error_multidict = lambda request: None
+
+
+def _health_reads_untracked() -> None:
+    from moto.elbv2.models import FakeHealthStatus
+
+    FakeHealthStatus.__new__ = lambda cls, *args, **kwargs: object.__new__(cls)
