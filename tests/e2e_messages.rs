@@ -254,10 +254,10 @@ fn every_exit_path_prints_one_summary_valid_against_the_schema_and_ends_the_even
     summaries.push(s);
 
     // 4: the previous release is broken too (its image tagged so), so the rollback cannot be verified.
-    let tag = Command::new(aws.python())
+    let tag = aws
+        .python()
         .arg("-c")
         .arg(format!("import boto3; boto3.client('ec2').create_tags(Resources=['{base}'], Tags=[{{'Key': 'local-aws:health', 'Value': 'unhealthy'}}])"))
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(tag.status.success(), "{}", String::from_utf8_lossy(&tag.stderr));

@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use support::{assert_fleet_on, LocalAws};
@@ -89,10 +89,9 @@ fn pipeline_for(aws: &LocalAws, group: &str) -> String {
 fn a_group_behind_no_application_load_balancer_ships_with_a_note() {
     let aws = LocalAws::start("metrics-nlb");
     aws.seed();
-    let made = Command::new(aws.python())
+    let made = aws.python()
         .arg(aws.repo.join("tests/support/nlb_stack.py"))
         .arg(aws.dir.join("seed.json"))
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(made.status.success(), "nlb_stack: {}", String::from_utf8_lossy(&made.stderr));

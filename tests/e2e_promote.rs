@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::process::Command;
 
 use serde_json::Value;
 use support::{assert_fleet_on, LocalAws};
@@ -37,7 +36,7 @@ for i in boto3.client("ec2").describe_images(Owners=["self"])["Images"]:
                          "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])}}
 print(json.dumps(out))
 "#;
-    let out = Command::new(aws.python()).args(["-c", script]).envs(aws.env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    let out = aws.python().args(["-c", script]).output().unwrap();
     assert!(out.status.success(), "describe-images: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -55,10 +54,9 @@ fn production_takes_what_staging_proved_revoked_releases_are_refused_and_rollbac
     let aws = LocalAws::start("promote");
     let seed = aws.seed();
     let base = seed["base_ami"].as_str().unwrap().to_string();
-    let out = Command::new(aws.python())
+    let out = aws.python()
         .arg(aws.repo.join("tests/support/second_stack.py"))
         .arg(aws.dir.join("seed.json"))
-        .envs(aws.env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(out.status.success(), "second stack: {}", String::from_utf8_lossy(&out.stderr));

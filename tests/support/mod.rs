@@ -189,15 +189,18 @@ impl LocalAws {
         state
     }
 
-    pub fn python(&self) -> PathBuf {
-        std::env::var_os("LOCAL_AWS_VENV").map(PathBuf::from).unwrap_or_else(|| self.repo.join(".local-aws/venv")).join("bin/python")
+    /// A Python program against this local AWS, not yet given its arguments: `scripts/local-aws python`
+    /// (the local AWS's virtualenv, boto3 in it; forked from scripts/test's forkserver when there is one,
+    /// which saves about half a CPU second per program) in a scrubbed environment plus the local AWS's.
+    pub fn python(&self) -> Command {
+        let mut c = Command::new(self.repo.join("scripts/local-aws"));
+        scrub(&mut c).arg("python").envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
     }
 
-    /// A boto3 helper (`tests/support/<script>` with `args`) against this local AWS, in the virtualenv.
+    /// A boto3 helper (`tests/support/<script>` with `args`) against this local AWS.
     pub fn helper(&self, script: &str, args: &[&str]) -> Output {
-        let mut c = Command::new(self.python());
-        scrub(&mut c).arg(self.repo.join("tests/support").join(script)).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
-        c.output().expect("run a tests/support helper")
+        self.python().arg(self.repo.join("tests/support").join(script)).args(args).output().expect("run a tests/support helper")
     }
 
     /// The group's state, read with boto3 (an independent client): scripts/harness/read_state.py, one
@@ -205,8 +208,8 @@ impl LocalAws {
     pub fn inspect(&self, group: &str) -> Value {
         let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         if reader.is_none() {
-            let mut c = Command::new(self.python());
-            scrub(&mut c).arg(self.repo.join("scripts/harness/read_state.py")).arg("--serve").envs(self.env.iter().map(|(k, v)| (k, v)));
+            let mut c = self.python();
+            c.arg(self.repo.join("scripts/harness/read_state.py")).arg("--serve");
             *reader = Some(reader::Reader::start(c));
         }
         let answer = reader.as_mut().unwrap().read(group);
@@ -217,7 +220,7 @@ impl LocalAws {
     /// Validates JSON summaries against docs/summary.schema.json (python jsonschema, local AWS venv).
     pub fn assert_schema_valid(&self, summaries: &[&Value]) {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Command::new(self.python());
+        let mut c = self.python();
         c.arg(self.repo.join("tests/support/validate_summary.py")).arg(self.repo.join("docs/summary.schema.json"));
         for (n, s) in summaries.iter().enumerate() {
             let path = dir.path().join(format!("summary-{n}.json"));

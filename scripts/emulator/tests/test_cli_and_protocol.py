@@ -5,6 +5,7 @@ the request log (LOCAL_AWS_LOG_REQUESTS), and servers forked from the forkserver
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -261,3 +262,66 @@ def test_up_starts_a_server_itself_when_the_forkserver_does_not_answer():
         assert srv.client("ec2").describe_vpcs()["Vpcs"]
     finally:
         srv.down()
+
+
+PROGRAM = """
+import os, sys
+import boto3
+data = sys.stdin.read()
+print("out", sys.argv[1:], os.environ.get("FORK_TEST"), os.getcwd(), data.strip(), flush=True)
+print("err", file=sys.stderr)
+boto3.client("sts", region_name="us-east-1")  # the warm models: a client is made without reading files
+if sys.argv[1] == "sleep":
+    import time
+    time.sleep(60)
+sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else 0)
+"""
+
+
+def test_python_runs_a_program_in_a_fork_with_the_callers_streams_environment_and_exit_code():
+    """`scripts/local-aws python SCRIPT ARGS` with LOCAL_AWS_FORKSERVER set: the program runs in a fork of
+    the forkserver, as `python SCRIPT ARGS` would (argv, environment, working directory, standard streams,
+    exit code); killing the caller stops it; without a forkserver it runs the usual way."""
+    home = Path(tempfile.mkdtemp(prefix="fs-"))
+    sock = home / "fs.sock"
+    script = home / "program.py"
+    script.write_text(PROGRAM)
+    with open(home / "forkserver.log", "wb") as log:
+        forkserver = subprocess.Popen([str(LOCAL_AWS), "forkserver", str(sock)], stdout=log, stderr=log)
+    try:
+        wait_for(sock.exists, timeout=60, what="the forkserver's socket")
+        for fs in (str(sock), None):
+            env = {k: v for k, v in os.environ.items() if k != "LOCAL_AWS_FORKSERVER"}
+            env["FORK_TEST"] = "yes"
+            if fs:
+                env["LOCAL_AWS_FORKSERVER"] = fs
+            out = subprocess.run([str(LOCAL_AWS), "python", str(script), "7", "a b"], input="hello\n", env=env,
+                                 cwd=home, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 7, out.stderr
+            assert out.stdout == f"out ['7', 'a b'] yes {home} hello\n", out.stdout
+            assert out.stderr.strip().endswith("err"), out.stderr
+        # The caller killed: the forked program goes too.
+        env["LOCAL_AWS_FORKSERVER"] = str(sock)
+        caller = subprocess.Popen([str(LOCAL_AWS), "python", str(script), "sleep"], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, text=True)
+        assert caller.stdout.readline().startswith("out ['sleep']")
+        program = _children(forkserver.pid)
+        assert len(program) == 1, "one fork of the forkserver runs the program"
+        caller.kill()
+        caller.wait()
+        wait_for(lambda: not alive(program[0]), timeout=10, what="the forked program to stop with its caller")
+    finally:
+        forkserver.kill()
+        forkserver.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p)) and _ppid(int(p)) == pid]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return _parent(pid)
+    except OSError:
+        return -1
