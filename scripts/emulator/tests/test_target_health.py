@@ -53,14 +53,17 @@ def _base_ami(ec2):
 def test_new_target_is_initial_then_healthy(fresh, clients):
     ec2, _, elbv2 = clients
     vpc, subnets = _net(ec2)
-    arn = _tg(elbv2, vpc, subnets, healthy=3, interval=10)
+    arn = _tg(elbv2, vpc, subnets, healthy=3, interval=30)
     iid = ec2.run_instances(ImageId=_base_ami(ec2), MinCount=1, MaxCount=1, SubnetId=subnets[0])["Instances"][0]["InstanceId"]
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": iid}])
     seen = _timeline(fresh, elbv2, arn, iid, {"healthy", "unhealthy"})
-    assert seen[0][1:] == ("initial", "Elb.RegistrationInProgress")
+    # Until the first check (30 AWS s = 150 ms here) the registration is in progress; a first answer that
+    # came later than that (a machine loaded enough to hold this process back for it) can only be initial.
+    first = ("initial", "Elb.RegistrationInProgress") if seen[0][0] < 30 else ("initial", "Elb.InitialHealthChecking")
+    assert seen[0][1:] == first, seen
     assert seen[-1][1] == "healthy"
-    # 3 checks x 10 s once the instance runs (it booted while we registered); polling adds a little
-    assert 30 <= seen[-1][0] <= 80, seen
+    # 3 checks x 30 s once the instance runs (it booted while we registered); polling adds a little
+    assert 90 <= seen[-1][0] <= 160, seen
 
 
 def test_broken_ami_goes_unhealthy(fresh, clients):
