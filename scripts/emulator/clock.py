@@ -83,12 +83,16 @@ def advance() -> None:
     changes nothing the second time, because every tick only acts on deadlines already passed."""
     global _last_advance
     with LOCK:
-        _last_advance = time.monotonic()
-        for fn in _ticks:
-            try:
-                fn()
-            except Exception:  # a bug in one behaviour must not stop the others
-                log.error("tick %s failed:\n%s", getattr(fn, "__name__", fn), traceback.format_exc())
+        try:
+            for fn in _ticks:
+                try:
+                    fn()
+                except Exception:  # a bug in one behaviour must not stop the others
+                    log.error("tick %s failed:\n%s", getattr(fn, "__name__", fn), traceback.format_exc())
+        finally:
+            # When it ended, not began: the ticker then always leaves requests at least an interval
+            # between two of its own advances, however long one takes on a loaded machine.
+            _last_advance = time.monotonic()
 
 
 def tick_interval() -> float:
