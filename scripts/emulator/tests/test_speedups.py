@@ -87,7 +87,7 @@ with mock_aws():
     # reset (moto then leaves it off its list of backends to reset), however often the state is read.
     west = clients("us-west-2")
     BackendDict.reset()
-    for round in range(3):
+    for round in range(2):
         for cl in (c, west):
             world(cl)
         BackendDict.reset()
