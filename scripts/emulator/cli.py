@@ -234,7 +234,7 @@ def _forked(argv: list[str], env: dict[str, str] | None = None) -> int | None:
 
 def cmd_python(args: list[str]) -> int:
     if not args:
-        say("usage: scripts/local-aws python SCRIPT|-m MODULE [ARGS...]")
+        say("usage: scripts/local-aws python SCRIPT|-m MODULE|-c CODE [ARGS...]")
         return 2
     code = _forked(args)
     if code is not None:
@@ -285,7 +285,7 @@ USAGE = """usage: scripts/local-aws COMMAND
                      role bakeroll-deploy) (see scripts/emulator/README.md)
   dump [--compact]   print moto's state as JSON (GET /moto-api/data.json)
   test [PYTEST ARGS] run the emulator's own tests
-  python SCRIPT|-m MODULE [ARGS]
+  python SCRIPT|-m MODULE|-c CODE [ARGS]
                      run a Python program in the virtualenv (boto3 and the emulator's requirements):
                      forked from the forkserver when LOCAL_AWS_FORKSERVER names one
   forkserver SOCKET  (for test suites) load moto once and serve forks of it on SOCKET: every `up` run
