@@ -140,6 +140,7 @@ def get_metric_data(self: CloudWatchBackend, queries, start_time, end_time, scan
     start, end = _epoch(start_time), _epoch(end_time)
     if start >= end:
         raise validation_error("The parameter EndTime must be greater than StartTime.")
+    alb_traffic.publish(self.account_id, self.region_name)
     store, now = self.__dict__.get("_la_alb_series", {}), clock.now()
     results = {}
     for n, q in enumerate(queries, 1):
@@ -162,6 +163,7 @@ def get_metric_data(self: CloudWatchBackend, queries, start_time, end_time, scan
 
 def _identities(backend: CloudWatchBackend) -> list[MetricDatum]:
     """One metric per name and dimension set that has published data (for ListMetrics)."""
+    alb_traffic.publish(backend.account_id, backend.region_name)
     now, seen = clock.now(), {}
     for (lb, tg), kept in backend.__dict__.get("_la_alb_series", {}).items():
         for rec in kept:

@@ -10,7 +10,8 @@ healthy targets; "If a target group contains only unhealthy registered targets, 
 routes requests to all those targets") and "Deregistration delay" (no new requests to draining targets).
 
 Each tick samples, per target group behind an Application Load Balancer, which of its targets can take
-requests (with each one's Availability Zone, error rate and latency). When a minute has passed, its
+requests (with each one's Availability Zone, error rate and latency) and the group's rate. When a minute
+has passed and someone reads the metrics (publish, called by GetMetricData and ListMetrics), its
 requests are drawn: arrivals of a Poisson process at the group's rate, each sent to a target chosen
 evenly among those serving at that moment, failing (5XX) with the target image's error rate, taking a
 TargetResponseTime drawn from a lognormal whose mean is the image's latency. The draw is seeded by
@@ -158,16 +159,20 @@ def _serving(tg, ec2) -> tuple:
 
 
 class Track:
-    """Per target group: the serving samples since the first undrawn minute, and that minute."""
+    """Per target group: its names, the serving samples since the first undrawn minute, and that minute."""
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, tg_name: str, tg_dim: str):
         self.first_k = k
         self.next_k = k
-        self.samples: list[tuple[float, tuple | None]] = []  # (real monotonic time, serving or None)
+        self.tg_name, self.tg_dim = tg_name, tg_dim
+        self.lb_dim: str | None = None  # the Application Load Balancer's dimension value, once seen
+        self.deleted_at: float | None = None  # real monotonic time the target group was found deleted
+        # (real monotonic time, serving or None, requests per minute), a sample when either changed
+        self.samples: list[tuple[float, tuple | None, float]] = []
 
-    def sample(self, now: float, serving) -> None:
-        if not self.samples or self.samples[-1][1] != serving:
-            self.samples.append((now, serving))
+    def sample(self, now: float, serving, rpm: float) -> None:
+        if not self.samples or self.samples[-1][1:] != (serving, rpm):
+            self.samples.append((now, serving, rpm))
 
     def serving_at(self, t: float, start: int = 0) -> tuple[int, tuple | None]:
         i = start
@@ -176,6 +181,11 @@ class Track:
         if not self.samples or self.samples[i][0] > t:
             return i, None
         return i, self.samples[i][1]
+
+    def rate_at(self, t: float) -> float:
+        """Requests per minute in effect at `t` (the last sample at or before it)."""
+        i, _ = self.serving_at(t)
+        return self.samples[i][2] if self.samples and self.samples[i][0] <= t else 0.0
 
     def prune(self, before: float) -> None:
         keep = 0
@@ -218,28 +228,60 @@ def _application_lb(backend, tg):
     return None
 
 
+def _tracks(backend) -> dict[str, Track]:
+    """The region's tracks by target group ARN (a deleted group's stays until its minutes are drawn)."""
+    return backend.__dict__.setdefault("_la_traffic_tracks", {})
+
+
 def advance_traffic() -> None:
+    """The tick: samples who serves each target group (and its rate). Drawing waits for a reader
+    (publish): a minute's draw depends only on these samples and the seed, so drawing it when someone
+    asks gives the records a draw at the minute's end would, and a server nobody asks for metrics (most
+    of them, at a small time scale a hundred minutes a real second) draws nothing."""
     now = clock.now()
     k_now = minute_of(now)
     for backend in clock.backends(elbv2_backends):
         ec2 = ec2_backends[backend.account_id][backend.region_name]
+        tracks = _tracks(backend)
         for tg in list(backend.target_groups.values()):
             lb = _application_lb(backend, tg)
-            track = tg.__dict__.get("_la_traffic")
+            track = tracks.get(tg.arn)
             if track is None:
                 if lb is None:
                     continue  # never behind an Application Load Balancer: nothing to publish
-                track = tg.__dict__["_la_traffic"] = Track(k_now)
-            track.sample(now, _serving(tg, ec2) if lb is not None else None)
+                track = tracks[tg.arn] = Track(k_now, tg.name, dimension(tg.arn))
+            if lb is not None:
+                track.lb_dim = dimension(lb.arn)
+            tags = backend.tagging_service.get_tag_dict_for_resource(tg.arn)
+            rpm = _number(tags, RPM_TAG, DEFAULT_RPM, 0.0, MAX_RPM, tg.name)
+            track.sample(now, _serving(tg, ec2) if lb is not None else None, rpm)
+        for arn, track in list(tracks.items()):
+            if arn not in backend.target_groups and track.deleted_at is None:
+                track.deleted_at = now
+                track.sample(now, None, 0.0)  # deleted: no more requests
+            # What the retention has dropped is never drawn; a deleted group's track goes with it.
+            track.next_k = max(track.next_k, k_now - RETENTION_MINUTES)
+            track.prune(minute_start(track.next_k))
+            if track.deleted_at is not None and track.next_k > minute_of(track.deleted_at):
+                del tracks[arn]
+
+
+def publish(account_id: str, region: str) -> None:
+    """Draws every minute that has ended and is not drawn yet into the region's CloudWatch records:
+    called by whoever reads them (GetMetricData, ListMetrics), under the lock, after the request's
+    advance (so the samples reach now)."""
+    now = clock.now()
+    k_now = minute_of(now)
+    for backend in clock.backends(elbv2_backends):
+        if (backend.account_id, backend.region_name) != (account_id, region):
+            continue
+        for track in list(_tracks(backend).values()):
             track.next_k = max(track.next_k, k_now - RETENTION_MINUTES)
             while track.next_k < k_now:
                 k = track.next_k
-                tags = backend.tagging_service.get_tag_dict_for_resource(tg.arn)
-                rpm = _number(tags, RPM_TAG, DEFAULT_RPM, 0.0, MAX_RPM, tg.name)
-                cells = draw_minute(track, tg.name, k, rpm)
-                if cells and lb is not None:
-                    kept = series(backend.account_id, backend.region_name).setdefault(
-                        (dimension(lb.arn), dimension(tg.arn)), [])
+                cells = draw_minute(track, track.tg_name, k, track.rate_at(minute_start(k + 1)))
+                if cells and track.lb_dim is not None:
+                    kept = series(account_id, region).setdefault((track.lb_dim, track.tg_dim), [])
                     kept.append(Record(k, minute_start(k + 1) + clock.real_seconds(DELAY_SECONDS), cells))
                     cut = 0
                     while kept[cut].k < k_now - RETENTION_MINUTES:

@@ -115,8 +115,28 @@ def test_network_load_balancers_and_target_groups_in_no_load_balancer_publish_no
                     h.now() - timedelta(seconds=10)) == []
 
 
-def _first_minutes(seed: str, n: int) -> list[float]:
-    """RequestCount of a fresh server's lone target group, from the first minute its target is healthy."""
+def test_a_deleted_target_groups_minutes_stay_published_and_end_with_it(fresh):
+    """CloudWatch keeps what was published: deleting a target group ends its traffic, not its history,
+    even when nobody asked for its metrics before it went."""
+    ec2, elbv2, cw = fresh.client("ec2"), fresh.client("elbv2"), fresh.client("cloudwatch")
+    vpc, subnets = h.network(ec2)
+    lb, tg = h.balanced_group(elbv2, vpc, subnets, "gone")
+    iid = h.launch(ec2, elbv2, h.base_ami(ec2), subnets[0], tg)
+    wait_for(lambda: h.state(elbv2, tg, iid) == "healthy", timeout=10, what="healthy")
+    since = h.now()
+    h.wait_minutes(fresh, 4)
+    elbv2.delete_listener(ListenerArn=elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"][0]["ListenerArn"])
+    elbv2.delete_target_group(TargetGroupArn=tg)
+    gone = h.now()
+    h.wait_minutes(fresh, 4)  # the publication delay of the last minutes, and minutes it no longer serves
+    got = h.series(cw, "RequestCount", "Sum", {"LoadBalancer": h.dim(lb), "TargetGroup": h.dim(tg)}, since)
+    assert len(got) >= 3, got
+    assert all(ts <= gone for ts, _ in got), (got, gone)
+
+
+def _first_minutes(seed: str, n: int, asked_once: bool = False) -> list[float]:
+    """RequestCount of a fresh server's lone target group, from the first minute its target is healthy:
+    asked until they are published, or (asked_once) once, when they all have been."""
     srv = Server(scale=TIME_SCALE, LOCAL_AWS_METRICS_SEED=seed).up()
     try:
         ec2, elbv2, cw = srv.client("ec2"), srv.client("elbv2"), srv.client("cloudwatch")
@@ -125,7 +145,11 @@ def _first_minutes(seed: str, n: int) -> list[float]:
         iid = h.launch(ec2, elbv2, h.base_ami(ec2), subnets[0], tg)
         wait_for(lambda: h.state(elbv2, tg, iid) == "healthy", timeout=10, what="healthy")
         since = h.now() + timedelta(seconds=h.minutes(srv, 1))
-        return [v for _, v in _published(srv, cw, {"LoadBalancer": h.dim(lb), "TargetGroup": h.dim(tg)}, since, n)]
+        dims = {"LoadBalancer": h.dim(lb), "TargetGroup": h.dim(tg)}
+        if asked_once:
+            h.wait_minutes(srv, n + 4)
+            return [v for _, v in h.series(cw, "RequestCount", "Sum", dims, since)][:n]
+        return [v for _, v in _published(srv, cw, dims, since, n)]
     finally:
         srv.down()
 
@@ -136,8 +160,9 @@ def _aligned(a: list[float], b: list[float], run: int) -> bool:
                if 0 <= i + d and len(b[i + d:i + d + run]) == run)
 
 
-def test_the_draws_depend_on_the_seed_not_on_the_run():
-    with ThreadPoolExecutor(3) as pool:  # three servers of their own, side by side
-        first, second, other = pool.map(lambda seed: _first_minutes(seed, 9), ("7", "7", "8"))
+def test_the_draws_depend_on_the_seed_not_on_the_run_nor_on_how_often_anyone_asks():
+    with ThreadPoolExecutor(3) as pool:  # three servers of their own, side by side; the second asked once
+        first, second, other = pool.map(lambda a: _first_minutes(a[0], 9, a[1]), (("7", False), ("7", True), ("8", False)))
+    assert len(second) == 9, second
     assert _aligned(first, second, 5), (first, second)
     assert not _aligned(first, other, 5), (first, other)
