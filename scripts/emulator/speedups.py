@@ -11,6 +11,11 @@ tests; tests/test_speedups.py compares moto's answers without and with them, byt
 - Every `backends[account]` lookup (several per instance per tick) checked the backend dict against a
   list of every service's backend dict with a Python `__eq__` each: once that check has passed, it is not
   repeated until the next reset ends (a reset empties the list).
+- A reset (`POST /moto-api/reset`, between the emulator's tests) re-initialised every region's backend of
+  every service in place (EC2's loads its catalogue of AMIs, each with a volume and a snapshot) and then
+  dropped them all (`backend.clear()`): a backend is made afresh on its next use either way. Only the
+  dropping is kept. (The re-initialisations also made backends of other services on the way, which
+  outlived the reset unregistered.)
 - Each request listed every function of its response class with `inspect.getmembers` (hundreds for
   EC2) to ask whether one name is among them; the same question is asked of that one name.
 - The response serializer asks, for every field of every object it writes, which attribute names may
@@ -74,9 +79,9 @@ def _ec2_tags() -> None:
 
 
 def _backend_lookup() -> None:
-    from moto.core.base_backend import BackendDict
+    from moto.core.base_backend import BackendDict, backend_lock
 
-    create, reset = BackendDict._create_account_specific_backend, BackendDict.reset.__func__
+    create = BackendDict._create_account_specific_backend
     resets = [0]  # how many resets have ended
 
     def create_once(self, account_id: str) -> None:
@@ -88,8 +93,12 @@ def _backend_lookup() -> None:
         self._la_checked = resets[0]
 
     def reset_all(cls) -> None:
+        # moto's reset minus the re-initialisation of what it then drops (see the module's doc).
         try:
-            reset(cls)
+            with backend_lock:
+                for backend_dict in BackendDict._instances:
+                    backend_dict.clear()
+                BackendDict._instances.clear()
         finally:
             resets[0] += 1
 
