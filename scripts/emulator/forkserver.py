@@ -42,24 +42,36 @@ SERVICES = ("ec2", "autoscaling", "elbv2", "sts", "iam", "cloudwatch", "kms", "s
 CLIENTS = ("ec2", "autoscaling", "elbv2", "sts", "iam", "cloudwatch")
 
 
+class _SearchPaths(list):
+    """The shared loader's search paths: boto3 appends its data directory to the loader of every
+    boto3 Session it makes; with one loader for all of them, once is enough."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
 def _warm_loader() -> None:
-    """One botocore data loader, its caches filled by creating each client once, used by every session
-    created afterwards (in this process and its forks) that asks for the default data path."""
+    """One botocore data loader, its caches filled by creating each client once through boto3 (which
+    adds its own data directory), used by every session created afterwards (in this process and its
+    forks) that asks for the default data path. botocore.session imported create_loader by name: it is
+    replaced there too, or no session would see the shared loader."""
+    import boto3.session
     import botocore.loaders
     import botocore.session
 
     create = botocore.loaders.create_loader
     loader = create()
-    session = botocore.session.get_session()
-    session.register_component("data_loader", loader)
-    for service in CLIENTS:
-        session.create_client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
-                              aws_access_key_id="warm", aws_secret_access_key="warm")
+    loader._search_paths = _SearchPaths(loader.search_paths)
 
     def create_loader(search_path_string=None):
         return loader if search_path_string is None else create(search_path_string)
 
-    botocore.loaders.create_loader = create_loader
+    botocore.loaders.create_loader = botocore.session.create_loader = create_loader
+    session = boto3.session.Session()
+    for service in CLIENTS:
+        session.client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                       aws_access_key_id="warm", aws_secret_access_key="warm")
 
 
 def warm() -> None:

@@ -300,8 +300,12 @@ def test_python_runs_a_program_in_a_fork_with_the_callers_streams_environment_an
             assert out.returncode == 7, out.stderr
             assert out.stdout == f"out ['7', 'a b'] yes {home} hello\n", out.stdout
             assert out.stderr.strip().endswith("err"), out.stderr
-        # The caller killed: the forked program goes too.
+        # boto3 clients in a fork read no model file: the forkserver's loader has them already.
         env["LOCAL_AWS_FORKSERVER"] = str(sock)
+        out = subprocess.run([str(LOCAL_AWS), "python", "-c", COUNT_MODEL_READS], env=env, cwd=home,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout == "model files read: 0\n", (out.stdout, out.stderr)
+        # The caller killed: the forked program goes too.
         caller = subprocess.Popen([str(LOCAL_AWS), "python", str(script), "sleep"], env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, text=True)
         assert caller.stdout.readline().startswith("out ['sleep']")
@@ -314,6 +318,18 @@ def test_python_runs_a_program_in_a_fork_with_the_callers_streams_environment_an
         forkserver.kill()
         forkserver.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+COUNT_MODEL_READS = """
+import boto3, botocore.loaders
+reads = []
+load = botocore.loaders.JSONFileLoader._load_file
+botocore.loaders.JSONFileLoader._load_file = lambda self, path, *a: reads.append(path) or load(self, path, *a)
+kw = dict(region_name="eu-west-1", endpoint_url="http://127.0.0.1:9", aws_access_key_id="a", aws_secret_access_key="b")
+boto3.client("ec2", **kw)
+boto3.session.Session().client("autoscaling", **kw)
+print("model files read:", len(reads))
+"""
 
 
 def _children(pid: int) -> list[int]:
