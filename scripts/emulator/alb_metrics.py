@@ -99,6 +99,13 @@ def statistic(metric: str, stat: str, cells: list) -> float | None:
     return _percentile(cells, n, float(percentile.group(1)))
 
 
+def _minutes(start: float, end: float) -> tuple[int, int]:
+    """[first, last + 1) of the minutes a query from `start` to `end` (epoch seconds) covers."""
+    k_start = math.floor(start / alb_traffic.MINUTE + 1e-9)  # rounded down to the whole minute
+    k_end = math.ceil(end / alb_traffic.MINUTE - 1e-9)  # minutes starting before EndTime
+    return k_start, k_end
+
+
 def _query(store: dict, query: dict, start: float, end: float, now: float, descending: bool) -> dict:
     stat_spec = query["MetricStat"]
     metric = stat_spec["Metric"]["MetricName"]
@@ -117,8 +124,7 @@ def _query(store: dict, query: dict, start: float, end: float, now: float, desce
     if metric not in UNITS or set(dims) not in DIMENSION_SETS or stat_spec.get("Unit", UNITS[metric]) != UNITS[metric]:
         return result  # not published (by this emulator or, for other dimension sets, by AWS): no data
     step = period // 60
-    k_start = math.floor(start / alb_traffic.MINUTE + 1e-9)  # rounded down to the whole minute
-    k_end = math.ceil(end / alb_traffic.MINUTE - 1e-9)  # minutes starting before EndTime
+    k_start, k_end = _minutes(start, end)
     buckets: dict[int, list] = {}
     for k, cell in _cells(store, dims, k_start, k_end, now):
         buckets.setdefault((k - k_start) // step, []).append(cell)
@@ -140,7 +146,8 @@ def get_metric_data(self: CloudWatchBackend, queries, start_time, end_time, scan
     start, end = _epoch(start_time), _epoch(end_time)
     if start >= end:
         raise validation_error("The parameter EndTime must be greater than StartTime.")
-    alb_traffic.publish(self.account_id, self.region_name)
+    # Only the minutes asked for are drawn (each is drawn on its own: see alb_traffic.publish).
+    alb_traffic.publish(self.account_id, self.region_name, *_minutes(start, end))
     store, now = self.__dict__.get("_la_alb_series", {}), clock.now()
     results = {}
     for n, q in enumerate(queries, 1):

@@ -11,8 +11,8 @@ routes requests to all those targets") and "Deregistration delay" (no new reques
 
 Each tick samples, per target group behind an Application Load Balancer, which of its targets can take
 requests (with each one's Availability Zone, error rate and latency) and the group's rate. When a minute
-has passed and someone reads the metrics (publish, called by GetMetricData and ListMetrics), its
-requests are drawn: arrivals of a Poisson process at the group's rate, each sent to a target chosen
+has passed and someone reads its metrics (publish, called by GetMetricData for the minutes it asks and
+by ListMetrics), its requests are drawn: arrivals of a Poisson process at the group's rate, each sent to a target chosen
 evenly among those serving at that moment, failing (5XX) with the target image's error rate, taking a
 TargetResponseTime drawn from a lognormal whose mean is the image's latency. The draw is seeded by
 (LOCAL_AWS_METRICS_SEED, target group name, minute number since the group first served), so it never
@@ -29,6 +29,7 @@ ends, and are kept for RETENTION_MINUTES.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import os
@@ -159,20 +160,24 @@ def _serving(tg, ec2) -> tuple:
 
 
 class Track:
-    """Per target group: its names, the serving samples since the first undrawn minute, and that minute."""
+    """Per target group: its names, the serving samples of the retention window, the minutes drawn."""
 
     def __init__(self, k: int, tg_name: str, tg_dim: str):
         self.first_k = k
-        self.next_k = k
         self.tg_name, self.tg_dim = tg_name, tg_dim
         self.lb_dim: str | None = None  # the Application Load Balancer's dimension value, once seen
         self.deleted_at: float | None = None  # real monotonic time the target group was found deleted
         # (real monotonic time, serving or None, requests per minute), a sample when either changed
         self.samples: list[tuple[float, tuple | None, float]] = []
+        self.drawn: set[int] = set()
 
     def sample(self, now: float, serving, rpm: float) -> None:
         if not self.samples or self.samples[-1][1:] != (serving, rpm):
             self.samples.append((now, serving, rpm))
+
+    def index_at(self, t: float) -> int:
+        """Index of the sample in effect at `t` (-1: none yet)."""
+        return bisect.bisect_right(self.samples, t, key=lambda s: s[0]) - 1
 
     def serving_at(self, t: float, start: int = 0) -> tuple[int, tuple | None]:
         i = start
@@ -183,15 +188,15 @@ class Track:
         return i, self.samples[i][1]
 
     def rate_at(self, t: float) -> float:
-        """Requests per minute in effect at `t` (the last sample at or before it)."""
-        i, _ = self.serving_at(t)
-        return self.samples[i][2] if self.samples and self.samples[i][0] <= t else 0.0
+        """Requests per minute in effect at `t`."""
+        i = self.index_at(t)
+        return self.samples[i][2] if i >= 0 else 0.0
 
-    def prune(self, before: float) -> None:
-        keep = 0
-        while keep + 1 < len(self.samples) and self.samples[keep + 1][0] <= before:
-            keep += 1
+    def forget(self, k: int) -> None:
+        """Drops what only minutes before k (out of the retention) needed."""
+        keep = max(0, self.index_at(minute_start(k)))
         del self.samples[:keep]
+        self.drawn = {m for m in self.drawn if m >= k}
 
 
 def draw_minute(track: Track, tg_name: str, k: int, rate_per_minute: float) -> dict:
@@ -200,7 +205,8 @@ def draw_minute(track: Track, tg_name: str, k: int, rate_per_minute: float) -> d
     if rate_per_minute <= 0:
         return cells
     rng = random.Random(f"{SEED}|{tg_name}|{k - track.first_k}")
-    start, t, i = minute_start(k), 0.0, 0
+    start, t = minute_start(k), 0.0
+    i = max(0, track.index_at(start))
     mu_shift = LATENCY_SIGMA ** 2 / 2
     while True:
         # Every arrival draws the same four numbers whoever serves it, so the n-th request of a minute is
@@ -236,10 +242,10 @@ def _tracks(backend) -> dict[str, Track]:
 def advance_traffic() -> None:
     """The tick: samples who serves each target group (and its rate). Drawing waits for a reader
     (publish): a minute's draw depends only on these samples and the seed, so drawing it when someone
-    asks gives the records a draw at the minute's end would, and a server nobody asks for metrics (most
-    of them, at a small time scale a hundred minutes a real second) draws nothing."""
+    asks for it gives the records a draw at the minute's end would, and a server nobody asks for metrics
+    (most of them, at a small time scale a hundred minutes a real second) draws nothing."""
     now = clock.now()
-    k_now = minute_of(now)
+    oldest = minute_of(now) - RETENTION_MINUTES
     for backend in clock.backends(elbv2_backends):
         ec2 = ec2_backends[backend.account_id][backend.region_name]
         tracks = _tracks(backend)
@@ -249,7 +255,7 @@ def advance_traffic() -> None:
             if track is None:
                 if lb is None:
                     continue  # never behind an Application Load Balancer: nothing to publish
-                track = tracks[tg.arn] = Track(k_now, tg.name, dimension(tg.arn))
+                track = tracks[tg.arn] = Track(minute_of(now), tg.name, dimension(tg.arn))
             if lb is not None:
                 track.lb_dim = dimension(lb.arn)
             tags = backend.tagging_service.get_tag_dict_for_resource(tg.arn)
@@ -259,33 +265,33 @@ def advance_traffic() -> None:
             if arn not in backend.target_groups and track.deleted_at is None:
                 track.deleted_at = now
                 track.sample(now, None, 0.0)  # deleted: no more requests
-            # What the retention has dropped is never drawn; a deleted group's track goes with it.
-            track.next_k = max(track.next_k, k_now - RETENTION_MINUTES)
-            track.prune(minute_start(track.next_k))
-            if track.deleted_at is not None and track.next_k > minute_of(track.deleted_at):
-                del tracks[arn]
+            track.forget(oldest)
+            if track.deleted_at is not None and minute_of(track.deleted_at) < oldest:
+                del tracks[arn]  # every minute it served is out of the retention
 
 
-def publish(account_id: str, region: str) -> None:
-    """Draws every minute that has ended and is not drawn yet into the region's CloudWatch records:
-    called by whoever reads them (GetMetricData, ListMetrics), under the lock, after the request's
-    advance (so the samples reach now)."""
-    now = clock.now()
-    k_now = minute_of(now)
+def publish(account_id: str, region: str, k_lo: int | None = None, k_hi: int | None = None) -> None:
+    """Draws the minutes in [k_lo, k_hi) (default: all) that have ended and are not drawn yet into the
+    region's CloudWatch records: called by whoever reads them (GetMetricData for the minutes it asks,
+    ListMetrics), under the lock, after the request's advance (so the samples reach now)."""
+    k_now = minute_of(clock.now())
+    oldest = k_now - RETENTION_MINUTES
     for backend in clock.backends(elbv2_backends):
         if (backend.account_id, backend.region_name) != (account_id, region):
             continue
         for track in list(_tracks(backend).values()):
-            track.next_k = max(track.next_k, k_now - RETENTION_MINUTES)
-            while track.next_k < k_now:
-                k = track.next_k
+            lo = max(track.first_k, oldest, oldest if k_lo is None else k_lo)
+            hi = k_now if k_hi is None else min(k_now, k_hi)
+            for k in range(lo, hi):
+                if k in track.drawn:
+                    continue
+                track.drawn.add(k)
                 cells = draw_minute(track, track.tg_name, k, track.rate_at(minute_start(k + 1)))
                 if cells and track.lb_dim is not None:
                     kept = series(account_id, region).setdefault((track.lb_dim, track.tg_dim), [])
-                    kept.append(Record(k, minute_start(k + 1) + clock.real_seconds(DELAY_SECONDS), cells))
+                    bisect.insort(kept, Record(k, minute_start(k + 1) + clock.real_seconds(DELAY_SECONDS), cells),
+                                  key=lambda r: r.k)
                     cut = 0
-                    while kept[cut].k < k_now - RETENTION_MINUTES:
+                    while kept[cut].k < oldest:
                         cut += 1
                     del kept[:cut]
-                track.next_k = k + 1
-                track.prune(minute_start(track.next_k))
