@@ -34,6 +34,11 @@ tests; tests/test_speedups.py compares moto's answers without and with them, byt
 - Every DescribeTargetHealth answer builds FakeHealthStatus objects, and moto keeps every model object
   ever built for its state dump (`GET /moto-api/data.json`): a read is not state, so those are not kept
   (the dump's `elbv2.FakeHealthStatus` is empty instead of growing with every read).
+- The state dump (`GET /moto-api/data.json`, which the tests read to check that a refused command changed
+  nothing) read every public attribute of every model object twice and JSON-encoded each value twice:
+  once to see whether it can be, once more in the whole answer. Each is read and encoded once here and
+  the answer is joined from those pieces, with json.dumps' separators: the same bytes, in about half
+  the time (a seeded server's dump holds 1 300 catalogue images and their snapshots per EC2 region).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ def install() -> None:
     _error_tables()
     _no_upload_hints()
     _health_reads_untracked()
+    _state_dump()
 
 
 def _dispatcher_modules() -> None:
@@ -225,3 +231,54 @@ def _health_reads_untracked() -> None:
     from moto.elbv2.models import FakeHealthStatus
 
     FakeHealthStatus.__new__ = lambda cls, *args, **kwargs: object.__new__(cls)
+
+
+def _state_dump() -> None:
+    import json
+    import types
+    from json.encoder import encode_basestring_ascii
+
+    from moto.core.model_instances import model_data
+    from moto.moto_api._internal.responses import MotoAPIResponse
+
+    encode = json.JSONEncoder().encode  # json.dumps with its defaults
+    # JSON holds none of these (json.dumps raises TypeError): most of what dir() lists are methods.
+    functions = (types.MethodType, types.FunctionType, types.BuiltinFunctionType, types.MethodWrapperType)
+
+    def value(v) -> str:
+        t = type(v)  # json.dumps' own answers for the commonest leaves, without building an encoder
+        if t is str:
+            return encode_basestring_ascii(v)
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if t is int:
+            return int.__repr__(v)
+        return encode(v)
+
+    def fields(instance) -> str:
+        out = []
+        for attr in dir(instance):
+            if attr.startswith("_"):
+                continue
+            try:  # what moto's dump leaves out: values that cannot be read or are not JSON
+                v = getattr(instance, attr)
+                if not isinstance(v, functions):
+                    out.append(f"{encode_basestring_ascii(attr)}: {value(v)}")
+            except (TypeError, AttributeError, ValueError):
+                pass
+        return "{" + ", ".join(out) + "}"
+
+    def dump(self, request, full_url, headers):
+        services = []
+        for service in sorted(model_data):
+            models = model_data[service]
+            kinds = [f"{encode(name)}: [{', '.join(fields(i) for i in models[name].instances_tracked)}]"
+                     for name in sorted(models)]
+            services.append(f"{encode(service)}: {{{', '.join(kinds)}}}")
+        return 200, {"Content-Type": "application/javascript"}, "{" + ", ".join(services) + "}"
+
+    MotoAPIResponse.model_data = dump
