@@ -193,18 +193,16 @@ class Track:
         return self.samples[i][2] if i >= 0 else 0.0
 
     def forget(self, k: int) -> None:
-        """Drops what only minutes before k (out of the retention) needed."""
-        keep = max(0, self.index_at(minute_start(k)))
-        del self.samples[:keep]
-        self.drawn = {m for m in self.drawn if m >= k}
+        """Drops the samples only minutes before k (out of the retention) needed."""
+        del self.samples[:max(0, self.index_at(minute_start(k)))]
 
 
-def draw_minute(track: Track, tg_name: str, k: int, rate_per_minute: float) -> dict:
+def draw_minute(track: Track, k: int, rate_per_minute: float) -> dict:
     """The requests of minute k: Availability Zone → Cell (zones without requests left out)."""
     cells: dict[str, Cell] = {}
     if rate_per_minute <= 0:
         return cells
-    rng = random.Random(f"{SEED}|{tg_name}|{k - track.first_k}")
+    rng = random.Random(f"{SEED}|{track.tg_name}|{k - track.first_k}")
     start, t = minute_start(k), 0.0
     i = max(0, track.index_at(start))
     mu_shift = LATENCY_SIGMA ** 2 / 2
@@ -235,7 +233,7 @@ def _application_lb(backend, tg):
 
 
 def _tracks(backend) -> dict[str, Track]:
-    """The region's tracks by target group ARN (a deleted group's stays until its minutes are drawn)."""
+    """The region's tracks by target group ARN (a deleted group's stays while its minutes are retained)."""
     return backend.__dict__.setdefault("_la_traffic_tracks", {})
 
 
@@ -280,13 +278,14 @@ def publish(account_id: str, region: str, k_lo: int | None = None, k_hi: int | N
         if (backend.account_id, backend.region_name) != (account_id, region):
             continue
         for track in list(_tracks(backend).values()):
-            lo = max(track.first_k, oldest, oldest if k_lo is None else k_lo)
+            lo = max(track.first_k, oldest) if k_lo is None else max(track.first_k, oldest, k_lo)
             hi = k_now if k_hi is None else min(k_now, k_hi)
+            track.drawn = {m for m in track.drawn if m >= oldest}  # the rest is out of the retention
             for k in range(lo, hi):
                 if k in track.drawn:
                     continue
                 track.drawn.add(k)
-                cells = draw_minute(track, track.tg_name, k, track.rate_at(minute_start(k + 1)))
+                cells = draw_minute(track, k, track.rate_at(minute_start(k + 1)))
                 if cells and track.lb_dim is not None:
                     kept = series(account_id, region).setdefault((track.lb_dim, track.tg_dim), [])
                     bisect.insort(kept, Record(k, minute_start(k + 1) + clock.real_seconds(DELAY_SECONDS), cells),

@@ -261,17 +261,13 @@ def cmd_test(args: list[str]) -> int:
     # No cache dir: the tests must not leave files in the work tree. Nor in TMPDIR: pytest keeps its
     # last three runs' tmp_path directories in TMPDIR/pytest-of-USER unless told where (scripts/test
     # gives --basetemp under its own work dir); here they go to a directory removed afterwards.
-    import shutil
     import tempfile
 
     cmd = [str(VENV / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", str(SCRIPTS / "emulator" / "tests")]
     if any(a == "--basetemp" or a.startswith("--basetemp=") for a in args):
         return subprocess.call([*cmd, *args])
-    base = tempfile.mkdtemp(prefix="local-aws-test.")
-    try:
+    with tempfile.TemporaryDirectory(prefix="local-aws-test.") as base:
         return subprocess.call([*cmd, "--basetemp", os.path.join(base, "pytest"), *args])
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def cmd_forkserver(args: list[str]) -> int:

@@ -91,8 +91,8 @@ def _backend_lookup() -> None:
     resets = [0]  # how many resets have ended
 
     def create_once(self, account_id: str) -> None:
-        # Registered since the last reset ended: nothing to do. (A backend made *during* a reset, by
-        # another service's re-initialisation, is unregistered when the reset ends: checked again then.)
+        # Known to this dict and checked since the last reset ended: registered, nothing to do. (A reset
+        # empties the dicts and the list; the count keeps the check true however an entry came to be.)
         if dict.__contains__(self, account_id) and self.__dict__.get("_la_checked") == resets[0]:
             return
         create(self, account_id)
